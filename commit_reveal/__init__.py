@@ -1,0 +1,1 @@
+"""Commit-reveal rounds: sealed commitments, reveals, bonds, commitments root, fast clearing."""

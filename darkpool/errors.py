@@ -1,0 +1,180 @@
+"""The exception tree of darkpool.
+
+Every error the project raises on purpose derives from :class:`DarkPoolError`, and also from
+the built-in exception it refines, so callers that only know Python's built-ins still catch it::
+
+    DarkPoolError
+    ├── ValidationError (ValueError)          malformed or out-of-range input
+    │   ├── RoundFormatError                  round JSON that does not follow DESIGN.md §2
+    │   ├── ShapeError                        input that does not fit a compiled circuit shape
+    │   └── MerkleDumpError                   a Merkle tree dump that is malformed or inconsistent
+    ├── SignatureError (ValueError)           signed-message checks, one class per failure
+    │   ├── InvalidSignature                  opaque: the signature does not verify
+    │   ├── MalleableSignature                high-s or bad v
+    │   ├── WrongChainId
+    │   ├── WrongVerifyingContract
+    │   ├── ExpiredMessage
+    │   └── ReplayedMessage                   nonce already used by this account
+    ├── ProtocolError (RuntimeError)          an action out of phase or against policy
+    │   ├── PhaseError                        action not allowed in the round's current phase
+    │   └── PolicyViolation                   refused by a custodian or operator policy
+    ├── InvalidReveal (ValueError)            opaque: a reveal that does not open its commitment
+    ├── InvalidProof (ValueError)             opaque: a Merkle proof that does not verify
+    ├── MarginError (ValueError)              pricing or margin inputs that cannot be used
+    │   └── StaleMark                         an oracle mark older than allowed
+    ├── ChainError (RuntimeError)             a chain call failed or reverted
+    └── StorageError (RuntimeError)           the journal or ledger storage failed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChainError",
+    "DarkPoolError",
+    "ExpiredMessage",
+    "InvalidProof",
+    "InvalidReveal",
+    "InvalidSignature",
+    "MalleableSignature",
+    "MarginError",
+    "MerkleDumpError",
+    "PhaseError",
+    "PolicyViolation",
+    "ProtocolError",
+    "ReplayedMessage",
+    "RoundFormatError",
+    "ShapeError",
+    "SignatureError",
+    "StaleMark",
+    "StorageError",
+    "ValidationError",
+    "WrongChainId",
+    "WrongVerifyingContract",
+]
+
+
+class DarkPoolError(Exception):
+    """Root of every error darkpool raises on purpose."""
+
+    #: A stable machine-readable code, used in HTTP error bodies and CLI messages.
+    code: str = "darkpool_error"
+
+
+class ValidationError(DarkPoolError, ValueError):
+    """Input is malformed or out of range."""
+
+    code = "invalid_input"
+
+
+class RoundFormatError(ValidationError):
+    """A round document does not follow the JSON form of DESIGN.md §2."""
+
+    code = "invalid_round"
+
+
+class ShapeError(ValidationError):
+    """Input does not fit the shape (slots, levels, bits) of a compiled circuit."""
+
+    code = "shape_mismatch"
+
+
+class SignatureError(DarkPoolError, ValueError):
+    """A signed message failed one of its checks."""
+
+    code = "invalid_signature"
+
+
+class InvalidSignature(SignatureError):
+    """The signature does not recover to the account that the message names."""
+
+    code = "invalid_signature"
+
+
+class MalleableSignature(SignatureError):
+    """The signature is not canonical (high s, or v not 27/28)."""
+
+    code = "malleable_signature"
+
+
+class WrongChainId(SignatureError):
+    """The message was signed for another chain."""
+
+    code = "wrong_chain_id"
+
+
+class WrongVerifyingContract(SignatureError):
+    """The message was signed for another settlement contract."""
+
+    code = "wrong_verifying_contract"
+
+
+class ExpiredMessage(SignatureError):
+    """The message's expiry has passed."""
+
+    code = "expired_message"
+
+
+class ReplayedMessage(SignatureError):
+    """The account already used this nonce."""
+
+    code = "replayed_message"
+
+
+class ProtocolError(DarkPoolError, RuntimeError):
+    """An action is not allowed now."""
+
+    code = "protocol_error"
+
+
+class PhaseError(ProtocolError):
+    """The action does not belong to the round's current phase."""
+
+    code = "wrong_phase"
+
+
+class PolicyViolation(ProtocolError):
+    """A party's policy refuses the request."""
+
+    code = "policy_violation"
+
+
+class InvalidReveal(DarkPoolError, ValueError):
+    """A reveal does not open its commitment."""
+
+    code = "invalid_reveal"
+
+
+class InvalidProof(DarkPoolError, ValueError):
+    """A Merkle proof does not verify against the root."""
+
+    code = "invalid_proof"
+
+
+class MarginError(DarkPoolError, ValueError):
+    """Pricing or margin inputs cannot be used."""
+
+    code = "margin_error"
+
+
+class StaleMark(MarginError):
+    """An oracle mark is older than the configured limit."""
+
+    code = "stale_mark"
+
+
+class ChainError(DarkPoolError, RuntimeError):
+    """A chain call failed or a transaction reverted."""
+
+    code = "chain_error"
+
+
+class StorageError(DarkPoolError, RuntimeError):
+    """Durable storage failed."""
+
+    code = "storage_error"
+
+
+class MerkleDumpError(ValidationError):
+    """A Merkle tree dump is malformed, or a leaf or node in it does not hash to what it claims."""
+
+    code = "invalid_merkle_dump"

@@ -1,0 +1,1 @@
+"""Encrypted matching with Zama concrete-python: the only package that imports concrete."""
