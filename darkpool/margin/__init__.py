@@ -1,0 +1,49 @@
+"""Portfolio margin for darkpool (DESIGN.md §5): pricing, Greeks, scenario risk, caps, liquidation.
+
+The engine's model, in one place:
+
+- Marks come from a :class:`MarkOracle` per underlying and are refused once older than
+  ``mark_max_age_s`` (:class:`~darkpool.errors.StaleMark`). Perpetuals and futures are linear in
+  the underlying (futures at the forward ``S·e^{rT}``); European options are priced by
+  Black-Scholes with an implied volatility per instrument.
+- Initial margin is the worst loss over the scenario grid of :class:`MarginConfig` plus a floor
+  per lot held; maintenance is a fraction of it. Requirements round up, equity rounds down.
+- :meth:`MarginEngine.cap` gives the largest fill that keeps free collateral non-negative,
+  exact for this model; :meth:`MarginEngine.liquidation_orders` emits reduce-only orders for
+  accounts under maintenance.
+"""
+
+from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
+from darkpool.margin._book import AccountFill
+from darkpool.margin._config import MarginConfig
+from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
+from darkpool.margin._oracle import Mark, MarkOracle
+from darkpool.margin._portfolio import MarginArrays, portfolio_margin, portfolio_margin_loop, scenario_pnl
+from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
+from darkpool.margin._scenarios import RiskArrays, Scenario, build_risk_arrays, scenarios
+from darkpool.margin._state import Position
+
+__all__ = [
+    "UNBOUNDED_LOTS",
+    "AccountFill",
+    "AccountMargin",
+    "CapRequest",
+    "Greeks",
+    "LiquidationOrder",
+    "MarginArrays",
+    "MarginConfig",
+    "MarginEngine",
+    "Mark",
+    "MarkOracle",
+    "OptionGreeks",
+    "Position",
+    "RiskArrays",
+    "Scenario",
+    "build_risk_arrays",
+    "option_greeks",
+    "option_value",
+    "portfolio_margin",
+    "portfolio_margin_loop",
+    "scenario_pnl",
+    "scenarios",
+]

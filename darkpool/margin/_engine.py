@@ -1,0 +1,284 @@
+"""The margin engine: one object the operator and the demo drive.
+
+Decision code only: every method that depends on time takes ``now`` (POSIX seconds); nothing
+reads the wall clock. Scenario PnL per lot is rebuilt when a mark, a volatility or ``now``
+changes; margin for all accounts is one pass of matrix products, and after fills only the
+touched rows are recomputed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from darkpool.domain import Account, BaseUnits, Instrument, Lots, Side
+from darkpool.errors import MarginError
+from darkpool.margin._book import AccountFill, exact_rate
+from darkpool.margin._caps import estimate_cap, refine_cap
+from darkpool.margin._config import MarginConfig
+from darkpool.margin._liquidation import plan_liquidation
+from darkpool.margin._oracle import Mark, MarkOracle
+from darkpool.margin._portfolio import MarginArrays, portfolio_margin
+from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
+from darkpool.margin._scenarios import RiskArrays, Scenario, build_risk_arrays, check_exact, scenarios
+from darkpool.margin._state import AccountBook, HypotheticalFill, Position
+
+__all__ = ["UNBOUNDED_LOTS", "MarginEngine"]
+
+UNBOUNDED_LOTS = 2**40
+"""The cap bound used when a caller gives none."""
+
+
+class MarginEngine:
+    """Portfolio margin, caps and liquidation over ``instruments`` under ``config``."""
+
+    def __init__(
+        self,
+        instruments: Sequence[Instrument],
+        config: MarginConfig | None = None,
+        implied_vols: Mapping[str, float] | None = None,
+    ) -> None:
+        self.config = config or MarginConfig()
+        self.instruments = tuple(instruments)
+        if len({i.symbol for i in self.instruments}) != len(self.instruments):
+            raise MarginError("instrument symbols must be unique")
+        self.scenarios: tuple[Scenario, ...] = scenarios(self.config)
+        self._oracle = MarkOracle(self.config.mark_max_age_s)
+        self._book = AccountBook(self.instruments, self.config.collateral_scale)
+        self._vols: dict[str, float] = {}
+        self._vol_version = 0
+        self._risk: RiskArrays | None = None
+        self._risk_key: tuple[int, int, int] | None = None
+        self._table: MarginArrays | None = None
+        self._table_rows = 0
+        self._dirty: set[int] = set()
+        self._queue: dict[Account, None] = {}
+        for symbol, vol in (implied_vols or {}).items():
+            self.set_implied_vol(symbol, vol)
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def set_mark(self, underlying: str, price: float, at: int) -> Mark:
+        """Record the oracle mark of ``underlying`` in quote units at POSIX second ``at``."""
+        return self._oracle.set(underlying, price, at)
+
+    def set_implied_vol(self, symbol: str, vol: float) -> None:
+        """Set the implied volatility (0.6 is 60%) used to price option ``symbol``."""
+        self._book.column(symbol)
+        if isinstance(vol, bool) or not isinstance(vol, (int, float)) or not 0 < vol < 100:
+            raise MarginError(f"implied volatility of {symbol} must be in (0, 100), got {vol!r}")
+        self._vols[symbol] = float(vol)
+        self._vol_version += 1
+
+    def deposit(self, account: Account, amount: int) -> None:
+        """Credit ``amount`` collateral base units to ``account``."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise MarginError(f"deposit must be a positive integer of base units, got {amount!r}")
+        self._book.move_collateral(account, amount)
+        self._dirty.add(self._book.row(account))
+
+    def withdraw(self, account: Account, amount: int, now: int) -> None:
+        """Debit ``amount`` if free collateral stays non-negative, else raise and change nothing."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise MarginError(f"withdrawal must be a positive integer of base units, got {amount!r}")
+        free = self.account_margin(account, now).free_collateral
+        if amount > free:
+            raise MarginError(f"withdrawal of {amount} exceeds free collateral {free} of {account}")
+        self._book.move_collateral(account, -amount)
+        self._dirty.add(self._book.row(account))
+
+    def apply_fills(self, fills: Iterable[AccountFill], now: int) -> list[AccountMargin]:
+        """Apply ``fills``, recompute the touched accounts and queue those under maintenance.
+
+        Marks are checked first, so a stale mark refuses the batch before any fill lands.
+        """
+        batch = list(fills)
+        for fill in batch:
+            self._book.column(fill.instrument)
+        self.risk(now)
+        touched = dict.fromkeys(self._book.apply(f) for f in batch)
+        self._dirty.update(touched)
+        reports = [self.account_margin(self._book.accounts[row], now) for row in touched]
+        for report in reports:
+            if report.under_maintenance:
+                self._queue[report.account] = None
+        return reports
+
+    # -- risk -----------------------------------------------------------------------------------
+
+    def risk(self, now: int) -> RiskArrays:
+        """Return per-lot prices and scenario PnL at ``now``, rebuilding them when inputs moved."""
+        key = (self._oracle.version, self._vol_version, now)
+        if self._risk is None or key != self._risk_key:
+            risk = build_risk_arrays(self.instruments, self._oracle, self._vols, self.config, now)
+            check_exact(risk.core_pnl)
+            check_exact(risk.extended_pnl)
+            self._risk, self._risk_key, self._table = risk, key, None
+        else:
+            # Marks age even when unchanged; the oracle raises StaleMark if one is too old.
+            for inst in self.instruments:
+                self._oracle.get(inst.underlying, now)
+        return self._risk
+
+    def margin_table(self, now: int) -> MarginArrays:
+        """Return margin of every account (rows in :attr:`accounts` order), recomputing what changed."""
+        risk = self.risk(now)
+        book = self._book
+        n = len(book.accounts)
+        if self._table is None or self._table_rows != n or len(self._dirty) * 4 > n:
+            return self.recompute_all(now)
+        if self._dirty:
+            rows = np.fromiter(sorted(self._dirty), np.intp)
+            part = portfolio_margin(
+                book.positions[rows], book.cost[rows], book.balance[rows], risk, self.config.maintenance_fraction
+            )
+            for name in ("equity", "initial", "maintenance", "worst_loss", "worst_scenario"):
+                getattr(self._table, name)[rows] = getattr(part, name)
+            self._dirty.clear()
+        return self._table
+
+    def recompute_all(self, now: int) -> MarginArrays:
+        """Recompute margin of every account from scratch."""
+        risk = self.risk(now)
+        book = self._book
+        self._table = portfolio_margin(
+            book.positions, book.cost, book.balance, risk, self.config.maintenance_fraction
+        )
+        self._table_rows = len(book.accounts)
+        self._dirty.clear()
+        return self._table
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    @property
+    def accounts(self) -> tuple[Account, ...]:
+        return tuple(self._book.accounts)
+
+    def account_margin(self, account: Account, now: int) -> AccountMargin:
+        """Return the margin of ``account`` at ``now``."""
+        row = self._book.row(account)
+        table = self.margin_table(now)
+        return AccountMargin(
+            account=account,
+            equity=BaseUnits(int(table.equity[row])),
+            initial_margin=BaseUnits(int(table.initial[row])),
+            maintenance_margin=BaseUnits(int(table.maintenance[row])),
+            worst_loss=BaseUnits(int(table.worst_loss[row])),
+            worst_scenario=self.scenarios[int(table.worst_scenario[row])],
+        )
+
+    def balances(self, account: Account) -> tuple[BaseUnits, BaseUnits, BaseUnits]:
+        """Return ``(collateral, realized PnL, fees)`` of ``account`` in base units."""
+        return self._book.settled(self._book.row(account))
+
+    def positions(self, account: Account) -> list[Position]:
+        """Return the non-flat positions of ``account`` with exact average entry."""
+        row = self._book.row(account)
+        return [
+            self._book.position(row, c, inst.symbol)
+            for c, inst in enumerate(self.instruments)
+            if self._book.positions[row, c] != 0
+        ]
+
+    def position_greeks(self, account: Account, now: int) -> dict[str, Greeks]:
+        """Return the Greeks of each non-flat position of ``account``."""
+        row = self._book.row(account)
+        greeks = self.risk(now).greeks
+        lots = self._book.positions[row]
+        return {
+            self.instruments[c].symbol: Greeks(*(float(x) for x in lots[c] * greeks[c]))
+            for c in np.flatnonzero(lots)
+        }
+
+    def account_greeks(self, account: Account, now: int) -> Greeks:
+        """Return the summed Greeks of ``account``."""
+        total = self._book.positions[self._book.row(account)] @ self.risk(now).greeks
+        return Greeks(*(float(x) for x in total))
+
+    # -- pre-trade ------------------------------------------------------------------------------
+
+    def free_collateral_after(
+        self, account: Account, instrument: str, side: Side, quantity: int, limit_ticks: int, now: int,
+        fee_rate: float | None = None,
+    ) -> int:
+        """Return free collateral of ``account`` as if ``quantity`` lots filled at ``limit_ticks``."""
+        risk = self.risk(now)
+        column = self._book.column(instrument)
+        row = self._book.row(account, create=True)
+        rate = exact_rate(self.config.fee_rate if fee_rate is None else fee_rate)
+        fills = [HypotheticalFill(column, side, quantity, limit_ticks, rate)] if quantity > 0 else []
+        pos, cost, cash = self._book.hypothetical(row, fills)
+        m = portfolio_margin(pos[None, :], cost[None, :], np.array([cash]), risk, self.config.maintenance_fraction)
+        return int(m.equity[0] - m.initial[0])
+
+    def cap(
+        self, account: Account, instrument: str, side: Side, limit_ticks: int, now: int,
+        max_lots: int | None = None, fee_rate: float | None = None,
+    ) -> Lots:
+        """Return the largest lots ``account`` may fill, up to ``max_lots``.
+
+        A fill of ``q <= cap`` lots at ``limit_ticks`` leaves free collateral non-negative, or, for
+        an account already below zero, no lower than now; ``cap + 1`` lots would not (unless
+        ``cap`` is ``max_lots``).
+        """
+        upper = UNBOUNDED_LOTS if max_lots is None else max_lots
+        if isinstance(upper, bool) or not isinstance(upper, int) or upper < 0:
+            raise MarginError(f"max_lots must be a non-negative integer, got {max_lots!r}")
+        if isinstance(limit_ticks, bool) or not isinstance(limit_ticks, int) or limit_ticks < 0:
+            raise MarginError(f"limit_ticks must be a non-negative integer, got {limit_ticks!r}")
+        risk = self.risk(now)
+        column = self._book.column(instrument)
+        row = self._book.row(account, create=True)
+        rate = self.config.fee_rate if fee_rate is None else fee_rate
+        free_now = self.free_collateral_after(account, instrument, side, 0, limit_ticks, now, rate)
+        threshold = min(0, free_now)
+        equity = free_now + float(self.margin_table(now).initial[row])
+        guess = estimate_cap(
+            self._book.positions[row], equity, column, side, limit_ticks, float(exact_rate(rate)), threshold,
+            upper, risk,
+        )
+
+        def passes(q: int) -> bool:
+            after = self.free_collateral_after(account, instrument, side, q, limit_ticks, now, rate)
+            return q == 0 or after >= threshold
+
+        return Lots(refine_cap(passes, guess, upper))
+
+    def caps(self, requests: Sequence[CapRequest], now: int, max_lots: int | None = None) -> list[Lots]:
+        """Return :meth:`cap` for each request; each is judged alone against the current state."""
+        return [
+            self.cap(r.account, r.instrument, r.side, r.limit_ticks, now,
+                     r.max_lots if r.max_lots is not None else max_lots)
+            for r in requests
+        ]
+
+    # -- liquidation ----------------------------------------------------------------------------
+
+    @property
+    def liquidation_queue(self) -> tuple[Account, ...]:
+        return tuple(self._queue)
+
+    def liquidation_orders(self, now: int) -> list[LiquidationOrder]:
+        """Refresh the queue at ``now`` and return reduce-only orders for the next round.
+
+        Accounts enter when equity falls below maintenance and leave once healthy again or flat.
+        Worst margin ratios come first.
+        """
+        table = self.margin_table(now)
+        under = np.flatnonzero(table.equity < table.maintenance)
+        for row in under:
+            self._queue[self._book.accounts[row]] = None
+        ratio = {a: self.account_margin(a, now).margin_ratio for a in self._queue}
+        orders: list[LiquidationOrder] = []
+        for account in sorted(self._queue, key=lambda a: -ratio[a] if math.isfinite(ratio[a]) else -math.inf):
+            row = self._book.row(account)
+            if table.equity[row] >= table.maintenance[row]:
+                del self._queue[account]
+                continue
+            planned = plan_liquidation(account, self._book, self.instruments, self.risk(now), self.config)
+            if not planned:
+                del self._queue[account]
+            orders.extend(planned)
+        return orders

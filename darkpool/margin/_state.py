@@ -1,0 +1,151 @@
+"""Account state: exact ledgers per account and position, mirrored into dense float matrices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from darkpool.domain import Account, BaseUnits, Instrument, Side
+from darkpool.errors import MarginError
+from darkpool.margin._black_scholes import FloatArray
+from darkpool.margin._book import AccountFill, apply_fill_to_position, average_entry_ticks, exact_rate, tick_value
+
+__all__ = ["AccountBook", "HypotheticalFill", "Position"]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """An account's position in one instrument: signed lots and exact average entry in ticks."""
+
+    instrument: str
+    lots: int
+    average_entry_ticks: Fraction | None
+
+
+@dataclass(frozen=True, slots=True)
+class HypotheticalFill:
+    """A fill to try on a copy of an account's row: instrument column, side, lots, price, fee rate."""
+
+    column: int
+    side: Side
+    quantity: int
+    price_ticks: int
+    fee_rate: Fraction
+
+
+class AccountBook:
+    """Hold balances and positions exactly, plus float64 mirrors for vectorized margin.
+
+    ``positions`` and ``cost`` are accounts x instruments; ``balance`` is deposits plus realized
+    PnL minus fees. Rows are views of preallocated storage that grows by doubling.
+    """
+
+    def __init__(self, instruments: Sequence[Instrument], collateral_scale: int) -> None:
+        self._columns = {inst.symbol: i for i, inst in enumerate(instruments)}
+        self.tick_values = [tick_value(inst, collateral_scale) for inst in instruments]
+        self._n_instruments = len(instruments)
+        self.accounts: list[Account] = []
+        self._rows: dict[Account, int] = {}
+        self._pos = np.zeros((16, self._n_instruments))
+        self._cost = np.zeros((16, self._n_instruments))
+        self._balance = np.zeros(16)
+        self._exact_cost: dict[tuple[int, int], Fraction] = {}
+        self.collateral: list[int] = []
+        self.realized: list[int] = []
+        self.fees: list[int] = []
+
+    @property
+    def positions(self) -> FloatArray:
+        return self._pos[: len(self.accounts)]
+
+    @property
+    def cost(self) -> FloatArray:
+        return self._cost[: len(self.accounts)]
+
+    @property
+    def balance(self) -> FloatArray:
+        return self._balance[: len(self.accounts)]
+
+    def column(self, symbol: str) -> int:
+        """Return the matrix column of instrument ``symbol``, or raise if unknown."""
+        try:
+            return self._columns[symbol]
+        except KeyError:
+            raise MarginError(f"unknown instrument {symbol!r}; known: {sorted(self._columns)}") from None
+
+    def row(self, account: Account, *, create: bool = False) -> int:
+        """Return the matrix row of ``account``, opening one if ``create``."""
+        row = self._rows.get(account)
+        if row is not None:
+            return row
+        if not create:
+            raise MarginError(f"unknown account {account!r}")
+        row = len(self.accounts)
+        if row == self._pos.shape[0]:
+            grow = self._pos.shape[0]
+            self._pos = np.vstack([self._pos, np.zeros_like(self._pos)])
+            self._cost = np.vstack([self._cost, np.zeros_like(self._cost)])
+            self._balance = np.concatenate([self._balance, np.zeros(grow)])
+        self.accounts.append(account)
+        self._rows[account] = row
+        self.collateral.append(0)
+        self.realized.append(0)
+        self.fees.append(0)
+        return row
+
+    def cash(self, row: int) -> int:
+        """Return the exact integer balance of ``row``: collateral + realized PnL - fees."""
+        return self.collateral[row] + self.realized[row] - self.fees[row]
+
+    def move_collateral(self, account: Account, amount: int) -> None:
+        """Add ``amount`` base units (negative to withdraw) to ``account``'s collateral."""
+        row = self.row(account, create=True)
+        self.collateral[row] += amount
+        self._balance[row] = float(self.cash(row))
+
+    def apply(self, fill: AccountFill) -> int:
+        """Apply ``fill`` exactly; return the account's row."""
+        column = self.column(fill.instrument)
+        row = self.row(fill.account, create=True)
+        lots = int(self._pos[row, column])
+        effect = apply_fill_to_position(
+            lots, self._exact_cost.get((row, column), Fraction(0)), fill.side, fill.quantity_lots,
+            fill.price_ticks, self.tick_values[column], exact_rate(fill.fee_rate),
+        )
+        self._exact_cost[(row, column)] = effect.cost
+        self._pos[row, column] = effect.lots
+        self._cost[row, column] = float(effect.cost)
+        self.realized[row] += effect.realized
+        self.fees[row] += effect.fee
+        self._balance[row] = float(self.cash(row))
+        return row
+
+    def hypothetical(self, row: int, fills: Sequence[HypotheticalFill]) -> tuple[FloatArray, FloatArray, float]:
+        """Return ``(positions, cost, balance)`` of ``row`` as if ``fills`` had been applied."""
+        pos = self._pos[row].copy()
+        cost = self._cost[row].copy()
+        cash = self.cash(row)
+        exact: dict[int, Fraction] = {}
+        for f in fills:
+            before = exact.get(f.column, self._exact_cost.get((row, f.column), Fraction(0)))
+            effect = apply_fill_to_position(
+                int(pos[f.column]), before, f.side, f.quantity, f.price_ticks, self.tick_values[f.column],
+                f.fee_rate,
+            )
+            exact[f.column] = effect.cost
+            pos[f.column] = effect.lots
+            cost[f.column] = float(effect.cost)
+            cash += effect.realized - effect.fee
+        return pos, cost, float(cash)
+
+    def position(self, row: int, column: int, symbol: str) -> Position:
+        lots = int(self._pos[row, column])
+        exact = self._exact_cost.get((row, column), Fraction(0))
+        return Position(symbol, lots, average_entry_ticks(lots, exact, self.tick_values[column]))
+
+    def settled(self, row: int) -> tuple[BaseUnits, BaseUnits, BaseUnits]:
+        """Return ``(collateral, realized PnL, fees)`` of ``row`` in base units."""
+        return BaseUnits(self.collateral[row]), BaseUnits(self.realized[row]), BaseUnits(self.fees[row])
