@@ -54,9 +54,7 @@ def check_dump(data: Mapping[str, Any]) -> tuple[list[bytes], list[IndexedValue]
         except ValidationError:
             raise MerkleDumpError(f"tree[{index}]: expected 0x plus 64 hex digits, got {text!r}") from None
     if len(nodes) != 2 * len(values) - 1:
-        raise MerkleDumpError(
-            f"tree: expected {2 * len(values) - 1} nodes for {len(values)} values, got {len(nodes)}"
-        )
+        raise MerkleDumpError(f"tree: expected {2 * len(values) - 1} nodes for {len(values)} values, got {len(nodes)}")
     try:
         validate_leaf_encoding(encoding)
     except ValidationError as error:
@@ -72,13 +70,10 @@ def check_dump(data: Mapping[str, Any]) -> tuple[list[bytes], list[IndexedValue]
             raise MerkleDumpError(f"{where}.treeIndex: expected an integer, got {tree_index!r}")
         if not len(values) - 1 <= tree_index < len(nodes):
             raise MerkleDumpError(
-                f"{where}.treeIndex: {tree_index} is not a leaf slot "
-                f"(expected {len(values) - 1}..{len(nodes) - 1})"
+                f"{where}.treeIndex: {tree_index} is not a leaf slot (expected {len(values) - 1}..{len(nodes) - 1})"
             )
         if tree_index in seen:
-            raise MerkleDumpError(
-                f"{where}.treeIndex: {tree_index} is already used by values[{seen[tree_index]}]"
-            )
+            raise MerkleDumpError(f"{where}.treeIndex: {tree_index} is already used by values[{seen[tree_index]}]")
         seen[tree_index] = position
         try:
             expected = leaf_hash(encoding, entry["value"])

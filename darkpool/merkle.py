@@ -219,9 +219,7 @@ def _encoder(leaf_encoding: tuple[str, ...]) -> Callable[[Sequence[object]], byt
 
     def check_width(value: Sequence[object]) -> None:
         if isinstance(value, str | bytes) or len(value) != width:
-            raise ValidationError(
-                f"expected a leaf of {width} values for {list(leaf_encoding)}, got {value!r}"
-            )
+            raise ValidationError(f"expected a leaf of {width} values for {list(leaf_encoding)}, got {value!r}")
 
     if len(fast) == width:
 
@@ -374,9 +372,7 @@ class StandardMerkleTree:
 
     __slots__ = ("_lookup", "_nodes", "leaf_encoding", "values")
 
-    def __init__(
-        self, nodes: list[bytes], values: Sequence[IndexedValue], leaf_encoding: Sequence[str]
-    ) -> None:
+    def __init__(self, nodes: list[bytes], values: Sequence[IndexedValue], leaf_encoding: Sequence[str]) -> None:
         """Wrap an already built tree; use :meth:`of` or :meth:`load` instead."""
         self._nodes = nodes
         self.values: tuple[IndexedValue, ...] = tuple(values)
@@ -484,8 +480,7 @@ class StandardMerkleTree:
             "leafEncoding": list(self.leaf_encoding),
             "tree": [hex_hash(node) for node in self._nodes],
             "values": [
-                {"value": [_render(element) for element in v.value], "treeIndex": v.tree_index}
-                for v in self.values
+                {"value": [_render(element) for element in v.value], "treeIndex": v.tree_index} for v in self.values
             ],
         }
 

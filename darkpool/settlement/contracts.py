@@ -1,0 +1,261 @@
+"""Typed wrappers of the settlement contracts, and the one place chain errors are translated.
+
+Every state-changing call sends one transaction from an unlocked account of the node, waits for
+its receipt and returns a :class:`TxResult`; every revert becomes
+:class:`~darkpool.errors.TransactionReverted` naming the contract's custom error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, TypeVar
+
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
+from web3.contract import Contract
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
+
+from darkpool.errors import ChainError, TransactionReverted
+from darkpool.merkle import parse_hash
+from darkpool.settlement.chain import Chain
+
+__all__ = ["Artifact", "MockToken", "TxResult", "Vault", "load_artifact"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """ABI and creation bytecode of a compiled contract."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+    deployed_bytecode: str
+
+
+@cache
+def load_artifact(name: str) -> Artifact:
+    """Load a committed artifact (``DarkPoolVault`` or ``MockERC20``) from the package."""
+    try:
+        text = resources.files("darkpool.contracts_artifacts").joinpath(f"{name}.json").read_text()
+    except (FileNotFoundError, ModuleNotFoundError) as error:
+        raise ChainError(f"no compiled artifact for {name!r}: {error}") from None
+    data = json.loads(text)
+    return Artifact(name, data["abi"], data["bytecode"], data["deployedBytecode"])
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A mined transaction."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+
+
+def _error_table(abi: Sequence[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
+    table = {}
+    for entry in abi:
+        if entry.get("type") == "error":
+            types = [arg["type"] for arg in entry.get("inputs", [])]
+            selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
+            table[selector] = (entry["name"], types)
+    return table
+
+
+def _revert_data(error: BaseException) -> bytes | None:
+    """Find the raw revert bytes that eth-tester keeps in the exception chain."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.args and isinstance(current.args[0], bytes):
+            return current.args[0]
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _decode_revert(data: object, table: dict[bytes, tuple[str, list[str]]]) -> TransactionReverted:
+    raw = data if isinstance(data, bytes) else bytes.fromhex(str(data).removeprefix("0x"))
+    found = table.get(raw[:4])
+    if found is None:
+        return TransactionReverted("revert", (), f"unknown revert data 0x{raw.hex()}")
+    name, types = found
+    try:
+        args = tuple(abi_decode(types, raw[4:]))
+    except Exception:
+        args = ()
+    return TransactionReverted(name, args)
+
+
+class _Wrapper:
+    artifact_name = ""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        artifact = load_artifact(self.artifact_name)
+        self.chain = chain
+        self.address = chain.w3.to_checksum_address(address)
+        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=artifact.abi)
+        self._errors = _error_table(artifact.abi)
+
+    @classmethod
+    def _deploy_address(cls, chain: Chain, sender: str, *args: object) -> str:
+        artifact = load_artifact(cls.artifact_name)
+        factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        try:
+            tx_hash = factory.constructor(*args).transact({"from": sender})
+            receipt = chain.w3.eth.wait_for_transaction_receipt(tx_hash)
+        except Web3Exception as error:
+            raise ChainError(f"deploying {cls.artifact_name} failed: {error}") from None
+        if receipt["status"] != 1 or not receipt["contractAddress"]:
+            raise ChainError(f"deploying {cls.artifact_name} reverted")
+        return str(receipt["contractAddress"])
+
+    def _guard(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except ContractCustomError as error:
+            raise _decode_revert(error.data, self._errors) from None
+        except ContractLogicError as error:
+            raise TransactionReverted("revert", (), str(error)) from None
+        except Web3Exception as error:
+            raise ChainError(f"{self.artifact_name} call failed: {error}") from None
+        except Exception as error:  # eth-tester raises its own TransactionFailed
+            if type(error).__name__ != "TransactionFailed":
+                raise
+            data = _revert_data(error)
+            if data is None:
+                raise TransactionReverted("revert", (), str(error)) from None
+            raise _decode_revert(data, self._errors) from None
+
+    def _send(self, sender: str, function: str, *args: object) -> TxResult:
+        bound = self.contract.functions[function](*args)
+        w3 = self.chain.w3
+
+        def send() -> TxResult:
+            tx_hash = bound.transact({"from": sender})
+            receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
+            if receipt["status"] != 1:
+                raise TransactionReverted("revert", (), f"{function} mined with status 0")
+            return TxResult("0x" + bytes(receipt["transactionHash"]).hex(), receipt["blockNumber"], receipt["gasUsed"])
+
+        return self._guard(send)
+
+    def _read(self, function: str, *args: object) -> Any:
+        return self._guard(lambda: self.contract.functions[function](*args).call())
+
+
+class MockToken(_Wrapper):
+    """The mintable test ERC-20."""
+
+    artifact_name = "MockERC20"
+
+    @classmethod
+    def deploy(cls, chain: Chain, sender: str, name: str = "Mock USD", symbol: str = "mUSD") -> MockToken:
+        """Deploy a fresh token with 6 decimals."""
+        return cls(chain, cls._deploy_address(chain, sender, name, symbol, 6))
+
+    def mint(self, sender: str, to: str, amount: int) -> TxResult:
+        return self._send(sender, "mint", to, amount)
+
+    def approve(self, owner: str, spender: str, amount: int) -> TxResult:
+        return self._send(owner, "approve", spender, amount)
+
+    def balance_of(self, holder: str) -> int:
+        return int(self._read("balanceOf", holder))
+
+
+def _hashes(proof: Sequence[str | bytes]) -> list[bytes]:
+    return [parse_hash(node) for node in proof]
+
+
+class Vault(_Wrapper):
+    """The ``DarkPoolVault`` settlement contract."""
+
+    artifact_name = "DarkPoolVault"
+
+    @classmethod
+    def deploy(cls, chain: Chain, sender: str, token: str, operator: str, grace_period_s: int) -> Vault:
+        """Deploy a vault for ``token`` run by ``operator``."""
+        return cls(chain, cls._deploy_address(chain, sender, token, operator, grace_period_s))
+
+    # operator
+    def commit_batch(
+        self,
+        operator: str,
+        batch_id: int,
+        balances_root: str,
+        fills_root: str,
+        withdrawals_root: str,
+        journal_head: str,
+        deposits_credited: int,
+    ) -> TxResult:
+        roots = [parse_hash(r) for r in (balances_root, fills_root, withdrawals_root, journal_head)]
+        return self._send(operator, "commitBatch", batch_id, *roots, deposits_credited)
+
+    def seal_commitments(self, operator: str, round_id: int, commitments_root: str) -> TxResult:
+        return self._send(operator, "sealCommitments", round_id, parse_hash(commitments_root))
+
+    # users
+    def deposit(self, sender: str, amount: int) -> TxResult:
+        return self._send(sender, "deposit", amount)
+
+    def claim_withdrawal(
+        self, sender: str, batch_id: int, withdrawal_id: int, account: str, amount: int, proof: Sequence[str | bytes]
+    ) -> TxResult:
+        checksummed = self.chain.w3.to_checksum_address(account)
+        return self._send(sender, "claimWithdrawal", batch_id, withdrawal_id, checksummed, amount, _hashes(proof))
+
+    def request_forced_withdrawal(self, sender: str) -> TxResult:
+        return self._send(sender, "requestForcedWithdrawal")
+
+    def freeze(self, sender: str, account: str) -> TxResult:
+        return self._send(sender, "freeze", self.chain.w3.to_checksum_address(account))
+
+    def escape(self, sender: str, account: str, amount: int, proof: Sequence[str | bytes]) -> TxResult:
+        checksummed = self.chain.w3.to_checksum_address(account)
+        return self._send(sender, "escape", checksummed, amount, _hashes(proof))
+
+    def reclaim_deposit(self, sender: str, deposit_id: int, account: str, amount: int) -> TxResult:
+        checksummed = self.chain.w3.to_checksum_address(account)
+        return self._send(sender, "reclaimDeposit", deposit_id, checksummed, amount)
+
+    # views
+    def token_address(self) -> str:
+        return str(self._read("token"))
+
+    def last_batch_id(self) -> int:
+        return int(self._read("lastBatchId"))
+
+    def balances_root(self) -> str:
+        return "0x" + bytes(self._read("balancesRoot")).hex()
+
+    def withdrawals_root(self, batch_id: int) -> str:
+        return "0x" + bytes(self._read("withdrawalsRoots", batch_id)).hex()
+
+    def commitments_root(self, round_id: int) -> str:
+        return "0x" + bytes(self._read("commitmentsRoots", round_id)).hex()
+
+    def is_frozen(self) -> bool:
+        return bool(self._read("frozen"))
+
+    def is_claimed(self, withdrawal_id: int) -> bool:
+        return bool(self._read("isClaimed", withdrawal_id))
+
+    def deposit_count(self) -> int:
+        return int(self._read("depositCount"))
+
+    def deposits_credited(self) -> int:
+        return int(self._read("depositsCredited"))
+
+    def deposits(self, from_block: int = 0) -> list[tuple[int, str, int]]:
+        """Return ``(deposit_id, account, amount)`` of every ``Deposited`` event, for crediting."""
+        logs = self._guard(lambda: self.contract.events.Deposited().get_logs(from_block=from_block))
+        return [
+            (int(e["args"]["depositId"]), str(e["args"]["account"]).lower(), int(e["args"]["amount"])) for e in logs
+        ]
