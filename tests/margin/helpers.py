@@ -1,0 +1,55 @@
+"""Shared instruments and engines for the margin tests."""
+
+from __future__ import annotations
+
+from darkpool.domain import Account, Instrument, InstrumentKind, OptionRight, Ticks, account
+from darkpool.margin import MarginConfig, MarginEngine
+
+T0 = 1_700_000_000
+DAY = 86_400
+SCALE = 10**6
+SPOT = 3000.0
+
+
+def perp(symbol: str = "ETH-PERP") -> Instrument:
+    return Instrument(symbol, InstrumentKind.PERPETUAL, "ETH", tick_size=0.01, lot_size=0.001)
+
+
+def future(days: int, symbol: str | None = None) -> Instrument:
+    return Instrument(symbol or f"ETH-F{days}", InstrumentKind.FUTURE, "ETH", 0.01, 0.001, expiry=T0 + days * DAY)
+
+
+def option(strike: float, right: OptionRight, days: int) -> Instrument:
+    return Instrument(
+        f"ETH-{days}D-{int(strike)}-{right.value[0].upper()}", InstrumentKind.OPTION, "ETH", 0.01, 0.001,
+        expiry=T0 + days * DAY, strike_ticks=Ticks(round(strike * 100)), right=right,
+    )
+
+
+INSTRUMENTS = (
+    perp(),
+    future(90),
+    option(3000, OptionRight.CALL, 30),
+    option(3000, OptionRight.PUT, 30),
+    option(3000, OptionRight.CALL, 90),
+    option(3600, OptionRight.CALL, 30),
+    option(2400, OptionRight.PUT, 30),
+)
+VOLS = {i.symbol: 0.6 for i in INSTRUMENTS if i.is_option}
+
+
+def engine(config: MarginConfig | None = None, spot: float = SPOT) -> MarginEngine:
+    e = MarginEngine(INSTRUMENTS, config, implied_vols=VOLS)
+    e.set_mark("ETH", spot, T0)
+    return e
+
+
+def addr(n: int) -> Account:
+    return account(f"0x{n:040x}")
+
+
+def mark_ticks(e: MarginEngine, symbol: str) -> int:
+    """Return the instrument's mark in ticks, rounded to nearest."""
+    column = [i.symbol for i in e.instruments].index(symbol)
+    inst = e.instruments[column]
+    return round(float(e.risk(T0).mark_price[column]) / inst.tick_size)
