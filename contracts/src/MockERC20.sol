@@ -34,7 +34,7 @@ contract MockERC20 is IERC20 {
         return true;
     }
 
-    function transfer(address to, uint256 value) external returns (bool) {
+    function transfer(address to, uint256 value) public virtual returns (bool) {
         _move(msg.sender, to, value);
         return true;
     }

@@ -1,0 +1,65 @@
+"""Chain fixtures: every contract test runs on py-evm in process and on anvil."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from darkpool.errors import ChainError
+from darkpool.settlement.chain import Chain, TesterChain, anvil_binary, start_anvil
+from darkpool.settlement.contracts import MockToken, Vault
+
+GRACE_PERIOD_S = 7 * 24 * 3600
+FUNDS = 10**15
+
+
+@pytest.fixture(scope="session")
+def eth_tester_chain() -> TesterChain:
+    return TesterChain()
+
+
+@pytest.fixture(scope="session")
+def anvil_chain() -> Iterator[Chain]:
+    try:
+        anvil_binary()
+    except ChainError as error:
+        pytest.skip(f"anvil chain unavailable: {error}")
+    with start_anvil() as chain:
+        yield chain
+
+
+_BASE: dict[int, Deployment] = {}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain: Chain
+    token: MockToken
+    vault: Vault
+    operator: str
+    users: tuple[str, ...]
+    outsider: str
+
+
+def deploy(chain: Chain, token: MockToken | None = None) -> Deployment:
+    accounts = chain.accounts
+    operator, outsider, users = accounts[0], accounts[9], tuple(accounts[1:4])
+    token = token or MockToken.deploy(chain, operator)
+    vault = Vault.deploy(chain, operator, token.address, operator, GRACE_PERIOD_S)
+    for user in users:
+        token.mint(operator, user, FUNDS)
+        token.approve(user, vault.address, 2**256 - 1)
+    return Deployment(chain, token, vault, operator, users, outsider)
+
+
+@pytest.fixture(params=["eth_tester", "anvil"])
+def deployed(request: pytest.FixtureRequest) -> Iterator[Deployment]:
+    """Yield token and vault deployed once per chain; the chain is reverted after each test."""
+    chain: Chain = request.getfixturevalue(f"{request.param}_chain")
+    if id(chain) not in _BASE:
+        _BASE[id(chain)] = deploy(chain)
+    snapshot = chain.snapshot()
+    yield _BASE[id(chain)]
+    chain.revert(snapshot)
