@@ -20,7 +20,7 @@ from darkpool.margin._caps import estimate_cap, refine_cap
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._liquidation import plan_liquidation
 from darkpool.margin._oracle import Mark, MarkOracle
-from darkpool.margin._portfolio import MarginArrays, portfolio_margin
+from darkpool.margin._portfolio import MarginArrays, portfolio_margin, scenario_pnl
 from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
 from darkpool.margin._scenarios import RiskArrays, Scenario, build_risk_arrays, check_exact, scenarios
 from darkpool.margin._state import AccountBook, HypotheticalFill, Position
@@ -123,7 +123,10 @@ class MarginEngine:
         return self._risk
 
     def margin_table(self, now: int) -> MarginArrays:
-        """Return margin of every account (rows in :attr:`accounts` order), recomputing what changed."""
+        """Return margin of every account (rows in :attr:`accounts` order), recomputing what changed.
+
+        The arrays are the engine's own and are updated in place by later calls; copy to keep.
+        """
         risk = self.risk(now)
         book = self._book
         n = len(book.accounts)
@@ -134,7 +137,7 @@ class MarginEngine:
             part = portfolio_margin(
                 book.positions[rows], book.cost[rows], book.balance[rows], risk, self.config.maintenance_fraction
             )
-            for name in ("equity", "initial", "maintenance", "worst_loss", "worst_scenario"):
+            for name in ("equity", "initial", "maintenance", "worst_loss"):
                 getattr(self._table, name)[rows] = getattr(part, name)
             self._dirty.clear()
         return self._table
@@ -160,13 +163,14 @@ class MarginEngine:
         """Return the margin of ``account`` at ``now``."""
         row = self._book.row(account)
         table = self.margin_table(now)
+        pnl = scenario_pnl(self._book.positions[row][None, :], self.risk(now))[0]
         return AccountMargin(
             account=account,
             equity=BaseUnits(int(table.equity[row])),
             initial_margin=BaseUnits(int(table.initial[row])),
             maintenance_margin=BaseUnits(int(table.maintenance[row])),
             worst_loss=BaseUnits(int(table.worst_loss[row])),
-            worst_scenario=self.scenarios[int(table.worst_scenario[row])],
+            worst_scenario=self.scenarios[int(np.argmin(pnl))],
         )
 
     def balances(self, account: Account) -> tuple[BaseUnits, BaseUnits, BaseUnits]:
@@ -206,7 +210,7 @@ class MarginEngine:
         """Return free collateral of ``account`` as if ``quantity`` lots filled at ``limit_ticks``."""
         risk = self.risk(now)
         column = self._book.column(instrument)
-        row = self._book.row(account, create=True)
+        row = self._book.row(account)
         rate = exact_rate(self.config.fee_rate if fee_rate is None else fee_rate)
         fills = [HypotheticalFill(column, side, quantity, limit_ticks, rate)] if quantity > 0 else []
         pos, cost, cash = self._book.hypothetical(row, fills)
@@ -230,7 +234,9 @@ class MarginEngine:
             raise MarginError(f"limit_ticks must be a non-negative integer, got {limit_ticks!r}")
         risk = self.risk(now)
         column = self._book.column(instrument)
-        row = self._book.row(account, create=True)
+        if account not in self._book.accounts_index:
+            return Lots(0)  # no collateral and no positions: nothing to trade against
+        row = self._book.row(account)
         rate = self.config.fee_rate if fee_rate is None else fee_rate
         free_now = self.free_collateral_after(account, instrument, side, 0, limit_ticks, now, rate)
         threshold = min(0, free_now)

@@ -80,9 +80,17 @@ def test_cap_when_max_lots_given_then_bounded_by_it() -> None:
     assert e.cap(A, "ETH-PERP", Side.SELL, 300_000, T0, max_lots=255) == 255
 
 
-def test_cap_when_no_collateral_then_zero() -> None:
+def test_cap_when_unknown_account_then_zero_and_no_account_opened() -> None:
     e = engine()
     assert e.cap(addr(99), "ETH-30D-3000-C", Side.SELL, 12_000, T0) == 0
+    assert e.accounts == ()
+
+
+def test_cap_when_computed_then_state_unchanged() -> None:
+    e = funded(10**8, {"ETH-30D-3000-C": -20})
+    before = (e.positions(A), e.balances(A), e.account_margin(A, T0))
+    e.cap(A, "ETH-PERP", Side.BUY, 300_000, T0)
+    assert (e.positions(A), e.balances(A), e.account_margin(A, T0)) == before
 
 
 def test_cap_when_account_under_water_then_reducing_allowed_and_increasing_refused() -> None:

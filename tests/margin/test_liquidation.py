@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -104,5 +106,5 @@ def test_liquidation_when_any_portfolio_shocked_then_initial_margin_never_rises(
     later = T0 + 1
     e.set_mark("ETH", 3000.0 * (1 + shock), later)
     initial = run_until_healthy(e, later, rounds=10)
-    assert all(after <= before for before, after in zip(initial, initial[1:], strict=False))
+    assert all(after <= before for before, after in itertools.pairwise(initial))
     assert e.liquidation_orders(later) == []

@@ -1,0 +1,132 @@
+"""The engine facade: incremental recompute, collateral, Greeks, public API."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import random
+
+import numpy as np
+import pytest
+
+import darkpool.margin
+from darkpool.domain import Lots, Side, Ticks
+from darkpool.errors import MarginError
+from darkpool.margin import AccountFill, MarginEngine, portfolio_margin
+
+from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks
+
+SYMBOLS = [i.symbol for i in INSTRUMENTS]
+
+
+def busy_engine(accounts: int = 40, seed: int = 1) -> MarginEngine:
+    rng = random.Random(seed)
+    e = engine()
+    for n in range(accounts):
+        e.deposit(addr(n), rng.randint(1, 10**9))
+    fills = [
+        AccountFill(addr(rng.randrange(accounts)), s, rng.choice(list(Side)), Lots(rng.randint(1, 50)),
+                    Ticks(mark_ticks(e, s) + rng.randint(-50, 50)), 0.0003)
+        for s in rng.choices(SYMBOLS, k=200)
+    ]
+    e.apply_fills(fills, T0)
+    return e
+
+
+def test_margin_table_when_rows_updated_incrementally_then_equal_full_recompute() -> None:
+    e = busy_engine()
+    e.recompute_all(T0)
+    e.apply_fills([AccountFill(addr(3), "ETH-30D-3000-C", Side.SELL, Lots(9), Ticks(12_700))], T0)
+    e.deposit(addr(4), 5)
+    incremental = e.margin_table(T0)
+    fresh = busy_engine()
+    fresh.apply_fills([AccountFill(addr(3), "ETH-30D-3000-C", Side.SELL, Lots(9), Ticks(12_700))], T0)
+    fresh.deposit(addr(4), 5)
+    full = fresh.recompute_all(T0)
+    for name in ("equity", "initial", "maintenance", "worst_loss"):
+        assert np.array_equal(getattr(incremental, name), getattr(full, name))
+
+
+def test_margin_table_when_mark_moves_then_recomputed_for_new_mark() -> None:
+    e = busy_engine()
+    before = e.margin_table(T0).initial.copy()
+    e.set_mark("ETH", 3300.0, T0 + 5)
+    after = e.margin_table(T0 + 5)
+    direct = portfolio_margin(
+        e._book.positions, e._book.cost, e._book.balance, e.risk(T0 + 5), e.config.maintenance_fraction
+    )
+    assert np.array_equal(after.initial, direct.initial) and not np.array_equal(after.initial, before)
+
+
+def test_withdraw_when_within_free_collateral_then_allowed_else_refused_without_change() -> None:
+    e = engine()
+    a = addr(1)
+    e.deposit(a, 100 * 10**6)
+    e.apply_fills([AccountFill(a, "ETH-PERP", Side.BUY, Lots(100), Ticks(300_000))], T0)
+    free = e.account_margin(a, T0).free_collateral
+    with pytest.raises(MarginError, match="exceeds free collateral"):
+        e.withdraw(a, free + 1, T0)
+    assert e.account_margin(a, T0).free_collateral == free
+    e.withdraw(a, free, T0)
+    assert e.account_margin(a, T0).free_collateral == 0
+
+
+def test_greeks_when_positions_held_then_per_position_sum_to_account() -> None:
+    e = engine()
+    a = addr(1)
+    e.apply_fills(
+        [
+            AccountFill(a, "ETH-PERP", Side.BUY, Lots(10), Ticks(300_000)),
+            AccountFill(a, "ETH-30D-3000-C", Side.SELL, Lots(20), Ticks(12_700)),
+        ],
+        T0,
+    )
+    per = e.position_greeks(a, T0)
+    total = e.account_greeks(a, T0)
+    assert per["ETH-PERP"].delta == pytest.approx(10 * 0.001)
+    assert per["ETH-30D-3000-C"].delta == pytest.approx(-20 * 0.001 * 0.5, rel=0.1)
+    assert per["ETH-30D-3000-C"].gamma < 0 and per["ETH-30D-3000-C"].vega < 0
+    assert per["ETH-30D-3000-C"].theta > 0
+    assert total.delta == pytest.approx(sum(g.delta for g in per.values()))
+
+
+def test_greeks_when_bumped_through_engine_then_delta_matches_repricing() -> None:
+    e = engine()
+    a = addr(1)
+    e.apply_fills([AccountFill(a, "ETH-90D-3000-C", Side.BUY, Lots(50), Ticks(35_000))], T0)
+    h = 0.5
+    values = []
+    for spot in (3000.0 - h, 3000.0 + h):
+        bumped = engine(spot=spot)
+        values.append(50 * float(bumped.risk(T0).mark_value[4]) / 10**6)
+    assert e.account_greeks(a, T0).delta == pytest.approx((values[1] - values[0]) / (2 * h), rel=1e-6)
+
+
+def test_set_implied_vol_when_out_of_range_or_unknown_then_rejected() -> None:
+    e = engine()
+    with pytest.raises(MarginError):
+        e.set_implied_vol("ETH-30D-3000-C", 0.0)
+    with pytest.raises(MarginError, match="unknown instrument"):
+        e.set_implied_vol("BTC-C", 0.5)
+
+
+def test_engine_when_option_has_no_vol_then_margin_error() -> None:
+    e = MarginEngine(INSTRUMENTS)
+    e.set_mark("ETH", 3000.0, T0)
+    with pytest.raises(MarginError, match="implied volatility"):
+        e.risk(T0)
+
+
+def test_all_when_listed_then_every_name_exists_and_public_names_are_listed() -> None:
+    assert all(hasattr(darkpool.margin, name) for name in darkpool.margin.__all__)
+    public = {n for n in vars(darkpool.margin) if not n.startswith("_")} - {"annotations"}
+    assert public == set(darkpool.margin.__all__)
+
+
+def test_sources_when_scanned_then_no_wall_clock_or_randomness() -> None:
+    root = pathlib.Path(darkpool.margin.__file__).parent
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                assert not {"time", "datetime", "random", "os"} & set(names), path
