@@ -53,7 +53,7 @@ holdings = st.dictionaries(st.sampled_from(SYMBOLS), st.integers(-400, 400), max
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    deposit=st.integers(0, 10**9),
+    deposit=st.integers(1, 10**9),
     held=holdings,
     symbol=st.sampled_from(SYMBOLS),
     side=st.sampled_from(list(Side)),
