@@ -1,1 +1,67 @@
-"""Commit-reveal rounds: sealed commitments, reveals, bonds, commitments root, fast clearing."""
+"""Commit-reveal rounds: sealed commitments, reveals, bonds, commitments root, fast clearing.
+
+A committer signs ``keccak256(abi.encode(order fields, salt))`` as an EIP-712 ``Commitment`` with a
+bond; after the commit phase the operator seals the commitments' OpenZeppelin Merkle root (handing
+it to settlement) and gives each committer a signed receipt; reveals are checked in constant time;
+the revealed orders clear with the vectorized engine and are published for replay.
+"""
+
+from commit_reveal._bonds import Bond, BondLedger, BondState
+from commit_reveal._client import Committer, SealedOrder, sign_message
+from commit_reveal._commitment import (
+    COMMITMENT_TYPES,
+    LEAF_ENCODING,
+    CommitKey,
+    CommitmentHash,
+    CommitmentScheme,
+    Reveal,
+    Salt,
+    new_salt,
+)
+from commit_reveal._config import CapFn, RoundConfig, address_of
+from commit_reveal._inprocess import InProcessRun, clear_commit_reveal, run_in_process
+from commit_reveal._publication import audit_publication, publish
+from commit_reveal._receipts import CommitmentsSealed, Receipt, verify_receipt
+from commit_reveal._round import BatchOutcome, CommitRecord, CommitRevealRound, RevealRecord, RoundState, Seal
+from commit_reveal._schedule import Phase, Schedule
+from commit_reveal._signatures import CommitmentDigester, ParallelRecoverer, Recoverer, SerialRecoverer
+
+__all__ = [
+    "COMMITMENT_TYPES",
+    "LEAF_ENCODING",
+    "BatchOutcome",
+    "Bond",
+    "BondLedger",
+    "BondState",
+    "CapFn",
+    "CommitKey",
+    "CommitRecord",
+    "CommitRevealRound",
+    "Committer",
+    "CommitmentDigester",
+    "CommitmentHash",
+    "CommitmentScheme",
+    "CommitmentsSealed",
+    "InProcessRun",
+    "ParallelRecoverer",
+    "Phase",
+    "Receipt",
+    "Recoverer",
+    "Reveal",
+    "RevealRecord",
+    "RoundConfig",
+    "RoundState",
+    "Salt",
+    "Schedule",
+    "Seal",
+    "SealedOrder",
+    "SerialRecoverer",
+    "address_of",
+    "audit_publication",
+    "clear_commit_reveal",
+    "new_salt",
+    "publish",
+    "run_in_process",
+    "sign_message",
+    "verify_receipt",
+]

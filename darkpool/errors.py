@@ -7,6 +7,7 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     ├── ValidationError (ValueError)          malformed or out-of-range input
     │   ├── RoundFormatError                  round JSON that does not follow DESIGN.md §2
     │   ├── ShapeError                        input that does not fit a compiled circuit shape
+    │   ├── WrongRound                        a message for another round or instrument
     │   └── MerkleDumpError                   a Merkle tree dump that is malformed or inconsistent
     ├── SignatureError (ValueError)           signed-message checks, one class per failure
     │   ├── InvalidSignature                  opaque: the signature does not verify
@@ -15,10 +16,16 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     │   ├── WrongVerifyingContract
     │   ├── ExpiredMessage
     │   └── ReplayedMessage                   nonce already used by this account
+    │       └── DuplicateNonce                a different message reusing a spent nonce
     ├── ProtocolError (RuntimeError)          an action out of phase or against policy
     │   ├── PhaseError                        action not allowed in the round's current phase
+    │   │   ├── TooEarly                      its phase has not begun
+    │   │   └── TooLate                       its phase is over
+    │   ├── AlreadyRevealed                   a commitment opened twice
     │   └── PolicyViolation                   refused by a custodian or operator policy
+    │       └── InsufficientBond              a commitment below the round's bond
     ├── InvalidReveal (ValueError)            opaque: a reveal that does not open its commitment
+    ├── UnknownCommitment (LookupError)       a reveal that names no sealed commitment
     ├── InvalidProof (ValueError)             opaque: a Merkle proof that does not verify
     ├── MarginError (ValueError)              pricing or margin inputs that cannot be used
     │   └── StaleMark                         an oracle mark older than allowed
@@ -29,9 +36,12 @@ the built-in exception it refines, so callers that only know Python's built-ins 
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyRevealed",
     "ChainError",
     "DarkPoolError",
+    "DuplicateNonce",
     "ExpiredMessage",
+    "InsufficientBond",
     "InvalidProof",
     "InvalidReveal",
     "InvalidSignature",
@@ -47,8 +57,12 @@ __all__ = [
     "SignatureError",
     "StaleMark",
     "StorageError",
+    "TooEarly",
+    "TooLate",
+    "UnknownCommitment",
     "ValidationError",
     "WrongChainId",
+    "WrongRound",
     "WrongVerifyingContract",
 ]
 
@@ -178,3 +192,45 @@ class MerkleDumpError(ValidationError):
     """A Merkle tree dump is malformed, or a leaf or node in it does not hash to what it claims."""
 
     code = "invalid_merkle_dump"
+
+
+class TooEarly(PhaseError):
+    """The action's phase has not begun yet (a commit before the round opens, a reveal before the seal)."""
+
+    code = "too_early"
+
+
+class TooLate(PhaseError):
+    """The action's phase is over (a commit after the commit phase closed, a reveal after the deadline)."""
+
+    code = "too_late"
+
+
+class WrongRound(ValidationError):
+    """A message names another round or instrument than the one it was sent to."""
+
+    code = "wrong_round"
+
+
+class DuplicateNonce(ReplayedMessage):
+    """A different message reuses a nonce the account already spent in this round."""
+
+    code = "duplicate_nonce"
+
+
+class UnknownCommitment(DarkPoolError, LookupError):
+    """A reveal names no sealed commitment (no commitment by that account with that nonce)."""
+
+    code = "unknown_commitment"
+
+
+class AlreadyRevealed(ProtocolError):
+    """The commitment was already opened; a second reveal never adds a second order."""
+
+    code = "already_revealed"
+
+
+class InsufficientBond(PolicyViolation):
+    """A commitment posts less bond than the round requires."""
+
+    code = "insufficient_bond"
