@@ -82,6 +82,20 @@ def clear(
     typer.echo(dump_result(result))
 
 
+@audit_app.command("tree")
+def audit_tree_command(
+    dump: Annotated[Path, typer.Argument(help="An OpenZeppelin standard-v1 tree dump (JSON).")],
+) -> None:
+    """Recompute every leaf and node of a tree dump; print its root on the last line."""
+    from darkpool.audit_tree import audit_tree
+
+    try:
+        root = audit_tree(dump)
+    except DarkPoolError as exc:
+        _fail(str(exc), status=1)
+    typer.echo(root)
+
+
 @app.command()
 def demo(
     chain: Annotated[str, typer.Option(help="Chain to settle on: 'embedded' (py-evm) or 'anvil'.")] = "embedded",
