@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from darkpool.domain import Account, BaseUnits, Instrument, Lots, Side, Ticks
+from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, Side, Ticks
 from darkpool.errors import MarginError
 
 __all__ = [
@@ -62,6 +62,11 @@ class AccountFill:
                 raise MarginError(f"fill {name} must be a {'positive' if name[0] == 'q' else 'non-negative'}"
                                   f" integer, got {value!r}")
         exact_rate(self.fee_rate)
+
+    @classmethod
+    def from_fill(cls, fill: Fill, account: Account, instrument: str, side: Side, fee_rate: float = 0.0) -> AccountFill:
+        """Attach the owner, instrument and side of a round's :class:`~darkpool.domain.Fill`."""
+        return cls(account, instrument, side, fill.quantity_lots, fill.price_ticks, fee_rate)
 
 
 @dataclass(frozen=True, slots=True)

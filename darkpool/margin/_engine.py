@@ -197,9 +197,18 @@ class MarginEngine:
         }
 
     def account_greeks(self, account: Account, now: int) -> Greeks:
-        """Return the summed Greeks of ``account``."""
+        """Return the summed Greeks of ``account`` (across underlyings; see :meth:`underlying_greeks`)."""
         total = self._book.positions[self._book.row(account)] @ self.risk(now).greeks
         return Greeks(*(float(x) for x in total))
+
+    def underlying_greeks(self, account: Account, now: int) -> dict[str, Greeks]:
+        """Return the Greeks of ``account`` summed per underlying."""
+        per_lot = self._book.positions[self._book.row(account)][:, None] * self.risk(now).greeks
+        out: dict[str, Greeks] = {}
+        for underlying in dict.fromkeys(i.underlying for i in self.instruments):
+            mask = np.array([i.underlying == underlying for i in self.instruments])
+            out[underlying] = Greeks(*(float(x) for x in per_lot[mask].sum(axis=0)))
+        return out
 
     # -- pre-trade ------------------------------------------------------------------------------
 

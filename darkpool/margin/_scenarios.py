@@ -3,8 +3,10 @@
 The engine's model: a lot of instrument ``i`` gains ``core_pnl[i, s]`` collateral base units in
 core scenario ``s`` and, when held short as an option, ``extended_pnl[i, e]`` in extended
 scenario ``e`` (already scaled by the extended fraction). Both are rounded down to whole base
-units, against the account, so an account's scenario PnL is an exact integer in float64 (exact
-while sums stay below 2**53 base units, about 9e9 quote units at six decimals).
+units, so an account's scenario PnL is an exact integer in float64 (exact while sums stay below
+2**53 base units, about 9e9 quote units at six decimals). Rounding a lot's PnL moves it by less
+than one base unit either way, so the floor charges one extra base unit per lot held: the
+requirement is always rounded against the account, long or short.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def build_risk_arrays(
     ext_pnl = np.floor((ext_value - mark[:, None]) * lot[:, None] * config.extended_fraction)
     ext_pnl = np.where(is_option[:, None], ext_pnl, 0.0)
 
-    floor = np.ceil(config.contract_floor * spot * lot)
+    floor = np.ceil(config.contract_floor * spot * lot) + 1.0  # + 1: the per-lot rounding cushion
     tick_value = np.array([i.tick_size for i in instruments], np.float64) * lot
     greeks = _greeks_per_lot(is_option, spot, strike, years, vol, rate, is_call, lot / config.collateral_scale)
     return RiskArrays(

@@ -70,9 +70,9 @@ def test_cap_when_any_portfolio_and_order_then_cap_passes_and_one_more_lot_fails
 
 def test_cap_when_perp_buy_at_mark_then_matches_hand_computation() -> None:
     e = funded(1_000 * 10**6, {})
-    # Per lot: worst loss 16% of 3 = 0.48 plus floor 0.5% of 3 = 0.015 -> 0.495 quote units.
+    # Per lot: worst loss 16% of 3 = 0.48, floor 0.5% of 3 = 0.015, one base unit of rounding cushion.
     cap = assert_exact_cap(e, "ETH-PERP", Side.BUY, 300_000, None)
-    assert cap == 1000 * 10**6 // 495_000
+    assert cap == 1000 * 10**6 // 495_001
 
 
 def test_cap_when_max_lots_given_then_bounded_by_it() -> None:
