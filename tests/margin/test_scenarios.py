@@ -22,7 +22,7 @@ def test_pnl_when_perpetual_then_linear_in_move_and_blind_to_vol() -> None:
     per_lot = risk.core_pnl[0].reshape(9, 3)
     # One lot is 0.001 ETH at 3000: 3 quote units, 3_000_000 base units; floats round down by < 1.
     expected = np.array([3_000_000 * m for m in MarginConfig().core_moves])
-    assert np.all((per_lot[:, 0] <= expected + 1e-6) & (per_lot[:, 0] > expected - 1))
+    assert np.all((per_lot[:, 0] <= expected + 1e-6) & (per_lot[:, 0] >= expected - 1))
     assert np.all(per_lot[:, 0] == per_lot[:, 2])
     assert np.all(risk.extended_pnl[0] == 0)
 
