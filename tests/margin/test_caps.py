@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from darkpool.domain import Lots, Side, Ticks
 from darkpool.margin import AccountFill, CapRequest, MarginEngine
+from darkpool.margin._caps import refine_cap
 
 from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks
 
@@ -31,19 +32,21 @@ def funded(deposit: int, holdings: dict[str, int]) -> MarginEngine:
     return e
 
 
-def assert_exact_cap(e: MarginEngine, symbol: str, side: Side, limit: int, max_lots: int | None) -> int:
+def assert_exact_cap(
+    e: MarginEngine, symbol: str, side: Side, limit: int, max_lots: int | None, fee: float = 0.0
+) -> int:
     before = e.free_collateral_after(A, symbol, side, 0, limit, T0)
     threshold = min(0, before)
-    cap = e.cap(A, symbol, side, limit, T0, max_lots=max_lots)
+    cap = e.cap(A, symbol, side, limit, T0, max_lots=max_lots, fee_rate=fee)
     assert cap >= 0
     if cap > 0:
-        assert e.free_collateral_after(A, symbol, side, cap, limit, T0) >= threshold
+        assert e.free_collateral_after(A, symbol, side, cap, limit, T0, fee) >= threshold
     if max_lots is None or cap < max_lots:
-        assert e.free_collateral_after(A, symbol, side, cap + 1, limit, T0) < threshold
+        assert e.free_collateral_after(A, symbol, side, cap + 1, limit, T0, fee) < threshold
     # Filling the cap for real lands where the check said it would.
     real = copy.deepcopy(e)
     if cap > 0:
-        real.apply_fills([AccountFill(A, symbol, side, Lots(cap), Ticks(limit))], T0)
+        real.apply_fills([AccountFill(A, symbol, side, Lots(cap), Ticks(limit), fee)], T0)
     assert real.account_margin(A, T0).free_collateral >= threshold
     return cap
 
@@ -59,13 +62,32 @@ holdings = st.dictionaries(st.sampled_from(SYMBOLS), st.integers(-400, 400), max
     side=st.sampled_from(list(Side)),
     offset=st.floats(-0.05, 0.05),
     max_lots=st.one_of(st.none(), st.integers(0, 255)),
+    fee=st.sampled_from([0.0, 0.0003, 0.01]),
 )
 def test_cap_when_any_portfolio_and_order_then_cap_passes_and_one_more_lot_fails(
-    deposit: int, held: dict[str, int], symbol: str, side: Side, offset: float, max_lots: int | None
+    deposit: int, held: dict[str, int], symbol: str, side: Side, offset: float, max_lots: int | None, fee: float
 ) -> None:
     e = funded(deposit, held)
     limit = max(0, round(mark_ticks(e, symbol) * (1 + offset)))
-    assert_exact_cap(e, symbol, side, limit, max_lots)
+    assert_exact_cap(e, symbol, side, limit, max_lots, fee)
+
+
+@settings(max_examples=25, deadline=None)
+@given(deposit=st.integers(1, 10**9), extra=st.integers(1, 10**9), held=holdings,
+       symbol=st.sampled_from(SYMBOLS), side=st.sampled_from(list(Side)))
+def test_cap_when_more_collateral_deposited_then_cap_not_smaller(
+    deposit: int, extra: int, held: dict[str, int], symbol: str, side: Side
+) -> None:
+    e = funded(deposit, held)
+    limit = mark_ticks(e, symbol)
+    before = e.cap(A, symbol, side, limit, T0)
+    e.deposit(A, extra)
+    assert e.cap(A, symbol, side, limit, T0) >= before
+
+
+@given(boundary=st.integers(0, 10**6), guess=st.integers(-10, 2 * 10**6), upper=st.integers(0, 10**6))
+def test_refine_cap_when_guess_is_anywhere_then_finds_the_boundary(boundary: int, guess: int, upper: int) -> None:
+    assert refine_cap(lambda q: q <= boundary, guess, upper) == min(boundary, upper)
 
 
 def test_cap_when_perp_buy_at_mark_then_matches_hand_computation() -> None:
