@@ -109,17 +109,16 @@ class MarginEngine:
     # -- risk -----------------------------------------------------------------------------------
 
     def risk(self, now: int) -> RiskArrays:
-        """Return per-lot prices and scenario PnL at ``now``, rebuilding them when inputs moved."""
+        """Return per-lot prices and scenario PnL at ``now``, rebuilding them when inputs moved.
+
+        Raises :class:`~darkpool.errors.StaleMark` when any underlying's mark is too old at ``now``.
+        """
         key = (self._oracle.version, self._vol_version, now)
         if self._risk is None or key != self._risk_key:
             risk = build_risk_arrays(self.instruments, self._oracle, self._vols, self.config, now)
             check_exact(risk.core_pnl)
             check_exact(risk.extended_pnl)
             self._risk, self._risk_key, self._table = risk, key, None
-        else:
-            # Marks age even when unchanged; the oracle raises StaleMark if one is too old.
-            for inst in self.instruments:
-                self._oracle.get(inst.underlying, now)
         return self._risk
 
     def margin_table(self, now: int) -> MarginArrays:
@@ -217,14 +216,19 @@ class MarginEngine:
         fee_rate: float | None = None,
     ) -> int:
         """Return free collateral of ``account`` as if ``quantity`` lots filled at ``limit_ticks``."""
-        risk = self.risk(now)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
+            raise MarginError(f"quantity must be a non-negative integer of lots, got {quantity!r}")
         column = self._book.column(instrument)
-        row = self._book.row(account)
         rate = exact_rate(self.config.fee_rate if fee_rate is None else fee_rate)
         fills = [HypotheticalFill(column, side, quantity, limit_ticks, rate)] if quantity > 0 else []
-        pos, cost, cash = self._book.hypothetical(row, fills)
-        m = portfolio_margin(pos[None, :], cost[None, :], np.array([cash]), risk, self.config.maintenance_fraction)
+        m = self._row_margin(self._book.row(account), fills, now)
         return int(m.equity[0] - m.initial[0])
+
+    def _row_margin(self, row: int, fills: Sequence[HypotheticalFill], now: int) -> MarginArrays:
+        pos, cost, cash = self._book.hypothetical(row, fills)
+        return portfolio_margin(
+            pos[None, :], cost[None, :], np.array([cash]), self.risk(now), self.config.maintenance_fraction
+        )
 
     def cap(
         self, account: Account, instrument: str, side: Side, limit_ticks: int, now: int,
@@ -247,12 +251,11 @@ class MarginEngine:
             return Lots(0)  # no collateral and no positions: nothing to trade against
         row = self._book.row(account)
         rate = self.config.fee_rate if fee_rate is None else fee_rate
-        free_now = self.free_collateral_after(account, instrument, side, 0, limit_ticks, now, rate)
-        threshold = min(0, free_now)
-        equity = free_now + float(self.margin_table(now).initial[row])
+        current = self._row_margin(row, [], now)
+        threshold = min(0, int(current.equity[0] - current.initial[0]))
         guess = estimate_cap(
-            self._book.positions[row], equity, column, side, limit_ticks, float(exact_rate(rate)), threshold,
-            upper, risk,
+            self._book.positions[row], float(current.equity[0]), column, side, limit_ticks,
+            float(exact_rate(rate)), threshold, upper, risk,
         )
 
         def passes(q: int) -> bool:
