@@ -1,0 +1,122 @@
+"""The SDK's operations, written once as generators that yield HTTP calls and receive decoded JSON.
+
+The sync and async clients drive the same generators, so both behave identically. Operations that
+need no network (signing, salts, proof checks) run inside them.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from darkpool.domain import Side
+from darkpool.errors import ValidationError
+from darkpool.sdk._keys import Identity
+from darkpool.sdk._verify import verify_batches
+from darkpool.services._commitments import commitment_hash
+from darkpool.services.messages import signed_to_wire
+from darkpool.signing import Commitment, SigningDomain, WithdrawalRequest
+
+__all__ = ["Call", "CommitTicket", "Ops"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request: method, path, JSON body, whether it needs the admin token, which service."""
+
+    method: str
+    path: str
+    json: Any = None
+    admin: bool = False
+    service: str = "operator"
+
+
+Op = Generator[Call, Any, Any]
+
+
+@dataclass(frozen=True)
+class CommitTicket:
+    """What a client keeps between commit and reveal: the order and its secret salt."""
+
+    round_id: int
+    instrument: str
+    nonce: int
+    side: Side
+    limit_ticks: int
+    quantity_lots: int
+    salt: bytes
+    bond: int
+
+    def reveal_body(self, holder: str) -> dict[str, Any]:
+        return {"account": holder, "nonce": self.nonce, "side": int(self.side), "limit_ticks": self.limit_ticks,
+                "quantity_lots": self.quantity_lots, "salt": "0x" + self.salt.hex()}
+
+
+@dataclass
+class Ops:
+    """Operations of one institution; ``clock`` gives POSIX seconds for expiries."""
+
+    identity: Identity | None
+    clock: Callable[[], float] = time.time
+    expiry_s: int = 3600
+    nonce_source: Callable[[], int] = field(default=lambda: secrets.randbits(62))
+    domain: SigningDomain | None = None
+    token: str | None = None
+
+    @property
+    def me(self) -> Identity:
+        if self.identity is None:
+            raise ValidationError("this client has no key; create or load one")
+        return self.identity
+
+    def _expiry(self) -> int:
+        return int(self.clock()) + self.expiry_s
+
+    def info(self) -> Op:
+        data = yield Call("GET", "/info")
+        self.domain = SigningDomain(data["chain_id"], data["verifying_contract"])
+        self.token = data["token"]
+        return data
+
+    def _domain(self) -> Op:
+        if self.domain is None:
+            yield from self.info()
+        assert self.domain is not None
+        return self.domain
+
+    def get(self, path: str) -> Op:
+        return (yield Call("GET", path))
+
+    def commit_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int, quantity_lots: int,
+                     bond: int = 0) -> Op:
+        """Sign and send a commitment; return the :class:`CommitTicket` to reveal later."""
+        domain = yield from self._domain()
+        nonce = self.nonce_source()
+        salt = secrets.token_bytes(32)
+        digest = commitment_hash(self.me.address, instrument, round_id, int(side), limit_ticks, quantity_lots,
+                                 nonce, salt)
+        message = Commitment(account=self.me.address, instrument=instrument, round_id=round_id, commitment=digest,
+                             bond=bond, nonce=nonce, expiry=self._expiry())
+        yield Call("POST", f"/rounds/{round_id}/commitments", signed_to_wire(self.me.sign(message, domain)))
+        return CommitTicket(round_id, instrument, nonce, side, limit_ticks, quantity_lots, salt, bond)
+
+    def reveal(self, ticket: CommitTicket) -> Op:
+        return (yield Call("POST", f"/rounds/{ticket.round_id}/reveals", ticket.reveal_body(self.me.address)))
+
+    def withdraw(self, amount: int) -> Op:
+        """Sign a withdrawal request; return its withdrawal id."""
+        domain = yield from self._domain()
+        assert self.token is not None
+        message = WithdrawalRequest(account=self.me.address, token=self.token, amount=amount,
+                                    nonce=self.nonce_source(), expiry=self._expiry())
+        ack = yield Call("POST", "/withdrawals", signed_to_wire(self.me.sign(message, domain)))
+        return int(ack["withdrawal_id"])
+
+    def verify_inclusion(self, chain_batches: list[dict[str, Any]] | None = None) -> Op:
+        """Check this account's proofs in every batch against the roots (and the chain's, when given)."""
+        proofs = yield Call("GET", f"/accounts/{self.me.address}/proofs")
+        my_fills = yield Call("GET", f"/accounts/{self.me.address}/fills")
+        return verify_batches(self.me.address, proofs, my_fills, chain_batches)

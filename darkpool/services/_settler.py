@@ -1,0 +1,29 @@
+"""The operator's chain side: the settlement batcher of issue 6 behind the core's ``Settler`` protocol."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from darkpool.settlement import BatchInput, Chain, SettlementBatcher, Vault
+
+__all__ = ["ChainSettler"]
+
+
+class ChainSettler:
+    """Seal commit-reveal roots and commit batches to ``vault`` as ``operator``."""
+
+    def __init__(self, chain: Chain, vault_address: str, operator: str) -> None:
+        self.chain = chain
+        self.vault = Vault(chain, vault_address)
+        self.batcher = SettlementBatcher(self.vault, operator)
+
+    def seal_round(self, round_id: int, commitments_root: str) -> str:
+        return self.batcher.seal_round(round_id, commitments_root).tx_hash
+
+    def settle(self, batch: Any) -> dict[str, Any]:
+        assert isinstance(batch, BatchInput)
+        record = self.batcher.settle(batch)
+        return {"tx": record.tx.tx_hash, "block": record.tx.block_number}
+
+    def deposits(self, from_block: int = 0) -> list[tuple[int, str, int]]:
+        return self.vault.deposits(from_block)

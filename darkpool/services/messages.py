@@ -1,0 +1,117 @@
+"""Signed messages the services add to :mod:`darkpool.signing`, and the JSON wire form of any signed message.
+
+A signed message travels as ``{"type", "message", "chain_id", "verifying_contract", "signature"}``:
+``message`` holds the snake_case fields, integers as JSON numbers and ``bytes`` fields as 0x hex.
+No FastAPI or httpx here: the SDK and both services share this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from darkpool.errors import ValidationError
+from darkpool.signing import MESSAGE_TYPES, Signed, TypedMessage
+
+__all__ = ["ALL_MESSAGE_TYPES", "MaskRequest", "SlotReservation", "signed_from_wire", "signed_to_wire"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReservation(TypedMessage):
+    """Ask the operator for an input slot in FHE round ``round_id``."""
+
+    TYPE_NAME: ClassVar[str] = "SlotReservation"
+    SOL_TYPES: ClassVar[dict[str, str]] = {
+        "account": "address", "instrument": "string", "round_id": "uint64", "nonce": "uint64", "expiry": "uint64",
+    }
+    account: str
+    instrument: str
+    round_id: int
+    nonce: int
+    expiry: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaskRequest(TypedMessage):
+    """Ask the custodian for the digit masks of the account's own slot in FHE round ``round_id``."""
+
+    TYPE_NAME: ClassVar[str] = "MaskRequest"
+    SOL_TYPES: ClassVar[dict[str, str]] = {
+        "account": "address", "round_id": "uint64", "slot": "uint16", "nonce": "uint64", "expiry": "uint64",
+    }
+    account: str
+    round_id: int
+    slot: int
+    nonce: int
+    expiry: int
+
+
+ALL_MESSAGE_TYPES: dict[str, type[TypedMessage]] = {
+    **MESSAGE_TYPES, SlotReservation.TYPE_NAME: SlotReservation, MaskRequest.TYPE_NAME: MaskRequest,
+}
+
+
+def _hex(value: object, what: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ValidationError(f"{what} must be 0x-prefixed hex, got {value!r}")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise ValidationError(f"{what} is not valid hex: {value!r}") from None
+
+
+def signed_to_wire(signed: Signed) -> dict[str, Any]:
+    """Return the JSON-ready wire form of ``signed``."""
+    message = signed.message
+    body: dict[str, Any] = {}
+    for f in fields(message):
+        value = getattr(message, f.name)
+        body[f.name] = "0x" + bytes(value).hex() if isinstance(value, bytes | bytearray) else value
+    return {
+        "type": message.TYPE_NAME,
+        "message": body,
+        "chain_id": signed.chain_id,
+        "verifying_contract": signed.verifying_contract,
+        "signature": "0x" + signed.signature.hex(),
+    }
+
+
+def signed_from_wire(raw: object, expected: type[TypedMessage] | None = None) -> Signed:
+    """Parse the wire form strictly (exact fields, exact JSON types); raise :class:`ValidationError`."""
+    if not isinstance(raw, dict):
+        raise ValidationError(f"signed message must be an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - {"type", "message", "chain_id", "verifying_contract", "signature"})
+    if unknown:
+        raise ValidationError(f"signed message has unknown field(s) {unknown}")
+    cls = ALL_MESSAGE_TYPES.get(str(raw.get("type")))
+    if cls is None:
+        raise ValidationError(f"unknown message type {raw.get('type')!r}; expected one of {sorted(ALL_MESSAGE_TYPES)}")
+    if expected is not None and cls is not expected:
+        raise ValidationError(f"expected a {expected.TYPE_NAME} message, got {cls.TYPE_NAME}")
+    body = raw.get("message")
+    if not isinstance(body, dict):
+        raise ValidationError("signed message needs a 'message' object")
+    names = [f.name for f in fields(cls)]
+    if sorted(body) != sorted(names):
+        raise ValidationError(f"{cls.TYPE_NAME} fields must be exactly {names}, got {sorted(body)}")
+    values: dict[str, Any] = {}
+    for name in names:
+        sol = cls.SOL_TYPES[name]
+        value = body[name]
+        if sol.startswith(("uint", "int")):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValidationError(f"{cls.TYPE_NAME}.{name} must be an integer, got {value!r}")
+        elif sol in ("bytes", "bytes32"):
+            value = _hex(value, f"{cls.TYPE_NAME}.{name}")
+        elif not isinstance(value, str):
+            raise ValidationError(f"{cls.TYPE_NAME}.{name} must be a string, got {value!r}")
+        values[name] = value
+    chain_id = raw.get("chain_id")
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int):
+        raise ValidationError(f"chain_id must be an integer, got {chain_id!r}")
+    contract = raw.get("verifying_contract")
+    if not isinstance(contract, str):
+        raise ValidationError(f"verifying_contract must be an address string, got {contract!r}")
+    message = cls(**values)
+    message.check_ranges()
+    return Signed(message, chain_id, contract, _hex(raw.get("signature"), "signature"))

@@ -1,0 +1,65 @@
+"""``create_operator_app``: the operator's FastAPI app (``darkpool serve``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from darkpool.ledger import Journal, open_store
+from darkpool.margin import MarginConfig
+from darkpool.services._core import CoreConfig, OperatorCore, Settler
+from darkpool.services._http import install_error_handlers
+from darkpool.services._ratelimit import RateLimiter
+from darkpool.services.instruments import DEFAULT_VOLS, default_instruments
+from darkpool.services.routers import accounts, admin, audit, batches, info, rounds, withdrawals
+from darkpool.services.settings import OperatorSettings
+from darkpool.signing import SigningDomain
+
+__all__ = ["create_operator_app", "create_operator_core"]
+
+
+def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
+                         settler: Settler | None = None, chain: Any = None) -> OperatorCore:
+    """Open the journal, replay it and return the core (chain from ``settler``, ``chain`` or ``rpc_url``)."""
+    if settler is None and settings.operator_address is not None and (chain is not None or settings.rpc_url):
+        from darkpool.services._settler import ChainSettler
+
+        if chain is None:
+            from darkpool.settlement import RpcChain
+
+            chain = RpcChain(settings.rpc_url or "")
+        settler = ChainSettler(chain, settings.vault, settings.operator_address)
+    config = CoreConfig(
+        domain=SigningDomain(settings.chain_id, settings.vault),
+        token=settings.token.lower(),
+        instruments=default_instruments(),
+        margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s),
+        implied_vols=DEFAULT_VOLS,
+    )
+    return OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler)
+
+
+def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
+                        settler: Settler | None = None, chain: Any = None,
+                        monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
+    """Build the operator app: open and replay the journal now, close it when the app shuts down."""
+    core = create_operator_core(settings, clock=clock, settler=settler, chain=chain)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        core.journal.close()
+
+    app = FastAPI(title="darkpool operator", version="1", lifespan=lifespan,
+                  description="Sealed batch auctions (FHE and commit-reveal), margin, journal and settlement.")
+    app.state.settings = settings
+    app.state.core = core
+    app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst, monotonic)
+    install_error_handlers(app)
+    for module in (info, accounts, rounds, withdrawals, batches, audit, admin):
+        app.include_router(module.router)
+    return app

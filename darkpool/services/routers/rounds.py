@@ -1,0 +1,77 @@
+"""Rounds: announce, commit, seal, reveal, clear, and the public round views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
+
+from darkpool.services import _commit_reveal as cr
+from darkpool.services._http import AckResponse, ack
+from darkpool.services._rounds import Mode
+from darkpool.services._schemas import OpenRoundRequest, RevealRequest, RoundAck, SignedEnvelope
+from darkpool.services.routers.deps import Admin, Core, Limiter, parse_limited
+from darkpool.signing import Commitment
+
+router = APIRouter(prefix="/rounds", tags=["rounds"])
+
+
+@router.get("")
+async def list_rounds(core: Core) -> list[dict[str, Any]]:
+    """List every round with its phase and, once cleared, its result."""
+    return [r.summary() for r in core.rounds.values()]
+
+
+@router.get("/{round_id}")
+async def get_round(round_id: int, core: Core) -> dict[str, Any]:
+    """Show one round."""
+    return core.get_round(round_id).summary()
+
+
+@router.post("", status_code=201)
+async def open_round(body: OpenRoundRequest, core: Core, _: Admin) -> RoundAck:
+    """Announce a round (operator only)."""
+    appended, round_id = core.open_round(Mode(body.mode), body.instrument, body.reference_ticks,
+                                         body.band_low_ticks, body.levels, body.slot_count)
+    done = await ack(appended)
+    return RoundAck(seq=done.seq, head=done.head, round_id=round_id)
+
+
+@router.post("/{round_id}/commitments", status_code=202)
+async def commit(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> AckResponse:
+    """Accept a signed commitment with its bond (commit phase)."""
+    signed = parse_limited(body.model_dump(), Commitment, limiter)
+    if signed.message.round_id != round_id:  # type: ignore[attr-defined]
+        from darkpool.errors import ValidationError
+
+        raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
+    return await ack(cr.commit(core, signed))
+
+
+@router.post("/{round_id}/seal")
+async def seal(round_id: int, core: Core, _: Admin) -> AckResponse:
+    """Close the commit phase and post the commitments root on chain (operator only)."""
+    return await ack(await run_in_threadpool(cr.seal, core, round_id))
+
+
+@router.post("/{round_id}/reveals", status_code=202)
+async def reveal(round_id: int, body: RevealRequest, core: Core, limiter: Limiter) -> AckResponse:
+    """Open a commitment (reveal phase)."""
+    limiter.take(body.account.lower())
+    return await ack(cr.reveal(core, round_id, body.account, body.nonce, body.side, body.limit_ticks,
+                               body.quantity_lots, bytes.fromhex(body.salt[2:])))
+
+
+@router.post("/{round_id}/clear")
+async def clear(round_id: int, core: Core, _: Admin) -> dict[str, Any]:
+    """Cap, clear and book the round (operator only); return its result."""
+    state = core.get_round(round_id)
+    if state.mode is Mode.FHE:
+        from darkpool.services import _fhe_rounds
+
+        appended, payload = await run_in_threadpool(_fhe_rounds.clear_fhe_round, core, round_id)
+    else:
+        appended, payload = await run_in_threadpool(cr.clear_round, core, round_id)
+    done = await ack(appended)
+    return {"seq": done.seq, "head": done.head, "result": payload["result"]}

@@ -1,0 +1,49 @@
+"""Frozen service settings from the environment (``DARKPOOL_*``) or keyword arguments; unknown keys are refused."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CustodianSettings", "OperatorSettings"]
+
+
+class OperatorSettings(BaseSettings):
+    """Settings of ``darkpool serve``.
+
+    ``journal`` is a SQLite path or a ``postgresql://`` URL. ``rpc_url`` with ``vault`` and
+    ``operator_address`` connects settlement to a JSON-RPC chain; without them the operator runs
+    without a chain unless the app factory is handed one. ``admin_token`` guards operator-only
+    endpoints (round control, deposit feed, batches).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DARKPOOL_", frozen=True, extra="forbid")
+
+    journal: str = "darkpool-journal.db"
+    chain_id: int = 31337
+    vault: str = "0x" + "00" * 19 + "01"
+    token: str = "0x" + "00" * 19 + "02"
+    operator_address: str | None = None
+    rpc_url: str | None = None
+    admin_token: str
+    rate_per_s: float = 200.0
+    rate_burst: float = 400.0
+    mark_max_age_s: int = 60
+    custodian_url: str | None = None
+    custodian_token: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8400
+
+
+class CustodianSettings(BaseSettings):
+    """Settings of ``darkpool custodian``; ``operator_token`` authenticates the operator to it."""
+
+    model_config = SettingsConfigDict(env_prefix="DARKPOOL_CUSTODIAN_", frozen=True, extra="forbid")
+
+    chain_id: int = 31337
+    vault: str = "0x" + "00" * 19 + "01"
+    operator_token: str
+    log: str = "darkpool-custodian-log.db"
+    key_dir: str = ".darkpool-keys"
+    simulate: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8401
