@@ -238,7 +238,8 @@ class MarginEngine:
 
         A fill of ``q <= cap`` lots at ``limit_ticks`` leaves free collateral non-negative, or, for
         an account already below zero, no lower than now; ``cap + 1`` lots would not (unless
-        ``cap`` is ``max_lots``).
+        ``cap`` is ``max_lots``). A uniform-price round fills a buy at or below its limit and a sell
+        at or above it, which only raises free collateral, so the cap holds at any clearing price.
         """
         upper = UNBOUNDED_LOTS if max_lots is None else max_lots
         if isinstance(upper, bool) or not isinstance(upper, int) or upper < 0:

@@ -43,6 +43,11 @@ def assert_exact_cap(
         assert e.free_collateral_after(A, symbol, side, cap, limit, T0, fee) >= threshold
     if max_lots is None or cap < max_lots:
         assert e.free_collateral_after(A, symbol, side, cap + 1, limit, T0, fee) < threshold
+    # Smaller fills, and fills at a better clearing price than the limit, pass too.
+    better = max(0, limit - side.sign * max(1, limit // 50))
+    for q in {cap // 3, cap // 2, max(cap - 1, 0)}:
+        assert q == 0 or e.free_collateral_after(A, symbol, side, q, limit, T0, fee) >= threshold
+    assert cap == 0 or e.free_collateral_after(A, symbol, side, cap, better, T0, fee) >= threshold
     # Filling the cap for real lands where the check said it would.
     real = copy.deepcopy(e)
     if cap > 0:
