@@ -38,7 +38,7 @@ def fill_all(e: MarginEngine, orders: list[LiquidationOrder], now: int) -> None:
 
 def run_until_healthy(e: MarginEngine, now: int, rounds: int = 8) -> list[int]:
     """Fill every liquidation order at its limit each round; return initial margin per round."""
-    initial = [e.account_margin(A, now).initial_margin]
+    initial: list[int] = [e.account_margin(A, now).initial_margin]
     for _ in range(rounds):
         orders = e.liquidation_orders(now)
         if not orders:
@@ -73,7 +73,8 @@ def test_liquidation_when_price_falls_under_maintenance_then_queued_and_reduced_
     fill_all(e, orders, later)
     assert run_until_healthy(e, later)[-1] < report.initial_margin
     assert not e.account_margin(A, later).under_maintenance
-    assert e.liquidation_orders(later) == [] and e.liquidation_queue == ()
+    assert e.liquidation_orders(later) == []
+    assert not e.liquidation_queue
 
 
 def test_apply_fills_when_account_drops_under_maintenance_then_enters_queue() -> None:

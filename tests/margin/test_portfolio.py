@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 from darkpool.domain import Lots, Side, Ticks
 from darkpool.margin import AccountFill, MarginConfig, MarginEngine, portfolio_margin, portfolio_margin_loop
+from darkpool.margin._black_scholes import FloatArray
 
 from .helpers import INSTRUMENTS, SCALE, T0, addr, engine, mark_ticks
 
@@ -95,7 +96,7 @@ def test_margin_when_maintenance_fraction_configured_then_maintenance_is_that_fr
 @settings(max_examples=40, deadline=None)
 @given(positions, st.floats(500.0, 20_000.0))
 def test_margin_when_any_positions_and_mark_then_never_negative_and_maintenance_below_initial(
-    lots: np.ndarray, spot: float
+    lots: FloatArray, spot: float
 ) -> None:
     risk = engine(spot=spot).risk(T0)
     m = portfolio_margin(lots, np.zeros_like(lots), np.zeros(len(lots)), risk, 0.75)
@@ -108,7 +109,7 @@ def test_margin_when_any_positions_and_mark_then_never_negative_and_maintenance_
 @given(positions, hnp.arrays(np.float64, (5, N), elements=st.floats(-1e9, 1e9)),
        hnp.arrays(np.float64, 5, elements=st.integers(0, 10**12).map(float)))
 def test_margin_when_vectorized_then_equals_python_loop_exactly(
-    lots: np.ndarray, cost: np.ndarray, balance: np.ndarray
+    lots: FloatArray, cost: FloatArray, balance: FloatArray
 ) -> None:
     risk = engine().risk(T0)
     m = portfolio_margin(lots, cost, balance, risk, 0.75)
