@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from darkpool.domain import Account, BaseUnits, Lots, Side, Ticks
+from darkpool.domain import Account, BaseUnits, Lots, Order, OrderId, Side, Ticks
 from darkpool.margin._scenarios import Scenario
 
 __all__ = ["AccountMargin", "CapRequest", "Greeks", "LiquidationOrder", "margin_ratio"]
@@ -45,6 +45,24 @@ class AccountMargin:
     def under_maintenance(self) -> bool:
         return self.equity < self.maintenance_margin
 
+    def to_json_dict(self) -> dict[str, object]:
+        """Return the report as JSON-ready values (integers in base units)."""
+        ratio = self.margin_ratio
+        return {
+            "account": self.account,
+            "equity": self.equity,
+            "initial_margin": self.initial_margin,
+            "maintenance_margin": self.maintenance_margin,
+            "free_collateral": self.free_collateral,
+            "margin_ratio": ratio if math.isfinite(ratio) else None,
+            "worst_loss": self.worst_loss,
+            "worst_scenario": {
+                "move": self.worst_scenario.move,
+                "vol_shift": self.worst_scenario.vol_shift,
+                "extended": self.worst_scenario.extended,
+            },
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Greeks:
@@ -81,3 +99,7 @@ class LiquidationOrder:
     quantity_lots: Lots
     limit_ticks: Ticks
     reduce_only: bool = True
+
+    def to_order(self, order_id: OrderId, priority: int) -> Order:
+        """Return the order a round's engine takes, with the operator's id and sequence number."""
+        return Order(order_id, self.side, self.limit_ticks, self.quantity_lots, priority)

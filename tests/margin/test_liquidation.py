@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from darkpool.domain import Lots, Side, Ticks
+from darkpool.domain import Lots, Order, OrderId, Side, Ticks
 from darkpool.margin import AccountFill, LiquidationOrder, MarginConfig, MarginEngine
 
 from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks
@@ -70,6 +70,9 @@ def test_liquidation_when_price_falls_under_maintenance_then_queued_and_reduced_
     # Sells go through the mark by the slippage, buys above it.
     perp_order = next(o for o in orders if o.instrument == "ETH-PERP")
     assert perp_order.side is Side.SELL and perp_order.limit_ticks == 279_300
+    assert perp_order.to_order(OrderId("liq-1"), 9) == Order(
+        OrderId("liq-1"), Side.SELL, Ticks(279_300), perp_order.quantity_lots, 9
+    )
     fill_all(e, orders, later)
     assert run_until_healthy(e, later)[-1] < report.initial_margin
     assert not e.account_margin(A, later).under_maintenance

@@ -123,3 +123,4 @@ def test_margin_when_flat_then_zero_and_equity_is_deposit() -> None:
     report = e.account_margin(addr(2), T0)
     assert (report.equity, report.initial_margin, report.maintenance_margin) == (123, 0, 0)
     assert report.margin_ratio == 0.0 and report.free_collateral == 123
+    assert report.to_json_dict()["free_collateral"] == 123
