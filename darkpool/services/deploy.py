@@ -1,0 +1,40 @@
+"""Deploy the demo's settlement contracts and fund institutions (embedded chain or anvil)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from darkpool.settlement import Chain, MockToken, Vault
+
+__all__ = ["Deployment", "deploy", "fund_institution"]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Addresses of a deployed token and vault, and the operator account that runs the vault."""
+
+    token: str
+    vault: str
+    operator: str
+    chain_id: int
+
+
+def deploy(chain: Chain, grace_period_s: int = 86_400) -> Deployment:
+    """Deploy a mock token and a vault whose operator is the node's first account."""
+    owner = chain.accounts[0]
+    token = MockToken.deploy(chain, owner)
+    vault = Vault.deploy(chain, owner, token.address, owner, grace_period_s)
+    return Deployment(token.address.lower(), vault.address.lower(), owner, int(chain.w3.eth.chain_id))
+
+
+def fund_institution(chain: Chain, deployment: Deployment, holders: Sequence[str], tokens: int,
+                     wei: int = 10**18) -> None:
+    """Give each holder gas money and ``tokens`` base units of the mock token."""
+    w3 = chain.w3
+    owner = chain.accounts[0]
+    token = MockToken(chain, deployment.token)
+    for holder in holders:
+        address = w3.to_checksum_address(holder)
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": address, "value": wei}))
+        token.mint(owner, address, tokens)

@@ -1,0 +1,56 @@
+"""Deposit on chain, trade, settle a batch, withdraw with a proof and verify inclusion (py-evm in process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from darkpool.sdk import AsyncDarkPoolClient
+from darkpool.sdk._chain import Wallet, chain_batches
+from darkpool.services import create_operator_app
+from darkpool.services.deploy import deploy, fund_institution
+from darkpool.services.settings import OperatorSettings
+from darkpool.settlement import embedded_chain
+from tests.services.helpers import ADMIN, Clock, commit_reveal_round, identities
+
+pytestmark = [pytest.mark.anyio, pytest.mark.chain]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path: Path) -> None:
+    chain = embedded_chain()
+    d = deploy(chain)
+    people = identities(3)
+    fund_institution(chain, d, [p.address for p in people], 10**12)
+    for who in people:
+        Wallet(chain.w3, who, d.vault, d.token).deposit(10**11)
+    settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
+                                operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6)
+    app = create_operator_app(settings, clock=Clock(), chain=chain)
+    transport = httpx.ASGITransport(app=app)
+    admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
+    clients = [AsyncDarkPoolClient("http://op", who, transport=transport) for who in people]
+    assert (await admin.admin("POST", "/admin/deposits/sync"))["credited"] == 3
+    await admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+    await commit_reveal_round(admin, clients)
+    wid = await clients[1].withdraw(10**9)
+    batch = await admin.admin("POST", "/batches")
+    assert batch["withdrawals"] == [{"withdrawal_id": wid, "account": people[1].address, "amount": 10**9}]
+    on_chain = chain_batches(chain.w3, d.vault)
+    assert on_chain[0]["balances_root"] == batch["balances_root"]
+    for c in clients:
+        statements = await c.verify_inclusion(on_chain)
+        assert any("balance" in s for s in statements)
+    proofs = await clients[1].run(clients[1].ops.get(f"/accounts/{people[1].address}/proofs"))
+    w = proofs[0]["withdrawals"][0]
+    wallet = Wallet(chain.w3, people[1], d.vault, d.token)
+    before = wallet.token_balance()
+    wallet.claim_withdrawal(1, w["withdrawal_id"], w["amount"], w["proof"])
+    assert wallet.token_balance() == before + 10**9
+    app.state.core.journal.close()
