@@ -53,16 +53,19 @@ def estimate_cap(
     extended = risk.extended_pnl[column]
     floor = float(risk.floor[column])
     start_lots = float(row[column])
+    group = int(risk.group[column])
     for lo, hi in _segments(start_lots, sign, upper):
         at_lo = row.copy()
         at_lo[column] = start_lots + sign * lo
         inside = at_lo[column] + 0.5 * sign  # sign of the position strictly inside the segment
-        pnl = scenario_pnl(at_lo[None, :], risk)[0]
-        floor_lo = float(np.abs(at_lo) @ risk.floor)
-        equity_lo = equity + equity_slope * lo
+        pnl_by_underlying = scenario_pnl(at_lo[None, :], risk)[0]
+        losses = np.maximum(-pnl_by_underlying.min(axis=1), 0.0)
+        # Other underlyings' worst losses do not move with this order's quantity.
+        fixed = equity + equity_slope * lo - float(np.abs(at_lo) @ risk.floor) - float(losses.sum() - losses[group])
+        pnl = pnl_by_underlying[group]
         pnl_slope = np.concatenate([sign * core, sign * extended if inside < 0 else np.zeros_like(extended)])
         floor_slope = floor if inside * sign > 0 else -floor
-        alpha = np.append(equity_lo - floor_lo + pnl - threshold, equity_lo - floor_lo - threshold)
+        alpha = np.append(fixed + pnl - threshold, fixed - threshold)
         beta = np.append(equity_slope - floor_slope + pnl_slope, equity_slope - floor_slope)
         if np.any(alpha < 0):
             return max(lo - 1, 0)

@@ -162,14 +162,17 @@ class MarginEngine:
         """Return the margin of ``account`` at ``now``."""
         row = self._book.row(account)
         table = self.margin_table(now)
-        pnl = scenario_pnl(self._book.positions[row][None, :], self.risk(now))[0]
+        risk = self.risk(now)
+        pnl = scenario_pnl(self._book.positions[row][None, :], risk)[0]
+        worst_group = int(np.argmin(pnl.min(axis=1)))
         return AccountMargin(
             account=account,
             equity=BaseUnits(int(table.equity[row])),
             initial_margin=BaseUnits(int(table.initial[row])),
             maintenance_margin=BaseUnits(int(table.maintenance[row])),
             worst_loss=BaseUnits(int(table.worst_loss[row])),
-            worst_scenario=self.scenarios[int(np.argmin(pnl))],
+            worst_scenario=self.scenarios[int(np.argmin(pnl[worst_group]))],
+            worst_underlying=risk.underlyings[worst_group],
         )
 
     def balances(self, account: Account) -> tuple[BaseUnits, BaseUnits, BaseUnits]:

@@ -1,12 +1,13 @@
 """Portfolio margin over accounts x instruments x scenarios, and its plain-Python twin.
 
-``positions`` is a dense accounts x instruments matrix of signed lots. An account's PnL in core
-scenario ``s`` is ``positions @ core_pnl``; in extended scenario ``e`` it is
-``min(positions, 0) @ extended_pnl`` (short option legs only). Initial margin is the worst
-scenario loss (never below zero) plus ``|positions| @ floor``; maintenance is the configured
-fraction of initial, rounded up. Equity is the integer balance plus each position's unrealized
-PnL rounded down. All results are integers held in float64, so the vectorized and loop versions
-agree exactly.
+``positions`` is a dense accounts x instruments matrix of signed lots. Per underlying, an
+account's PnL in core scenario ``s`` is ``positions @ core_pnl`` over that underlying's
+instruments; in extended scenario ``e`` it is ``min(positions, 0) @ extended_pnl`` (short option
+legs only). The scenario loss is the sum over underlyings of each one's worst loss (never below
+zero); initial margin adds ``|positions| @ floor``; maintenance is the configured fraction of
+initial, rounded up. Equity is the integer balance plus each position's unrealized PnL rounded
+down. All results are integers held in float64, so the vectorized and loop versions agree
+exactly.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ class MarginArrays:
 
 
 def scenario_pnl(positions: FloatArray, risk: RiskArrays) -> FloatArray:
-    """Return each account's PnL in every scenario (accounts x scenarios, base units)."""
-    core = positions @ risk.core_pnl
-    extended = np.minimum(positions, 0.0) @ risk.extended_pnl
-    return np.concatenate([core, extended], axis=1)
+    """Return each account's PnL per underlying and scenario (accounts x underlyings x scenarios)."""
+    groups = len(risk.underlyings)
+    core = (positions @ risk.core_block).reshape(len(positions), groups, -1)
+    extended = (np.minimum(positions, 0.0) @ risk.extended_block).reshape(len(positions), groups, -1)
+    return np.concatenate([core, extended], axis=2)
 
 
 def portfolio_margin(
@@ -54,9 +56,12 @@ def portfolio_margin(
     and instruments then run along contiguous memory.
     """
     held = positions.T
-    core = risk.core_pnl.T @ held
-    extended = risk.extended_pnl.T @ np.minimum(held, 0.0)
-    worst_loss = np.maximum(-np.minimum(core.min(axis=0), extended.min(axis=0)), 0.0)
+    accounts = held.shape[1]
+    groups = len(risk.underlyings)
+    core = (risk.core_block.T @ held).reshape(groups, -1, accounts).min(axis=1)
+    extended = (risk.extended_block.T @ np.minimum(held, 0.0)).reshape(groups, -1, accounts).min(axis=1)
+    loss_per_underlying = np.maximum(-np.minimum(core, extended), 0.0)
+    worst_loss = loss_per_underlying[0] if groups == 1 else loss_per_underlying.sum(axis=0)
     initial = worst_loss + risk.floor @ np.abs(held)
     maintenance = np.ceil(initial * maintenance_fraction)
     unrealized = held * risk.mark_value[:, None]
@@ -77,17 +82,21 @@ def portfolio_margin_loop(
     extended = risk.extended_pnl.tolist()
     floor = risk.floor.tolist()
     mark_value = risk.mark_value.tolist()
+    group = risk.group.tolist()
     n_core = risk.core_pnl.shape[1]
     n_ext = risk.extended_pnl.shape[1]
     out: list[tuple[float, float, float]] = []
     for row, cost_row, cash in zip(positions, cost, balance, strict=True):
-        held = [(i, q) for i, q in enumerate(row) if q != 0.0]
-        worst = 0.0
-        for s in range(n_core):
-            worst = min(worst, sum(q * core[i][s] for i, q in held))
-        for e in range(n_ext):
-            worst = min(worst, sum(q * extended[i][e] for i, q in held if q < 0.0))
-        initial = -worst + sum(abs(q) * floor[i] for i, q in held)
+        loss = 0.0
+        for g in range(len(risk.underlyings)):
+            held = [(i, q) for i, q in enumerate(row) if q != 0.0 and group[i] == g]
+            worst = 0.0
+            for s in range(n_core):
+                worst = min(worst, sum(q * core[i][s] for i, q in held))
+            for e in range(n_ext):
+                worst = min(worst, sum(q * extended[i][e] for i, q in held if q < 0.0))
+            loss += -worst
+        initial = loss + sum(abs(q) * floor[i] for i, q in enumerate(row) if q != 0.0)
         maintenance = float(math.ceil(initial * maintenance_fraction))
         equity = cash + sum(math.floor(q * mark_value[i] - cost_row[i]) for i, q in enumerate(row))
         out.append((float(equity), initial, maintenance))

@@ -23,7 +23,8 @@ class AccountMargin:
     """One account's margin in collateral base units.
 
     Requirements are rounded up and equity down (against the account). ``free_collateral`` is
-    equity minus initial margin and may be negative.
+    equity minus initial margin and may be negative. ``worst_scenario`` is the worst stress of
+    ``worst_underlying``, the underlying with the largest scenario loss.
     """
 
     account: Account
@@ -32,6 +33,7 @@ class AccountMargin:
     maintenance_margin: BaseUnits
     worst_loss: BaseUnits
     worst_scenario: Scenario
+    worst_underlying: str
 
     @property
     def free_collateral(self) -> int:
@@ -56,6 +58,7 @@ class AccountMargin:
             "free_collateral": self.free_collateral,
             "margin_ratio": ratio if math.isfinite(ratio) else None,
             "worst_loss": self.worst_loss,
+            "worst_underlying": self.worst_underlying,
             "worst_scenario": {
                 "move": self.worst_scenario.move,
                 "vol_shift": self.worst_scenario.vol_shift,

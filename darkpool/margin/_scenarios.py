@@ -7,6 +7,12 @@ units, so an account's scenario PnL is an exact integer in float64 (exact while 
 2**53 base units, about 9e9 quote units at six decimals). Rounding a lot's PnL moves it by less
 than one base unit either way, so the floor charges one extra base unit per lot held: the
 requirement is always rounded against the account, long or short.
+
+Underlyings are stressed separately, as SPAN does per combined commodity: an account's scenario
+loss is the sum over underlyings of the worst loss of its positions on that underlying, so a
+long on one underlying never offsets a short on another. ``core_block`` and ``extended_block``
+hold the per-lot PnL with one column block per underlying (zeros outside an instrument's own
+block), so one matrix product still prices every account.
 """
 
 from __future__ import annotations
@@ -52,11 +58,14 @@ class RiskArrays:
 
     Per instrument: ``mark_price`` (quote units), ``mark_value`` (base units per lot, unrounded),
     ``tick_value`` (base units per tick and lot), ``floor`` (base units per lot held, rounded
-    up), ``core_pnl`` and ``extended_pnl`` (see the module docstring), and ``greeks`` per lot:
-    delta, gamma, vega per vol point, theta per day, in quote units (rows: instrument).
+    up), ``core_pnl`` and ``extended_pnl`` (see the module docstring), ``greeks`` per lot:
+    delta, gamma, vega per vol point, theta per day, in quote units (rows: instrument), and
+    ``group``, the index of its underlying in ``underlyings``.
     """
 
     now: int
+    underlyings: tuple[str, ...]
+    group: npt.NDArray[np.intp]
     mark_price: FloatArray
     mark_value: FloatArray
     tick_value: FloatArray
@@ -64,10 +73,20 @@ class RiskArrays:
     core_pnl: FloatArray
     extended_pnl: FloatArray
     greeks: FloatArray
+    core_block: FloatArray
+    extended_block: FloatArray
 
     @property
     def scenario_count(self) -> int:
         return int(self.core_pnl.shape[1] + self.extended_pnl.shape[1])
+
+
+def _blocks(per_lot: FloatArray, group: npt.NDArray[np.intp], groups: int) -> FloatArray:
+    """Spread ``per_lot`` (instruments x scenarios) into one column block per underlying."""
+    n, width = per_lot.shape
+    out = np.zeros((n, groups, width))
+    out[np.arange(n), group] = per_lot
+    return out.reshape(n, groups * width)
 
 
 def _value(
@@ -132,8 +151,14 @@ def build_risk_arrays(
     floor = np.ceil(config.contract_floor * spot * lot) + 1.0  # + 1: the per-lot rounding cushion
     tick_value = np.array([i.tick_size for i in instruments], np.float64) * lot
     greeks = _greeks_per_lot(is_option, spot, strike, years, vol, rate, is_call, lot / config.collateral_scale)
+    underlyings = tuple(dict.fromkeys(i.underlying for i in instruments))
+    group = np.array([underlyings.index(i.underlying) for i in instruments], np.intp)
     return RiskArrays(
         now=now,
+        underlyings=underlyings,
+        group=group,
+        core_block=_blocks(core_pnl, group, len(underlyings)),
+        extended_block=_blocks(ext_pnl, group, len(underlyings)),
         mark_price=mark,
         mark_value=mark * lot,
         tick_value=tick_value,

@@ -34,13 +34,20 @@ INSTRUMENTS = (
     option(3000, OptionRight.CALL, 90),
     option(3600, OptionRight.CALL, 30),
     option(2400, OptionRight.PUT, 30),
+    Instrument("BTC-PERP", InstrumentKind.PERPETUAL, "BTC", tick_size=0.1, lot_size=0.0001),
+    Instrument(
+        "BTC-30D-60000-C", InstrumentKind.OPTION, "BTC", 0.1, 0.0001, expiry=T0 + 30 * DAY,
+        strike_ticks=Ticks(600_000), right=OptionRight.CALL,
+    ),
 )
+BTC_SPOT = 60_000.0
 VOLS = {i.symbol: 0.6 for i in INSTRUMENTS if i.is_option}
 
 
 def engine(config: MarginConfig | None = None, spot: float = SPOT) -> MarginEngine:
     e = MarginEngine(INSTRUMENTS, config, implied_vols=VOLS)
     e.set_mark("ETH", spot, T0)
+    e.set_mark("BTC", BTC_SPOT, T0)
     return e
 
 

@@ -75,6 +75,6 @@ def test_fill_when_malformed_then_rejected(lots: int, price: int, fee: float) ->
 def test_apply_when_unknown_instrument_then_rejected_and_nothing_applied() -> None:
     e = engine()
     with pytest.raises(MarginError, match="unknown instrument"):
-        e.apply_fills([fill(Side.BUY, 1, 300_000), fill(Side.BUY, 1, 1, symbol="BTC-PERP")], T0)
+        e.apply_fills([fill(Side.BUY, 1, 300_000), fill(Side.BUY, 1, 1, symbol="SOL-PERP")], T0)
     with pytest.raises(MarginError, match="unknown account"):
         e.positions(A)

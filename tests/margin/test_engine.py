@@ -113,6 +113,7 @@ def test_set_implied_vol_when_out_of_range_or_unknown_then_rejected() -> None:
 def test_engine_when_option_has_no_vol_then_margin_error() -> None:
     e = MarginEngine(INSTRUMENTS)
     e.set_mark("ETH", 3000.0, T0)
+    e.set_mark("BTC", 60_000.0, T0)
     with pytest.raises(MarginError, match="implied volatility"):
         e.risk(T0)
 

@@ -70,6 +70,15 @@ def test_margin_when_perp_and_future_offset_then_less_than_either_leg() -> None:
     assert both >= 200 * 0.005 * 3000 * 0.001 * SCALE
 
 
+def test_margin_when_long_one_underlying_short_another_then_no_offset() -> None:
+    # 200 ETH lots (0.2 ETH, 600 quote units) against 100 BTC lots (0.01 BTC, 600 quote units).
+    pair = initial_margin({"ETH-PERP": 200, "BTC-PERP": -100})
+    assert pair == initial_margin({"ETH-PERP": 200}) + initial_margin({"BTC-PERP": -100})
+    e = engine()
+    initial_margin({"ETH-PERP": 200, "BTC-PERP": -100}, e)
+    assert e.account_margin(addr(1), T0).worst_underlying in {"ETH", "BTC"}
+
+
 def test_margin_when_naked_short_far_otm_call_then_extended_scenario_binds() -> None:
     e = engine()
     initial_margin({"ETH-30D-3600-C": -100}, e)

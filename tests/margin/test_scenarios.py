@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from darkpool.domain import Fill, Lots, OrderId, Side, Ticks
-from darkpool.margin import AccountFill, MarginConfig, scenarios
+from darkpool.margin import AccountFill, Greeks, MarginConfig, scenarios
 
 from .helpers import T0, addr, engine
 
@@ -41,7 +41,8 @@ def test_pnl_when_option_then_vol_up_helps_longs_and_shorter_expiry_shocks_vol_m
 
 def test_floor_when_built_then_fraction_of_notional_plus_rounding_cushion() -> None:
     risk = engine().risk(T0)
-    assert risk.floor.tolist() == [15_001.0] * 7
+    # 0.5% of one lot's notional (3 quote units for ETH, 6 for BTC) plus one base unit.
+    assert risk.floor.tolist() == [15_001.0] * 7 + [30_001.0] * 2
 
 
 def test_from_fill_when_round_fill_then_owner_side_and_instrument_attached() -> None:
@@ -51,7 +52,9 @@ def test_from_fill_when_round_fill_then_owner_side_and_instrument_attached() -> 
     )
 
 
-def test_underlying_greeks_when_one_underlying_then_equal_account_greeks() -> None:
+def test_underlying_greeks_when_one_underlying_held_then_other_is_zero_and_sum_is_account() -> None:
     e = engine()
     e.apply_fills([AccountFill(addr(1), "ETH-30D-3000-P", Side.BUY, Lots(5), Ticks(12_000))], T0)
-    assert e.underlying_greeks(addr(1), T0) == {"ETH": e.account_greeks(addr(1), T0)}
+    by_underlying = e.underlying_greeks(addr(1), T0)
+    assert by_underlying["ETH"] == e.account_greeks(addr(1), T0)
+    assert by_underlying["BTC"] == Greeks(0.0, 0.0, 0.0, 0.0)
