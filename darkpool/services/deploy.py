@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from web3.types import Wei
+
 from darkpool.settlement import Chain, MockToken, Vault
 
 __all__ = ["Deployment", "deploy", "fund_institution"]
@@ -36,5 +38,5 @@ def fund_institution(chain: Chain, deployment: Deployment, holders: Sequence[str
     token = MockToken(chain, deployment.token)
     for holder in holders:
         address = w3.to_checksum_address(holder)
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": address, "value": wei}))
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": address, "value": Wei(wei)}))
         token.mint(owner, address, tokens)

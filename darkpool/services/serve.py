@@ -1,4 +1,4 @@
-"""Run the services: ``serve_operator``/``serve_custodian`` for the CLI, :class:`ServerThread` for tests and the demo."""
+"""Run the services: ``serve_operator``/``serve_custodian`` for the CLI, :class:`ServerThread` for tests."""
 
 from __future__ import annotations
 

@@ -1,0 +1,77 @@
+"""What an auditor reads: the operator's published data, chain events and the custodian's log.
+
+Fetching is separate from checking: :class:`AuditData` is plain data, and the checks in
+:mod:`darkpool.audit._checks` are pure functions of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from darkpool.ledger import JournalEntry
+
+__all__ = ["AuditData", "ChainView", "fetch_operator", "fetch_custodian_log"]
+
+
+@dataclass(frozen=True)
+class ChainView:
+    """What the chain says: committed batches, sealed commitment roots, vault holdings, claimed withdrawals."""
+
+    batches: list[dict[str, Any]]
+    sealed_roots: dict[int, str]
+    vault_holdings: int
+    claimed: set[int]
+
+
+@dataclass
+class AuditData:
+    journal: list[JournalEntry]
+    batches: list[dict[str, Any]]
+    rounds: list[dict[str, Any]]
+    round_summaries: list[dict[str, Any]]
+    chain: ChainView | None = None
+    custodian_log: list[JournalEntry] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _journal(http: httpx.Client, path: str) -> list[JournalEntry]:
+    entries: list[JournalEntry] = []
+    while True:
+        response = http.get(path, params={"after": entries[-1].seq if entries else 0, "limit": 10_000})
+        response.raise_for_status()
+        page = [JournalEntry.from_json_dict(raw) for raw in response.json()]
+        if not page:
+            return entries
+        entries.extend(page)
+
+
+def fetch_operator(http: httpx.Client) -> AuditData:
+    """Read the journal, batches and published rounds from an operator."""
+    batches = http.get("/batches")
+    rounds = http.get("/audit/rounds")
+    summaries = http.get("/rounds")
+    for response in (batches, rounds, summaries):
+        response.raise_for_status()
+    return AuditData(_journal(http, "/audit/journal"), batches.json(), rounds.json(), summaries.json())
+
+
+def fetch_custodian_log(http: httpx.Client) -> list[JournalEntry]:
+    """Read the custodian's hash-chained log."""
+    return _journal(http, "/log")
+
+
+def fetch_chain(w3: Any, vault: str) -> ChainView:
+    """Read batches, sealed roots, holdings and claims of ``vault`` from the chain."""
+    from darkpool.sdk._chain import chain_batches
+    from darkpool.settlement import load_artifact
+
+    contract = w3.eth.contract(address=w3.to_checksum_address(vault), abi=load_artifact("DarkPoolVault").abi)
+    token = w3.eth.contract(address=contract.functions.token().call(), abi=load_artifact("MockERC20").abi)
+    sealed = {int(e["args"]["roundId"]): "0x" + bytes(e["args"]["commitmentsRoot"]).hex()
+              for e in contract.events.CommitmentsSealed().get_logs(from_block=0)}
+    claimed = {int(e["args"]["withdrawalId"]) for e in contract.events.WithdrawalClaimed().get_logs(from_block=0)}
+    holdings = int(token.functions.balanceOf(contract.address).call())
+    return ChainView(chain_batches(w3, vault), sealed, holdings, claimed)
