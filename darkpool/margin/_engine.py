@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from darkpool.domain import Account, BaseUnits, Instrument, Lots, Side
+from darkpool.domain import Account, BaseUnits, Instrument, Lots, Side, Ticks
 from darkpool.errors import MarginError
 from darkpool.margin._book import AccountFill, exact_rate
 from darkpool.margin._caps import estimate_cap, refine_cap
@@ -105,6 +105,26 @@ class MarginEngine:
             if report.under_maintenance:
                 self._queue[report.account] = None
         return reports
+
+    def settle_expired(self, now: int) -> list[AccountFill]:
+        """Cash-settle every position in an instrument expired at ``now``; return the closing fills.
+
+        Futures settle at the underlying's mark and options at intrinsic value, rounded to the
+        nearest tick, with no fee. Settlement uses the mark current at ``now``.
+        """
+        risk = self.risk(now)
+        settlement: list[AccountFill] = []
+        for column, inst in enumerate(self.instruments):
+            if inst.expiry is None or inst.expiry > now:
+                continue
+            price = Ticks(round(float(risk.mark_price[column]) / inst.tick_size))
+            lots = self._book.positions[:, column]
+            for row in np.flatnonzero(lots):
+                held = int(lots[row])
+                side = Side.SELL if held > 0 else Side.BUY
+                settlement.append(AccountFill(self._book.accounts[row], inst.symbol, side, Lots(abs(held)), price))
+        self.apply_fills(settlement, now)
+        return settlement
 
     # -- risk -----------------------------------------------------------------------------------
 
@@ -253,6 +273,9 @@ class MarginEngine:
         column = self._book.column(instrument)
         if account not in self._book.accounts_index:
             return Lots(0)  # no collateral and no positions: nothing to trade against
+        expiry = self.instruments[column].expiry
+        if expiry is not None and expiry <= now:
+            return Lots(0)  # expired: only settlement closes it
         row = self._book.row(account)
         rate = self.config.fee_rate if fee_rate is None else fee_rate
         current = self._row_margin(row, [], now)

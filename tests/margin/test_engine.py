@@ -131,3 +131,29 @@ def test_sources_when_scanned_then_no_wall_clock_or_randomness() -> None:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not {"time", "datetime", "random", "os"} & set(names), path
+
+
+def test_settle_expired_when_call_expires_in_the_money_then_closed_at_intrinsic() -> None:
+    e = engine()
+    long, short = addr(1), addr(2)
+    e.deposit(short, 10**9)
+    e.apply_fills(
+        [
+            AccountFill(long, "ETH-30D-3000-C", Side.BUY, Lots(10), Ticks(12_000)),
+            AccountFill(short, "ETH-30D-3000-C", Side.SELL, Lots(10), Ticks(12_000)),
+        ],
+        T0,
+    )
+    expiry = T0 + 30 * 86_400
+    e.set_mark("ETH", 3100.0, expiry)
+    e.set_mark("BTC", 60_000.0, expiry)
+    fills = e.settle_expired(expiry)
+    assert {(f.account, f.side, f.quantity_lots, f.price_ticks) for f in fills} == {
+        (long, Side.SELL, 10, 10_000),
+        (short, Side.BUY, 10, 10_000),
+    }
+    assert e.positions(long) == [] and e.positions(short) == []
+    # Bought at 120.00, settled at intrinsic 100.00: 20.00 per ETH on 10 lots of 0.001 ETH.
+    assert e.balances(long)[1] == -200_000 and e.balances(short)[1] == 200_000
+    assert e.settle_expired(expiry) == []
+    assert e.cap(short, "ETH-30D-3000-C", Side.SELL, 1, expiry) == 0
