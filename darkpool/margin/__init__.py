@@ -6,11 +6,24 @@ The engine's model, in one place:
   ``mark_max_age_s`` (:class:`~darkpool.errors.StaleMark`). Perpetuals and futures are linear in
   the underlying (futures at the forward ``S·e^{rT}``); European options are priced by
   Black-Scholes with an implied volatility per instrument.
-- Initial margin is the worst loss over the scenario grid of :class:`MarginConfig` plus a floor
-  per lot held; maintenance is a fraction of it. Requirements round up, equity rounds down.
+- Initial margin is, summed over underlyings, the worst loss over the scenario grid of
+  :class:`MarginConfig` (35 scenarios by default: +-16% in 9 points x vol down/same/up, plus
+  large moves on short options at a fraction), plus a floor per lot held; maintenance is a
+  fraction of it. Requirements round up, equity rounds down: against the account.
 - :meth:`MarginEngine.cap` gives the largest fill that keeps free collateral non-negative,
-  exact for this model; :meth:`MarginEngine.liquidation_orders` emits reduce-only orders for
-  accounts under maintenance.
+  exact for this model (cap passes, cap + 1 fails); :meth:`MarginEngine.caps` does a batch.
+- :meth:`MarginEngine.apply_fills` keeps exact average entry, realized PnL and fees;
+  :meth:`MarginEngine.liquidation_orders` emits reduce-only orders for accounts under
+  maintenance until they are healthy; :meth:`MarginEngine.settle_expired` cash-settles expiries.
+
+Example::
+
+    engine = MarginEngine(instruments, MarginConfig(), implied_vols={"ETH-C": 0.6})
+    engine.set_mark("ETH", 3000.0, at=now)
+    engine.deposit(alice, 1_000 * 10**6)
+    lots = engine.cap(alice, "ETH-PERP", Side.BUY, limit_ticks=300_000, now=now, max_lots=255)
+    engine.apply_fills([AccountFill(alice, "ETH-PERP", Side.BUY, lots, Ticks(300_000))], now)
+    engine.account_margin(alice, now).free_collateral >= 0
 """
 
 from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
