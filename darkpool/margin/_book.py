@@ -26,7 +26,10 @@ __all__ = [
 
 def exact_rate(value: float | Fraction | str) -> Fraction:
     """Return ``value`` as an exact fraction, reading floats by their shortest decimal form."""
-    rate = value if isinstance(value, Fraction) else Fraction(str(value))
+    try:
+        rate = value if isinstance(value, Fraction) else Fraction(str(value))
+    except (ValueError, OverflowError):
+        raise MarginError(f"rate must be a finite number, got {value!r}") from None
     if rate < 0:
         raise MarginError(f"rate must be non-negative, got {value!r}")
     return rate
@@ -56,11 +59,10 @@ class AccountFill:
     def __post_init__(self) -> None:
         if not isinstance(self.side, Side):
             raise MarginError(f"fill side must be a Side, got {self.side!r}")
-        for name in ("quantity_lots", "price_ticks"):
+        for name, minimum in (("quantity_lots", 1), ("price_ticks", 0)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name[0] == "q" else 0):
-                raise MarginError(f"fill {name} must be a {'positive' if name[0] == 'q' else 'non-negative'}"
-                                  f" integer, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise MarginError(f"fill {name} must be an integer of at least {minimum}, got {value!r}")
         exact_rate(self.fee_rate)
 
     @classmethod

@@ -65,7 +65,8 @@ def test_apply_when_closed_flat_then_no_position_and_equity_is_cash() -> None:
 
 
 @pytest.mark.parametrize(
-    ("lots", "price", "fee"), [(0, 1, 0.0), (-1, 1, 0.0), (1, -1, 0.0), (1, 1, -0.1), (True, 1, 0.0)]
+    ("lots", "price", "fee"),
+    [(0, 1, 0.0), (-1, 1, 0.0), (1, -1, 0.0), (1, 1, -0.1), (True, 1, 0.0), (1, 1, float("nan")), (1, 1.0, 0.0)],
 )
 def test_fill_when_malformed_then_rejected(lots: int, price: int, fee: float) -> None:
     with pytest.raises(MarginError):
