@@ -64,14 +64,16 @@ def plot_curves(rounds: list[dict[str, Any]], path: str | Path) -> int:
         round_, orders = parse_round(published["document"])
         levels = curves(round_, orders)
         prices = [c.price_ticks for c in levels]
-        ax.step([c.demand_lots for c in levels], prices, where="mid", label="demand")
-        ax.step([c.supply_lots for c in levels], prices, where="mid", label="supply")
+        ax.step(prices, [c.demand_lots for c in levels], where="mid", label="demand D(p)")
+        ax.step(prices, [c.supply_lots for c in levels], where="mid", label="supply S(p)")
         price = published["result"]["price_ticks"]
         if price is not None:
-            ax.axhline(price, linestyle="--", color="grey", label=f"clearing {price}")
+            ax.axvline(price, linestyle="--", color="grey",
+                       label=f"clearing {price} ({published['result']['volume_lots']} lots)")
         ax.set_title(f"round {published['round_id']} {round_.instrument}")
-        ax.set_xlabel("lots")
-        ax.set_ylabel("price (ticks)")
+        ax.set_xlabel("price (ticks)")
+        ax.set_ylabel("lots")
+        ax.ticklabel_format(useOffset=False, style="plain")
         ax.legend()
     fig.tight_layout()
     fig.savefig(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +12,6 @@ import pytest
 
 from darkpool.audit import AuditData, audit_data, run_audit
 from darkpool.audit._data import fetch_chain, fetch_operator
-from darkpool.domain import Side
 from darkpool.ledger import JournalEntry
 from darkpool.sdk import DarkPoolClient
 from darkpool.sdk._chain import Wallet
