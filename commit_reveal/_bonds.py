@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from commit_reveal._commitment import CommitKey
 from darkpool.domain import Account, BaseUnits
@@ -19,8 +20,7 @@ class BondState(enum.Enum):
     FORFEITED = "forfeited"
 
 
-@dataclass(frozen=True, slots=True)
-class Bond:
+class Bond(NamedTuple):
     account: Account
     amount: BaseUnits
     state: BondState
@@ -28,52 +28,67 @@ class Bond:
 
 @dataclass(slots=True)
 class BondLedger:
-    """Bonds by commitment. Every change moves a bond out of ``POSTED`` exactly once."""
+    """Bonds by commitment. Every bond leaves ``POSTED`` exactly once, to returned or forfeited."""
 
-    _bonds: dict[CommitKey, Bond] = field(default_factory=dict)
+    _amounts: dict[CommitKey, BaseUnits] = field(default_factory=dict)
+    _states: dict[CommitKey, BondState] = field(default_factory=dict)
 
     def post(self, key: CommitKey, amount: int) -> None:
-        if key in self._bonds:
-            raise ProtocolError(f"a bond is already posted for commitment {key}")
-        self._bonds[key] = Bond(key[0], BaseUnits(amount), BondState.POSTED)
+        self.post_many([key], [amount])
 
     def post_many(self, keys: Iterable[CommitKey], amounts: Iterable[int]) -> None:
-        """Post several bonds; the caller has checked that none is posted yet."""
-        posted = BondState.POSTED
-        self._bonds.update({k: Bond(k[0], BaseUnits(a), posted) for k, a in zip(keys, amounts, strict=True)})
+        """Post several bonds; raise before changing anything if one is already posted."""
+        new = dict(zip(keys, map(BaseUnits, amounts), strict=True))
+        clash = next((key for key in new if key in self._states), None)
+        if clash is not None:
+            raise ProtocolError(f"a bond is already posted for commitment {clash}")
+        self._amounts.update(new)
+        self._states.update(dict.fromkeys(new, BondState.POSTED))
 
-    def _settle(self, key: CommitKey, state: BondState) -> None:
-        bond = self._bonds.get(key)
-        if bond is None or bond.state is not BondState.POSTED:
-            raise ProtocolError(f"no posted bond for commitment {key}")
-        self._bonds[key] = Bond(bond.account, bond.amount, state)
+    def _settle(self, keys: Iterable[CommitKey], state: BondState) -> None:
+        keys = list(keys)
+        states, posted = self._states, BondState.POSTED
+        for key in keys:
+            if states.get(key) is not posted:
+                raise ProtocolError(f"no posted bond for commitment {key}")
+        states.update(dict.fromkeys(keys, state))
 
     def release(self, key: CommitKey) -> None:
         """Return a posted bond to its account."""
-        self._settle(key, BondState.RETURNED)
+        self._settle([key], BondState.RETURNED)
+
+    def release_many(self, keys: Iterable[CommitKey]) -> None:
+        """Return several posted bonds; raise before changing anything if one is not posted."""
+        self._settle(keys, BondState.RETURNED)
 
     def forfeit(self, key: CommitKey) -> None:
         """Keep a posted bond: its commitment was never revealed."""
-        self._settle(key, BondState.FORFEITED)
+        self._settle([key], BondState.FORFEITED)
+
+    def forfeit_many(self, keys: Iterable[CommitKey]) -> None:
+        """Keep several posted bonds; raise before changing anything if one is not posted."""
+        self._settle(keys, BondState.FORFEITED)
 
     def get(self, key: CommitKey) -> Bond | None:
-        return self._bonds.get(key)
+        state = self._states.get(key)
+        return None if state is None else Bond(key[0], self._amounts[key], state)
 
     def total(self, state: BondState) -> BaseUnits:
         """Sum of the bonds in ``state``."""
-        return BaseUnits(sum(b.amount for b in self._bonds.values() if b.state is state))
+        amounts = self._amounts
+        return BaseUnits(sum(amounts[k] for k, s in self._states.items() if s is state))
 
     def by_account(self, state: BondState) -> dict[Account, BaseUnits]:
         """Sum of the bonds in ``state`` per account."""
         out: dict[Account, BaseUnits] = {}
-        for bond in self._bonds.values():
-            if bond.state is state:
-                out[bond.account] = BaseUnits(out.get(bond.account, 0) + bond.amount)
+        for key, s in self._states.items():
+            if s is state:
+                out[key[0]] = BaseUnits(out.get(key[0], 0) + self._amounts[key])
         return out
 
     def snapshot(self) -> tuple[tuple[CommitKey, Bond], ...]:
         """An immutable copy of every entry, for comparing states."""
-        return tuple(self._bonds.items())
+        return tuple((k, Bond(k[0], self._amounts[k], s)) for k, s in self._states.items())
 
     def __len__(self) -> int:
-        return len(self._bonds)
+        return len(self._states)

@@ -21,6 +21,10 @@ from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
+# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
+from sha3 import keccak_256 as _keccak
+
+from commit_reveal._batching import cyclic_gc_paused
 from commit_reveal._bonds import BondLedger, BondState
 from commit_reveal._commitment import LEAF_ENCODING, CommitKey, CommitmentHash, CommitmentScheme, Reveal
 from commit_reveal._config import CapFn, RoundConfig
@@ -47,7 +51,6 @@ from darkpool.errors import (
     WrongRound,
     WrongVerifyingContract,
 )
-from darkpool.hashing import keccak256
 from darkpool.merkle import IndexedValue, StandardMerkleTree, make_tree
 from darkpool.signing import Commitment, NonceBook, Signed
 
@@ -90,13 +93,28 @@ class BatchOutcome(Generic[T]):
             raise self.rejected[min(self.rejected)]
 
 
-@dataclass(frozen=True, slots=True)
 class Seal:
-    """A sealed root: the tree (``None`` for a round without commitments) and the signed statement."""
+    """A sealed root and the operator's signed statement of it.
 
-    root: bytes
-    tree: StandardMerkleTree | None
-    statement: Signed
+    The tree itself (``None`` for a round without commitments) is wrapped as an OpenZeppelin
+    :class:`StandardMerkleTree` on first use: sealing needs only the root.
+    """
+
+    __slots__ = ("_layout", "_records", "_tree", "root", "statement")
+
+    def __init__(self, root: bytes, statement: Signed, records: Sequence[CommitRecord],
+                 layout: tuple[list[bytes], list[int]] | None) -> None:
+        self.root = root
+        self.statement = statement
+        self._records = records
+        self._layout = layout
+        self._tree: StandardMerkleTree | None = None
+
+    @property
+    def tree(self) -> StandardMerkleTree | None:
+        if self._tree is None and self._layout is not None:
+            self._tree = _wrap_tree(self._records, self._layout)
+        return self._tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +130,25 @@ class RoundState:
     result: RoundResult | None
 
 
-def _build_tree(records: Sequence[CommitRecord]) -> StandardMerkleTree:
-    """The commitments tree; leaf hashes computed here equal ``StandardMerkleTree.of`` (tested)."""
+def _address(claimed: object) -> tuple[Account, bytes]:
+    """The account a message names, lowercase and as 20 raw bytes; raise if it is not an address."""
+    if type(claimed) is str and len(claimed) == 42 and claimed[:2] == "0x" and claimed.islower():
+        try:
+            raw = bytes.fromhex(claimed[2:])
+        except ValueError:
+            raw = b""
+        if len(raw) == 20:
+            return Account(claimed), raw
+    normalised = account(claimed)  # type: ignore[arg-type]  # raises ValidationError on a non-address
+    return normalised, bytes.fromhex(normalised[2:])
+
+
+def _tree_layout(records: Sequence[CommitRecord]) -> tuple[list[bytes], list[int]]:
+    """The commitments tree's node array and each record's tree index, as ``StandardMerkleTree.of``."""
     pad12, pad24 = bytes(12), bytes(24)
     hashes = [
-        keccak256(keccak256(pad12, bytes.fromhex(r.account[2:]), pad24, r.nonce.to_bytes(8, "big"), r.commitment))
+        _keccak(_keccak(b"".join((pad12, bytes.fromhex(r.account[2:]), pad24, r.nonce.to_bytes(8, "big"),
+                                  r.commitment))).digest()).digest()
         for r in records
     ]
     order = sorted(range(len(hashes)), key=hashes.__getitem__)
@@ -125,8 +157,18 @@ def _build_tree(records: Sequence[CommitRecord]) -> StandardMerkleTree:
     last = len(nodes) - 1
     for position, value_index in enumerate(order):
         tree_index[value_index] = last - position
+    return nodes, tree_index
+
+
+def _wrap_tree(records: Sequence[CommitRecord], layout: tuple[list[bytes], list[int]]) -> StandardMerkleTree:
+    nodes, tree_index = layout
     values = [IndexedValue((r.account, r.nonce, r.commitment), i) for r, i in zip(records, tree_index, strict=True)]
     return StandardMerkleTree(nodes, values, LEAF_ENCODING)
+
+
+def _build_tree(records: Sequence[CommitRecord]) -> StandardMerkleTree:
+    """The commitments tree (leaf hashes computed here equal ``StandardMerkleTree.of``, tested)."""
+    return _wrap_tree(records, _tree_layout(records))
 
 
 class CommitRevealRound:
@@ -226,6 +268,7 @@ class CommitRevealRound:
         outcome.raise_first()
         return outcome.accepted[0]
 
+    @cyclic_gc_paused()
     def commit_many(
         self,
         signed: Sequence[Signed],
@@ -254,7 +297,7 @@ class CommitRevealRound:
         round_id, instrument, min_bond = config.round_id, config.market.instrument, config.bond_base_units
         digest_of = self._digester.digest
         rejected: dict[int, DarkPoolError] = {}
-        candidates: list[tuple[int, Commitment, Account, bytes]] = []
+        candidates: list[tuple[int, Commitment, Account, bytes, bytes]] = []
         for i, item in enumerate(signed):
             try:
                 message = item.message
@@ -271,32 +314,32 @@ class CommitRevealRound:
                         f"expected round {round_id} of {instrument}, got round {message.round_id} "
                         f"of {message.instrument}"
                     )
-                for name in ("bond", "nonce", "expiry"):
-                    value = getattr(message, name)
-                    if isinstance(value, bool) or not isinstance(value, int):
-                        raise ValidationError(f"Commitment.{name} must be an integer, got {value!r}")
-                if not isinstance(message.commitment, bytes):
+                bond, nonce, expiry = message.bond, message.nonce, message.expiry
+                if type(bond) is not int or type(nonce) is not int or type(expiry) is not int:
+                    raise ValidationError(f"Commitment bond, nonce and expiry must be integers, got "
+                                          f"{bond!r}, {nonce!r}, {expiry!r}")
+                if type(message.commitment) is not bytes:
                     raise ValidationError("Commitment.commitment must be 32 bytes")
-                if message.expiry <= now:
-                    raise ExpiredMessage(f"message expired at {message.expiry}, now is {now}")
-                if message.bond < min_bond:
-                    raise InsufficientBond(f"round requires a bond of {min_bond} base units, got {message.bond}")
-                signer = account(message.account)
-                digest = digest_of(signer, message.commitment, message.bond, message.nonce, message.expiry)
+                if expiry <= now:
+                    raise ExpiredMessage(f"message expired at {expiry}, now is {now}")
+                if bond < min_bond:
+                    raise InsufficientBond(f"round requires a bond of {min_bond} base units, got {bond}")
+                signer, raw = _address(message.account)
+                digest = digest_of(raw, message.commitment, bond, nonce, expiry)
                 check_canonical(item.signature)
             except DarkPoolError as exc:
                 rejected[i] = exc
                 continue
-            candidates.append((i, message, signer, digest))
+            candidates.append((i, message, signer, raw, digest))
 
-        recovered = self._recoverer.recover([c[3] for c in candidates], [signed[c[0]].signature for c in candidates])
+        recovered = self._recoverer.recover([c[4] for c in candidates], [signed[c[0]].signature for c in candidates])
         accepted: dict[CommitKey, CommitRecord] = {}
         new_ids: set[str] = set()
         sequence = len(self._commits)
-        for (i, message, signer, digest), address in zip(candidates, recovered, strict=True):
+        for (i, message, signer, raw, digest), address in zip(candidates, recovered, strict=True):
             key = (signer, message.nonce)
             try:
-                if address is None or address != bytes.fromhex(signer[2:]):
+                if address != raw:  # None when recovery fails
                     raise InvalidSignature("signature does not verify")
                 previous = self._commits.get(key) or accepted.get(key)
                 if previous is not None:
@@ -332,6 +375,7 @@ class CommitRevealRound:
 
     # --- seal -----------------------------------------------------------------------------
 
+    @cyclic_gc_paused()
     def seal(self) -> Seal:
         """Build the commitments root, sign it, hand it to settlement and open the reveals.
 
@@ -343,20 +387,21 @@ class CommitRevealRound:
             raise TooLate("cannot seal after the reveal deadline: cancel the round instead")
         config = self.config
         records = list(self._commits.values())
-        tree = _build_tree(records) if records else None
-        root = bytes(32) if tree is None else tree.root_bytes
+        layout = _tree_layout(records) if records else None
+        root = bytes(32) if layout is None else layout[0][0]
         statement = CommitmentsSealed(config.operator, config.market.instrument, config.round_id, root, len(records))
         signed = sign_statement(statement, config.domain, config.operator_key)
-        if tree is not None and self._settle is not None:
+        if layout is not None and self._settle is not None:
             self._settle(config.round_id, root)
-        self._seal = Seal(root, tree, signed)
+        self._seal = Seal(root, signed, records, layout)
         return self._seal
 
     def receipt(self, account_: str, nonce: int) -> Receipt:
         """The receipt proving that commitment ``(account, nonce)`` is in the sealed root."""
-        if self._seal is None or self._seal.tree is None:
-            if self._seal is None:
-                raise TooEarly("receipts exist once the round is sealed")
+        if self._seal is None:
+            raise TooEarly("receipts exist once the round is sealed")
+        tree = self._seal.tree
+        if tree is None:
             raise UnknownCommitment(f"no commitment of {account_} with nonce {nonce}")
         key = (account(account_), nonce)
         if self._positions is None:
@@ -364,7 +409,6 @@ class CommitRevealRound:
         position = self._positions.get(key)
         if position is None:
             raise UnknownCommitment(f"no commitment of {account_} with nonce {nonce}")
-        tree = self._seal.tree
         record = self._commits[key]
         return Receipt(
             self._seal.statement, record.account, record.nonce, record.commitment,
@@ -379,6 +423,7 @@ class CommitRevealRound:
         outcome.raise_first()
         return self._commits[outcome.accepted[0]].order_id
 
+    @cyclic_gc_paused()
     def reveal_many(self, reveals: Sequence[Reveal]) -> BatchOutcome[CommitKey]:
         """Check many reveals in constant time against their commitments; accept the valid ones.
 
@@ -412,13 +457,13 @@ class CommitRevealRound:
                 rejected[i] = exc
                 continue
             accepted[key] = RevealRecord(reveal.side, reveal.limit_ticks, reveal.quantity_lots, quantity, reveal.salt)
-        for key in accepted:
-            self.bonds.release(key)
+        self.bonds.release_many(accepted)
         reveals_done.update(accepted)
         return BatchOutcome(tuple(accepted), rejected)
 
     # --- clear and cancel -----------------------------------------------------------------
 
+    @cyclic_gc_paused()
     def clear(self) -> RoundResult:
         """Clear the revealed orders with the vectorized engine; forfeit unrevealed bonds.
 
@@ -448,9 +493,7 @@ class CommitRevealRound:
             result = RoundResult(price, Lots(cleared.volume_lots), dict(zip(ids, cleared.fills.tolist(), strict=True)))
         except OverflowError:  # beyond int64: the reference engine's Python integers
             result = clear_reference(market, list(map(Order, ids, side, limits, quantities, priorities)))
-        for key in commits:
-            if key not in reveals:
-                self.bonds.forfeit(key)
+        self.bonds.forfeit_many(key for key in commits if key not in reveals)
         self._cleared_columns = (ids, side, limits, quantities, priorities)
         self._result = result
         return result
@@ -460,8 +503,6 @@ class CommitRevealRound:
         phase = self.phase
         if phase in (Phase.CLEARED, Phase.CANCELLED):
             raise PhaseError(f"cannot cancel: round is {phase.value}")
-        for key in self._commits:
-            bond = self.bonds.get(key)
-            if bond is not None and bond.state is BondState.POSTED:
-                self.bonds.release(key)
+        bonds = self.bonds
+        bonds.release_many(k for k in self._commits if (b := bonds.get(k)) is not None and b.state is BondState.POSTED)
         self._cancelled = True

@@ -20,6 +20,9 @@ from typing import Any
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
+# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
+from sha3 import keccak_256 as _keccak
+
 from darkpool.errors import InvalidSignature, MalleableSignature, ValidationError
 from darkpool.hashing import keccak256, uint_word
 from darkpool.signing import SECP256K1_N, Commitment, SigningDomain
@@ -62,32 +65,37 @@ class CommitmentDigester:
     domain: SigningDomain
     instrument: str
     round_id: int
+    prefix: bytes = field(init=False, repr=False)
+    """``0x1901 ‖ domainSeparator``."""
+    head: bytes = field(init=False, repr=False)
+    """The type hash and the 12 zero bytes that pad the account's address."""
+    constant: bytes = field(init=False, repr=False)
+    """The encoded instrument and round id, the same in every message of the round."""
 
-    def digest(self, account: str, commitment: bytes, bond: int, nonce: int, expiry: int) -> bytes:
-        """Return the digest of one commitment message; raise :class:`ValidationError` on a bad range."""
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", b"\x19\x01" + self.domain.separator)
+        object.__setattr__(self, "head", Commitment.type_hash() + bytes(12))
+        object.__setattr__(self, "constant", keccak256(self.instrument.encode()) + uint_word(self.round_id, 64))
+
+    def digest(self, account: str | bytes, commitment: bytes, bond: int, nonce: int, expiry: int) -> bytes:
+        """Return the digest of one commitment message; raise :class:`ValidationError` on a bad range.
+
+        ``account`` is a 0x address or its 20 raw bytes.
+        """
+        address = account if isinstance(account, bytes) else bytes.fromhex(account[2:])
+        if len(address) != 20:
+            raise ValidationError(f"Commitment.account: expected 20 bytes, got {len(address)}")
         if len(commitment) != 32:
             raise ValidationError(f"Commitment.commitment: expected 32 bytes, got {len(commitment)}")
         if not 0 <= bond < _UINT256:
             raise ValidationError(f"Commitment.bond: value {bond} does not fit uint256")
         if not (0 <= nonce < _UINT64 and 0 <= expiry < _UINT64):
             raise ValidationError(f"Commitment.nonce/expiry must fit uint64, got {nonce}, {expiry}")
-        return keccak256(self.prefix, keccak256(
-            self.type_hash, bytes(12), bytes.fromhex(account[2:]), self.constant,
-            commitment, bond.to_bytes(32, "big"), nonce.to_bytes(32, "big"), expiry.to_bytes(32, "big"),
-        ))
-
-    @property
-    def prefix(self) -> bytes:
-        return b"\x19\x01" + self.domain.separator
-
-    @property
-    def type_hash(self) -> bytes:
-        return Commitment.type_hash()
-
-    @property
-    def constant(self) -> bytes:
-        """The encoded instrument and round id, the same in every message of the round."""
-        return keccak256(self.instrument.encode()) + uint_word(self.round_id, 64)
+        struct = _keccak(b"".join((
+            self.head, address, self.constant, commitment, bond.to_bytes(32, "big"),
+            nonce.to_bytes(32, "big"), expiry.to_bytes(32, "big"),
+        ))).digest()
+        return bytes(_keccak(self.prefix + struct).digest())
 
 
 def _recover_chunk(payload: tuple[bytes, bytes]) -> bytes:
@@ -120,7 +128,7 @@ def _recover_one(digest: bytes, signature: bytes) -> bytes | None:
         return None
     _out_length[0] = 65
     _serialize(_ctx, _out_buffer, _out_length, _pub_buffer, _UNCOMPRESSED)
-    return keccak256(_out_bytes[1:65])[12:]
+    return bytes(_keccak(_out_bytes[1:65]).digest()[12:])
 
 
 def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:

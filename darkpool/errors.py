@@ -7,7 +7,6 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     ├── ValidationError (ValueError)          malformed or out-of-range input
     │   ├── RoundFormatError                  round JSON that does not follow DESIGN.md §2
     │   ├── ShapeError                        input that does not fit a compiled circuit shape
-    │   ├── WrongRound                        a message for another round or instrument
     │   └── MerkleDumpError                   a Merkle tree dump that is malformed or inconsistent
     ├── SignatureError (ValueError)           signed-message checks, one class per failure
     │   ├── InvalidSignature                  opaque: the signature does not verify
@@ -22,6 +21,7 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     │   │   ├── TooEarly                      its phase has not begun
     │   │   └── TooLate                       its phase is over
     │   ├── AlreadyRevealed                   a commitment opened twice
+    │   ├── WrongRound                        a message for another round or instrument
     │   └── PolicyViolation                   refused by a custodian or operator policy
     │       └── InsufficientBond              a commitment below the round's bond
     ├── InvalidReveal (ValueError)            opaque: a reveal that does not open its commitment
@@ -206,8 +206,8 @@ class TooLate(PhaseError):
     code = "too_late"
 
 
-class WrongRound(ValidationError):
-    """A message names another round or instrument than the one it was sent to."""
+class WrongRound(ProtocolError):
+    """A message, mask, ciphertext or request that names another round or instrument."""
 
     code = "wrong_round"
 
