@@ -46,13 +46,14 @@ def register(core: OperatorCore) -> None:
         core.refresh_realized(who)
 
     def commit(p: dict[str, Any], entry: JournalEntry) -> None:
-        message = signed_from_wire(p["signed"]).message
-        who = Account(message.signer.lower())
-        core.verifier.nonces.spend(who, message.message_nonce)
+        # The journal holds only checked messages, so read the fields without re-parsing (hot path).
+        m = p["signed"]["message"]
+        who, nonce, bond = Account(m["account"].lower()), m["nonce"], m["bond"]
+        core.verifier.nonces.spend(who, nonce)
         state = core.rounds[p["round_id"]]
-        state.commitments[(who, message.message_nonce)] = Committed(
-            who, message.message_nonce, bytes(getattr(message, "commitment")),  # noqa: B009
-            int(getattr(message, "bond")), entry.seq)  # noqa: B009
+        state.commitments[(who, nonce)] = Committed(who, nonce, bytes.fromhex(m["commitment"][2:]), bond, entry.seq)
+        if bond:
+            core.locked_bonds[who] = core.locked_bonds.get(who, 0) + bond
 
     def seal(p: dict[str, Any], _: JournalEntry) -> None:
         state = core.rounds[p["round_id"]]
@@ -74,6 +75,9 @@ def register(core: OperatorCore) -> None:
         state.published = {"document": p["document"], "requested": p["requested"], "result": p["result"],
                            "forfeits": p["forfeits"], "commitments_root": state.commitments_root}
         state.phase = Phase.CLEARED
+        for c in state.commitments.values():
+            if c.bond:
+                core.locked_bonds[c.account] -= c.bond
         apply_fills(core, state, p["fills"], p["at"])
         for f in p["forfeits"]:
             core.refresh_realized(Account(f["account"]))

@@ -63,6 +63,7 @@ class OperatorCore:
         self.instruments = {i.symbol: i for i in config.instruments}
         self.rounds: dict[int, RoundState] = {}
         self.forfeited: dict[Account, int] = {}
+        self.locked_bonds: dict[Account, int] = {}
         self.batches: list[dict[str, Any]] = []
         self.marks: dict[str, dict[str, Any]] = {}
         self._fills_batched = 0
@@ -182,8 +183,8 @@ class OperatorCore:
     # -- reads -----------------------------------------------------------------------------------
 
     def bonds_locked(self, holder: Account) -> int:
-        return sum(c.bond for r in self.rounds.values() if r.phase is not Phase.CLEARED
-                   for c in r.commitments.values() if c.account == holder)
+        """Bonds of ``holder`` in rounds not yet cleared."""
+        return self.locked_bonds.get(holder, 0)
 
     def free_balance(self, holder: Account) -> int:
         """Balance not locked as bonds of running rounds."""

@@ -19,7 +19,13 @@ from darkpool import errors as e
 from darkpool.ledger import Appended
 from darkpool.services._errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
 
-__all__ = ["AckResponse", "ack", "check_bearer", "install_error_handlers", "status_of"]
+__all__ = ["AckResponse", "MalformedBody", "ack", "check_bearer", "install_error_handlers", "status_of"]
+
+
+class MalformedBody(e.ValidationError):
+    """A body that is not the JSON shape the endpoint takes (same code as FastAPI's own validation)."""
+
+    code = "malformed_request"
 
 _STATUS: tuple[tuple[type[e.DarkPoolError], int], ...] = (
     (NotFound, 404),

@@ -17,22 +17,22 @@ from darkpool.signing import Signed, TypedMessage
 __all__ = ["Admin", "Core", "Limiter", "Settings", "parse_limited"]
 
 
-def get_core(request: Request) -> OperatorCore:
+async def get_core(request: Request) -> OperatorCore:
     core: OperatorCore = request.app.state.core
     return core
 
 
-def get_settings(request: Request) -> OperatorSettings:
+async def get_settings(request: Request) -> OperatorSettings:
     settings: OperatorSettings = request.app.state.settings
     return settings
 
 
-def get_limiter(request: Request) -> RateLimiter:
+async def get_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
 
-def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     check_bearer(authorization, request.app.state.settings.admin_token)
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
+from darkpool.errors import ValidationError
 from darkpool.services import _commit_reveal as cr
-from darkpool.services._http import AckResponse, ack
+from darkpool.services._http import AckResponse, MalformedBody, ack
 from darkpool.services._rounds import Mode
 from darkpool.services._schemas import OpenRoundRequest, RevealRequest, RoundAck, SignedEnvelope
 from darkpool.services.routers.deps import Admin, Core, Limiter, parse_limited
@@ -38,15 +41,28 @@ async def open_round(body: OpenRoundRequest, core: Core, _: Admin) -> RoundAck:
     return RoundAck(seq=done.seq, head=done.head, round_id=round_id)
 
 
-@router.post("/{round_id}/commitments", status_code=202)
-async def commit(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> AckResponse:
-    """Accept a signed commitment with its bond (commit phase)."""
-    signed = parse_limited(body.model_dump(), Commitment, limiter)
-    if signed.message.round_id != round_id:  # type: ignore[attr-defined]
-        from darkpool.errors import ValidationError
+@router.post("/{round_id}/commitments", status_code=202, response_model=AckResponse,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": SignedEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+async def commit(round_id: int, request: Request) -> AckResponse:
+    """Accept a signed ``Commitment`` (wire form, see SignedEnvelope) with its bond (commit phase).
 
+    The hot path of the operator: the body is parsed once, strictly, without dependency injection.
+    """
+    try:
+        raw = json.loads(await request.body())
+    except ValueError as exc:
+        raise MalformedBody(f"body is not JSON: {exc}") from None
+    try:
+        SignedEnvelope.model_validate(raw)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        raise MalformedBody(f"body.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+    state = request.app.state
+    signed = parse_limited(raw, Commitment, state.limiter)
+    if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
-    return await ack(cr.commit(core, signed))
+    return await ack(cr.commit(state.core, signed))
 
 
 @router.post("/{round_id}/seal")
