@@ -63,6 +63,8 @@ SettleFn = Callable[[int, bytes], None]
 
 class CommitRecord(NamedTuple):
     account: Account
+    address: bytes
+    """The account as 20 raw bytes."""
     nonce: int
     commitment: CommitmentHash
     bond: BaseUnits
@@ -147,7 +149,7 @@ def _tree_layout(records: Sequence[CommitRecord]) -> tuple[list[bytes], list[int
     """The commitments tree's node array and each record's tree index, as ``StandardMerkleTree.of``."""
     pad12, pad24 = bytes(12), bytes(24)
     hashes = [
-        _keccak(_keccak(b"".join((pad12, bytes.fromhex(r.account[2:]), pad24, r.nonce.to_bytes(8, "big"),
+        _keccak(_keccak(b"".join((pad12, r.address, pad24, r.nonce.to_bytes(8, "big"),
                                   r.commitment))).digest()).digest()
         for r in records
     ]
@@ -202,7 +204,9 @@ class CommitRevealRound:
         self._digester = CommitmentDigester(config.domain, market.instrument, config.round_id)
         self._commits: dict[CommitKey, CommitRecord] = {}
         self._order_ids: set[str] = set()
-        self._reveals: dict[CommitKey, RevealRecord] = {}
+        self._reveals: dict[CommitKey, Reveal] = {}
+        self._capped: dict[CommitKey, Lots] = {}
+        """Quantities the margin cap lowered; every other reveal trades its revealed quantity."""
         self._seal: Seal | None = None
         self._positions: dict[CommitKey, int] | None = None
         self._result: RoundResult | None = None
@@ -237,13 +241,18 @@ class CommitRevealRound:
         return list(self._commits.values())
 
     def reveal_of(self, key: CommitKey) -> RevealRecord | None:
-        return self._reveals.get(key)
+        reveal = self._reveals.get(key)
+        if reveal is None:
+            return None
+        quantity = self._capped.get(key, reveal.quantity_lots)
+        return RevealRecord(reveal.side, reveal.limit_ticks, reveal.quantity_lots, quantity, reveal.salt)
 
     def snapshot(self) -> RoundState:
         spent = frozenset((a, n) for a, ns in self.nonces._spent.items() for n in ns)
         return RoundState(
             self.phase, None if self._seal is None else self._seal.root, tuple(self._commits.items()),
-            tuple(self._reveals.items()), self.bonds.snapshot(), spent, self._result,
+            tuple((k, r) for k in self._reveals if (r := self.reveal_of(k)) is not None), self.bonds.snapshot(),
+            spent, self._result,
         )
 
     def _require(self, wanted: Phase, action: str) -> Phase:
@@ -335,33 +344,34 @@ class CommitRevealRound:
         recovered = self._recoverer.recover([c[4] for c in candidates], [signed[c[0]].signature for c in candidates])
         accepted: dict[CommitKey, CommitRecord] = {}
         new_ids: set[str] = set()
+        commits, used_ids, is_spent = self._commits, self._order_ids, self.nonces.is_spent
         sequence = len(self._commits)
         for (i, message, signer, raw, digest), address in zip(candidates, recovered, strict=True):
             key = (signer, message.nonce)
             try:
                 if address != raw:  # None when recovery fails
                     raise InvalidSignature("signature does not verify")
-                previous = self._commits.get(key) or accepted.get(key)
+                previous = commits.get(key) or accepted.get(key)
                 if previous is not None:
                     if hmac.compare_digest(previous.digest, digest):
                         raise ReplayedMessage(f"commitment with nonce {message.nonce} of {signer} was already accepted")
                     raise DuplicateNonce(f"nonce {message.nonce} of {signer} is already used by another commitment")
-                if self.nonces.is_spent(signer, message.nonce):
+                if is_spent(signer, message.nonce):
                     raise ReplayedMessage(f"nonce {message.nonce} of {signer} was already used")
                 order_id = OrderId(f"{signer}:{message.nonce}" if order_ids is None else order_ids[i])
                 if not isinstance(order_id, str) or not order_id:
                     raise ValidationError(f"order id must be a non-empty string, got {order_id!r}")
-                if order_id in self._order_ids or order_id in new_ids:
+                if order_id in used_ids or order_id in new_ids:
                     raise ValidationError(f"order id {order_id!r} is already in use in this round")
                 priority = sequence + len(accepted) if priorities is None else priorities[i]
-                if isinstance(priority, bool) or not isinstance(priority, int):
+                if type(priority) is not int:
                     raise ValidationError(f"priority must be an integer, got {priority!r}")
             except DarkPoolError as exc:
                 rejected[i] = exc
                 continue
             new_ids.add(order_id)
             accepted[key] = CommitRecord(
-                signer, message.nonce, CommitmentHash(message.commitment), BaseUnits(message.bond), digest,
+                signer, raw, message.nonce, CommitmentHash(message.commitment), BaseUnits(message.bond), digest,
                 order_id, priority,
             )
 
@@ -434,7 +444,8 @@ class CommitRevealRound:
         self._require(Phase.REVEAL, "reveal")
         commitment_of = self._scheme.hasher()
         commits, reveals_done, cap = self._commits, self._reveals, self._cap
-        accepted: dict[CommitKey, RevealRecord] = {}
+        accepted: dict[CommitKey, Reveal] = {}
+        capped: dict[CommitKey, Lots] = {}
         rejected: dict[int, DarkPoolError] = {}
         compare = hmac.compare_digest
         for i, reveal in enumerate(reveals):
@@ -449,16 +460,19 @@ class CommitRevealRound:
                     raise AlreadyRevealed(f"commitment of {reveal.account} with nonce {reveal.nonce} is already open")
                 if not compare(commitment_of(reveal), record.commitment):
                     raise InvalidReveal("reveal does not open its commitment")
-                quantity = reveal.quantity_lots
                 if cap is not None:
-                    quantity = Lots(max(0, min(quantity, int(cap(reveal.account, reveal.side, reveal.limit_ticks,
-                                                                  quantity)))))
+                    quantity = reveal.quantity_lots
+                    allowed = Lots(max(0, min(quantity, int(cap(reveal.account, reveal.side, reveal.limit_ticks,
+                                                                 quantity)))))
+                    if allowed < quantity:
+                        capped[key] = allowed
             except DarkPoolError as exc:
                 rejected[i] = exc
                 continue
-            accepted[key] = RevealRecord(reveal.side, reveal.limit_ticks, reveal.quantity_lots, quantity, reveal.salt)
+            accepted[key] = reveal
         self.bonds.release_many(accepted)
         reveals_done.update(accepted)
+        self._capped.update(capped)
         return BatchOutcome(tuple(accepted), rejected)
 
     # --- clear and cancel -----------------------------------------------------------------
@@ -473,12 +487,13 @@ class CommitRevealRound:
         phase = self.phase
         if not (phase is Phase.REVEAL and len(self._reveals) == len(self._commits)):
             self._require(Phase.CLEARING, "clear")
-        commits, reveals = self._commits, self._reveals
-        keys = [k for k in commits if k in reveals and reveals[k].quantity_lots > 0]
+        commits, reveals, capped = self._commits, self._reveals, self._capped
+        keys = [k for k in commits if k in reveals and capped.get(k) != 0]
+        opened = [reveals[k] for k in keys]
         ids = [commits[k].order_id for k in keys]
-        side = [reveals[k].side for k in keys]
-        limits = [reveals[k].limit_ticks for k in keys]
-        quantities = [reveals[k].quantity_lots for k in keys]
+        side = [r.side for r in opened]
+        limits = [r.limit_ticks for r in opened]
+        quantities = [capped.get(k, r.quantity_lots) for k, r in zip(keys, opened, strict=True)]
         priorities = [commits[k].priority for k in keys]
         market = self.config.market
         try:
