@@ -105,7 +105,8 @@ async def test_commit_when_request_is_bad_returns_4xx_code_and_changes_nothing(
     before = app.state.core.journal.seq
     round_id = body["message"].get("round_id", 1) if isinstance(body, dict) and body.get("message") else 1
     if body is None:
-        response = await http.post("/rounds/1/commitments", content=b"{nope", headers={"content-type": "application/json"})
+        response = await http.post("/rounds/1/commitments", content=b"{nope",
+                                   headers={"content-type": "application/json"})
     else:
         response = await http.post(f"/rounds/{round_id}/commitments", json=body)
     assert response.status_code == status, response.text
