@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from coincurve import PrivateKey
 
@@ -17,7 +17,7 @@ from darkpool.signing import Commitment, Signed, SigningDomain
 __all__ = ["Committer", "SealedOrder", "sign_message"]
 
 
-def sign_message(message: Commitment, domain: SigningDomain, private_key: bytes) -> Signed:
+def sign_message(message: Commitment, domain: SigningDomain, private_key: bytes | PrivateKey) -> Signed:
     """Sign a commitment with libsecp256k1 directly: the same bytes as eth-account's signer.
 
     Both use RFC 6979 nonces and low-``s`` signatures, so the result equals
@@ -25,7 +25,8 @@ def sign_message(message: Commitment, domain: SigningDomain, private_key: bytes)
     """
     message.check_ranges()
     try:
-        raw = PrivateKey(private_key).sign_recoverable(message.digest(domain), hasher=None)
+        key = private_key if isinstance(private_key, PrivateKey) else PrivateKey(private_key)
+        raw = key.sign_recoverable(message.digest(domain), hasher=None)
     except Exception:  # coincurve raises plain ValueError/Exception on an invalid key
         raise ValidationError("expected a 32-byte secp256k1 private key in 1..n-1") from None
     return Signed(message, domain.chain_id, domain.verifying_contract, raw[:64] + bytes([raw[64] + 27]))
@@ -43,15 +44,17 @@ class SealedOrder:
 class Committer:
     """One account's commitments to one round; randomness for salts is injected."""
 
-    private_key: bytes
+    private_key: bytes = field(repr=False)
     domain: SigningDomain
     instrument: str
     round_id: int
     randbytes: Callable[[int], bytes] = secrets.token_bytes
+    account: Account = field(init=False)
+    _key: PrivateKey = field(init=False, repr=False)
 
-    @property
-    def account(self) -> Account:
-        return address_of(self.private_key)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "account", address_of(self.private_key))
+        object.__setattr__(self, "_key", PrivateKey(self.private_key))
 
     def seal(
         self, side: Side, limit_ticks: int, quantity_lots: int, *, nonce: int, expiry: int, bond: int = 0
@@ -60,4 +63,4 @@ class Committer:
         reveal = Reveal(self.account, nonce, side, Ticks(limit_ticks), Lots(quantity_lots), new_salt(self.randbytes))
         commitment = CommitmentScheme(self.instrument, self.round_id).commitment(reveal)
         message = Commitment(reveal.account, self.instrument, self.round_id, commitment, bond, nonce, expiry)
-        return SealedOrder(sign_message(message, self.domain, self.private_key), reveal)
+        return SealedOrder(sign_message(message, self.domain, self._key), reveal)

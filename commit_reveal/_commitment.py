@@ -31,6 +31,7 @@ __all__ = [
     "LEAF_ENCODING",
     "Reveal",
     "Salt",
+    "commitment_leaf",
     "new_salt",
 ]
 
@@ -48,6 +49,20 @@ LEAF_ENCODING = ("address", "uint64", "bytes32")
 
 _UINT64 = 1 << 64
 _INT64 = 1 << 63
+_PAD12 = bytes(12)
+_PAD24 = bytes(24)
+
+
+def commitment_leaf(address: bytes, nonce: int, commitment: bytes) -> bytes:
+    """The OpenZeppelin leaf hash of ``(account, nonce, commitment)`` (``address`` as 20 raw bytes).
+
+    ``keccak256(keccak256(abi.encode(address, uint64, bytes32)))``, written out for speed; tests
+    hold it equal to :class:`darkpool.merkle.StandardMerkleTree`'s own encoding.
+    """
+    if len(address) != 20 or len(commitment) != 32 or not 0 <= nonce < _UINT64:
+        raise ValidationError("commitment leaf needs a 20-byte address, a uint64 nonce and 32 bytes")
+    encoded = b"".join((_PAD12, address, _PAD24, nonce.to_bytes(8, "big"), commitment))
+    return bytes(_keccak(_keccak(encoded).digest()).digest())
 
 
 def new_salt(randbytes: Callable[[int], bytes] = secrets.token_bytes) -> Salt:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coincurve import PrivateKey
+from coincurve import PublicKey
 
 from commit_reveal._schedule import Schedule
 from darkpool.domain import Account, Lots, Round, Side, Ticks, account
@@ -22,7 +22,7 @@ CapFn = Callable[[Account, Side, Ticks, Lots], int]
 def address_of(private_key: bytes) -> Account:
     """Return the Ethereum address of a secp256k1 private key; raise if the key is invalid."""
     try:
-        public = PrivateKey(private_key).public_key.format(compressed=False)
+        public = PublicKey.from_secret(private_key).format(compressed=False)
     except Exception:  # coincurve raises plain ValueError/Exception on an invalid key
         raise ValidationError("expected a 32-byte secp256k1 private key in 1..n-1") from None
     return account("0x" + keccak256(public[1:])[12:].hex())

@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from commit_reveal._client import Committer, SealedOrder
-from commit_reveal._config import CapFn, RoundConfig, address_of
+from commit_reveal._config import CapFn, RoundConfig
 from commit_reveal._publication import audit_publication, publish
 from commit_reveal._receipts import verify_receipt
 from commit_reveal._round import CommitRevealRound
 from commit_reveal._schedule import Schedule
 from darkpool.domain import Order, Round, RoundResult
 from darkpool.errors import ProtocolError
-from darkpool.signing import SigningDomain
+from darkpool.signing import SECP256K1_N, SigningDomain
 
 __all__ = ["InProcessRun", "clear_commit_reveal", "run_in_process"]
 
@@ -25,11 +25,8 @@ _START = 1_800_000_000
 def _key(randbytes: Callable[[int], bytes]) -> bytes:
     while True:  # a draw outside 1..n-1 has probability ~2**-128, but is still not a key
         key = randbytes(32)
-        try:
-            address_of(key)
-        except ValueError:
-            continue
-        return key
+        if len(key) == 32 and 0 < int.from_bytes(key, "big") < SECP256K1_N:
+            return key
 
 
 @dataclass(frozen=True, slots=True)

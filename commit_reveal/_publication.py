@@ -12,12 +12,12 @@ import hmac
 from collections.abc import Mapping
 from typing import Any
 
-from commit_reveal._commitment import LEAF_ENCODING, CommitmentScheme, Reveal, Salt
+from commit_reveal._commitment import CommitmentScheme, Reveal, Salt, commitment_leaf
 from commit_reveal._round import CommitRevealRound
 from darkpool.clearing import clear_reference, parse_round, round_to_document
 from darkpool.domain import Lots, RoundResult, Side, Ticks, account
 from darkpool.errors import InvalidProof, InvalidReveal, ValidationError
-from darkpool.merkle import StandardMerkleTree, parse_hash
+from darkpool.merkle import make_tree, parse_hash
 
 __all__ = ["audit_publication", "publish"]
 
@@ -81,11 +81,10 @@ def audit_publication(publication: Mapping[str, Any]) -> RoundResult:
         if key in committed:
             raise ValidationError(f"publication: commitment {key} listed twice")
         committed[key] = entry
-    leaves = [(a, n, parse_hash(e["commitment"])) for (a, n), e in committed.items()]
-    if leaves:
-        if StandardMerkleTree.of(leaves, LEAF_ENCODING).root_bytes != root:
-            raise InvalidProof("commitments do not rebuild the sealed root")
-    elif root != bytes(32):
+    leaves = sorted(commitment_leaf(bytes.fromhex(a[2:]), n, parse_hash(e["commitment"]))
+                    for (a, n), e in committed.items())
+    rebuilt = make_tree(leaves)[0] if leaves else bytes(32)
+    if not hmac.compare_digest(rebuilt, root):
         raise InvalidProof("commitments do not rebuild the sealed root")
 
     expected_orders = []

@@ -12,13 +12,14 @@ reveal; anyone can check both against the root on chain.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import ClassVar
 
-from commit_reveal._commitment import LEAF_ENCODING, CommitmentHash
+from commit_reveal._commitment import CommitmentHash, commitment_leaf
 from darkpool.domain import Account, account
 from darkpool.errors import InvalidProof, InvalidSignature
-from darkpool.merkle import StandardMerkleTree
+from darkpool.merkle import parse_hash, process_proof
 from darkpool.signing import Signed, SigningDomain, TypedMessage, recover_digest, sign
 
 __all__ = ["CommitmentsSealed", "Receipt", "sign_statement", "verify_receipt"]
@@ -93,5 +94,10 @@ def verify_receipt(receipt: Receipt, *, domain: SigningDomain, operator: str) ->
     # Leaves sit at tree indices count-1 .. 2*count-2, at the depth the proof length must match.
     if not (count - 1 <= index <= 2 * count - 2 and len(receipt.proof) == (index + 1).bit_length() - 1):
         raise InvalidProof("Merkle proof does not verify")
-    if not StandardMerkleTree.verify(statement.commitments_root, LEAF_ENCODING, receipt.leaf, receipt.proof):
+    try:
+        leaf = commitment_leaf(bytes.fromhex(account(receipt.account)[2:]), receipt.nonce, receipt.commitment)
+        root = process_proof(leaf, [parse_hash(node) for node in receipt.proof])
+    except (ValueError, TypeError):
+        raise InvalidProof("Merkle proof does not verify") from None
+    if not hmac.compare_digest(root, statement.commitments_root):
         raise InvalidProof("Merkle proof does not verify")
