@@ -7,6 +7,7 @@ its receipt and returns a :class:`TxResult`; every revert becomes
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -76,6 +77,14 @@ def _revert_data(error: BaseException) -> bytes | None:
         seen.add(id(current))
         if current.args and isinstance(current.args[0], bytes):
             return current.args[0]
+        text = str(current.args[0]) if current.args else ""
+        if text.startswith("execution reverted: b"):
+            try:
+                found = ast.literal_eval(text.removeprefix("execution reverted: "))
+            except (ValueError, SyntaxError):
+                found = None
+            if isinstance(found, bytes):
+                return found
         current = current.__cause__ or current.__context__
     return None
 
