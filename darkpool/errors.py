@@ -30,6 +30,7 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     ├── MarginError (ValueError)              pricing or margin inputs that cannot be used
     │   └── StaleMark                         an oracle mark older than allowed
     ├── ChainError (RuntimeError)             a chain call failed or reverted
+    │   └── TransactionReverted               a contract call reverted with a named error
     └── StorageError (RuntimeError)           the journal or ledger storage failed
 """
 
@@ -59,6 +60,7 @@ __all__ = [
     "StorageError",
     "TooEarly",
     "TooLate",
+    "TransactionReverted",
     "UnknownCommitment",
     "ValidationError",
     "WrongChainId",
@@ -192,6 +194,18 @@ class MerkleDumpError(ValidationError):
     """A Merkle tree dump is malformed, or a leaf or node in it does not hash to what it claims."""
 
     code = "invalid_merkle_dump"
+
+
+class TransactionReverted(ChainError):
+    """A contract call reverted; ``error_name`` is the contract's custom error (or ``"revert"``)."""
+
+    code = "transaction_reverted"
+
+    def __init__(self, error_name: str, args: tuple[object, ...] = (), detail: str = "") -> None:
+        self.error_name = error_name
+        self.error_args = args
+        shown = f"{error_name}({', '.join(map(repr, args))})"
+        super().__init__(f"contract reverted with {shown}" + (f": {detail}" if detail else ""))
 
 
 class TooEarly(PhaseError):
