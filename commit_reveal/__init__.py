@@ -4,6 +4,20 @@ A committer signs ``keccak256(abi.encode(order fields, salt))`` as an EIP-712 ``
 bond; after the commit phase the operator seals the commitments' OpenZeppelin Merkle root (handing
 it to settlement) and gives each committer a signed receipt; reveals are checked in constant time;
 the revealed orders clear with the vectorized engine and are published for replay.
+
+The flow, with time from an injected clock::
+
+    round_ = CommitRevealRound(config, clock=clock, settle=vault_seal_commitments, cap=margin_cap)
+    sealed = Committer(key, domain, instrument, round_id).seal(Side.BUY, 300_004, 12, nonce=1, expiry=t)
+    round_.commit(sealed.signed)                      # commit phase: signature, nonce, expiry, bond
+    round_.seal()                                     # after it closes: root to settlement, signed
+    verify_receipt(round_.receipt(account, 1), domain=domain, operator=config.operator)
+    round_.reveal(sealed.reveal)                      # reveal phase: constant-time opening
+    result = round_.clear()                           # after the deadline: unrevealed bonds forfeit
+    audit_publication(publish(round_)) == result      # anyone replays the published round
+
+:func:`clear_commit_reveal` runs all of it in one process for ``darkpool clear --engine
+commit-reveal``.
 """
 
 from commit_reveal._bonds import Bond, BondLedger, BondState

@@ -66,6 +66,8 @@ SettleFn = Callable[[int, bytes], None]
 
 
 class CommitRecord(NamedTuple):
+    """An accepted commitment, with the operator's id and sequence number for its order."""
+
     account: Account
     address: bytes
     """The account as 20 raw bytes."""
@@ -78,6 +80,8 @@ class CommitRecord(NamedTuple):
 
 
 class RevealRecord(NamedTuple):
+    """An opened commitment: the order it revealed and what trades after the margin cap."""
+
     side: Side
     limit_ticks: Ticks
     revealed_lots: Lots
