@@ -119,10 +119,8 @@ class Run:
 
 
 def bare_recovery_seconds(sealed: list[SealedOrder], count: int = 10_000) -> tuple[float, float]:
-    """One bare coincurve public-key recovery: (wall, CPU) seconds, each the best of three passes.
-
-    The sample is spread over the whole round, so its signatures sit in memory as the round's do.
-    """
+    """One bare coincurve public-key recovery: (wall, CPU) seconds, each the best of three passes
+    over a sample of ``count`` of the round's signatures."""
     step = max(1, len(sealed) // count)
     pairs = [
         (s.signed.message.digest(DOMAIN), s.signed.signature[:64] + bytes([s.signed.signature[64] - 27]))
