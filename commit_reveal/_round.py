@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
@@ -176,6 +176,26 @@ def _build_tree(records: Sequence[CommitRecord]) -> StandardMerkleTree:
     return _wrap_tree(records, _tree_layout(records))
 
 
+class _Candidate(NamedTuple):
+    position: int
+    message: Commitment
+    signer: Account
+    address: bytes
+    digest: bytes
+
+
+@dataclass(slots=True)
+class _Admission:
+    """What one ``commit_many`` call has accepted and refused so far."""
+
+    order_ids: Sequence[str] | None
+    priorities: Sequence[int] | None
+    sequence: int
+    accepted: dict[CommitKey, CommitRecord] = field(default_factory=dict)
+    new_ids: set[str] = field(default_factory=set)
+    rejected: dict[int, DarkPoolError] = field(default_factory=dict)
+
+
 class CommitRevealRound:
     """One round on the operator: phases from ``clock``, bonds, nonces, seal, reveals, clearing.
 
@@ -299,18 +319,39 @@ class CommitRevealRound:
         message with a spent nonce). A commit out of phase raises :class:`TooEarly`/:class:`TooLate`.
         """
         self._require(Phase.COMMIT, "commit")
-        if order_ids is not None and len(order_ids) != len(signed):
-            raise ValidationError(f"expected {len(signed)} order ids, got {len(order_ids)}")
-        if priorities is not None and len(priorities) != len(signed):
-            raise ValidationError(f"expected {len(signed)} priorities, got {len(priorities)}")
+        for name, labels in (("order ids", order_ids), ("priorities", priorities)):
+            if labels is not None and len(labels) != len(signed):
+                raise ValidationError(f"expected {len(signed)} {name}, got {len(labels)}")
+        batch = _Admission(order_ids, priorities, len(self._commits))
+        # Chunks keep each message in cache from its first checks to its signature check.
+        chunk = self._recoverer.batch_size or max(1, len(signed))
+        for first in range(0, len(signed), chunk):
+            candidates = self._screen(signed, range(first, min(first + chunk, len(signed))), batch.rejected)
+            recovered = self._recoverer.recover([c.digest for c in candidates],
+                                                [signed[c.position].signature for c in candidates])
+            self._admit(candidates, recovered, batch)
+
+        # Every check has passed for the accepted items: only now does state change.
+        accepted = batch.accepted
+        for signer, nonce in accepted:
+            self.nonces.spend(signer, nonce)
+        self.bonds.post_many(accepted, (r.bond for r in accepted.values()))
+        self._commits.update(accepted)
+        self._order_ids |= batch.new_ids
+        return BatchOutcome(tuple(accepted), dict(sorted(batch.rejected.items())))
+
+    def _screen(
+        self, signed: Sequence[Signed], indices: range, rejected: dict[int, DarkPoolError]
+    ) -> list[_Candidate]:
+        """Every check short of the signature; return the survivors with their digests."""
         now = self._clock()
         config = self.config
         chain_id, contract = config.domain.chain_id, config.domain.verifying_contract
         round_id, instrument, min_bond = config.round_id, config.market.instrument, config.bond_base_units
         digest_of = self._digester.digest
-        rejected: dict[int, DarkPoolError] = {}
-        candidates: list[tuple[int, Commitment, Account, bytes, bytes]] = []
-        for i, item in enumerate(signed):
+        candidates = []
+        for i in indices:
+            item = signed[i]
             try:
                 message = item.message
                 if not isinstance(message, Commitment):
@@ -328,8 +369,9 @@ class CommitRevealRound:
                     )
                 bond, nonce, expiry = message.bond, message.nonce, message.expiry
                 if type(bond) is not int or type(nonce) is not int or type(expiry) is not int:
-                    raise ValidationError(f"Commitment bond, nonce and expiry must be integers, got "
-                                          f"{bond!r}, {nonce!r}, {expiry!r}")
+                    raise ValidationError(
+                        f"Commitment bond, nonce and expiry must be integers, got {bond!r}, {nonce!r}, {expiry!r}"
+                    )
                 if type(message.commitment) is not bytes:
                     raise ValidationError("Commitment.commitment must be 32 bytes")
                 if expiry <= now:
@@ -342,31 +384,32 @@ class CommitRevealRound:
             except DarkPoolError as exc:
                 rejected[i] = exc
                 continue
-            candidates.append((i, message, signer, raw, digest))
+            candidates.append(_Candidate(i, message, signer, raw, digest))
+        return candidates
 
-        recovered = self._recoverer.recover([c[4] for c in candidates], [signed[c[0]].signature for c in candidates])
-        accepted: dict[CommitKey, CommitRecord] = {}
-        new_ids: set[str] = set()
+    def _admit(self, candidates: list[_Candidate], recovered: list[bytes | None], batch: _Admission) -> None:
+        """The signature, nonce and id checks; admit each survivor into ``batch``."""
+        accepted, new_ids, rejected = batch.accepted, batch.new_ids, batch.rejected
         commits, used_ids, is_spent = self._commits, self._order_ids, self.nonces.is_spent
-        sequence = len(self._commits)
         for (i, message, signer, raw, digest), address in zip(candidates, recovered, strict=True):
-            key = (signer, message.nonce)
+            nonce = message.nonce
+            key = (signer, nonce)
             try:
                 if address != raw:  # None when recovery fails
                     raise InvalidSignature("signature does not verify")
                 previous = commits.get(key) or accepted.get(key)
                 if previous is not None:
                     if hmac.compare_digest(previous.digest, digest):
-                        raise ReplayedMessage(f"commitment with nonce {message.nonce} of {signer} was already accepted")
-                    raise DuplicateNonce(f"nonce {message.nonce} of {signer} is already used by another commitment")
-                if is_spent(signer, message.nonce):
-                    raise ReplayedMessage(f"nonce {message.nonce} of {signer} was already used")
-                order_id = OrderId(f"{signer}:{message.nonce}" if order_ids is None else order_ids[i])
+                        raise ReplayedMessage(f"commitment with nonce {nonce} of {signer} was already accepted")
+                    raise DuplicateNonce(f"nonce {nonce} of {signer} is already used by another commitment")
+                if is_spent(signer, nonce):
+                    raise ReplayedMessage(f"nonce {nonce} of {signer} was already used")
+                order_id = OrderId(f"{signer}:{nonce}" if batch.order_ids is None else batch.order_ids[i])
                 if not isinstance(order_id, str) or not order_id:
                     raise ValidationError(f"order id must be a non-empty string, got {order_id!r}")
                 if order_id in used_ids or order_id in new_ids:
                     raise ValidationError(f"order id {order_id!r} is already in use in this round")
-                priority = sequence + len(accepted) if priorities is None else priorities[i]
+                priority = batch.sequence + len(accepted) if batch.priorities is None else batch.priorities[i]
                 if type(priority) is not int:
                     raise ValidationError(f"priority must be an integer, got {priority!r}")
             except DarkPoolError as exc:
@@ -374,17 +417,9 @@ class CommitRevealRound:
                 continue
             new_ids.add(order_id)
             accepted[key] = CommitRecord(
-                signer, raw, message.nonce, CommitmentHash(message.commitment), BaseUnits(message.bond), digest,
+                signer, raw, nonce, CommitmentHash(message.commitment), BaseUnits(message.bond), digest,
                 order_id, priority,
             )
-
-        # Every check has passed for the accepted items: only now does state change.
-        for signer, nonce in accepted:
-            self.nonces.spend(signer, nonce)
-        self.bonds.post_many(accepted, (r.bond for r in accepted.values()))
-        self._commits.update(accepted)
-        self._order_ids |= new_ids
-        return BatchOutcome(tuple(accepted), dict(sorted(rejected.items())))
 
     # --- seal -----------------------------------------------------------------------------
 
