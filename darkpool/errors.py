@@ -248,3 +248,79 @@ class InsufficientBond(PolicyViolation):
     """A commitment posts less bond than the round requires."""
 
     code = "insufficient_bond"
+
+
+# FHE engine errors (fhe/), appended to the tree above:
+#
+#     ValidationError
+#     └── ShapeError
+#         └── CiphertextShapeError        a ciphertext whose shape is not the circuit's
+#     ProtocolError
+#     ├── WrongRound                      a mask, ciphertext or request of another round
+#     ├── ForeignKey                      a ciphertext or key from another key set or circuit
+#     ├── InconsistentOutputs             decrypted outputs that no honest evaluation gives
+#     └── PolicyViolation
+#         ├── MaskReuse                   a mask asked for twice, or a round opened twice
+#         ├── ReplayedDecryption          a second decryption request for a round
+#         ├── TranscriptMismatch          a request naming a transcript the custodian never issued
+#         └── UndeclaredOutput            a request to decrypt anything but the round's outputs
+
+
+class CiphertextShapeError(ShapeError):
+    """A ciphertext (or masked digits) whose shape is not the one the circuit takes."""
+
+    code = "ciphertext_shape"
+
+
+class WrongRound(ProtocolError):
+    """A mask, ciphertext or request that belongs to another round."""
+
+    code = "wrong_round"
+
+
+class ForeignKey(ProtocolError):
+    """A ciphertext or key made under another key set or for another circuit."""
+
+    code = "foreign_key"
+
+
+class InconsistentOutputs(ProtocolError):
+    """Decrypted round outputs that no honest evaluation of the circuit can produce."""
+
+    code = "inconsistent_outputs"
+
+
+class MaskReuse(PolicyViolation):
+    """A slot's mask asked for a second time, or a round's masks drawn twice."""
+
+    code = "mask_reuse"
+
+
+class ReplayedDecryption(PolicyViolation):
+    """A second decryption request for a round that was already decrypted."""
+
+    code = "replayed_decryption"
+
+
+class TranscriptMismatch(PolicyViolation):
+    """A decryption request naming a transcript hash the custodian cannot reproduce."""
+
+    code = "transcript_mismatch"
+
+
+class UndeclaredOutput(PolicyViolation):
+    """A request to decrypt something other than a round's declared outputs."""
+
+    code = "undeclared_output"
+
+
+__all__ += [
+    "CiphertextShapeError",
+    "ForeignKey",
+    "InconsistentOutputs",
+    "MaskReuse",
+    "ReplayedDecryption",
+    "TranscriptMismatch",
+    "UndeclaredOutput",
+    "WrongRound",
+]

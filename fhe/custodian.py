@@ -1,0 +1,218 @@
+"""The key custodian: the only holder of the secret key.
+
+It generates (or loads) the key set of a circuit, draws each round's digit masks ``R``, gives the
+operator ``Enc(R)`` and each client its own slot's ``r`` (once), and decrypts a round's declared
+outputs once, for a request naming the round's transcript hash. Every decryption is appended to
+its hash-chained log. Everything else is refused with a specific error.
+
+In simulation (``circuit.simulate``) nothing is encrypted: ``Enc(R)`` and the outputs travel as
+plain arrays, but every policy check runs the same way.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import random
+import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from concrete import fhe
+
+from darkpool.errors import (
+    CiphertextShapeError,
+    ForeignKey,
+    InconsistentOutputs,
+    MaskReuse,
+    ReplayedDecryption,
+    TranscriptMismatch,
+    UndeclaredOutput,
+    WrongRound,
+)
+from fhe.artifacts import CompiledCircuit
+from fhe.encoding import SlotMask
+from fhe.log import DecryptionLog
+from fhe.transcript import DecryptionRequest, RoundMasks, RoundOutputs, digest, transcript_hash
+
+__all__ = ["Custodian", "decode_outputs", "load_array", "save_array"]
+
+OUTPUT_COUNT = 4
+"""Declared outputs: traded flag, rank digits, volume digits, fill digits per slot."""
+_SIMULATED = b"darkpool-simulated\0"
+
+
+def save_array(array: np.ndarray) -> bytes:
+    """Serialize a plain array (simulation's stand-in for a ciphertext)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.int64), allow_pickle=False)
+    return _SIMULATED + buffer.getvalue()
+
+
+def load_array(data: bytes) -> np.ndarray:
+    """Deserialize :func:`save_array` output, refusing anything else."""
+    if not data.startswith(_SIMULATED):
+        raise ForeignKey("expected a simulated value, got a ciphertext")
+    try:
+        return np.asarray(np.load(io.BytesIO(data[len(_SIMULATED) :]), allow_pickle=False))
+    except ValueError as error:
+        raise CiphertextShapeError(f"malformed simulated value: {error}") from error
+
+
+@dataclass
+class _RoundState:
+    masks: np.ndarray
+    masks_digest: str
+    issued: set[int] = field(default_factory=set)
+    decrypted: bool = False
+
+
+class Custodian:
+    """Hold one circuit's secret key; issue masks; decrypt round outputs under policy."""
+
+    def __init__(
+        self,
+        circuit: CompiledCircuit,
+        *,
+        key_dir: Path | None = None,
+        rng: random.Random | None = None,
+        log: DecryptionLog | None = None,
+        progress: Callable[[str], AbstractContextManager[None]] | None = None,
+    ) -> None:
+        self._circuit = circuit
+        self._rng = rng or secrets.SystemRandom()
+        self._rounds: dict[str, _RoundState] = {}
+        self.log = log or DecryptionLog()
+        self._client: Any = None
+        self._evaluation_keys = b""
+        if not circuit.simulate:
+            self._client, self._evaluation_keys = _load_or_generate_keys(
+                circuit, key_dir or circuit.directory.parent / "custodian", progress
+            )
+        self.key_id = digest(self._evaluation_keys or circuit.id.encode())[:32]
+
+    @property
+    def evaluation_keys(self) -> bytes:
+        """The serialized evaluation keys: public, what the operator gets (empty in simulation)."""
+        return self._evaluation_keys
+
+    def open_round(self, round_id: str) -> RoundMasks:
+        """Draw the round's masks ``R`` and return ``Enc(R)`` for the operator (once per round)."""
+        if round_id in self._rounds:
+            raise MaskReuse(f"round {round_id!r} already has masks; masks are never drawn twice")
+        shape = self._circuit.shape
+        masks = np.array(
+            [[self._rng.randrange(4) for _ in range(shape.digits_per_slot)] for _ in range(shape.slots)],
+            dtype=np.int64,
+        )
+        if self._client is None:
+            ciphertext = save_array(masks)
+        else:
+            encrypted = self._client.encrypt(masks, None, None, None, function_name=self._circuit.function_name)
+            ciphertext = encrypted[0].serialize()
+        self._rounds[round_id] = _RoundState(masks, digest(ciphertext))
+        return RoundMasks(
+            round_id, self._circuit.id, self.key_id, shape.slots, shape.digits_per_slot, ciphertext
+        )
+
+    def issue_mask(self, round_id: str, slot: int) -> SlotMask:
+        """Return slot ``slot``'s mask digits for its client; a second request is refused."""
+        state = self._state(round_id)
+        if not 0 <= slot < self._circuit.shape.slots:
+            raise CiphertextShapeError(f"slot must be in 0..{self._circuit.shape.slots - 1}, got {slot}")
+        if slot in state.issued:
+            raise MaskReuse(f"round {round_id!r}: the mask of slot {slot} was already issued")
+        if state.decrypted:
+            raise MaskReuse(f"round {round_id!r} is decrypted; its masks are spent")
+        state.issued.add(slot)
+        return SlotMask(round_id, slot, tuple(int(d) for d in state.masks[slot]))
+
+    def decrypt(self, request: DecryptionRequest) -> RoundOutputs:
+        """Decrypt a round's declared outputs, once, for a request naming its transcript."""
+        state = self._state(request.round_id)
+        if request.circuit_id != self._circuit.id:
+            raise ForeignKey(f"request names circuit {request.circuit_id!r}, custodian holds {self._circuit.id!r}")
+        expected = transcript_hash(self._circuit.id, state.masks_digest, request.inputs_commitment)
+        if not hmac.compare_digest(request.masks_digest, state.masks_digest) or not hmac.compare_digest(
+            request.transcript_hash, expected
+        ):
+            raise TranscriptMismatch(f"round {request.round_id!r}: the request's transcript hash is not this round's")
+        if state.decrypted:
+            raise ReplayedDecryption(f"round {request.round_id!r} was already decrypted")
+        if len(request.outputs) != OUTPUT_COUNT:
+            raise UndeclaredOutput(f"expected the round's {OUTPUT_COUNT} declared outputs, got {len(request.outputs)}")
+        # Spent before decrypting: a failed or inconsistent decryption cannot be retried either.
+        state.decrypted = True
+        values = self._decrypt_values(request.outputs)
+        try:
+            outputs = decode_outputs(self._circuit, request.round_id, values)
+        except InconsistentOutputs:
+            self.log.append(request.round_id, request.transcript_hash, None)
+            raise
+        self.log.append(request.round_id, request.transcript_hash, outputs)
+        return outputs
+
+    def _state(self, round_id: str) -> _RoundState:
+        state = self._rounds.get(round_id)
+        if state is None:
+            raise WrongRound(f"round {round_id!r} was not opened by this custodian")
+        return state
+
+    def _decrypt_values(self, outputs: tuple[bytes, ...]) -> list[np.ndarray]:
+        if self._client is None:
+            return [load_array(data) for data in outputs]
+        try:
+            values = [fhe.Value.deserialize(data) for data in outputs]
+            plain = self._client.decrypt(*values, function_name=self._circuit.function_name)
+        except (RuntimeError, ValueError) as error:
+            raise UndeclaredOutput(f"the outputs are not this circuit's declared outputs: {error}") from error
+        return [np.asarray(v) for v in plain]
+
+
+def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[np.ndarray]) -> RoundOutputs:
+    """Turn decrypted output digits into a :class:`RoundOutputs`, or refuse garbage."""
+    shape = circuit.shape
+    expected_shapes = [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits)]
+    for value, wanted in zip(values, expected_shapes, strict=True):
+        if np.shape(value) != wanted:
+            raise CiphertextShapeError(f"an output has shape {np.shape(value)}, expected {wanted}")
+        if np.any(np.asarray(value) < 0) or np.any(np.asarray(value) > 3):
+            raise InconsistentOutputs("an output digit is outside 0..3: not an honest evaluation")
+    traded, rank_digits, volume_digits, fill_digits = values
+    weights = [4**j for j in range(max(shape.volume_digits, shape.quantity_digits, shape.position_digits))]
+    rank = int(sum(int(d) * w for d, w in zip(rank_digits, weights, strict=False)))
+    volume = int(sum(int(d) * w for d, w in zip(volume_digits, weights, strict=False)))
+    fills = tuple(int(sum(int(d) * w for d, w in zip(row, weights, strict=False))) for row in fill_digits)
+    if int(traded) > 1 or (not traded and (rank or volume)) or rank >= shape.levels:
+        raise InconsistentOutputs("the traded flag, rank and volume disagree: not an honest evaluation")
+    if sum(fills) != 2 * volume:
+        raise InconsistentOutputs("fills do not add up to twice the volume: not an honest evaluation")
+    return RoundOutputs(round_id, rank if traded else None, volume, fills)
+
+
+def _load_or_generate_keys(
+    circuit: CompiledCircuit,
+    key_dir: Path,
+    progress: Callable[[str], AbstractContextManager[None]] | None,
+) -> tuple[Any, bytes]:
+    client = fhe.Client(circuit.client_specs)
+    secret_path = key_dir / "keys"
+    eval_path = key_dir / "eval.keys"
+    if secret_path.exists() and eval_path.exists():
+        client.keys.load(secret_path)
+        return client, eval_path.read_bytes()
+    with (progress or (lambda _: nullcontext()))(f"generating keys for {circuit.shape.id}"):
+        client.keygen()
+    key_dir.mkdir(parents=True, exist_ok=True)
+    evaluation = client.evaluation_keys.serialize()
+    tmp = key_dir / f".keys.{secrets.token_hex(4)}"
+    client.keys.save(tmp)
+    tmp.replace(secret_path)
+    tmp_eval = key_dir / f".eval.{secrets.token_hex(4)}"
+    tmp_eval.write_bytes(evaluation)
+    tmp_eval.replace(eval_path)
+    return client, bytes(evaluation)

@@ -1,0 +1,99 @@
+"""Client-side encoding: an order becomes masked base-4 digits for one circuit slot.
+
+An order's *class* folds its side and limit into one small number. Limits matter only through
+the band levels at which the order is eligible, and those form a prefix (a buy: levels
+``0..t``) or a suffix (a sell: levels ``t..L-1``) of the band, so
+
+- a buy eligible up to level ``t`` has class ``t``;
+- a sell eligible from level ``t`` has class ``L + t``;
+- an order eligible at no level (a buy below the band, a sell above it) is sent with quantity
+  0, which trades and weighs exactly like an ineligible order.
+
+The class is sent as ``class_digits`` base-4 digits, the quantity as ``quantity_digits``, each
+masked with the slot's mask digit: ``d = (v - r) mod 4``. Every ``d`` is uniform whatever the
+order, so the operator learns nothing from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from darkpool.domain import Order, Round, Side
+from darkpool.errors import ShapeError
+from fhe.shape import Shape
+
+__all__ = ["MaskedOrder", "SlotMask", "encode_order", "mask_digits", "order_class", "order_digits"]
+
+
+@dataclass(frozen=True, slots=True)
+class SlotMask:
+    """The custodian's mask digits for one slot of one round, given only to that slot's client."""
+
+    round_id: str
+    slot: int
+    digits: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MaskedOrder:
+    """What a client sends the operator: its slot and its masked digits, in the clear."""
+
+    round_id: str
+    slot: int
+    digits: tuple[int, ...]
+
+
+def order_class(round_: Round, order: Order, shape_levels: int) -> tuple[int, bool]:
+    """Return the order's class and whether it is eligible at any band level.
+
+    ``shape_levels`` may exceed the band: a buy never reaches the padding levels (its threshold
+    stops at the band's top), so no volume can appear there.
+    """
+    band = round_.levels
+    offset = round_.band_offset(order.limit_ticks)
+    if order.side is Side.BUY:
+        if offset < 0:
+            return 0, False
+        return min(offset, band - 1), True
+    if offset >= band:
+        return shape_levels, False
+    return shape_levels + max(offset, 0), True
+
+
+def order_digits(shape: Shape, round_: Round, order: Order) -> list[int]:
+    """Return the order's plain digits (class, then quantity, least significant first).
+
+    Raise :class:`ShapeError` when the round or the quantity does not fit ``shape``; checked
+    before any masking, so nothing out of range is ever sent.
+    """
+    if round_.levels > shape.levels:
+        raise ShapeError(f"order {order.id}: round has {round_.levels} levels, circuit {shape.levels}")
+    if not 1 <= order.quantity_lots <= shape.max_quantity:
+        raise ShapeError(
+            f"order {order.id}: quantity must be in 1..{shape.max_quantity} lots for shape {shape.id}, "
+            f"got {order.quantity_lots}"
+        )
+    class_value, tradable = order_class(round_, order, shape.levels)
+    quantity = order.quantity_lots if tradable else 0
+    digits = [(class_value >> (2 * j)) & 3 for j in range(shape.class_digits)]
+    digits += [(quantity >> (2 * j)) & 3 for j in range(shape.quantity_digits)]
+    return digits
+
+
+def mask_digits(digits: list[int], mask: SlotMask) -> tuple[int, ...]:
+    """Return ``(v - r) mod 4`` digit by digit."""
+    if len(digits) != len(mask.digits):
+        raise ShapeError(f"slot {mask.slot}: expected {len(mask.digits)} digits, got {len(digits)}")
+    return tuple((v - r) % 4 for v, r in zip(digits, mask.digits, strict=True))
+
+
+def encode_order(shape: Shape, round_: Round, order: Order, mask: SlotMask) -> MaskedOrder:
+    """Encode and mask one order for its slot: what the client submits."""
+    return MaskedOrder(mask.round_id, mask.slot, mask_digits(order_digits(shape, round_, order), mask))
+
+
+def idle_digits(shape: Shape) -> np.ndarray:
+    """Return the masked digits the operator uses for an empty slot (its cap is 0 anyway)."""
+    return np.zeros(shape.digits_per_slot, dtype=np.int64)
