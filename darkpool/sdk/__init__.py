@@ -2,13 +2,14 @@
 
 from darkpool.sdk._client import AsyncDarkPoolClient, DarkPoolClient
 from darkpool.sdk._keys import Identity, create_key, load_key
-from darkpool.sdk._ops import CommitTicket, Ops
+from darkpool.sdk._ops import CommitTicket, FheTicket, Ops
 from darkpool.sdk._verify import verify_batches
 
 __all__ = [
     "AsyncDarkPoolClient",
     "CommitTicket",
     "DarkPoolClient",
+    "FheTicket",
     "Identity",
     "Ops",
     "create_key",

@@ -11,7 +11,7 @@ from darkpool.domain import Side
 from darkpool.errors import ValidationError
 from darkpool.sdk._errors import raise_for_error
 from darkpool.sdk._keys import Identity
-from darkpool.sdk._ops import Call, CommitTicket, Op, Ops
+from darkpool.sdk._ops import Call, CommitTicket, FheTicket, Op, Ops
 
 __all__ = ["AsyncDarkPoolClient", "DarkPoolClient"]
 
@@ -41,14 +41,16 @@ class DarkPoolClient(_Base):
     """
 
     def __init__(self, base_url: str, identity: Identity | None = None, *, admin_token: str | None = None,
-                 transport: httpx.BaseTransport | None = None, custodian: httpx.Client | None = None,
-                 timeout: float = 60.0, ops: Ops | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, custodian: httpx.Client | str | None = None,
+                 timeout: float = 600.0, ops: Ops | None = None) -> None:
         super().__init__(identity, admin_token, ops)
         self.http = httpx.Client(base_url=base_url, transport=transport, timeout=timeout)
-        self.custodian = custodian
+        self.custodian = httpx.Client(base_url=custodian, timeout=timeout) if isinstance(custodian, str) else custodian
 
     def close(self) -> None:
         self.http.close()
+        if self.custodian is not None:
+            self.custodian.close()
 
     def __enter__(self) -> DarkPoolClient:
         return self
@@ -115,6 +117,15 @@ class DarkPoolClient(_Base):
 
     def reveal(self, ticket: CommitTicket) -> dict[str, Any]:
         return dict(self.run(self.ops.reveal(ticket)))
+
+    def fhe_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int,
+                  quantity_lots: int) -> FheTicket:
+        """Reserve a slot, fetch its mask from the custodian, submit the masked order."""
+        ticket: FheTicket = self.run(self.ops.fhe_order(round_id, instrument, side, limit_ticks, quantity_lots))
+        return ticket
+
+    def open_side(self, ticket: FheTicket) -> dict[str, Any]:
+        return dict(self.run(self.ops.open_side(ticket)))
 
     def withdraw(self, amount: int) -> int:
         return int(self.run(self.ops.withdraw(amount)))
@@ -195,6 +206,15 @@ class AsyncDarkPoolClient(_Base):
 
     async def reveal(self, ticket: CommitTicket) -> dict[str, Any]:
         return dict(await self.run(self.ops.reveal(ticket)))
+
+    async def fhe_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int,
+                        quantity_lots: int) -> FheTicket:
+        ticket: FheTicket = await self.run(self.ops.fhe_order(round_id, instrument, side, limit_ticks,
+                                                              quantity_lots))
+        return ticket
+
+    async def open_side(self, ticket: FheTicket) -> dict[str, Any]:
+        return dict(await self.run(self.ops.open_side(ticket)))
 
     async def withdraw(self, amount: int) -> int:
         return int(await self.run(self.ops.withdraw(amount)))

@@ -12,15 +12,15 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from darkpool.domain import Side
+from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
 from darkpool.errors import ValidationError
 from darkpool.sdk._keys import Identity
 from darkpool.sdk._verify import verify_batches
 from darkpool.services._commitments import commitment_hash
-from darkpool.services.messages import signed_to_wire
+from darkpool.services.messages import FheOrder, MaskRequest, SlotReservation, side_commitment, signed_to_wire
 from darkpool.signing import Commitment, SigningDomain, WithdrawalRequest
 
-__all__ = ["Call", "CommitTicket", "Ops"]
+__all__ = ["Call", "CommitTicket", "FheTicket", "Ops"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,19 @@ class CommitTicket:
     def reveal_body(self, holder: str) -> dict[str, Any]:
         return {"account": holder, "nonce": self.nonce, "side": int(self.side), "limit_ticks": self.limit_ticks,
                 "quantity_lots": self.quantity_lots, "salt": "0x" + self.salt.hex()}
+
+
+@dataclass(frozen=True)
+class FheTicket:
+    """What a client keeps after an FHE order: its slot, side and the salt that opens the side commitment."""
+
+    round_id: int
+    slot: int
+    side: Side
+    salt: bytes
+
+    def opening(self) -> dict[str, Any]:
+        return {"slot": self.slot, "side": int(self.side), "salt": "0x" + self.salt.hex()}
 
 
 @dataclass
@@ -102,6 +115,37 @@ class Ops:
                              bond=bond, nonce=nonce, expiry=self._expiry())
         yield Call("POST", f"/rounds/{round_id}/commitments", signed_to_wire(self.me.sign(message, domain)))
         return CommitTicket(round_id, instrument, nonce, side, limit_ticks, quantity_lots, salt, bond)
+
+    def fhe_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int, quantity_lots: int) -> Op:
+        """Reserve a slot, fetch its mask from the custodian, mask the order's digits and submit them."""
+        from fhe.encoding import SlotMask, mask_digits, order_digits
+        from fhe.shape import Shape
+
+        domain = yield from self._domain()
+        me = self.me.address
+        reservation = SlotReservation(account=me, instrument=instrument, round_id=round_id,
+                                      nonce=self.nonce_source(), expiry=self._expiry())
+        reserved = yield Call("POST", f"/rounds/{round_id}/slots", signed_to_wire(self.me.sign(reservation, domain)))
+        slot, info = int(reserved["slot"]), reserved["fhe"]
+        view = yield Call("GET", f"/rounds/{round_id}")
+        request = MaskRequest(account=me, round_id=round_id, slot=slot, nonce=self.nonce_source(),
+                              expiry=self._expiry())
+        mask = yield Call("POST", f"/rounds/{round_id}/mask", signed_to_wire(self.me.sign(request, domain)),
+                          service="custodian")
+        shape = Shape(info["slots"], info["levels"], info["quantity_digits"])
+        round_ = Round(instrument, Ticks(view["reference_ticks"]), Ticks(view["band_low_ticks"]), view["levels"])
+        plain = order_digits(shape, round_, Order(OrderId("own"), side, Ticks(limit_ticks), Lots(quantity_lots), 0))
+        masked = mask_digits(plain, SlotMask(str(round_id), slot, tuple(mask["digits"])))
+        salt = secrets.token_bytes(32)
+        order = FheOrder(account=me, instrument=instrument, round_id=round_id, slot=slot, masked_digits=bytes(masked),
+                         side_commitment=side_commitment(me, round_id, slot, int(side), salt),
+                         nonce=self.nonce_source(), expiry=self._expiry())
+        yield Call("POST", f"/rounds/{round_id}/orders", signed_to_wire(self.me.sign(order, domain)))
+        return FheTicket(round_id, slot, side, salt)
+
+    def open_side(self, ticket: FheTicket) -> Op:
+        """Open the side of a filled FHE order so the operator can book the fill."""
+        return (yield Call("POST", f"/rounds/{ticket.round_id}/sides", ticket.opening()))
 
     def reveal(self, ticket: CommitTicket) -> Op:
         return (yield Call("POST", f"/rounds/{ticket.round_id}/reveals", ticket.reveal_body(self.me.address)))

@@ -34,7 +34,8 @@ def register(core: OperatorCore) -> None:
         core.rounds[p["round_id"]] = RoundState(
             p["round_id"], mode, Round(p["instrument"], Ticks(p["reference_ticks"]), Ticks(p["band_low_ticks"]),
                                        p["levels"]),
-            p["at"], Phase.COMMIT if mode is Mode.COMMIT_REVEAL else Phase.OPEN, slot_count=p["slot_count"])
+            p["at"], Phase.COMMIT if mode is Mode.COMMIT_REVEAL else Phase.OPEN, slot_count=p["slot_count"],
+            fhe=p.get("fhe") or {})
 
     def withdraw(p: dict[str, Any], _: JournalEntry) -> None:
         message = signed_from_wire(p["signed"]).message
@@ -87,7 +88,40 @@ def register(core: OperatorCore) -> None:
         core.batches.append(p)
         core._fills_batched = p["fills_end"]
 
-    for kind, handler in {"deposit": deposit, "mark": mark, "round_open": round_open, "withdraw": withdraw,
+    def slot(p: dict[str, Any], _: JournalEntry) -> None:
+        m = p["signed"]["message"]
+        core.verifier.nonces.spend(Account(m["account"].lower()), m["nonce"])
+        core.rounds[p["round_id"]].slots[p["slot"]] = Account(p["account"])
+
+    def fhe_order(p: dict[str, Any], entry: JournalEntry) -> None:
+        m = p["signed"]["message"]
+        core.verifier.nonces.spend(Account(m["account"].lower()), m["nonce"])
+        core.rounds[p["round_id"]].masked[p["slot"]] = {
+            "sealed": m["masked_digits"].removeprefix("sealed:"), "side_commitment": m["side_commitment"],
+            "seq": entry.seq}
+
+    def fhe_result(p: dict[str, Any], _: JournalEntry) -> None:
+        state = core.rounds[p["round_id"]]
+        state.result = p["result"]
+        state.pending_sides = {int(k): v for k, v in p["slot_fills"].items()}
+        state.phase = Phase.EVALUATED if state.pending_sides else Phase.CLEARED
+        state.published = {"result": p["result"], "transcript_hash": p["transcript_hash"], "caps": p["caps"],
+                           "circuit_id": state.fhe.get("circuit_id"), "masks_digest": state.fhe.get("masks_digest"),
+                           "fill_sides": {}}
+
+    def fill_side(p: dict[str, Any], _: JournalEntry) -> None:
+        from darkpool.services._fhe_rounds import fill_records
+
+        state = core.rounds[p["round_id"]]
+        apply_fills(core, state, fill_records(state, p["slot"], p["side"]), p["at"])
+        del state.pending_sides[p["slot"]]
+        assert state.published is not None
+        state.published["fill_sides"][str(p["slot"])] = p["side"]
+        if not state.pending_sides:
+            state.phase = Phase.CLEARED
+
+    for kind, handler in {"slot": slot, "fhe_order": fhe_order, "fhe_result": fhe_result, "fill_side": fill_side,
+                          "deposit": deposit, "mark": mark, "round_open": round_open, "withdraw": withdraw,
                           "commit": commit, "seal": seal, "reveal": reveal, "clear": clear,
                           "batch": batch}.items():
         core.register(kind, handler)

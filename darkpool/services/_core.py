@@ -9,6 +9,7 @@ the journal reaches the same state. Callers acknowledge only after the entry's f
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from darkpool.ledger import Appended, Books, Journal, JournalEntry
 from darkpool.margin import MarginConfig, MarginEngine
 from darkpool.services._errors import NotFound, ServiceUnavailable
 from darkpool.services._rounds import Mode, Phase, RoundState
+from darkpool.services._sealing import Sealer
 from darkpool.services.messages import signed_from_wire
 from darkpool.signing import Signed, SigningDomain, Verifier
 
@@ -51,7 +53,9 @@ class OperatorCore:
     """Sequencer, books, rounds and margin of one operator, rebuilt from its journal."""
 
     def __init__(self, journal: Journal, config: CoreConfig, clock: Callable[[], int],
-                 settler: Settler | None = None) -> None:
+                 settler: Settler | None = None, *, fhe_backend: Any = None, sealer: Sealer | None = None) -> None:
+        self.fhe_backend = fhe_backend
+        self.sealer = sealer or Sealer(secrets.token_bytes(32))
         self.journal = journal
         self.config = config
         self.clock = clock
@@ -139,10 +143,15 @@ class OperatorCore:
             if busy:
                 raise PhaseError(f"round {busy[0]} of {instrument} is still running")
             round_id = max(self.rounds, default=0) + 1
+            fhe_info = None
+            if mode is Mode.FHE:
+                if self.fhe_backend is None:
+                    raise ServiceUnavailable("this operator has no FHE backend (custodian) configured")
+                fhe_info = self.fhe_backend.open_round(round_id, slot_count, levels)
             appended = self._accept("round_open", {
                 "round_id": round_id, "mode": mode.value, "instrument": instrument,
                 "reference_ticks": reference_ticks, "band_low_ticks": band_low_ticks, "levels": levels,
-                "slot_count": slot_count if mode is Mode.FHE else 0, "at": self.now()})
+                "slot_count": slot_count if mode is Mode.FHE else 0, "fhe": fhe_info, "at": self.now()})
             return appended, round_id
 
     def get_round(self, round_id: int) -> RoundState:

@@ -20,11 +20,12 @@ class Mode(enum.StrEnum):
 
 
 class Phase(enum.StrEnum):
-    """Commit-reveal: commit → reveal → cleared. FHE: open → evaluated → cleared."""
+    """Commit-reveal: commit → reveal → cleared. FHE: open → evaluated (fill sides opening) → cleared."""
 
     COMMIT = "commit"
     REVEAL = "reveal"
     OPEN = "open"
+    EVALUATED = "evaluated"
     CLEARED = "cleared"
 
 
@@ -66,6 +67,8 @@ class RoundState:
     slots: dict[int, Account] = field(default_factory=dict)
     masked: dict[int, dict[str, Any]] = field(default_factory=dict)
     slot_count: int = 0
+    fhe: dict[str, Any] = field(default_factory=dict)
+    pending_sides: dict[int, int] = field(default_factory=dict)
     result: dict[str, Any] | None = None
     published: dict[str, Any] | None = None
 

@@ -13,7 +13,10 @@ from typing import Any, ClassVar
 from darkpool.errors import ValidationError
 from darkpool.signing import MESSAGE_TYPES, Signed, TypedMessage
 
-__all__ = ["ALL_MESSAGE_TYPES", "MaskRequest", "SlotReservation", "signed_from_wire", "signed_to_wire"]
+__all__ = [
+    "ALL_MESSAGE_TYPES", "FheOrder", "MaskRequest", "SlotReservation", "side_commitment", "signed_from_wire",
+    "signed_to_wire",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,43 @@ class MaskRequest(TypedMessage):
     expiry: int
 
 
+@dataclass(frozen=True, slots=True)
+class FheOrder(TypedMessage):
+    """An FHE order: the slot's masked digits and a hiding commitment to the order's side.
+
+    The operator cannot book a fill without its side, and the circuit reveals fills only; the
+    client opens ``side_commitment`` (see :func:`side_commitment`) for a filled slot after the
+    round, so the side of an unfilled order is never revealed.
+    """
+
+    TYPE_NAME: ClassVar[str] = "FheOrder"
+    SOL_TYPES: ClassVar[dict[str, str]] = {
+        "account": "address", "instrument": "string", "round_id": "uint64", "slot": "uint16",
+        "masked_digits": "bytes", "side_commitment": "bytes32", "nonce": "uint64", "expiry": "uint64",
+    }
+    account: str
+    instrument: str
+    round_id: int
+    slot: int
+    masked_digits: bytes
+    side_commitment: bytes
+    nonce: int
+    expiry: int
+
+
+def side_commitment(holder: str, round_id: int, slot: int, side: int, salt: bytes) -> bytes:
+    """Return ``keccak256(abi.encode(address, uint64 round, uint16 slot, uint8 side, bytes32 salt))``."""
+    from eth_abi.abi import encode
+
+    from darkpool.hashing import keccak256
+
+    return keccak256(encode(["address", "uint64", "uint16", "uint8", "bytes32"],
+                            [holder, round_id, slot, side, salt]))
+
+
 ALL_MESSAGE_TYPES: dict[str, type[TypedMessage]] = {
     **MESSAGE_TYPES, SlotReservation.TYPE_NAME: SlotReservation, MaskRequest.TYPE_NAME: MaskRequest,
+    FheOrder.TYPE_NAME: FheOrder,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -14,16 +15,40 @@ from darkpool.margin import MarginConfig
 from darkpool.services._core import CoreConfig, OperatorCore, Settler
 from darkpool.services._http import install_error_handlers
 from darkpool.services._ratelimit import RateLimiter
+from darkpool.services._sealing import Sealer, load_or_create_key
 from darkpool.services.instruments import DEFAULT_VOLS, default_instruments
-from darkpool.services.routers import accounts, admin, audit, batches, info, rounds, withdrawals
+from darkpool.services.routers import accounts, admin, audit, batches, fhe, info, rounds, withdrawals
 from darkpool.services.settings import OperatorSettings
 from darkpool.signing import SigningDomain
 
 __all__ = ["create_operator_app", "create_operator_core"]
 
 
+def _sealer(settings: OperatorSettings) -> Sealer:
+    path = settings.sealing_key_file
+    if path is None:
+        journal = settings.journal
+        path = "darkpool-sealing.key" if journal.startswith(("postgres://", "postgresql://")) else journal + ".key"
+    return Sealer(load_or_create_key(Path(path)))
+
+
+def _fhe_backend(settings: OperatorSettings) -> Any:
+    if settings.custodian_url is None:
+        return None
+    from darkpool.services._fhe_backend import CustodianFheBackend
+    from darkpool.services.settings import parse_shapes
+
+    backend = CustodianFheBackend(settings.custodian_url, settings.custodian_token or "", settings.fhe_cache_dir,
+                                  simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
+                                  data_dir=settings.data_dir)
+    for slots, levels, *_ in parse_shapes(settings.fhe_shapes):
+        backend.prepare(slots, levels)
+    return backend
+
+
 def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
-                         settler: Settler | None = None, chain: Any = None) -> OperatorCore:
+                         settler: Settler | None = None, chain: Any = None,
+                         fhe_backend: Any = None) -> OperatorCore:
     """Open the journal, replay it and return the core (chain from ``settler``, ``chain`` or ``rpc_url``)."""
     if settler is None and settings.operator_address is not None and (chain is not None or settings.rpc_url):
         from darkpool.services._settler import ChainSettler
@@ -40,14 +65,16 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
         margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s),
         implied_vols=DEFAULT_VOLS,
     )
-    return OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler)
+    return OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler,
+                        fhe_backend=fhe_backend if fhe_backend is not None else _fhe_backend(settings),
+                        sealer=_sealer(settings))
 
 
 def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
-                        settler: Settler | None = None, chain: Any = None,
+                        settler: Settler | None = None, chain: Any = None, fhe_backend: Any = None,
                         monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
     """Build the operator app: open and replay the journal now, close it when the app shuts down."""
-    core = create_operator_core(settings, clock=clock, settler=settler, chain=chain)
+    core = create_operator_core(settings, clock=clock, settler=settler, chain=chain, fhe_backend=fhe_backend)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,6 +87,6 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
     app.state.core = core
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst, monotonic)
     install_error_handlers(app)
-    for module in (info, accounts, rounds, withdrawals, batches, audit, admin):
+    for module in (info, accounts, rounds, fhe, withdrawals, batches, audit, admin):
         app.include_router(module.router)
     return app

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["CustodianSettings", "OperatorSettings"]
+from darkpool.errors import ValidationError
+
+__all__ = ["CustodianSettings", "OperatorSettings", "parse_shapes"]
+
+
+def parse_shapes(text: str) -> list[tuple[int, ...]]:
+    """Parse ``"4x4x255,8x8x255"`` into integer tuples."""
+    try:
+        return [tuple(int(x) for x in part.strip().split("x")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValidationError(f"shapes must look like 4x4x255,8x8x63, got {text!r}") from None
 
 
 class OperatorSettings(BaseSettings):
@@ -30,6 +40,13 @@ class OperatorSettings(BaseSettings):
     mark_max_age_s: int = 60
     custodian_url: str | None = None
     custodian_token: str | None = None
+    fhe_cache_dir: str | None = None
+    fhe_simulate: bool = False
+    fhe_max_quantity: int = 255
+    fhe_shapes: str = ""
+    """Round shapes ``SLOTSxLEVELS`` (comma separated) to compile at start-up, e.g. ``4x4,8x8``."""
+    data_dir: str = "."
+    sealing_key_file: str | None = None
     host: str = "127.0.0.1"
     port: int = 8400
 
@@ -42,8 +59,11 @@ class CustodianSettings(BaseSettings):
     chain_id: int = 31337
     vault: str = "0x" + "00" * 19 + "01"
     operator_token: str
-    log: str = "darkpool-custodian-log.db"
+    log: str = "darkpool-custodian-log.jsonl"
     key_dir: str = ".darkpool-keys"
+    cache_dir: str | None = None
     simulate: bool = False
+    shapes: str = ""
+    """Round shapes ``SLOTSxLEVELSxMAXLOTS`` (comma separated) to compile and key at start-up."""
     host: str = "127.0.0.1"
     port: int = 8401

@@ -1,0 +1,107 @@
+"""The operator's FHE backend: the custodian over HTTP, evaluation with ``fhe.operator.Operator``.
+
+The only module of the operator that imports :mod:`fhe`. It holds evaluation keys and server
+artifacts, never a secret key: masks arrive as ``Enc(R)`` and leave as a decryption request.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from darkpool.domain import Round, Ticks
+from darkpool.errors import ForeignKey, ValidationError
+from darkpool.sdk._errors import raise_for_error
+
+__all__ = ["CustodianFheBackend"]
+
+
+class CustodianFheBackend:
+    """Open rounds at the custodian, evaluate them here, have the custodian decrypt the outputs."""
+
+    def __init__(self, custodian_url: str, token: str, cache_dir: str | None, *, simulate: bool = False,
+                 max_quantity: int = 255, data_dir: str | Path = ".",
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.http = httpx.Client(base_url=custodian_url, headers={"Authorization": f"Bearer {token}"},
+                                 timeout=1800, transport=transport)
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.simulate = simulate
+        self.max_quantity = max_quantity
+        self.data_dir = Path(data_dir)
+        self._operators: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, slots: int, levels: int) -> None:
+        """Compile (or load) the circuit of a round shape now, from the calling (main) thread."""
+        from fhe.artifacts import compile_circuit
+        from fhe.shape import choose_shape
+
+        compile_circuit(choose_shape(slots, levels, [self.max_quantity]), simulate=self.simulate,
+                        cache_dir=self.cache_dir)
+
+    def _masks_path(self, round_id: int) -> Path:
+        return self.data_dir / f"fhe-round-{round_id}.masks"
+
+    def open_round(self, round_id: int, slots: int, levels: int) -> dict[str, Any]:
+        info = raise_for_error(self.http.post("/rounds", json={"round_id": round_id, "slots": slots,
+                                                               "levels": levels,
+                                                               "max_quantity": self.max_quantity}))
+        masks = base64.b64decode(info.pop("masks"))
+        from fhe.transcript import digest
+
+        if digest(masks) != info["masks_digest"]:
+            raise ForeignKey("Enc(R) does not match the digest the custodian announced")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._masks_path(round_id).write_bytes(masks)
+        return dict(info)
+
+    def assign_slot(self, round_id: int, slot: int, holder: str) -> None:
+        raise_for_error(self.http.post(f"/rounds/{round_id}/slots", json={"slot": slot, "account": holder}))
+
+    def _operator(self, info: dict[str, Any]) -> Any:
+        from fhe.artifacts import compile_circuit
+        from fhe.operator import Operator
+        from fhe.shape import Shape
+
+        with self._lock:
+            found = self._operators.get(info["circuit_id"])
+            if found is None:
+                shape = Shape(info["slots"], info["levels"], info["quantity_digits"])
+                circuit = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
+                if str(circuit.id) != info["circuit_id"]:
+                    raise ForeignKey(f"custodian's circuit {info['circuit_id']} is not ours ({circuit.id})")
+                keys = b"" if self.simulate else self.http.get(f"/keys/{info['circuit_id']}").content
+                found = self._operators[info["circuit_id"]] = Operator(circuit, keys, info["key_id"])
+            return found
+
+    def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, tuple[list[int], int]],
+              reference_ticks: int, band_low_ticks: int, levels: int) -> dict[str, Any]:
+        """Evaluate the round on ``orders`` (slot → (masked digits, cap)); return price, volume, fills."""
+        from fhe.artifacts import CircuitId
+        from fhe.encoding import MaskedOrder
+        from fhe.operator import rank_order
+        from fhe.transcript import RoundMasks
+
+        operator = self._operator(info)
+        rid = str(round_id)
+        round_ = Round("fhe", Ticks(reference_ticks), Ticks(band_low_ticks), levels)
+        masks = RoundMasks(rid, CircuitId(info["circuit_id"]), info["key_id"], info["slots"], info["digits_per_slot"],
+                           self._masks_path(round_id).read_bytes())
+        operator.begin(rid, round_, masks)
+        for slot, (digits, cap) in sorted(orders.items()):
+            operator.submit(MaskedOrder(rid, slot, tuple(digits)), cap=cap)
+        request = operator.evaluate(rid)
+        out = raise_for_error(self.http.post(f"/rounds/{round_id}/decrypt", json={
+            "circuit_id": str(request.circuit_id), "masks_digest": request.masks_digest,
+            "inputs_commitment": request.inputs_commitment, "transcript_hash": request.transcript_hash,
+            "outputs": [base64.b64encode(o).decode() for o in request.outputs]}))
+        rank = out["rank"]
+        price = None if rank is None else band_low_ticks + rank_order(round_, info["levels"])[rank]
+        if price is not None and price > band_low_ticks + levels - 1:
+            raise ValidationError(f"decrypted level {price - band_low_ticks} is outside the band")
+        return {"transcript_hash": request.transcript_hash, "price_ticks": price,
+                "volume_lots": out["volume_lots"], "fills": out["fills"]}

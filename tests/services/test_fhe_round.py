@@ -1,0 +1,66 @@
+"""FHE rounds through the operator and custodian services (simulation by default, real encryption marked slow)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from darkpool.clearing import clear_reference
+from darkpool.domain import Lots, Order, OrderId, Round, Ticks
+from tests.services.fhe_helpers import FHE_ORDERS, UNFILLED_VALUES, fhe_world, run_fhe_round
+
+pytestmark = pytest.mark.fhe
+
+
+def _expected() -> dict[str, object]:
+    round_ = Round("ETH-PERP", Ticks(300_000), Ticks(299_998), 4)
+    orders = [Order(OrderId(str(i)), s, Ticks(lim), Lots(q), i) for i, (s, lim, q) in enumerate(FHE_ORDERS)]
+    return clear_reference(round_, orders).to_json_dict()
+
+
+def test_fhe_round_when_simulated_matches_reference_and_books_fills(tmp_path: Path) -> None:
+    with fhe_world(tmp_path, simulate=True) as world:
+        out = run_fhe_round(world)
+        expected = _expected()
+        assert out["result"]["price_ticks"] == expected["price_ticks"]
+        assert out["result"]["volume_lots"] == expected["volume_lots"]
+        assert list(out["result"]["fills"].values()) == list(expected["fills"].values())  # type: ignore[attr-defined]
+        positions = [c.positions().get("ETH-PERP", 0) for c in out["clients"]]
+        assert positions == [47, -47, 0, 0]
+        admin = world.admin()
+        assert admin.round(out["round_id"])["phase"] == "cleared"
+        log = world.custodian_received
+        assert any(b"/decrypt" in r for r in log.received)
+
+
+def _tokens(blob: bytes) -> set[str]:
+    return set(re.findall(r"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])", blob.decode("latin-1")))
+
+
+@pytest.mark.slow
+def test_fhe_round_when_encrypted_operator_and_custodian_see_no_unfilled_order_values(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with fhe_world(tmp_path, simulate=False) as world:
+        out = run_fhe_round(world)
+        assert out["result"]["volume_lots"] == _expected()["volume_lots"]
+        world.operator_app.state.core.journal.flush()
+        stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+                          and "custodian" not in p.name and p.parent.name != "custodian-keys")
+        journal = "\n".join(e.payload.decode() for e in world.operator_app.state.core.journal.entries())
+        logs = caplog.text + "".join(capfd.readouterr())
+        for name, blob in {"operator received": b"\n".join(world.operator_received.received),
+                           "custodian received": b"\n".join(world.custodian_received.received),
+                           "operator journal": journal.encode(), "operator logs": logs.encode(),
+                           "operator files": stored}.items():
+            found = _tokens(blob) & set(UNFILLED_VALUES)
+            assert not found, f"{name} holds plaintext values {found} of unfilled orders"
+        for request in world.custodian_received.received:
+            assert b"masked_digits" not in request and b"/orders" not in request
+        sides = [json.loads(r.split(b" ", 2)[2]) for r in world.operator_received.received if b"/sides" in r]
+        assert sorted(s["slot"] for s in sides) == [0, 1]
