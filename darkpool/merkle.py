@@ -171,11 +171,17 @@ def _coerce(abi_type: ABIType, value: object) -> object:
     raise ValidationError(f"unsupported leaf type {_type_str(abi_type)!r}")
 
 
+_UINT256_END = 1 << 256
+_ADDRESS_PAD = bytes(12)
+
+
 def _fast_word(type_str: str) -> Callable[[object], bytes] | None:
     """Return a direct 32-byte encoder for common static types (checked against eth_abi in tests)."""
     if type_str == "uint256":
 
         def uint256(value: object) -> bytes:
+            if type(value) is int and 0 <= value < _UINT256_END:
+                return value.to_bytes(32, "big")
             number = _integer(value)
             if not 0 <= number < 1 << 256:
                 raise ValidationError(f"uint256 out of range: {value!r}")
@@ -185,6 +191,11 @@ def _fast_word(type_str: str) -> Callable[[object], bytes] | None:
     if type_str == "address":
 
         def address(value: object) -> bytes:
+            if type(value) is str and len(value) == 42 and value[:2] in ("0x", "0X"):
+                try:
+                    return _ADDRESS_PAD + bytes.fromhex(value[2:])
+                except ValueError:
+                    pass
             raw = _hex_bytes(value, "an address")
             if len(raw) != 20:
                 raise ValidationError(f"expected a 20-byte address, got {value!r}")
@@ -221,6 +232,15 @@ def _encoder(leaf_encoding: tuple[str, ...]) -> Callable[[Sequence[object]], byt
         if isinstance(value, str | bytes) or len(value) != width:
             raise ValidationError(f"expected a leaf of {width} values for {list(leaf_encoding)}, got {value!r}")
 
+    if len(fast) == width == 3:
+        first, second, third = fast
+
+        def encode_three(value: Sequence[object]) -> bytes:
+            if len(value) != 3:
+                check_width(value)
+            return first(value[0]) + second(value[1]) + third(value[2])
+
+        return encode_three
     if len(fast) == width:
 
         def encode_fast(value: Sequence[object]) -> bytes:
@@ -370,12 +390,14 @@ class IndexedValue:
 class StandardMerkleTree:
     """An OpenZeppelin ``StandardMerkleTree``: build, prove, verify, dump and load."""
 
-    __slots__ = ("_lookup", "_nodes", "leaf_encoding", "values")
+    __slots__ = ("_indexed", "_lookup", "_nodes", "_raw", "_tree_index", "leaf_encoding")
 
     def __init__(self, nodes: list[bytes], values: Sequence[IndexedValue], leaf_encoding: Sequence[str]) -> None:
         """Wrap an already built tree; use :meth:`of` or :meth:`load` instead."""
         self._nodes = nodes
-        self.values: tuple[IndexedValue, ...] = tuple(values)
+        self._raw: list[tuple[object, ...]] = [tuple(v.value) for v in values]
+        self._tree_index: list[int] = [v.tree_index for v in values]
+        self._indexed: tuple[IndexedValue, ...] | None = None
         self.leaf_encoding: tuple[str, ...] = tuple(leaf_encoding)
         self._lookup: dict[bytes, int] | None = None
 
@@ -393,8 +415,21 @@ class StandardMerkleTree:
         last = len(nodes) - 1
         for leaf_position, value_index in enumerate(order):
             tree_index[value_index] = last - leaf_position
-        indexed = [IndexedValue(tuple(value), tree_index[i]) for i, value in enumerate(values)]
-        return cls(nodes, indexed, leaf_encoding)
+        tree = cls.__new__(cls)
+        tree._nodes = nodes
+        tree._raw = [value if type(value) is tuple else tuple(value) for value in values]
+        tree._tree_index = tree_index
+        tree._indexed = None
+        tree.leaf_encoding = tuple(leaf_encoding)
+        tree._lookup = None
+        return tree
+
+    @property
+    def values(self) -> tuple[IndexedValue, ...]:
+        """Return each value with the index of its leaf in the node array, in input order."""
+        if self._indexed is None:
+            self._indexed = tuple(map(IndexedValue, self._raw, self._tree_index))
+        return self._indexed
 
     @property
     def root(self) -> HexHash:
@@ -412,10 +447,10 @@ class StandardMerkleTree:
         return tuple(self._nodes)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self._raw)
 
     def __iter__(self) -> Iterator[tuple[object, ...]]:
-        return (indexed.value for indexed in self.values)
+        return iter(self._raw)
 
     def leaf_hash(self, value: Sequence[object]) -> bytes:
         """Return the leaf hash of ``value`` under this tree's encoding."""
@@ -424,7 +459,7 @@ class StandardMerkleTree:
     def leaf_lookup(self, value: Sequence[object]) -> int:
         """Return the index in :attr:`values` of ``value``, or raise ``ValidationError``."""
         if self._lookup is None:
-            self._lookup = {self._nodes[v.tree_index]: i for i, v in enumerate(self.values)}
+            self._lookup = {self._nodes[t]: i for i, t in enumerate(self._tree_index)}
         found = self._lookup.get(self.leaf_hash(value))
         if found is None:
             raise ValidationError(f"value {list(value)!r} is not in the tree")
@@ -432,14 +467,14 @@ class StandardMerkleTree:
 
     def _value_index(self, index_or_value: int | Sequence[object]) -> int:
         if isinstance(index_or_value, int):
-            if not 0 <= index_or_value < len(self.values):
-                raise ValidationError(f"value index {index_or_value} out of range 0..{len(self.values) - 1}")
+            if not 0 <= index_or_value < len(self._raw):
+                raise ValidationError(f"value index {index_or_value} out of range 0..{len(self._raw) - 1}")
             return index_or_value
         return self.leaf_lookup(index_or_value)
 
     def get_proof_bytes(self, index_or_value: int | Sequence[object]) -> list[bytes]:
         """Return the proof of a value (by index in :attr:`values`, or the value itself)."""
-        return get_proof(self._nodes, self.values[self._value_index(index_or_value)].tree_index)
+        return get_proof(self._nodes, self._tree_index[self._value_index(index_or_value)])
 
     def get_proof(self, index_or_value: int | Sequence[object]) -> list[HexHash]:
         """Return the proof of a value as ``0x`` hex hashes, as OpenZeppelin does."""
@@ -447,7 +482,7 @@ class StandardMerkleTree:
 
     def get_multiproof(self, indices_or_values: Sequence[int | Sequence[object]]) -> MultiProof:
         """Return a multiproof of several values (by index in :attr:`values`, or the values)."""
-        tree_indices = [self.values[self._value_index(item)].tree_index for item in indices_or_values]
+        tree_indices = [self._tree_index[self._value_index(item)] for item in indices_or_values]
         return get_multiproof(self._nodes, tree_indices)
 
     @staticmethod
@@ -480,7 +515,8 @@ class StandardMerkleTree:
             "leafEncoding": list(self.leaf_encoding),
             "tree": [hex_hash(node) for node in self._nodes],
             "values": [
-                {"value": [_render(element) for element in v.value], "treeIndex": v.tree_index} for v in self.values
+                {"value": [_render(element) for element in value], "treeIndex": index}
+                for value, index in zip(self._raw, self._tree_index, strict=True)
             ],
         }
 

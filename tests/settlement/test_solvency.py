@@ -109,9 +109,7 @@ def _machine(d: Deployment) -> type[RuleBasedStateMachine]:
         @precondition(lambda self: self.frozen and len(self.deposits) > self.credited + len(self.reclaimed))
         @rule()
         def reclaim(self) -> None:
-            deposit_id, holder, amount = next(
-                x for x in self.deposits[self.credited :] if x[0] not in self.reclaimed
-            )
+            deposit_id, holder, amount = next(x for x in self.deposits[self.credited :] if x[0] not in self.reclaimed)
             d.vault.reclaim_deposit(d.outsider, deposit_id, holder, amount)
             self.reclaimed.add(deposit_id)
 
