@@ -64,7 +64,6 @@ __all__ = [
     "UnknownCommitment",
     "ValidationError",
     "WrongChainId",
-    "WrongRound",
     "WrongVerifyingContract",
 ]
 
@@ -218,12 +217,6 @@ class TooLate(PhaseError):
     """The action's phase is over (a commit after the commit phase closed, a reveal after the deadline)."""
 
     code = "too_late"
-
-
-class WrongRound(ProtocolError):
-    """A message, mask, ciphertext or request that names another round or instrument."""
-
-    code = "wrong_round"
 
 
 class DuplicateNonce(ReplayedMessage):
