@@ -7,6 +7,7 @@ import pytest
 from commit_reveal import (
     BondState,
     CommitRevealRound,
+    ParallelRecoverer,
     Phase,
     Reveal,
     audit_publication,
@@ -17,6 +18,7 @@ from darkpool.clearing import clear_reference
 from darkpool.domain import Lots, Order, OrderId, Side, Ticks
 from darkpool.errors import DarkPoolError, InvalidProof, InvalidSignature
 from darkpool.merkle import StandardMerkleTree
+from darkpool.signing import SigningDomain
 from tests.commit_reveal.helpers import (
     BOND,
     DOMAIN,
@@ -80,6 +82,8 @@ def test_round_when_all_reveal_clears_like_reference_and_returns_bonds() -> None
     clock.now = SCHEDULE.commit_closes_at
     seal = round_.seal()
     assert settlement.sealed == {ROUND_ID: seal.root}
+    leaves = [(c.account, c.nonce, c.commitment) for c in round_.commitments()]
+    assert seal.root == StandardMerkleTree.of(leaves, ["address", "uint64", "bytes32"]).root_bytes
     round_.reveal_many(reveals).raise_first()
     clock.now = SCHEDULE.reveal_closes_at
     result = round_.clear()
@@ -228,3 +232,17 @@ def test_publication_when_cleared_replays_to_the_same_result_and_detects_tamperi
     skewed["result"]["volume_lots"] += 1
     with pytest.raises(DarkPoolError):
         audit_publication(skewed)
+
+
+def test_commit_many_when_recovery_runs_in_worker_processes_matches_serial() -> None:
+    sealed = [seal_order(n, quantity=n) for n in range(1, 41)]
+    sealed[7] = seal_order(8, nonce=2, domain=SigningDomain(31337, "0x" + "77" * 20))
+    states = []
+    with ParallelRecoverer(processes=2, chunk=8) as pool:
+        for recoverer in (pool, None):
+            clock = Clock(SCHEDULE.commit_opens_at)
+            round_ = CommitRevealRound(config(), clock=clock, recoverer=recoverer)
+            outcome = round_.commit_many([s.signed for s in sealed])
+            assert list(outcome.rejected) == [7]
+            states.append(round_.snapshot())
+    assert states[0] == states[1]
