@@ -137,6 +137,7 @@ class RoundState:
     reveals: tuple[tuple[CommitKey, RevealRecord], ...]
     bonds: tuple[object, ...]
     spent_nonces: frozenset[tuple[str, int]]
+    order_ids: frozenset[str]
     result: RoundResult | None
 
 
@@ -275,7 +276,7 @@ class CommitRevealRound:
         return RoundState(
             self.phase, None if self._seal is None else self._seal.root, tuple(self._commits.items()),
             tuple((k, r) for k in self._reveals if (r := self.reveal_of(k)) is not None), self.bonds.snapshot(),
-            spent, self._result,
+            spent, frozenset(self._order_ids), self._result,
         )
 
     def _require(self, wanted: Phase, action: str) -> Phase:
