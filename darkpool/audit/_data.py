@@ -33,7 +33,7 @@ class AuditData:
     rounds: list[dict[str, Any]]
     round_summaries: list[dict[str, Any]]
     chain: ChainView | None = None
-    custodian_log: list[JournalEntry] | None = None
+    custodian_log: list[dict[str, Any]] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -58,9 +58,12 @@ def fetch_operator(http: httpx.Client) -> AuditData:
     return AuditData(_journal(http, "/audit/journal"), batches.json(), rounds.json(), summaries.json())
 
 
-def fetch_custodian_log(http: httpx.Client) -> list[JournalEntry]:
-    """Read the custodian's hash-chained log."""
-    return _journal(http, "/log")
+def fetch_custodian_log(http: httpx.Client) -> list[dict[str, Any]]:
+    """Read the custodian's hash-chained decryption log."""
+    response = http.get("/log")
+    response.raise_for_status()
+    entries: list[dict[str, Any]] = response.json()
+    return entries
 
 
 def fetch_chain(w3: Any, vault: str) -> ChainView:

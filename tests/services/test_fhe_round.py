@@ -35,6 +35,11 @@ def test_fhe_round_when_simulated_matches_reference_and_books_fills(tmp_path: Pa
         assert admin.round(out["round_id"])["phase"] == "cleared"
         log = world.custodian_received
         assert any(b"/decrypt" in r for r in log.received)
+        from darkpool.audit import run_audit
+
+        report = run_audit(world.operator_url, custodian=world.custodian_url)
+        checks = {c.name: c.ok for c in report.checks}
+        assert report.ok and checks["custodian decrypted exactly once per FHE round"] is True
 
 
 def _tokens(blob: bytes) -> set[str]:
