@@ -390,7 +390,7 @@ class IndexedValue:
 class StandardMerkleTree:
     """An OpenZeppelin ``StandardMerkleTree``: build, prove, verify, dump and load."""
 
-    __slots__ = ("_indexed", "_lookup", "_nodes", "_raw", "_tree_index", "leaf_encoding")
+    __slots__ = ("_indexed", "_lookup", "_nodes", "_raw", "_tree_index", "_verbatim", "leaf_encoding")
 
     def __init__(self, nodes: list[bytes], values: Sequence[IndexedValue], leaf_encoding: Sequence[str]) -> None:
         """Wrap an already built tree; use :meth:`of` or :meth:`load` instead."""
@@ -400,6 +400,7 @@ class StandardMerkleTree:
         self._indexed: tuple[IndexedValue, ...] | None = None
         self.leaf_encoding: tuple[str, ...] = tuple(leaf_encoding)
         self._lookup: dict[bytes, int] | None = None
+        self._verbatim = False
 
     @classmethod
     def of(
@@ -422,6 +423,7 @@ class StandardMerkleTree:
         tree._indexed = None
         tree.leaf_encoding = tuple(leaf_encoding)
         tree._lookup = None
+        tree._verbatim = False
         return tree
 
     @property
@@ -515,7 +517,7 @@ class StandardMerkleTree:
             "leafEncoding": list(self.leaf_encoding),
             "tree": [hex_hash(node) for node in self._nodes],
             "values": [
-                {"value": [_render(element) for element in value], "treeIndex": index}
+                {"value": list(value) if self._verbatim else [_render(e) for e in value], "treeIndex": index}
                 for value, index in zip(self._raw, self._tree_index, strict=True)
             ],
         }
@@ -530,7 +532,9 @@ class StandardMerkleTree:
         from darkpool._merkle_dump import check_dump
 
         nodes, values, leaf_encoding = check_dump(data)
-        return cls(nodes, values, leaf_encoding)
+        tree = cls(nodes, values, leaf_encoding)
+        tree._verbatim = True  # dump the values exactly as they were loaded
+        return tree
 
     @classmethod
     def loads(cls, text: str) -> StandardMerkleTree:

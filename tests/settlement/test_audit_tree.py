@@ -47,3 +47,24 @@ def test_audit_tree_when_not_a_dump_raises_darkpool_error(tmp_path: Path, text: 
 def test_audit_tree_when_file_missing_raises_merkle_dump_error(tmp_path: Path) -> None:
     with pytest.raises(MerkleDumpError, match="cannot read"):
         audit_tree(tmp_path / "absent.json")
+
+
+GENERATED = sorted((VECTORS / "oz_generated").glob("oz-*.json"))
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=[p.stem for p in GENERATED])
+def test_audit_tree_when_dump_made_by_openzeppelin_returns_its_root(path: Path) -> None:
+    data = json.loads(path.read_text())
+    assert audit_tree(path) == data["tree"][0]
+    assert StandardMerkleTree.load(data).dump() == data
+
+
+@pytest.mark.parametrize("path", GENERATED, ids=[p.stem for p in GENERATED])
+def test_audit_tree_when_openzeppelin_dump_node_flipped_raises(path: Path, tmp_path: Path) -> None:
+    data = json.loads(path.read_text())
+    index = len(data["tree"]) // 2
+    data["tree"][index] = data["tree"][index][:-1] + ("0" if data["tree"][index][-1] != "0" else "1")
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(data))
+    with pytest.raises(MerkleDumpError):
+        audit_tree(tampered)
