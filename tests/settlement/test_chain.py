@@ -1,0 +1,40 @@
+"""Chain adapters: finding anvil, starting it on loopback, and stopping it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from darkpool.errors import ChainError
+from darkpool.settlement import chain as chain_module
+from darkpool.settlement.chain import RpcChain, anvil_binary, start_anvil
+
+
+def test_anvil_binary_when_nothing_installed_raises_chain_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DARKPOOL_ANVIL", "/nonexistent/anvil")
+    monkeypatch.setattr(chain_module, "_REPO_ANVIL", Path("/nonexistent/too"))
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ChainError, match="npm ci"):
+        anvil_binary()
+
+
+@pytest.mark.chain
+def test_start_anvil_when_context_exits_then_process_stops() -> None:
+    try:
+        anvil_binary()
+    except ChainError as error:
+        pytest.skip(f"anvil unavailable: {error}")
+    with start_anvil(chain_id=4242) as chain:
+        assert chain.w3.eth.chain_id == 4242
+        url = chain.url
+    with pytest.raises(Exception):  # noqa: B017 - any connection error means it stopped
+        _ = RpcChain(url, timeout_s=2).w3.eth.chain_id
+
+
+@pytest.mark.chain
+def test_advance_time_when_embedded_then_block_time_moves() -> None:
+    chain = chain_module.TesterChain()
+    before = chain.w3.eth.get_block("latest")["timestamp"]
+    chain.advance_time(3600)
+    assert chain.w3.eth.get_block("latest")["timestamp"] >= before + 3600
