@@ -42,6 +42,15 @@ class Chain:
         """Return the node's unlocked, funded accounts."""
         return [str(a) for a in self.w3.eth.accounts]
 
+    def add_signer(self, private_key: str) -> str:
+        """Sign transactions from this key locally (for nodes that hold no keys); return its address."""
+        from eth_account import Account
+        from web3.middleware import SignAndSendRawMiddlewareBuilder
+
+        signer = Account.from_key(private_key)
+        self.w3.middleware_onion.inject(SignAndSendRawMiddlewareBuilder.build(signer), layer=0)
+        return str(signer.address)
+
     def advance_time(self, seconds: int) -> None:
         """Move the chain clock forward by ``seconds`` and mine a block."""
         raise ChainError(f"{self.name} cannot move its clock")

@@ -38,3 +38,15 @@ def test_advance_time_when_embedded_then_block_time_moves() -> None:
     before = chain.w3.eth.get_block("latest")["timestamp"]
     chain.advance_time(3600)
     assert chain.w3.eth.get_block("latest")["timestamp"] >= before + 3600
+
+
+@pytest.mark.chain
+def test_add_signer_when_key_funded_then_transactions_are_signed_locally() -> None:
+    from darkpool.settlement.contracts import MockToken
+
+    chain = chain_module.TesterChain()
+    address = chain.add_signer("0x" + "42" * 32)
+    chain.w3.eth.send_transaction({"from": chain.accounts[0], "to": address, "value": 10**18})
+    token = MockToken.deploy(chain, address)
+    token.mint(address, address, 5)
+    assert token.balance_of(address) == 5
