@@ -1,6 +1,7 @@
 """The clearing circuit: DESIGN.md §2 over encrypted order slots, in radix-4 digits.
 
-Inputs (``N`` slots, ``L`` levels, ``Q`` quantity digits, ``X`` class digits, ``K = X + Q``):
+Inputs (``N`` slots, ``L`` levels, ``Q`` quantity digits, ``T`` threshold digits,
+``K = T + 1 + Q`` digits per slot, see :mod:`fhe.encoding`):
 
 - ``masks`` (encrypted, ``N x K``): the custodian's per-round digit masks ``R``;
 - ``masked`` (clear, ``N x K``): each client's digits ``d = (v - r) mod 4``;
@@ -8,17 +9,20 @@ Inputs (``N`` slots, ``L`` levels, ``Q`` quantity digits, ``X`` class digits, ``
 - ``order`` (clear, ``L x L``): ``order[k, s] = 1`` when level ``k`` has tie-break rank ``s``
   (closest to the reference first, then lower price) — public, so the circuit never compares it.
 
-Outputs, the only values ever decrypted: the clearing rank plus one (``0``: nothing trades), the
-volume, and every slot's fill.
+Outputs, the only values ever decrypted, all in base-4 digits: a traded flag, the winning
+level's rank (zero unless traded), the volume, and every slot's fill.
 
-Stages, each an ``fhe.tag`` region so its bootstraps are counted by name:
+Every lookup reads at most 4 bits, so one parameter set serves the whole circuit. Stages, each
+an ``fhe.tag`` region so its bootstraps are counted by name:
 
-1. ``unmask`` — ``v = (r + d) mod 4`` per digit; the top class digit is clamped so a malicious
-   client cannot leave the class table; each quantity digit is also compared with its cap digit.
-2. ``cap`` — ``min(quantity, cap)`` by a lexicographic digit comparison and a digit select.
-3. ``eligibility`` — per slot and level, one lookup of the class: 0 none, 1 buy, 2 sell.
-4. ``curves`` — per slot, level and digit, the buy and the sell share of the capped quantity;
-   summed over groups of 8 slots and carried into demand and supply digits per level.
+1. ``unmask`` — ``v = (r + d) mod 4`` per digit (the side digit clamped to 0/1, so a malicious
+   client cannot leave the tables).
+2. ``cap`` — ``min(quantity, cap)`` by a lexicographic digit comparison and a digit select; the
+   capped quantity is split into a buy share and a sell share by the side.
+3. ``eligibility`` — per slot and level one lookup of the threshold: bit 0 "a buy would be
+   eligible here", bit 1 "a sell would".
+4. ``curves`` — per slot, level and digit, the buy and the sell share where eligible; summed
+   over groups of 4 slots, carried, summed over groups and carried again into ``D`` and ``S``.
 5. ``volume`` — per level ``min(D, S)`` and ``max(D, S)`` (ties in volume go to the smallest
    ``max``, which is the smallest ``|D - S|``) and whether the buy side is rationed.
 6. ``auction`` — a knock-out bracket over levels in rank order; on equal keys the left (better
@@ -41,6 +45,7 @@ from fhe.radix import (
     GT,
     LT,
     Tensor,
+    any_nonzero,
     combine,
     compare,
     concat,
@@ -57,17 +62,13 @@ __all__ = ["ClearingFunction", "clearing_function", "eligibility_code"]
 
 ClearingFunction = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]
 
-NONE, BUY, SELL = 0, 1, 2
+BUY_ELIGIBLE, SELL_ELIGIBLE = 1, 2
 
 
-def eligibility_code(shape: Shape, class_value: int, level: int) -> int:
-    """Return how an order of class ``class_value`` takes part at ``level``: 0 none, 1 buy, 2 sell."""
-    levels = shape.levels
-    if class_value < levels:
-        return BUY if level <= class_value else NONE
-    if class_value < 2 * levels:
-        return SELL if level >= class_value - levels else NONE
-    return NONE
+def eligibility_code(shape: Shape, threshold: int, level: int) -> int:
+    """Return bit 0 "a buy of this threshold is eligible at ``level``" and bit 1 for a sell."""
+    u = min(threshold, shape.levels - 1)
+    return (BUY_ELIGIBLE if u >= level else 0) | (SELL_ELIGIBLE if u >= shape.levels - 1 - level else 0)
 
 
 def clearing_function(shape: Shape) -> ClearingFunction:
@@ -75,96 +76,97 @@ def clearing_function(shape: Shape) -> ClearingFunction:
 
     def clear_round(masks: Tensor, masked: Tensor, caps: Tensor, order: Tensor) -> tuple[Any, Any, Any, Any]:
         with fhe.tag("unmask"):
-            classes, quantity, over_cap_codes = _unmask(shape, masks + masked, caps)
+            threshold, side, quantity = _unmask(shape, masks + masked)
         with fhe.tag("cap"):
-            capped = _cap(quantity, over_cap_codes, caps)
+            buy_share, sell_share = _cap(quantity, side, caps)
         with fhe.tag("eligibility"):
-            eligible = _eligibility(shape, classes) @ order
+            eligible = _eligibility(shape, threshold) @ order
         with fhe.tag("curves"):
-            demand, supply = _curves(shape, eligible, capped)
+            demand, supply = _curves(shape, eligible, buy_share, sell_share)
         with fhe.tag("volume"):
             volume, larger, buy_rationed = _volumes(demand, supply)
         with fhe.tag("auction"):
             volume, buy_rationed, position = _auction(shape, volume, larger, buy_rationed)
         with fhe.tag("allocation"):
-            fills = _allocate(shape, eligible, capped, volume, buy_rationed, position)
+            fills = _allocate(shape, eligible, buy_share, sell_share, volume, buy_rationed, position)
         with fhe.tag("outputs"):
-            # Outputs stay in digits: a wide output sum would widen the encoding (and the keys)
-            # of every lookup feeding it. The rank digits are zeroed when nothing trades, so a
-            # no-trade round reveals no level.
-            width = shape.volume_digits
-            traded = lookup(np.sum(volume), 3 * width, lambda v: 1 if v else 0)
-            gated = 16 * traded + position @ np.array([4**j for j in range(shape.position_digits)])
-            fns = np.array(
-                [lambda v, j=j: ((v % 16) >> (2 * j)) & 3 if v >= 16 else 0 for j in range(shape.position_digits)],
-                dtype=object,
-            )
-            spread = gated + np.zeros((shape.position_digits,), dtype=np.int64)
-            rank = lookup_each(spread, 31, fns)
+            # The rank digits are zeroed when nothing trades, so a no-trade round reveals no level.
+            traded = any_nonzero(volume)
+            rank = lookup(4 * traded + position, 7, lambda v: v % 4 if v >= 4 else 0)
         return traded, rank, volume, fills
 
     return clear_round
 
 
-def _unmask(shape: Shape, summed: Tensor, caps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    x_digits = shape.class_digits
-    top = shape.top_class_digit
-    weights = np.array([4**j for j in range(x_digits)], dtype=np.int64)
-    low = lookup(summed[:, : x_digits - 1], 6, lambda v: v % 4) if x_digits > 1 else None
-    high = lookup(summed[:, x_digits - 1 : x_digits], 6, lambda v: min(v % 4, top))
-    class_digits = high if low is None else concat([low, high], axis=1)
-    classes = class_digits @ weights
-    raw = summed[:, x_digits:]
-    quantity = lookup(raw, 6, lambda v: v % 4)
-    # Fused with the unmasking: compare the quantity digit with the (clear) cap digit.
-    # Concrete multiplies no clear value by a constant: lift the caps first (no bootstrap).
-    lifted = raw * 0 + caps
-    over_cap_codes = lookup(raw + 8 * lifted, 30, lambda v: _digit_code((v % 8) % 4, v // 8))
-    return classes, quantity, over_cap_codes
+def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    t_digits = shape.threshold_digits
+    weights = np.array([4**j for j in range(t_digits)], dtype=np.int64)
+    threshold = lookup(summed[:, :t_digits], 6, lambda v: v % 4) @ weights
+    side = lookup(summed[:, t_digits], 6, lambda v: min(v % 4, 1))
+    quantity = lookup(summed[:, t_digits + 1 :], 6, lambda v: v % 4)
+    return threshold, side, quantity
 
 
 def _digit_code(a: int, b: int) -> int:
     return LT if a < b else (GT if a > b else EQ)
 
 
-def _cap(quantity: Tensor, codes: Tensor, caps: Tensor) -> Tensor:
-    over = combine(codes, result=lambda c: 1 if c == GT else 0)
+def _cap(quantity: Tensor, side: Tensor, caps: Tensor) -> tuple[Tensor, Tensor]:
+    # Concrete multiplies no clear value by a constant: lift the caps first (no bootstrap).
+    lifted = quantity * 0 + caps
+    over = compare(quantity, lifted, result=lambda c: 1 if c == GT else 0)
     slots = quantity.shape[0]
-    return select(over.reshape((slots, 1)), caps + 0 * quantity, quantity)
+    capped = select(over.reshape((slots, 1)), lifted, quantity)
+    index = 4 * side.reshape((slots, 1)) + capped
+    buy_share = lookup(index, 7, lambda v: v if v < 4 else 0)
+    sell_share = lookup(index, 7, lambda v: v - 4 if v >= 4 else 0)
+    return buy_share, sell_share
 
 
-def _eligibility(shape: Shape, classes: Tensor) -> Tensor:
+def _eligibility(shape: Shape, threshold: Tensor) -> Tensor:
     slots, levels = shape.slots, shape.levels
     fns = np.empty((slots, levels), dtype=object)
     for level in range(levels):
         for slot in range(slots):
             fns[slot, level] = lambda v, k=level: eligibility_code(shape, v, k)
-    spread = classes.reshape((slots, 1)) + np.zeros((slots, levels), dtype=np.int64)
-    return lookup_each(spread, shape.class_bound, fns)
+    spread = threshold.reshape((slots, 1)) + np.zeros((slots, levels), dtype=np.int64)
+    return lookup_each(spread, shape.threshold_bound, fns)
 
 
-def _curves(shape: Shape, eligible: Tensor, capped: Tensor) -> tuple[Tensor, Tensor]:
+def _curves(shape: Shape, eligible: Tensor, buy_share: Tensor, sell_share: Tensor) -> tuple[Tensor, Tensor]:
     slots, levels, digits = shape.slots, shape.levels, shape.quantity_digits
-    index = 4 * eligible.reshape((slots, levels, 1)) + capped.reshape((slots, 1, digits))
-    buys = lookup(index, 11, lambda v: v % 4 if v // 4 == BUY else 0)
-    sells = lookup(index, 11, lambda v: v % 4 if v // 4 == SELL else 0)
-    width = shape.volume_digits
-    sums = []
-    for start, stop in shape.groups:
-        sums.append(np.sum(buys[start:stop], axis=0).reshape((1, levels, digits)))
-        sums.append(np.sum(sells[start:stop], axis=0).reshape((1, levels, digits)))
+    code = 4 * eligible.reshape((slots, levels, 1))
+    buys = lookup(code + buy_share.reshape((slots, 1, digits)), 15, _eligible_digit(BUY_ELIGIBLE))
+    sells = lookup(code + sell_share.reshape((slots, 1, digits)), 15, _eligible_digit(SELL_ELIGIBLE))
+    groups = shape.groups
+    sums = [
+        np.sum(shares[start:stop], axis=0).reshape((1, levels, digits))
+        for shares in (buys, sells)
+        for start, stop in groups
+    ]
     group_size = min(GROUP_SLOTS, slots)
-    group_bound = group_size * shape.max_quantity
-    grouped = normalize(concat(sums, axis=0), 3 * group_size, _width_for(group_bound), group_bound)
-    count = len(shape.groups)
-    if count == 1:
-        totals = grouped
-    else:
-        per_side = [grouped[g::2] for g in range(2)]
-        columns = concat([np.sum(side, axis=0).reshape((1, levels, grouped.shape[-1])) for side in per_side], 0)
-        totals = normalize(columns, 3 * count, width, slots * shape.max_quantity)
-    totals = _pad(totals, width)
+    bound = group_size * shape.max_quantity
+    totals = normalize(concat(sums, axis=0), 3 * group_size, _width_for(bound), bound)
+    count = len(groups)
+    while count > 1:
+        # Sum up to 4 groups per side at a time: 4 digits of 3 plus a carry of 3 fit 4 bits.
+        chunks = [(start, min(start + 4, count)) for start in range(0, count, 4)]
+        bound = min(bound * 4, slots * shape.max_quantity)
+        width = _width_for(bound)
+        padded = _pad(totals, width)
+        columns = [
+            np.sum(padded[side * count + start : side * count + stop], axis=0).reshape((1, levels, width))
+            for side in (0, 1)
+            for start, stop in chunks
+        ]
+        totals = normalize(concat(columns, axis=0), 3 * max(b - a for a, b in chunks), width, bound)
+        count = len(chunks)
+    totals = _pad(totals, shape.volume_digits)
     return totals[0], totals[1]
+
+
+def _eligible_digit(side_bit: int) -> Callable[[int], int]:
+    return lambda v: v % 4 if (v // 4) & side_bit else 0
 
 
 def _width_for(value: int) -> int:
@@ -233,49 +235,51 @@ def _auction(shape: Shape, volume: Tensor, larger: Tensor, rationed: Tensor) -> 
 
 
 def _allocate(
-    shape: Shape, eligible: Tensor, capped: Tensor, volume: Tensor, buy_rationed: Tensor, position: Tensor
+    shape: Shape,
+    eligible: Tensor,
+    buy_share: Tensor,
+    sell_share: Tensor,
+    volume: Tensor,
+    buy_rationed: Tensor,
+    position: Tensor,
 ) -> Tensor:
     slots, levels, digits = shape.slots, shape.levels, shape.quantity_digits
     width = shape.volume_digits
     place = position @ np.array([4**j for j in range(shape.position_digits)], dtype=np.int64)
     spread = place + np.zeros((levels,), dtype=np.int64)
     fns = np.array([lambda v, s=s: 1 if v == s else 0 for s in range(levels)], dtype=object)
-    winner = lookup_each(spread, max(levels - 1, 1), fns)
-    picked = lookup(4 * winner.reshape((1, levels)) + eligible, 6, lambda v: v % 4 if v >= 4 else 0)
-    code = np.sum(picked, axis=1).reshape((slots, 1))
-    index = capped + 4 * code + 12 * buy_rationed
-    rationed = lookup(index, 23, lambda v: _share(v, rationed=True))
+    winner = lookup_each(spread, 4**shape.position_digits - 1, fns)
+    picked = lookup(4 * winner.reshape((1, levels)) + eligible, 7, lambda v: v % 4 if v >= 4 else 0)
+    code = 4 * np.sum(picked, axis=1).reshape((slots, 1))
+    buys = lookup(code + buy_share, 15, _eligible_digit(BUY_ELIGIBLE))
+    sells = lookup(code + sell_share, 15, _eligible_digit(SELL_ELIGIBLE))
+    rationed = select(buy_rationed, buys, sells)
+    other = select(buy_rationed, sells, buys)
 
     cumulative = _prefix_sums(shape, rationed)
     within = compare(cumulative, volume.reshape((1, width)), result=lambda c: 1 if c != GT else 0)
-    previous = cumulative[0 : slots - 1, 0:digits]
-    remainder_rest = subtract_mod(volume[0:digits].reshape((1, digits)) + 0 * previous, previous)
-    remainder = concat([volume[0:digits].reshape((1, digits)), remainder_rest], axis=0) if slots > 1 else (
-        volume[0:digits].reshape((1, digits))
-    )
+    low = volume[0:digits].reshape((1, digits))
+    if slots > 1:
+        previous = cumulative[0 : slots - 1, 0:digits]
+        remainder = concat([low, subtract_mod(low + 0 * previous, previous)], axis=0)
+    else:
+        remainder = low
     shift = np.eye(slots, k=-1, dtype=np.int64)
     first = np.zeros((slots,), dtype=np.int64)
     first[0] = 1
-    before = shift @ within + first
-    partial = before - within
-    gate = lambda v: v % 4 if v >= 4 else 0  # noqa: E731
-    full_part = lookup(4 * within.reshape((slots, 1)) + rationed, 7, gate)
-    partial_part = lookup(4 * partial.reshape((slots, 1)) + remainder, 7, gate)
-    other_part = lookup(index, 23, lambda v: _share(v, rationed=False))
+    partial = (shift @ within + first) - within
+    full_part = lookup(4 * within.reshape((slots, 1)) + rationed, 7, lambda v: v % 4 if v >= 4 else 0)
+    partial_part = lookup(4 * partial.reshape((slots, 1)) + remainder, 7, lambda v: v % 4 if v >= 4 else 0)
     # At most one of the three is non-zero for a slot, so the sum is a plain digit.
-    return full_part + partial_part + other_part
-
-
-def _share(index: int, *, rationed: bool) -> int:
-    digit, code, buy_rationed = index % 4, (index // 4) % 3, index // 12
-    if code == NONE:
-        return 0
-    on_rationed_side = (code == BUY) == (buy_rationed == 1)
-    return digit if on_rationed_side == rationed else 0
+    return full_part + partial_part + other
 
 
 def _prefix_sums(shape: Shape, quantity: Tensor) -> Tensor:
-    """Return normalized prefix sums of per-slot digit tensors, in slot (priority) order."""
+    """Return normalized prefix sums of per-slot digit tensors, in slot (priority) order.
+
+    Within each group of 4 slots the prefix columns are carried directly; later groups then add
+    the running total of the groups before them (a sequential carry over groups).
+    """
     slots, width = shape.slots, shape.volume_digits
     groups = shape.groups
     block = np.zeros((slots, slots), dtype=np.int64)

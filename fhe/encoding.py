@@ -1,17 +1,18 @@
 """Client-side encoding: an order becomes masked base-4 digits for one circuit slot.
 
-An order's *class* folds its side and limit into one small number. Limits matter only through
-the band levels at which the order is eligible, and those form a prefix (a buy: levels
-``0..t``) or a suffix (a sell: levels ``t..L-1``) of the band, so
+Limits matter only through the band levels at which an order is eligible, and those form a
+prefix (a buy: levels ``0..t``) or a suffix (a sell: levels ``t..L-1``) of the band. An order
+is sent as its *threshold* ``u``, its side and its quantity, where
 
-- a buy eligible up to level ``t`` has class ``t``;
-- a sell eligible from level ``t`` has class ``L + t``;
+- a buy eligible up to level ``t`` has ``u = t`` (eligible at ``k`` iff ``u >= k``);
+- a sell eligible from level ``t`` has ``u = L - 1 - t`` (eligible at ``k`` iff ``u >= L-1-k``);
 - an order eligible at no level (a buy below the band, a sell above it) is sent with quantity
   0, which trades and weighs exactly like an ineligible order.
 
-The class is sent as ``class_digits`` base-4 digits, the quantity as ``quantity_digits``, each
-masked with the slot's mask digit: ``d = (v - r) mod 4``. Every ``d`` is uniform whatever the
-order, so the operator learns nothing from it.
+``L`` is the shape's level count; a band smaller than the shape is padded with levels above
+it, where buys never reach (a buy's threshold stops at the band's top), so no volume appears.
+Each digit is masked with the slot's mask digit: ``d = (v - r) mod 4``. Every ``d`` is uniform
+whatever the order, so the operator learns nothing from it.
 """
 
 from __future__ import annotations
@@ -46,11 +47,8 @@ class MaskedOrder:
 
 
 def order_class(round_: Round, order: Order, shape_levels: int) -> tuple[int, bool]:
-    """Return the order's class and whether it is eligible at any band level.
-
-    ``shape_levels`` may exceed the band: a buy never reaches the padding levels (its threshold
-    stops at the band's top), so no volume can appear there.
-    """
+    """Return the order's threshold ``u`` for a shape of ``shape_levels`` levels, and whether
+    it is eligible at any band level."""
     band = round_.levels
     offset = round_.band_offset(order.limit_ticks)
     if order.side is Side.BUY:
@@ -58,12 +56,12 @@ def order_class(round_: Round, order: Order, shape_levels: int) -> tuple[int, bo
             return 0, False
         return min(offset, band - 1), True
     if offset >= band:
-        return shape_levels, False
-    return shape_levels + max(offset, 0), True
+        return 0, False
+    return shape_levels - 1 - max(offset, 0), True
 
 
 def order_digits(shape: Shape, round_: Round, order: Order) -> list[int]:
-    """Return the order's plain digits (class, then quantity, least significant first).
+    """Return the order's plain digits (threshold, side, quantity; least significant first).
 
     Raise :class:`ShapeError` when the round or the quantity does not fit ``shape``; checked
     before any masking, so nothing out of range is ever sent.
@@ -75,9 +73,10 @@ def order_digits(shape: Shape, round_: Round, order: Order) -> list[int]:
             f"order {order.id}: quantity must be in 1..{shape.max_quantity} lots for shape {shape.id}, "
             f"got {order.quantity_lots}"
         )
-    class_value, tradable = order_class(round_, order, shape.levels)
+    threshold, tradable = order_class(round_, order, shape.levels)
     quantity = order.quantity_lots if tradable else 0
-    digits = [(class_value >> (2 * j)) & 3 for j in range(shape.class_digits)]
+    digits = [(threshold >> (2 * j)) & 3 for j in range(shape.threshold_digits)]
+    digits.append(int(order.side))
     digits += [(quantity >> (2 * j)) & 3 for j in range(shape.quantity_digits)]
     return digits
 

@@ -20,7 +20,7 @@ from fhe.encoding import encode_order
 from fhe.operator import Operator, rank_order
 from fhe.shape import Shape, choose_shape
 
-__all__ = ["clear_fhe", "priority_slots", "result_from_fills"]
+__all__ = ["clear_fhe", "priority_slots", "result_from_fills", "run_round"]
 
 _CIRCUITS: dict[tuple[Shape, bool, Path], CompiledCircuit] = {}
 _CUSTODIANS: dict[tuple[Shape, bool, Path], Custodian] = {}
@@ -46,11 +46,33 @@ def clear_fhe(
     Raise :class:`ShapeError` when the round exceeds every supported shape (32 orders,
     16 levels, 255 lots).
     """
+    return run_round(round_, orders, simulate=simulate, caps=caps, cache_dir=cache_dir, progress=progress)
+
+
+def run_round(
+    round_: Round,
+    orders: Sequence[Order],
+    *,
+    shape: Shape | None = None,
+    simulate: bool = False,
+    caps: Mapping[OrderId, int] | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = False,
+) -> RoundResult:
+    """Clear one round on ``shape`` (default: the smallest standard shape that fits)."""
     if caps is not None:
         unknown = sorted(set(caps) - {o.id for o in orders})
         if unknown:
             raise ShapeError(f"caps name unknown order ids: {', '.join(unknown)}")
-    shape = choose_shape(len(orders), round_.levels, [o.quantity_lots for o in orders])
+    fitting = choose_shape(len(orders), round_.levels, [o.quantity_lots for o in orders])
+    if shape is None:
+        shape = fitting
+    elif not (
+        shape.slots >= len(orders)
+        and shape.levels >= round_.levels
+        and shape.max_quantity >= max((o.quantity_lots for o in orders), default=1)
+    ):
+        raise ShapeError(f"round does not fit shape {shape.id}")
     step = _progress_step if progress else None
     circuit, custodian = _parties(shape, simulate=simulate, cache_dir=cache_dir, step=step)
     operator = Operator(circuit, custodian.evaluation_keys, custodian.key_id)

@@ -1,4 +1,4 @@
-"""Radix-4 arithmetic on encrypted tensors, with every table lookup at most 5 bits wide.
+"""Radix-4 arithmetic on encrypted tensors, with every table lookup at most 4 bits wide.
 
 Numbers are tensors whose last axis holds base-4 digits, least significant first. Each helper
 packs its operands into one small table index (``16 * bit + 4 * a + b`` and the like), hints
@@ -23,6 +23,7 @@ __all__ = [
     "LT",
     "MAX_LOOKUP_BITS",
     "Tensor",
+    "any_nonzero",
     "combine",
     "compare",
     "concat",
@@ -37,8 +38,9 @@ __all__ = [
 ]
 
 LT, EQ, GT = 0, 1, 2
-MAX_LOOKUP_BITS = 5
-"""The widest table index any helper builds; wider lookups cost 4x more on this hardware."""
+MAX_LOOKUP_BITS = 4
+"""The widest table index any helper builds: one parameter set then serves every lookup, and
+concrete prices every bootstrap of a circuit by its widest one (5 bits cost twice, 6 bits 4x)."""
 
 Tensor = Any
 """An encrypted tracer while compiling, a NumPy integer array when run in the clear."""
@@ -160,8 +162,25 @@ def _merge(high: int, low: int, result: Callable[[int], int] | None) -> int:
 
 
 def select(bit: Tensor, if_one: Tensor, if_zero: Tensor) -> Tensor:
-    """Return ``if_one`` where ``bit`` is 1, else ``if_zero`` (digits, broadcast), one lookup each."""
-    return lookup(16 * bit + 4 * if_one + if_zero, 31, lambda v: (v // 4) % 4 if v >= 16 else v % 4)
+    """Return ``if_one`` where ``bit`` is 1, else ``if_zero`` (digits, broadcast): one 4-bit lookup.
+
+    The lookup computes ``bit * (if_one - if_zero) + 3`` from ``8 * bit + (if_one + 3 - if_zero)``
+    and the result is ``if_zero`` plus that, minus 3 (no intermediate goes negative).
+    """
+    shifted = lookup(8 * bit + (if_one + 3 - if_zero), 14, lambda v: v % 8 if v >= 8 else 3)
+    return if_zero + shifted - 3
+
+
+def any_nonzero(digits: Tensor) -> Tensor:
+    """Return 1 where any digit along the last axis is non-zero, else 0 (chunks of 5 digits)."""
+    while True:
+        count = digits.shape[-1]
+        if count <= 5:
+            return lookup(np.sum(digits, axis=len(digits.shape) - 1), 3 * count, lambda v: 1 if v else 0)
+        chunks = [take(digits, slice(start, min(start + 5, count))) for start in range(0, count, 5)]
+        digits = concat(
+            [last(lookup(np.sum(c, axis=len(c.shape) - 1), 3 * c.shape[-1], lambda v: 1 if v else 0)) for c in chunks]
+        )
 
 
 def subtract_mod(a: Tensor, b: Tensor) -> Tensor:

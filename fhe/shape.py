@@ -1,8 +1,8 @@
 """Circuit shapes: how many order slots, band levels and quantity digits a compiled circuit takes.
 
-A shape fixes every tensor size of the clearing circuit. Each order slot carries ``class_digits``
-base-4 digits of its order class (side and band threshold, see :mod:`fhe.encoding`) followed by
-``quantity_digits`` base-4 digits of its quantity, all masked.
+A shape fixes every tensor size of the clearing circuit. Each order slot carries
+``threshold_digits`` base-4 digits of its band threshold, one side digit and ``quantity_digits``
+base-4 digits of its quantity, all masked (see :mod:`fhe.encoding`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ MAX_SLOTS = SLOT_SIZES[-1]
 MAX_LEVELS = 16
 MAX_QUANTITY_DIGITS = 4
 """Quantities up to ``4**4 - 1 = 255`` lots."""
-GROUP_SLOTS = 8
-"""Slots summed before a carry: 8 slots of digit 3 plus a carry of 7 stay within 5 bits."""
+GROUP_SLOTS = 4
+"""Slots summed before a carry: 4 slots of digit 3 plus a carry of 3 stay within 4 bits."""
 
 
 def _digits_for(max_value: int) -> int:
@@ -70,29 +70,19 @@ class Shape:
         return int(4**self.quantity_digits - 1)
 
     @property
-    def class_count(self) -> int:
-        """Order classes: a buy or a sell for each band threshold."""
-        return 2 * self.levels
+    def threshold_digits(self) -> int:
+        """Digits of an order's band threshold (see :mod:`fhe.encoding`)."""
+        return _digits_for(self.levels - 1)
 
     @property
-    def class_digits(self) -> int:
-        return _digits_for(self.class_count - 1)
-
-    @property
-    def class_bound(self) -> int:
-        """Largest class value the circuit can see after clamping the top digit."""
-        top = min(3, (self.class_count - 1) >> (2 * (self.class_digits - 1)))
-        top = (1 << top.bit_length()) - 1
-        return int(4 ** (self.class_digits - 1) * (top + 1) - 1)
-
-    @property
-    def top_class_digit(self) -> int:
-        """The largest value the most significant class digit is clamped to."""
-        return self.class_bound >> (2 * (self.class_digits - 1))
+    def threshold_bound(self) -> int:
+        """Largest threshold the digits can carry; the circuit clamps anything above ``levels - 1``."""
+        return int(4**self.threshold_digits - 1)
 
     @property
     def digits_per_slot(self) -> int:
-        return self.class_digits + self.quantity_digits
+        """Threshold digits, one side digit, quantity digits."""
+        return self.threshold_digits + 1 + self.quantity_digits
 
     @property
     def volume_digits(self) -> int:
