@@ -175,6 +175,7 @@ def start_anvil(chain_id: int = 31337, ready_timeout_s: float = 30.0) -> Iterato
         process = _launch(binary, port, chain_id)
         url = f"http://127.0.0.1:{port}"
         chain = RpcChain(url)
+        chain.name = "anvil"
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline and process.poll() is None:
             try:
