@@ -29,6 +29,22 @@ def _key(randbytes: Callable[[int], bytes]) -> bytes:
             return key
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _committable_limit(round_: Round, limit_ticks: int) -> int:
+    """``limit_ticks`` within the commitment's int64, without changing where the order is eligible.
+
+    A limit beyond int64 lies beyond the band too, so the nearest int64 is eligible at exactly
+    the same levels (every level, or none).
+    """
+    if _INT64_MIN <= limit_ticks <= _INT64_MAX:
+        return limit_ticks
+    if round_.band_low_ticks > _INT64_MIN and round_.band_high_ticks < _INT64_MAX:
+        return max(_INT64_MIN, min(_INT64_MAX, limit_ticks))
+    return limit_ticks  # a band at the edge of int64: let the commitment refuse it
+
+
 @dataclass(frozen=True, slots=True)
 class InProcessRun:
     round: CommitRevealRound
@@ -53,8 +69,8 @@ def run_in_process(
     sealed: list[SealedOrder] = []
     for order in orders:
         committer = Committer(_key(randbytes), domain, round_.instrument, round_id, randbytes)
-        sealed.append(committer.seal(order.side, order.limit_ticks, order.quantity_lots, nonce=0,
-                                     expiry=schedule.commit_closes_at))
+        sealed.append(committer.seal(order.side, _committable_limit(round_, order.limit_ticks),
+                                     order.quantity_lots, nonce=0, expiry=schedule.commit_closes_at))
     clock[0] = schedule.commit_opens_at
     operator.commit_many([s.signed for s in sealed], order_ids=[o.id for o in orders],
                          priorities=[o.priority for o in orders]).raise_first()

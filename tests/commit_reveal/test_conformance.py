@@ -6,7 +6,7 @@ from hypothesis import given, settings
 
 from commit_reveal import clear_commit_reveal, run_in_process
 from darkpool.clearing import clear_reference, dump_result
-from darkpool.domain import Order, Round
+from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
 from tests.commit_reveal.helpers import seeded_randbytes
 from tests.conformance.rounds import rounds
 from tests.conformance.suite import EngineConformance
@@ -27,3 +27,13 @@ def test_run_in_process_when_any_round_publishes_a_replayable_round(case: tuple[
         {"id": o.id, "side": o.side.label, "limit_ticks": o.limit_ticks, "quantity_lots": o.quantity_lots,
          "priority": o.priority} for o in orders
     ]
+
+
+def test_clear_commit_reveal_when_limits_lie_beyond_int64_equals_reference() -> None:
+    round_ = Round("TEST-PERP", Ticks(1_000), Ticks(995), 10)
+    orders = [
+        Order(OrderId("b"), Side.BUY, Ticks(2**80), Lots(5), 0),
+        Order(OrderId("s"), Side.SELL, Ticks(-(2**80)), Lots(3), 1),
+        Order(OrderId("x"), Side.SELL, Ticks(2**70), Lots(9), 2),
+    ]
+    assert dump_result(clear_commit_reveal(round_, orders)) == dump_result(clear_reference(round_, orders))
