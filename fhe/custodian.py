@@ -93,7 +93,8 @@ class Custodian:
             self._client, self._evaluation_keys = _load_or_generate_keys(
                 circuit, key_dir or circuit.directory.parent / "custodian", progress
             )
-        self.key_id = digest(self._evaluation_keys or circuit.id.encode())[:32]
+        # Simulation has no keys; a random id still tells one custodian's masks from another's.
+        self.key_id = digest(self._evaluation_keys or secrets.token_bytes(32))[:32]
 
     @property
     def evaluation_keys(self) -> bytes:
