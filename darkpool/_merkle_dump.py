@@ -10,7 +10,7 @@ tree has ``2n - 1`` nodes and no two values share a slot), so no leaf goes unche
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from darkpool.errors import MerkleDumpError, ValidationError
@@ -24,15 +24,17 @@ from darkpool.merkle import (
     validate_leaf_encoding,
 )
 
-__all__ = ["check_dump"]
+__all__ = ["SIMPLE_FORMAT", "check_dump", "check_simple_dump"]
+
+SIMPLE_FORMAT = "simple-v1"
 
 
-def _shape(data: Mapping[str, Any]) -> tuple[list[str], list[Any], list[Any]]:
+def _shape(data: Mapping[str, Any], format_name: str = DUMP_FORMAT) -> tuple[list[str], list[Any], list[Any]]:
     if not isinstance(data, Mapping):
         raise MerkleDumpError(f"expected a JSON object, got {type(data).__name__}")
-    if data.get("format") != DUMP_FORMAT:
-        raise MerkleDumpError(f"format: expected {DUMP_FORMAT!r}, got {data.get('format')!r}")
-    encoding = data.get("leafEncoding")
+    if data.get("format") != format_name:
+        raise MerkleDumpError(f"format: expected {format_name!r}, got {data.get('format')!r}")
+    encoding = data.get("leafEncoding") if format_name == DUMP_FORMAT else ["bytes32"]
     if not isinstance(encoding, list) or not encoding or not all(isinstance(t, str) for t in encoding):
         raise MerkleDumpError(f"leafEncoding: expected a non-empty list of ABI types, got {encoding!r}")
     tree = data.get("tree")
@@ -44,27 +46,25 @@ def _shape(data: Mapping[str, Any]) -> tuple[list[str], list[Any], list[Any]]:
     return encoding, tree, values
 
 
-def check_dump(data: Mapping[str, Any]) -> tuple[list[bytes], list[IndexedValue], list[str]]:
-    """Return the nodes, values and leaf encoding of a consistent dump; raise ``MerkleDumpError``."""
-    encoding, tree, values = _shape(data)
+def _nodes(tree: list[Any], value_count: int) -> list[bytes]:
     nodes = []
     for index, text in enumerate(tree):
         try:
             nodes.append(parse_hash(text))
         except ValidationError:
             raise MerkleDumpError(f"tree[{index}]: expected 0x plus 64 hex digits, got {text!r}") from None
-    if len(nodes) != 2 * len(values) - 1:
-        raise MerkleDumpError(f"tree: expected {2 * len(values) - 1} nodes for {len(values)} values, got {len(nodes)}")
-    try:
-        validate_leaf_encoding(encoding)
-    except ValidationError as error:
-        raise MerkleDumpError(f"leafEncoding: {error}") from None
+    if len(nodes) != 2 * value_count - 1:
+        raise MerkleDumpError(f"tree: expected {2 * value_count - 1} nodes for {value_count} values, got {len(nodes)}")
+    return nodes
+
+
+def _check_leaves(nodes: list[bytes], values: list[Any], hash_value: Callable[[Any], bytes]) -> list[IndexedValue]:
     indexed: list[IndexedValue] = []
     seen: dict[int, int] = {}
     for position, entry in enumerate(values):
         where = f"values[{position}]"
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("value"), list):
-            raise MerkleDumpError(f"{where}: expected {{'value': [...], 'treeIndex': n}}, got {entry!r:.80}")
+        if not isinstance(entry, Mapping) or "value" not in entry:
+            raise MerkleDumpError(f"{where}: expected {{'value': ..., 'treeIndex': n}}, got {entry!r:.80}")
         tree_index = entry.get("treeIndex")
         if isinstance(tree_index, bool) or not isinstance(tree_index, int):
             raise MerkleDumpError(f"{where}.treeIndex: expected an integer, got {tree_index!r}")
@@ -76,7 +76,7 @@ def check_dump(data: Mapping[str, Any]) -> tuple[list[bytes], list[IndexedValue]
             raise MerkleDumpError(f"{where}.treeIndex: {tree_index} is already used by values[{seen[tree_index]}]")
         seen[tree_index] = position
         try:
-            expected = leaf_hash(encoding, entry["value"])
+            expected = hash_value(entry["value"])
         except ValidationError as error:
             raise MerkleDumpError(f"{where}.value: {error}") from None
         if expected != nodes[tree_index]:
@@ -84,12 +84,46 @@ def check_dump(data: Mapping[str, Any]) -> tuple[list[bytes], list[IndexedValue]
                 f"{where}: leaf hash of {entry['value']!r:.120} is {hex_hash(expected)}, "
                 f"but tree[{tree_index}] is {hex_hash(nodes[tree_index])}"
             )
-        indexed.append(IndexedValue(tuple(entry["value"]), tree_index))
-    for index in range(len(values) - 2, -1, -1):
+        value = entry["value"]
+        indexed.append(IndexedValue(tuple(value) if isinstance(value, list) else (value,), tree_index))
+    return indexed
+
+
+def _check_internal_nodes(nodes: list[bytes], value_count: int) -> None:
+    for index in range(value_count - 2, -1, -1):
         expected = node_hash(nodes[2 * index + 1], nodes[2 * index + 2])
         if expected != nodes[index]:
             raise MerkleDumpError(
                 f"tree[{index}]: hash of children tree[{2 * index + 1}], tree[{2 * index + 2}] is "
                 f"{hex_hash(expected)}, but the dump says {hex_hash(nodes[index])}"
             )
+
+
+def check_dump(data: Mapping[str, Any]) -> tuple[list[bytes], list[IndexedValue], list[str]]:
+    """Return the nodes, values and leaf encoding of a consistent dump; raise ``MerkleDumpError``."""
+    encoding, tree, values = _shape(data)
+    nodes = _nodes(tree, len(values))
+    try:
+        validate_leaf_encoding(encoding)
+    except ValidationError as error:
+        raise MerkleDumpError(f"leafEncoding: {error}") from None
+
+    def standard_leaf(value: Any) -> bytes:
+        if not isinstance(value, list):
+            raise ValidationError(f"expected a list of {len(encoding)} values, got {value!r:.80}")
+        return leaf_hash(encoding, value)
+
+    indexed = _check_leaves(nodes, values, standard_leaf)
+    _check_internal_nodes(nodes, len(values))
     return nodes, indexed, list(encoding)
+
+
+def check_simple_dump(data: Mapping[str, Any]) -> list[bytes]:
+    """Check an OpenZeppelin ``SimpleMerkleTree`` (``simple-v1``) dump; return its nodes."""
+    _, tree, values = _shape(data, SIMPLE_FORMAT)
+    if data.get("hash") is not None:
+        raise MerkleDumpError(f"hash: a custom node hash ({data.get('hash')!r}) cannot be recomputed")
+    nodes = _nodes(tree, len(values))
+    _check_leaves(nodes, values, parse_hash)  # a simple tree's leaf is its bytes32 value itself
+    _check_internal_nodes(nodes, len(values))
+    return nodes

@@ -1,11 +1,17 @@
-"""``darkpool audit tree DUMP.json``: recompute every leaf and node of a ``standard-v1`` dump."""
+"""``darkpool audit tree DUMP.json``: recompute every leaf and node of an OpenZeppelin tree dump.
+
+Reads ``standard-v1`` dumps (``StandardMerkleTree``, the format darkpool writes) and also
+``simple-v1`` dumps (``SimpleMerkleTree`` with the default node hash).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from darkpool._merkle_dump import SIMPLE_FORMAT, check_simple_dump
 from darkpool.errors import MerkleDumpError
-from darkpool.merkle import StandardMerkleTree
+from darkpool.merkle import StandardMerkleTree, hex_hash
 
 __all__ = ["audit_tree"]
 
@@ -16,4 +22,12 @@ def audit_tree(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise MerkleDumpError(f"cannot read {path}: {error}") from None
-    return StandardMerkleTree.loads(text).root
+    try:
+        data = json.loads(text)
+    except ValueError as error:
+        raise MerkleDumpError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise MerkleDumpError(f"expected a JSON object, got {type(data).__name__}")
+    if data.get("format") == SIMPLE_FORMAT:
+        return hex_hash(check_simple_dump(data)[0])
+    return StandardMerkleTree.load(data).root

@@ -68,3 +68,14 @@ def test_audit_tree_when_openzeppelin_dump_node_flipped_raises(path: Path, tmp_p
     tampered.write_text(json.dumps(data))
     with pytest.raises(MerkleDumpError):
         audit_tree(tampered)
+
+
+@pytest.mark.parametrize("name", ["oz-simple-v1.sorted.1_0_6.json", "oz-simple-v1.unsorted.1_0_6.json"])
+def test_audit_tree_when_oz_simple_dump_returns_root_and_catches_tampering(name: str, tmp_path: Path) -> None:
+    data = json.loads((VECTORS / name).read_text())
+    assert audit_tree(VECTORS / name) == data["tree"][0]
+    data["values"][0]["value"] = "0x" + "00" * 32
+    tampered = tmp_path / name
+    tampered.write_text(json.dumps(data))
+    with pytest.raises(MerkleDumpError, match=r"values\[0\]"):
+        audit_tree(tampered)
