@@ -132,7 +132,9 @@ def test_begin_when_masks_from_another_key_raises_foreign_key(
         operator.begin("r1", ROUND, other.open_round("r1"))
 
 
-def test_begin_when_masks_declare_wrong_shape_raises_ciphertext_shape_error(parties: tuple[Custodian, Operator]) -> None:
+def test_begin_when_masks_declare_wrong_shape_raises_ciphertext_shape_error(
+    parties: tuple[Custodian, Operator],
+) -> None:
     custodian, operator = parties
     masks = custodian.open_round("r1")
     with pytest.raises(CiphertextShapeError):

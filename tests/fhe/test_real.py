@@ -1,0 +1,131 @@
+"""Real encryption on the small shape: key custody split, results equal the reference."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from concrete import fhe as concrete_fhe
+
+from darkpool.clearing import clear_reference, dump_result
+from darkpool.domain import Lots, Order
+from darkpool.errors import (
+    ForeignKey,
+    InconsistentOutputs,
+    ReplayedDecryption,
+    TranscriptMismatch,
+    UndeclaredOutput,
+)
+from fhe.artifacts import CompiledCircuit, load_circuit
+from fhe.custodian import Custodian
+from fhe.engine import run_round
+from fhe.operator import Operator
+from tests.conformance.rounds import random_round
+from tests.fhe.conftest import SMALL
+from tests.fhe.rounds import ORDERS, ROUND, play
+
+pytestmark = pytest.mark.fhe
+
+
+def _secret_objects(root: object) -> list[str]:
+    """Walk an object graph; name every concrete key set, client or secret key found."""
+    found: list[str] = []
+    seen: set[int] = set()
+    stack: list[tuple[str, object]] = [("operator", root)]
+    while stack:
+        path, obj = stack.pop()
+        if id(obj) in seen or obj is None or isinstance(obj, (str, bytes, int, float, bool)):
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, (concrete_fhe.Keys, concrete_fhe.Client)) or "Secret" in type(obj).__name__:
+            found.append(path)
+            continue
+        children: list[tuple[str, Any]] = []
+        if isinstance(obj, dict):
+            children = [(f"{path}[{k!r}]", v) for k, v in obj.items()]
+        elif isinstance(obj, (list, tuple, set)):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(obj)]
+        else:
+            fields = getattr(obj, "__dict__", {})
+            slots = [s for cls in type(obj).__mro__ for s in getattr(cls, "__slots__", ())]
+            children = [(f"{path}.{k}", v) for k, v in fields.items()]
+            children += [(f"{path}.{s}", getattr(obj, s, None)) for s in slots if isinstance(s, str)]
+        stack.extend(children)
+    return found
+
+
+def test_clear_when_real_encryption_small_rounds_equals_reference(fhe_cache: Path) -> None:
+    rng = random.Random(99)
+    cases = [(ROUND, ORDERS)] + [random_round(rng, max_orders=4, max_levels=4, max_quantity=3) for _ in range(1)]
+    for round_, orders in cases:
+        result = run_round(round_, orders, shape=SMALL, cache_dir=fhe_cache)
+        assert dump_result(result) == dump_result(clear_reference(round_, orders)), (round_, orders)
+
+
+def test_clear_when_real_encryption_with_caps_equals_reference_on_capped_quantities(fhe_cache: Path) -> None:
+    caps = {ORDERS[0].id: 1, ORDERS[3].id: 0}
+    capped = [
+        Order(o.id, o.side, o.limit_ticks, Lots(min(o.quantity_lots, caps.get(o.id, 3))), o.priority)
+        for o in ORDERS
+        if caps.get(o.id, 1) > 0
+    ]
+    expected = clear_reference(ROUND, capped)
+    result = run_round(ROUND, ORDERS, shape=SMALL, caps=caps, cache_dir=fhe_cache)
+    assert result.price_ticks == expected.price_ticks and result.volume_lots == expected.volume_lots
+    assert result.fills == {o.id: expected.fills.get(o.id, 0) for o in ORDERS}
+
+
+def test_operator_when_running_real_round_holds_no_secret_key(
+    real_circuit: CompiledCircuit, real_custodian: Custodian
+) -> None:
+    # The operator loads the server artifact from its own directory and gets evaluation keys.
+    operator_circuit = load_circuit(SMALL, real_circuit.directory)
+    assert not any("key" in p.name for p in real_circuit.directory.iterdir())
+    operator = Operator(operator_circuit, real_custodian.evaluation_keys, real_custodian.key_id)
+    request = play(real_custodian, operator, "real-1")
+    assert _secret_objects(operator) == []
+    outputs = real_custodian.decrypt(request)
+    assert outputs.volume_lots == clear_reference(ROUND, ORDERS).volume_lots
+    with pytest.raises(ReplayedDecryption):
+        real_custodian.decrypt(request)
+
+
+def test_decrypt_when_real_outputs_are_not_the_circuit_outputs_raises_undeclared_output(
+    real_circuit: CompiledCircuit, real_custodian: Custodian
+) -> None:
+    operator = Operator(real_circuit, real_custodian.evaluation_keys, real_custodian.key_id)
+    masks = real_custodian.open_round("real-2")
+    operator.begin("real-2", ROUND, masks)
+    request = dataclasses.replace(
+        operator.evaluate("real-2"), outputs=(masks.ciphertext, masks.ciphertext, masks.ciphertext, masks.ciphertext)
+    )
+    with pytest.raises((UndeclaredOutput, InconsistentOutputs)):
+        real_custodian.decrypt(request)
+
+
+@pytest.mark.slow
+def test_decrypt_when_ciphertext_from_another_key_raises(
+    real_circuit: CompiledCircuit, real_custodian: Custodian, fhe_cache: Path
+) -> None:
+    stranger = Custodian(real_circuit, key_dir=fhe_cache / "stranger-keys")
+    operator = Operator(real_circuit, real_custodian.evaluation_keys, real_custodian.key_id)
+    with pytest.raises(ForeignKey):
+        operator.begin("real-3", ROUND, stranger.open_round("real-3"))
+    # A forged envelope does not help: the transcript names an Enc(R) this custodian never issued.
+    forged = dataclasses.replace(stranger.open_round("real-4"), key_id=real_custodian.key_id)
+    real_custodian.open_round("real-4")
+    operator.begin("real-4", ROUND, forged)
+    with pytest.raises(TranscriptMismatch):
+        real_custodian.decrypt(operator.evaluate("real-4"))
+
+
+@pytest.mark.slow
+def test_clear_when_real_encryption_many_rounds_equals_reference(fhe_cache: Path) -> None:
+    rng = random.Random(2026)
+    for _ in range(6):
+        round_, orders = random_round(rng, max_orders=4, max_levels=4, max_quantity=3)
+        result = run_round(round_, orders, shape=SMALL, cache_dir=fhe_cache)
+        assert dump_result(result) == dump_result(clear_reference(round_, orders)), (round_, orders)
