@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,6 +26,8 @@ __all__ = ["run_full_flow"]
 ADMIN_TOKEN_BYTES = 24
 DEPOSITS = (10**11, 10**11, 5 * 10**8)
 """Token base units (6 decimals): 100,000, 100,000 and 500 mUSD."""
+FHE_MAX_LOTS = 63
+"""Largest FHE order in lots: three base-4 quantity digits keep the demo's circuit small."""
 
 
 @contextmanager
@@ -59,6 +62,9 @@ class _Flow:
 
 def run_full_flow(console: Console, chain: str = "embedded", out_dir: str | Path | None = None) -> list[str]:
     """Run the whole flow on ``chain`` ("embedded" or "anvil"); return the verified statements."""
+    # concrete imports pkg_resources, whose deprecation warnings would only clutter the demo's output.
+    warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+    warnings.filterwarnings("ignore", message=".*declare_namespace.*")
     target = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="darkpool-demo-"))
     target.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -77,10 +83,10 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
 
     from darkpool.sdk import DarkPoolClient, Identity
     from darkpool.sdk._chain import Wallet, chain_batches
-    from darkpool.services import create_operator_app
+    from darkpool.services import create_custodian_app, create_operator_app
     from darkpool.services.deploy import deploy, fund_institution
     from darkpool.services.serve import ServerThread
-    from darkpool.services.settings import OperatorSettings
+    from darkpool.services.settings import CustodianSettings, OperatorSettings
 
     chain = flow.chain
     d = deploy(chain)
@@ -89,13 +95,22 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     people = [Identity.generate() for _ in names]
     fund_institution(chain, d, [p.address for p in people], max(DEPOSITS))
     admin_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
-    settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
-                                token=d.token, operator_address=d.operator, admin_token=admin_token,
-                                mark_max_age_s=3600)
-    server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain)))
-    flow.ok(f"operator serving on {server.url} (journal: SQLite WAL at {settings.journal})")
+    custodian_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+    with flow.console.status("key custodian: compiling the 4-slot, 4-level circuit and generating keys "
+                             "(cached after the first run)..."):
+        custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
+            chain_id=d.chain_id, vault=d.vault, operator_token=custodian_token, log=str(flow.out_dir / "custodian.log"),
+            key_dir=str(flow.out_dir / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}"))))
+        settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
+                                    token=d.token, operator_address=d.operator, admin_token=admin_token,
+                                    mark_max_age_s=3600, custodian_url=custodian.url,
+                                    custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
+                                    fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"))
+        server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain)))
+    flow.ok(f"key custodian on {custodian.url} (holds the FHE secret key); operator on {server.url} (evaluation "
+            f"keys only; journal: SQLite WAL at {settings.journal})")
     admin = stack.enter_context(DarkPoolClient(server.url, admin_token=admin_token))
-    clients = [stack.enter_context(DarkPoolClient(server.url, who)) for who in people]
+    clients = [stack.enter_context(DarkPoolClient(server.url, who, custodian=custodian.url)) for who in people]
 
     for who, amount in zip(people, DEPOSITS, strict=True):
         Wallet(chain.w3, who, d.vault, d.token).deposit(amount)
@@ -106,6 +121,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
                f"({', '.join(f'{n}: {b / 1e6:,.0f} mUSD' for n, b in zip(names, balances, strict=True))})")
     admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
 
+    _fhe_perp_round(flow, admin, clients, names, server)
     _commit_reveal_option_round(flow, admin, clients, names)
     _commit_reveal_perp_round(flow, admin, clients)
 
@@ -134,7 +150,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
 
     from darkpool.audit import run_audit
 
-    report = run_audit(server.url, w3=chain.w3, json_path=flow.out_dir / "audit.json",
+    report = run_audit(server.url, w3=chain.w3, custodian=custodian.url, json_path=flow.out_dir / "audit.json",
                        png_path=flow.out_dir / "curves.png")
     report.render(flow.console)
     flow.check(report.ok, f"audit passed ({sum(1 for c in report.checks if c.ok)} checks; report "
@@ -148,6 +164,35 @@ def _option_reference_ticks() -> int:
     years = (DEFAULT_OPTION_EXPIRY - time.time()) / (365 * 86_400)
     value = float(option_value(3000.0, 3000.0, years, DEFAULT_VOLS["ETH-3000-C"], 0.0, True))
     return round(value / 0.01)
+
+
+def _fhe_perp_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...], server: Any) -> None:
+    import re
+
+    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": 300_000,
+                                          "band_low_ticks": 299_998, "levels": 4, "slot_count": 4})["round_id"]
+    # Alpha buys twice (the second below every sell, so it never fills), Beta and Gamma sell.
+    orders = [(0, Side.BUY, 300_001, 40), (1, Side.SELL, 299_999, 25), (2, Side.SELL, 300_000, 30),
+              (0, Side.BUY, 299_994, 17)]
+    tickets = [(who, clients[who].fhe_order(rid, "ETH-PERP", side, limit, qty)) for who, side, limit, qty in orders]
+    flow.ok(f"FHE round {rid} (ETH-PERP, 4 levels): {len(tickets)} orders masked with per-slot masks each client "
+            f"fetched from the custodian; the operator holds only masked digits and Enc(R)")
+    with flow.console.status("operator: evaluating the round homomorphically; custodian: decrypting its outputs..."):
+        started = time.monotonic()
+        cleared = admin.admin("POST", f"/rounds/{rid}/clear")
+        seconds = time.monotonic() - started
+    result = cleared["result"]
+    for who, ticket in tickets:
+        if result["fills"][f"{clients[who].address}:{rid}:{ticket.slot}"] > 0:
+            clients[who].open_side(ticket)
+    positions = [c.positions().get("ETH-PERP", 0) for c in clients]
+    flow.check(result["volume_lots"] == 40 and result["price_ticks"] == 300_000 and positions == [40, -25, -15],
+               f"FHE round {rid} cleared in {seconds:.0f}s: {result['volume_lots']} lots at {result['price_ticks']} "
+               f"ticks (equal to the reference engine); filled slots opened their sides, positions {positions}")
+    journal = "\n".join(e["payload"] for e in admin.admin("GET", "/audit/journal?limit=10000"))
+    tokens = set(re.findall(r"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])", journal))
+    flow.check(not tokens & {"299994", "17"} and result["fills"][f"{clients[0].address}:{rid}:3"] == 0,
+               f"{names[0]}'s unfilled FHE order (limit 299994, 17 lots) appears nowhere in the operator's journal")
 
 
 def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...]) -> None:

@@ -16,11 +16,13 @@ from darkpool.services.settings import CustodianSettings, OperatorSettings
 from tests.services.helpers import ADMIN, TOKEN, VAULT, identities
 
 CUSTODIAN_TOKEN = "custodian-test-token"
-# (side, limit, quantity): band 299_998..300_001, reference 300_000. The first two trade 47 lots at
-# 300_000; the last two never fill (a buy below every sell, a sell above the band).
-FHE_ORDERS = [(Side.BUY, 300_001, 47), (Side.SELL, 299_999, 53), (Side.BUY, 299_998, 173),
-              (Side.SELL, 300_005, 211)]
-UNFILLED_VALUES = ("299998", "300005", "173", "211")
+# (side, limit, quantity): band 299_996..299_999, reference 299_998. The first two trade 47 lots at
+# 299_998; the last two never fill (a sell at the band's top, a buy below the band). No one ever
+# sends their limits or sizes in the clear, so a scan must not find them anywhere.
+REFERENCE, BAND_LOW, LEVELS = 299_998, 299_996, 4
+FHE_ORDERS = [(Side.BUY, 299_999, 47), (Side.SELL, 299_997, 53), (Side.SELL, 299_999, 173),
+              (Side.BUY, 299_990, 211)]
+UNFILLED_VALUES = ("299999", "173", "299990", "211")
 
 
 @dataclass
@@ -92,8 +94,8 @@ def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORD
     for i, who in enumerate(world.people, start=1):
         admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
     admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
-    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": 300_000,
-                                          "band_low_ticks": 299_998, "levels": 4, "slot_count": 4})["round_id"]
+    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
+                                          "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
     clients = [world.client(who) for who in world.people]
     tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty)
                for c, (side, limit, qty) in zip(clients, orders, strict=True)]
