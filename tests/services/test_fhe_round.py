@@ -77,3 +77,57 @@ def test_fhe_round_when_encrypted_operator_and_custodian_see_no_unfilled_order_v
             assert b"masked_digits" not in request and b"/orders" not in request
         sides = [json.loads(r.split(b" ", 2)[2]) for r in world.operator_received.received if b"/sides" in r]
         assert sorted(s["slot"] for s in sides) == [0, 1]
+
+
+def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp_path: Path) -> None:
+    import httpx
+
+    from darkpool.domain import Side
+    from darkpool.errors import PhaseError, PolicyViolation
+    from darkpool.services.messages import MaskRequest, signed_to_wire
+    from darkpool.signing import SigningDomain
+    from tests.services.helpers import VAULT
+
+    with fhe_world(tmp_path, simulate=True) as world:
+        out = run_fhe_round(world)
+        rid = out["round_id"]
+        domain = SigningDomain(31337, VAULT)
+        stranger = world.people[3]
+        # A mask for someone else's slot, and a second mask for one's own slot: refused by the custodian.
+        for who, slot, code in ((stranger, 0, "policy_violation"), (world.people[0], 0, "mask_reuse")):
+            request = MaskRequest(account=who.address, round_id=rid, slot=slot, nonce=99 + slot, expiry=2**40)
+            response = httpx.post(f"{world.custodian_url}/rounds/{rid}/mask",
+                                  json=signed_to_wire(who.sign(request, domain)))
+            assert response.status_code == 403 and response.json()["error"]["code"] == code
+        # Decryption without the operator's token, and a second decryption: refused, log unchanged.
+        body = {"circuit_id": "x", "masks_digest": "x", "inputs_commitment": "x", "transcript_hash": "x", "outputs": []}
+        response = httpx.post(f"{world.custodian_url}/rounds/{rid}/decrypt", json=body)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+        response = httpx.post(f"{world.custodian_url}/rounds/{rid}/decrypt", json=body,
+                              headers={"Authorization": "Bearer custodian-test-token"})
+        assert response.status_code in (403, 409) and response.json()["error"]["code"] in (
+            "transcript_mismatch", "foreign_key", "replayed_decryption")
+        assert len(httpx.get(f"{world.custodian_url}/log").json()) == 1
+        # The operator refuses orders and clearing once the round is cleared.
+        seq = world.operator_app.state.core.journal.seq
+        client = out["clients"][0]
+        with pytest.raises(PhaseError):
+            client.fhe_order(rid, "ETH-PERP", Side.BUY, 299_999, 1)
+        with pytest.raises(PhaseError):
+            world.admin().admin("POST", f"/rounds/{rid}/clear")
+        assert world.operator_app.state.core.journal.seq == seq
+        # An order for a slot the signer does not hold is refused.
+        rid2 = world.admin().admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP",
+                                                       "reference_ticks": REFERENCE, "band_low_ticks": BAND_LOW,
+                                                       "levels": LEVELS, "slot_count": 4})["round_id"]
+        out["clients"][0].fhe_order(rid2, "ETH-PERP", Side.BUY, 299_999, 5)
+        from darkpool.services.messages import FheOrder
+
+        thief = world.people[1]
+        order = FheOrder(account=thief.address, instrument="ETH-PERP", round_id=rid2, slot=0,
+                         masked_digits=bytes(6), side_commitment=bytes(32), nonce=5, expiry=2**40)
+        seq = world.operator_app.state.core.journal.seq
+        response = httpx.post(f"{world.operator_url}/rounds/{rid2}/orders",
+                              json=signed_to_wire(thief.sign(order, domain)))
+        assert response.status_code == 403 and response.json()["error"]["code"] == PolicyViolation.code
+        assert world.operator_app.state.core.journal.seq == seq
