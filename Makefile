@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NPM_STAMP := contracts/node_modules/.installed
 
-.PHONY: install demo test lint typecheck unit slow bench clean
+.PHONY: install demo test lint typecheck contracts-check unit slow bench clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -34,7 +34,11 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
-test: lint typecheck unit
+# The committed ABI and bytecode must be what the pinned solc builds from the sources.
+contracts-check: install
+	cd contracts && node build.js --check
+
+test: lint typecheck contracts-check unit
 
 slow: install
 	$(VENV)/bin/pytest -q -m slow
