@@ -22,15 +22,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NewType
+from typing import Any
 
 import numpy as np
 from concrete import fhe
 
 import fhe.circuit as circuit_module
 import fhe.radix as radix_module
+from fhe.arrays import IntArray
 from fhe.circuit import clearing_function
-from fhe.shape import Shape
+from fhe.shape import CircuitId, Shape
 
 __all__ = [
     "CircuitId",
@@ -42,7 +43,6 @@ __all__ = [
     "load_circuit",
 ]
 
-CircuitId = NewType("CircuitId", str)
 ENCRYPTION = {"masks": "encrypted", "masked": "clear", "caps": "clear", "order": "clear"}
 CACHE_ENV = "DARKPOOL_CACHE_DIR"
 GLOBAL_P_ERROR = 1e-5
@@ -77,11 +77,11 @@ def configuration(*, simulate: bool) -> fhe.Configuration:
     )
 
 
-def inputset(shape: Shape, count: int = 12, seed: int = 0) -> list[tuple[np.ndarray, ...]]:
+def inputset(shape: Shape, count: int = 12, seed: int = 0) -> list[tuple[IntArray, ...]]:
     """Return sample arguments spanning every input's range (every index is also hinted)."""
     rng = np.random.default_rng(seed)
     slots, digits, levels = shape.slots, shape.digits_per_slot, shape.levels
-    samples = []
+    samples: list[tuple[IntArray, ...]] = []
     for i in range(count):
         order = np.eye(levels, dtype=np.int64)[rng.permutation(levels)]
         if i == 0:

@@ -34,6 +34,7 @@ from darkpool.errors import (
     UndeclaredOutput,
     WrongRound,
 )
+from fhe.arrays import IntArray
 from fhe.artifacts import CompiledCircuit
 from fhe.encoding import SlotMask
 from fhe.log import DecryptionLog
@@ -46,14 +47,14 @@ OUTPUT_COUNT = 4
 _SIMULATED = b"darkpool-simulated\0"
 
 
-def save_array(array: np.ndarray) -> bytes:
+def save_array(array: IntArray) -> bytes:
     """Serialize a plain array (simulation's stand-in for a ciphertext)."""
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(array, dtype=np.int64), allow_pickle=False)
     return _SIMULATED + buffer.getvalue()
 
 
-def load_array(data: bytes) -> np.ndarray:
+def load_array(data: bytes) -> IntArray:
     """Deserialize :func:`save_array` output, refusing anything else."""
     if not data.startswith(_SIMULATED):
         raise ForeignKey("expected a simulated value, got a ciphertext")
@@ -65,7 +66,7 @@ def load_array(data: bytes) -> np.ndarray:
 
 @dataclass
 class _RoundState:
-    masks: np.ndarray
+    masks: IntArray
     masks_digest: str
     issued: set[int] = field(default_factory=set)
     decrypted: bool = False
@@ -163,7 +164,7 @@ class Custodian:
             raise WrongRound(f"round {round_id!r} was not opened by this custodian")
         return state
 
-    def _decrypt_values(self, outputs: tuple[bytes, ...]) -> list[np.ndarray]:
+    def _decrypt_values(self, outputs: tuple[bytes, ...]) -> list[IntArray]:
         if self._client is None:
             return [load_array(data) for data in outputs]
         try:
@@ -174,7 +175,7 @@ class Custodian:
         return [np.asarray(v) for v in plain]
 
 
-def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[np.ndarray]) -> RoundOutputs:
+def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[IntArray]) -> RoundOutputs:
     """Turn decrypted output digits into a :class:`RoundOutputs`, or refuse garbage."""
     shape = circuit.shape
     expected_shapes = [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits)]

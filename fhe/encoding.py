@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from darkpool.domain import Order, Round, Side
 from darkpool.errors import ShapeError
 from fhe.shape import Shape
@@ -91,8 +89,3 @@ def mask_digits(digits: list[int], mask: SlotMask) -> tuple[int, ...]:
 def encode_order(shape: Shape, round_: Round, order: Order, mask: SlotMask) -> MaskedOrder:
     """Encode and mask one order for its slot: what the client submits."""
     return MaskedOrder(mask.round_id, mask.slot, mask_digits(order_digits(shape, round_, order), mask))
-
-
-def idle_digits(shape: Shape) -> np.ndarray:
-    """Return the masked digits the operator uses for an empty slot (its cap is 0 anyway)."""
-    return np.zeros(shape.digits_per_slot, dtype=np.int64)

@@ -18,6 +18,7 @@ from concrete import fhe
 
 from darkpool.domain import Round
 from darkpool.errors import CiphertextShapeError, ForeignKey, PolicyViolation, ShapeError, WrongRound
+from fhe.arrays import IntArray
 from fhe.artifacts import CompiledCircuit
 from fhe.custodian import load_array, save_array
 from fhe.encoding import MaskedOrder
@@ -43,8 +44,8 @@ def rank_order(round_: Round, levels: int) -> list[int]:
 class _OpenRound:
     round_: Round
     masks: RoundMasks
-    masked: np.ndarray
-    caps: np.ndarray
+    masked: IntArray
+    caps: IntArray
     filled: set[int] = field(default_factory=set)
 
 
@@ -127,7 +128,7 @@ class Operator:
             raise WrongRound(f"round {round_id!r} is not open at this operator")
         return state
 
-    def _run(self, masks: bytes, clear_args: Sequence[np.ndarray]) -> tuple[bytes, ...]:
+    def _run(self, masks: bytes, clear_args: Sequence[IntArray]) -> tuple[bytes, ...]:
         server = self._circuit.server
         name = self._circuit.function_name
         if self._circuit.simulate:
@@ -147,7 +148,7 @@ class Operator:
             results = (results,)
         return tuple(r.serialize() for r in results)
 
-    def _simulated_args(self, masks: np.ndarray, clear_args: Sequence[np.ndarray]) -> tuple[Any, ...]:
+    def _simulated_args(self, masks: IntArray, clear_args: Sequence[IntArray]) -> tuple[Any, ...]:
         shape = self._circuit.shape
         if masks.shape != (shape.slots, shape.digits_per_slot):
             raise CiphertextShapeError(f"masks of shape {masks.shape} do not fit circuit {self._circuit.id}")
@@ -155,7 +156,7 @@ class Operator:
         args = client.simulate_encrypt(masks, *clear_args, function_name=self._circuit.function_name)
         return tuple(args)
 
-    def _prepare_clear(self, clear_args: Sequence[np.ndarray]) -> list[Any]:
+    def _prepare_clear(self, clear_args: Sequence[IntArray]) -> list[Any]:
         # Clear arguments need no key: concrete's simulated client program prepares them.
         from concrete.fhe.compilation.client import ClientProgram, Value_
 

@@ -15,11 +15,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from concrete import fhe
+
+from fhe.arrays import IntArray
 
 __all__ = [
     "EQ",
     "GT",
+    "IntArray",
     "LT",
     "MAX_LOOKUP_BITS",
     "Tensor",
@@ -46,6 +50,7 @@ Tensor = Any
 """An encrypted tracer while compiling, a NumPy integer array when run in the clear."""
 
 
+
 def _bits(bound: int) -> int:
     return max(1, int(bound).bit_length())
 
@@ -59,7 +64,7 @@ def lookup(index: Tensor, bound: int, fn: Callable[[int], int]) -> Tensor:
     return table[fhe.hint(index, can_store=bound)]
 
 
-def lookup_each(index: Tensor, bound: int, fns: np.ndarray) -> Tensor:
+def lookup_each(index: Tensor, bound: int, fns: npt.NDArray[Any]) -> Tensor:
     """Apply ``fns[...]`` elementwise (an array of callables shaped like ``index``) in one lookup."""
     bits = _bits(bound)
     if bits > MAX_LOOKUP_BITS:
@@ -150,10 +155,14 @@ def combine(codes: Tensor, *, result: Callable[[int], int]) -> Tensor:
         pairs = count // 2
         low = take(codes, slice(0, 2 * pairs, 2))
         high = take(codes, slice(1, 2 * pairs, 2))
-        final = count == 2
-        merged = lookup(3 * high + low, 8, lambda v, f=final: _merge(v // 3, v % 3, result if f else None))
+        mapping = result if count == 2 else None
+        merged = lookup(3 * high + low, 8, _merger(mapping))
         codes = merged if count % 2 == 0 else concat([merged, take(codes, slice(count - 1, count))])
     return take(codes, 0)
+
+
+def _merger(result: Callable[[int], int] | None) -> Callable[[int], int]:
+    return lambda v: _merge(v // 3, v % 3, result)
 
 
 def _merge(high: int, low: int, result: Callable[[int], int] | None) -> int:

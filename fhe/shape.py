@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NewType
 
 from darkpool.errors import ShapeError
 
 __all__ = [
+    "CircuitId",
     "MAX_LEVELS",
     "MAX_QUANTITY_DIGITS",
     "MAX_SLOTS",
@@ -22,6 +24,9 @@ __all__ = [
     "Shape",
     "choose_shape",
 ]
+
+CircuitId = NewType("CircuitId", str)
+"""Names a compiled circuit: shape, concrete version, digest of the circuit's source."""
 
 SLOT_SIZES = (4, 8, 16, 32)
 """Slot counts that shapes come in; a round uses the smallest that holds its orders."""

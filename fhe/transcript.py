@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fhe.artifacts import CircuitId
+from fhe.arrays import IntArray
+from fhe.shape import CircuitId
 
 __all__ = [
     "DecryptionRequest",
@@ -33,7 +34,7 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def inputs_commitment(salt: bytes, *arrays: np.ndarray) -> str:
+def inputs_commitment(salt: bytes, *arrays: IntArray) -> str:
     """Commit to the operator's clear inputs; the salt keeps a custodian from guessing them."""
     h = hashlib.sha256(_COMMITMENT_DOMAIN + len(salt).to_bytes(2, "big") + salt)
     for array in arrays:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.fhe
 class TestSimulatedFheEngine(EngineConformance):
     """Every round on one padded shape (8 slots, 8 levels, 15 lots): one compile for the class."""
 
-    generated_rounds: ClassVar[int] = 25
+    generated_rounds: ClassVar[int] = 150
     max_orders: ClassVar[int] = WIDE.slots
     max_levels: ClassVar[int] = WIDE.levels
     max_quantity: ClassVar[int] = WIDE.max_quantity
