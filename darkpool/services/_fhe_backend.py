@@ -33,6 +33,7 @@ class CustodianFheBackend:
         self.max_quantity = max_quantity
         self.data_dir = Path(data_dir)
         self._operators: dict[str, Any] = {}
+        self._circuits: dict[tuple[int, int, int], Any] = {}
         self._lock = threading.Lock()
 
     def prepare(self, slots: int, levels: int) -> None:
@@ -40,8 +41,9 @@ class CustodianFheBackend:
         from fhe.artifacts import compile_circuit
         from fhe.shape import choose_shape
 
-        compile_circuit(choose_shape(slots, levels, [self.max_quantity]), simulate=self.simulate,
-                        cache_dir=self.cache_dir)
+        shape = choose_shape(slots, levels, [self.max_quantity])
+        self._circuits[(shape.slots, shape.levels, shape.quantity_digits)] = compile_circuit(
+            shape, simulate=self.simulate, cache_dir=self.cache_dir)
 
     def _masks_path(self, round_id: int) -> Path:
         return self.data_dir / f"fhe-round-{round_id}.masks"
@@ -70,8 +72,10 @@ class CustodianFheBackend:
         with self._lock:
             found = self._operators.get(info["circuit_id"])
             if found is None:
-                shape = Shape(info["slots"], info["levels"], info["quantity_digits"])
-                circuit = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
+                key = (info["slots"], info["levels"], info["quantity_digits"])
+                circuit = self._circuits.get(key)
+                if circuit is None:  # concrete traces only on the main thread: prefer prepare()
+                    circuit = compile_circuit(Shape(*key), simulate=self.simulate, cache_dir=self.cache_dir)
                 if str(circuit.id) != info["circuit_id"]:
                     raise ForeignKey(f"custodian's circuit {info['circuit_id']} is not ours ({circuit.id})")
                 keys = b"" if self.simulate else self.http.get(f"/keys/{info['circuit_id']}").content

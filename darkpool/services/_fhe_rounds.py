@@ -66,8 +66,6 @@ def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
         if message.instrument != state.round.instrument:
             raise ValidationError(f"round {message.round_id} trades {state.round.instrument}")
         signer = Account(core.verifier.check(signed))
-        if signer in state.slots.values():
-            raise PolicyViolation(f"{signer} already holds a slot in round {message.round_id}")
         if core.books.balance(signer) <= 0:
             raise PolicyViolation(f"{signer} has no collateral")
         slot = len(state.slots)

@@ -87,6 +87,7 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
     app.state.core = core
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst, monotonic)
     install_error_handlers(app)
-    for module in (info, accounts, rounds, fhe, withdrawals, batches, audit, admin):
+    # The order endpoints come first: routes are matched in order and they carry the load.
+    for module in (rounds, fhe, withdrawals, accounts, batches, audit, admin, info):
         app.include_router(module.router)
     return app
