@@ -20,22 +20,29 @@ import argparse
 import json
 import os
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from concrete import fhe as concrete_fhe
+# Run as a script, this file's directory comes first on sys.path and its name shadows the fhe
+# package: drop it before importing.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+sys.modules.pop("fhe", None)
 
-from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
-from fhe.artifacts import compile_circuit
-from fhe.custodian import Custodian
-from fhe.encoding import encode_order
-from fhe.engine import priority_slots
-from fhe.operator import Operator
-from fhe.radix import GT, compare
-from fhe.shape import Shape
+import numpy as np  # noqa: E402
+from concrete import fhe as concrete_fhe  # noqa: E402
+
+from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks  # noqa: E402
+from fhe.artifacts import compile_circuit  # noqa: E402
+from fhe.custodian import Custodian  # noqa: E402
+from fhe.encoding import encode_order  # noqa: E402
+from fhe.engine import priority_slots  # noqa: E402
+from fhe.operator import Operator  # noqa: E402
+from fhe.radix import GT, compare  # noqa: E402
+from fhe.shape import Shape  # noqa: E402
 
 CORES = os.cpu_count() or 1
 

@@ -3,12 +3,12 @@
 Layout under the cache root (``DARKPOOL_CACHE_DIR``, else ``~/.cache/darkpool/fhe``)::
 
     <circuit id>/execution/server.zip   the server artifact (what the operator loads)
-    <circuit id>/custodian/keys          the custodian's full key set (secret: custodian only)
-    <circuit id>/custodian/eval.keys     the evaluation keys (what the operator gets)
+    <circuit id>/simulation/server.zip  the same, compiled for concrete's simulation
+    <circuit id>/custodian/keyset/secret.keys  the custodian's key set (secret: custodian only)
+    <circuit id>/custodian/keyset/eval.keys    the evaluation keys (what the operator gets)
 
 The circuit id names the shape, the concrete version and a digest of the circuit's source, so a
-changed circuit never meets stale keys. Simulation artifacts live beside them under
-``<circuit id>/simulation``. One parameter set serves every lookup (``MONO``): with several,
+changed circuit never meets stale keys. One parameter set serves every lookup (``MONO``): with several,
 concrete adds conversion keys between every pair of partitions, ten times the key size here.
 """
 

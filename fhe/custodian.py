@@ -15,6 +15,7 @@ import hmac
 import io
 import random
 import secrets
+import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -201,20 +202,27 @@ def _load_or_generate_keys(
     key_dir: Path,
     progress: Callable[[str], AbstractContextManager[None]] | None,
 ) -> tuple[Any, bytes]:
+    """Load the key set under ``key_dir/keyset``, or generate it and publish it atomically.
+
+    Both files are written into a fresh directory that is then renamed into place, so two
+    processes racing on a cold cache never pair one's secret key with the other's evaluation keys.
+    """
     client = fhe.Client(circuit.client_specs)
-    secret_path = key_dir / "keys"
-    eval_path = key_dir / "eval.keys"
-    if secret_path.exists() and eval_path.exists():
-        client.keys.load(secret_path)
-        return client, eval_path.read_bytes()
-    with (progress or (lambda _: nullcontext()))(f"generating keys for {circuit.shape.id}"):
-        client.keygen()
-    key_dir.mkdir(parents=True, exist_ok=True)
-    evaluation = client.evaluation_keys.serialize()
-    tmp = key_dir / f".keys.{secrets.token_hex(4)}"
-    client.keys.save(tmp)
-    tmp.replace(secret_path)
-    tmp_eval = key_dir / f".eval.{secrets.token_hex(4)}"
-    tmp_eval.write_bytes(evaluation)
-    tmp_eval.replace(eval_path)
-    return client, bytes(evaluation)
+    keyset = key_dir / "keyset"
+    if not (keyset / "eval.keys").exists():
+        with (progress or (lambda _: nullcontext()))(f"generating keys for {circuit.shape.id}"):
+            client.keygen()
+        key_dir.mkdir(parents=True, exist_ok=True)
+        staging = key_dir / f".keyset.{secrets.token_hex(6)}"
+        staging.mkdir()
+        client.keys.save(staging / "secret.keys")
+        (staging / "eval.keys").write_bytes(client.evaluation_keys.serialize())
+        try:
+            staging.rename(keyset)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another process published first: use its keys
+        else:
+            return client, (keyset / "eval.keys").read_bytes()
+    client = fhe.Client(circuit.client_specs)
+    client.keys.load(keyset / "secret.keys")
+    return client, (keyset / "eval.keys").read_bytes()
