@@ -148,6 +148,35 @@ def rounds_replay(data: AuditData) -> Check:
     return Check(name, True, f"{replayed} round(s) replayed; roots and reveals check")
 
 
+SIGNED_KINDS = ("commit", "withdraw", "slot")
+
+
+def signed_messages(data: AuditData) -> Check:
+    """Every commitment, withdrawal and slot reservation in the journal carries its account's signature."""
+    from darkpool.services.messages import signed_from_wire
+    from darkpool.signing import SigningDomain, recover_digest
+
+    name = "journaled requests are signed by their accounts"
+    if data.domain is None:
+        return Check(name, None, "no signing domain given")
+    domain = SigningDomain(int(data.domain["chain_id"]), str(data.domain["verifying_contract"]))
+    checked = 0
+    for entry in data.journal:
+        if entry.kind not in SIGNED_KINDS:
+            continue
+        try:
+            signed = signed_from_wire(entry.data()["signed"])
+            signer = recover_digest(signed.message.digest(domain), signed.signature)
+        except DarkPoolError as exc:
+            return Check(name, False, f"journal entry {entry.seq}: {exc}")
+        if signer != signed.message.signer.lower():
+            return Check(name, False, f"journal entry {entry.seq} is not signed by {signed.message.signer}")
+        checked += 1
+    if not checked:
+        return Check(name, None, "no signed request in the journal")
+    return Check(name, True, f"{checked} signed requests verify (EIP-712, chain {domain.chain_id})")
+
+
 def _custodian_chain(entries: list[dict[str, Any]]) -> str | None:
     """Return why the custodian's log chain breaks, or None (``hash = sha256(canonical entry)``)."""
     previous = "0" * 64
@@ -192,5 +221,6 @@ def one_decryption_per_fhe_round(data: AuditData) -> Check:
 
 
 ALL_CHECKS: tuple[Callable[[AuditData], Check], ...] = (
-    batch_roots, fills_net_to_zero, solvency, journal_chain, rounds_replay, one_decryption_per_fhe_round,
+    batch_roots, fills_net_to_zero, solvency, journal_chain, signed_messages, rounds_replay,
+    one_decryption_per_fhe_round,
 )

@@ -34,6 +34,7 @@ class AuditData:
     round_summaries: list[dict[str, Any]]
     chain: ChainView | None = None
     custodian_log: list[dict[str, Any]] | None = None
+    domain: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -55,7 +56,10 @@ def fetch_operator(http: httpx.Client) -> AuditData:
     summaries = http.get("/rounds")
     for response in (batches, rounds, summaries):
         response.raise_for_status()
-    return AuditData(_journal(http, "/audit/journal"), batches.json(), rounds.json(), summaries.json())
+    info = http.get("/info")
+    info.raise_for_status()
+    return AuditData(_journal(http, "/audit/journal"), batches.json(), rounds.json(), summaries.json(),
+                     domain=info.json())
 
 
 def fetch_custodian_log(http: httpx.Client) -> list[dict[str, Any]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -10,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from darkpool.errors import DarkPoolError
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig
 from darkpool.services._core import CoreConfig, OperatorCore, Settler
@@ -70,6 +73,20 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
                         sealer=_sealer(settings))
 
 
+async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
+    """Credit new vault deposits every ``every_s`` seconds (errors are logged and retried)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from darkpool.services._chain_watch import sync_deposits
+
+    while True:
+        try:
+            await run_in_threadpool(sync_deposits, core)
+        except DarkPoolError as exc:
+            logging.getLogger("darkpool.operator").warning("deposit sync failed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
 def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
                         settler: Settler | None = None, chain: Any = None, fhe_backend: Any = None,
                         monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
@@ -78,7 +95,12 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        poller = None
+        if settings.deposit_poll_s > 0 and core.settler is not None:
+            poller = asyncio.create_task(_poll_deposits(core, settings.deposit_poll_s))
         yield
+        if poller is not None:
+            poller.cancel()
         core.journal.close()
 
     app = FastAPI(title="darkpool operator", version="1", lifespan=lifespan,

@@ -38,6 +38,8 @@ class OperatorSettings(BaseSettings):
     rate_per_s: float = 200.0
     rate_burst: float = 400.0
     mark_max_age_s: int = 60
+    deposit_poll_s: float = 0.0
+    """Poll the vault's Deposited events this often (0: only on POST /admin/deposits/sync)."""
     custodian_url: str | None = None
     custodian_token: str | None = None
     fhe_cache_dir: str | None = None

@@ -113,3 +113,16 @@ def test_audit_when_balances_exceed_vault_fails_solvency(world: dict[str, Any]) 
     first = next(iter(data.batches[-1]["balances"]))
     data.batches[-1]["balances"][first] += 10**15
     assert "committed balances <= vault holdings" in _failed(data)
+
+
+def test_audit_when_signed_commitment_altered_fails_signatures(world: dict[str, Any]) -> None:
+    data = _data(world)
+    for i, e in enumerate(data.journal):
+        if e.kind == "commit":
+            payload = e.data()
+            payload["signed"]["message"]["bond"] += 1
+            from darkpool.ledger import canonical_json
+
+            data.journal[i] = JournalEntry(e.seq, e.kind, canonical_json(payload), e.head)
+            break
+    assert "journaled requests are signed by their accounts" in _failed(data)

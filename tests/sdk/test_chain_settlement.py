@@ -54,3 +54,24 @@ async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path
     wallet.claim_withdrawal(1, w["withdrawal_id"], w["amount"], w["proof"])
     assert wallet.token_balance() == before + 10**9
     app.state.core.journal.close()
+
+
+def test_operator_when_polling_deposits_credits_new_vault_deposit(tmp_path: Path) -> None:
+    import time
+
+    from darkpool.sdk import DarkPoolClient
+    from darkpool.services.serve import ServerThread
+
+    chain = embedded_chain()
+    d = deploy(chain)
+    who = identities(1)[0]
+    fund_institution(chain, d, [who.address], 10**9)
+    settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
+                                operator_address=d.operator, admin_token=ADMIN, deposit_poll_s=0.1)
+    with ServerThread(create_operator_app(settings, chain=chain)) as server:
+        Wallet(chain.w3, who, d.vault, d.token).deposit(10**8)
+        client = DarkPoolClient(server.url, who)
+        deadline = time.monotonic() + 20
+        while client.balance()["balance"] != 10**8:
+            assert time.monotonic() < deadline, "deposit was not credited"
+            time.sleep(0.1)
