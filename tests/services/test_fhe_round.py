@@ -131,3 +131,30 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
                               json=signed_to_wire(thief.sign(order, domain)))
         assert response.status_code == 403 and response.json()["error"]["code"] == PolicyViolation.code
         assert world.operator_app.state.core.journal.seq == seq
+
+
+def test_fhe_round_when_operator_restarts_before_clearing_reopens_sealed_orders(tmp_path: Path) -> None:
+    from darkpool.services import create_operator_app
+    from tests.services.fhe_helpers import CUSTODIAN_TOKEN
+
+    with fhe_world(tmp_path, simulate=True) as world:
+        admin = world.admin()
+        for i, who in enumerate(world.people, start=1):
+            admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
+        admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+        rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
+                                              "band_low_ticks": BAND_LOW, "levels": LEVELS,
+                                              "slot_count": 4})["round_id"]
+        clients = [world.client(who) for who in world.people]
+        for c, (side, limit, qty) in zip(clients, FHE_ORDERS, strict=True):
+            c.fhe_order(rid, "ETH-PERP", side, limit, qty)
+        settings = world.operator_app.state.settings
+        assert settings.custodian_token == CUSTODIAN_TOKEN
+        world.operator_app.state.core.journal.flush()
+        # A second operator process on the same journal, sealing key and data directory.
+        again = create_operator_app(settings)
+        from darkpool.services import _fhe_rounds
+
+        _, payload = _fhe_rounds.clear_fhe_round(again.state.core, rid)
+        assert payload["result"]["volume_lots"] == _expected()["volume_lots"]
+        again.state.core.journal.close()
