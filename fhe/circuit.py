@@ -63,11 +63,21 @@ __all__ = ["ClearingFunction", "clearing_function", "eligibility_code"]
 ClearingFunction = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]
 
 BUY_ELIGIBLE, SELL_ELIGIBLE = 1, 2
+_UNFOLDED = {levels: Shape(1, levels, 1, fold=False) for levels in range(1, 17)}
 
 
-def eligibility_code(shape: Shape, threshold: int, level: int) -> int:
-    """Return bit 0 "a buy of this threshold is eligible at ``level``" and bit 1 for a sell."""
-    u = min(threshold, shape.levels - 1)
+def eligibility_code(shape: Shape, index: int, level: int) -> int:
+    """Return how a slot takes part at ``level``: bit 0 as a buy, bit 1 as a sell.
+
+    Without folding ``index`` is the threshold and both bits say what *would* hold for either
+    side (the shares pick the side). With folding (``shape.folds_side``) ``index`` is
+    ``threshold + 8 * side`` and only the slot's own side's bit can be set.
+    """
+    if shape.folds_side:
+        threshold, side = index % 8, index // 8
+        code = eligibility_code(_UNFOLDED[shape.levels], threshold, level)
+        return code & (BUY_ELIGIBLE if side == 0 else SELL_ELIGIBLE)
+    u = min(index, shape.levels - 1)
     return (BUY_ELIGIBLE if u >= level else 0) | (SELL_ELIGIBLE if u >= shape.levels - 1 - level else 0)
 
 
@@ -78,9 +88,9 @@ def clearing_function(shape: Shape) -> ClearingFunction:
         with fhe.tag("unmask"):
             threshold, side, quantity = _unmask(shape, masks + masked)
         with fhe.tag("cap"):
-            buy_share, sell_share = _cap(quantity, side, caps)
+            capped, buy_share, sell_share = _cap(shape, quantity, side, caps)
         with fhe.tag("eligibility"):
-            eligible = _eligibility(shape, threshold) @ order
+            eligible = _eligibility(shape, threshold, side) @ order
         with fhe.tag("curves"):
             demand, supply = _curves(shape, eligible, buy_share, sell_share)
         with fhe.tag("volume"):
@@ -88,7 +98,7 @@ def clearing_function(shape: Shape) -> ClearingFunction:
         with fhe.tag("auction"):
             volume, buy_rationed, position = _auction(shape, volume, larger, buy_rationed)
         with fhe.tag("allocation"):
-            fills = _allocate(shape, eligible, buy_share, sell_share, volume, buy_rationed, position)
+            fills = _allocate(shape, eligible, side, capped, volume, buy_rationed, position)
         with fhe.tag("outputs"):
             # The rank digits are zeroed when nothing trades, so a no-trade round reveals no level.
             traded = any_nonzero(volume)
@@ -101,7 +111,13 @@ def clearing_function(shape: Shape) -> ClearingFunction:
 def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     t_digits = shape.threshold_digits
     weights = np.array([4**j for j in range(t_digits)], dtype=np.int64)
-    threshold = lookup(summed[:, :t_digits], 6, lambda v: v % 4) @ weights
+    top = shape.top_threshold_digit
+    if t_digits > 1:
+        low = lookup(summed[:, : t_digits - 1], 6, lambda v: v % 4)
+        high = lookup(summed[:, t_digits - 1 : t_digits], 6, lambda v: min(v % 4, top))
+        threshold = concat([low, high], axis=1) @ weights
+    else:
+        threshold = lookup(summed[:, 0], 6, lambda v: min(v % 4, top))
     side = lookup(summed[:, t_digits], 6, lambda v: min(v % 4, 1))
     quantity = lookup(summed[:, t_digits + 1 :], 6, lambda v: v % 4)
     return threshold, side, quantity
@@ -111,26 +127,32 @@ def _digit_code(a: int, b: int) -> int:
     return LT if a < b else (GT if a > b else EQ)
 
 
-def _cap(quantity: Tensor, side: Tensor, caps: Tensor) -> tuple[Tensor, Tensor]:
+def _cap(shape: Shape, quantity: Tensor, side: Tensor, caps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the capped quantity digits and the buy and sell shares the curves read."""
     # Concrete multiplies no clear value by a constant: lift the caps first (no bootstrap).
     lifted = quantity * 0 + caps
     over = compare(quantity, lifted, result=lambda c: 1 if c == GT else 0)
     slots = quantity.shape[0]
     capped = select(over.reshape((slots, 1)), lifted, quantity)
+    if shape.folds_side:
+        # The eligibility code already says buy or sell: both lanes read the capped quantity.
+        return capped, capped, capped
     index = 4 * side.reshape((slots, 1)) + capped
     buy_share = lookup(index, 7, lambda v: v if v < 4 else 0)
     sell_share = lookup(index, 7, lambda v: v - 4 if v >= 4 else 0)
-    return buy_share, sell_share
+    return capped, buy_share, sell_share
 
 
-def _eligibility(shape: Shape, threshold: Tensor) -> Tensor:
+def _eligibility(shape: Shape, threshold: Tensor, side: Tensor) -> Tensor:
     slots, levels = shape.slots, shape.levels
     fns = np.empty((slots, levels), dtype=object)
     for level in range(levels):
         for slot in range(slots):
             fns[slot, level] = lambda v, k=level: eligibility_code(shape, v, k)
+    if shape.folds_side:
+        threshold = threshold + 8 * side
     spread = threshold.reshape((slots, 1)) + np.zeros((slots, levels), dtype=np.int64)
-    return lookup_each(spread, shape.threshold_bound, fns)
+    return lookup_each(spread, 15 if shape.folds_side else shape.threshold_bound, fns)
 
 
 def _curves(shape: Shape, eligible: Tensor, buy_share: Tensor, sell_share: Tensor) -> tuple[Tensor, Tensor]:
@@ -166,6 +188,7 @@ def _curves(shape: Shape, eligible: Tensor, buy_share: Tensor, sell_share: Tenso
 
 
 def _eligible_digit(side_bit: int) -> Callable[[int], int]:
+    # Folded codes are 0, 1 or 2, so "bit set" and "code equal" agree.
     return lambda v: v % 4 if (v // 4) & side_bit else 0
 
 
@@ -237,8 +260,8 @@ def _auction(shape: Shape, volume: Tensor, larger: Tensor, rationed: Tensor) -> 
 def _allocate(
     shape: Shape,
     eligible: Tensor,
-    buy_share: Tensor,
-    sell_share: Tensor,
+    side: Tensor,
+    capped: Tensor,
     volume: Tensor,
     buy_rationed: Tensor,
     position: Tensor,
@@ -250,11 +273,12 @@ def _allocate(
     fns = np.array([lambda v, s=s: 1 if v == s else 0 for s in range(levels)], dtype=object)
     winner = lookup_each(spread, 4**shape.position_digits - 1, fns)
     picked = lookup(4 * winner.reshape((1, levels)) + eligible, 7, lambda v: v % 4 if v >= 4 else 0)
-    code = 4 * np.sum(picked, axis=1).reshape((slots, 1))
-    buys = lookup(code + buy_share, 15, _eligible_digit(BUY_ELIGIBLE))
-    sells = lookup(code + sell_share, 15, _eligible_digit(SELL_ELIGIBLE))
-    rationed = select(buy_rationed, buys, sells)
-    other = select(buy_rationed, sells, buys)
+    # Per slot: eligible at the winning level on the rationed side, or on the other side.
+    index = np.sum(picked, axis=1) + 4 * side + 8 * buy_rationed
+    on_rationed = lookup(index, 15, lambda v: _on_side(v, rationed=True)).reshape((slots, 1))
+    on_other = lookup(index, 15, lambda v: _on_side(v, rationed=False)).reshape((slots, 1))
+    rationed = lookup(4 * on_rationed + capped, 7, lambda v: v % 4 if v >= 4 else 0)
+    other = lookup(4 * on_other + capped, 7, lambda v: v % 4 if v >= 4 else 0)
 
     cumulative = _prefix_sums(shape, rationed)
     within = compare(cumulative, volume.reshape((1, width)), result=lambda c: 1 if c != GT else 0)
@@ -272,6 +296,13 @@ def _allocate(
     partial_part = lookup(4 * partial.reshape((slots, 1)) + remainder, 7, lambda v: v % 4 if v >= 4 else 0)
     # At most one of the three is non-zero for a slot, so the sum is a plain digit.
     return full_part + partial_part + other
+
+
+def _on_side(index: int, *, rationed: bool) -> int:
+    code, side, buy_rationed = index % 4, (index // 4) % 2, index // 8
+    eligible = bool(code & (BUY_ELIGIBLE if side == 0 else SELL_ELIGIBLE))
+    is_rationed_side = (side == 0) == (buy_rationed == 1)
+    return 1 if eligible and is_rationed_side == rationed else 0
 
 
 def _prefix_sums(shape: Shape, quantity: Tensor) -> Tensor:

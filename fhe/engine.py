@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from darkpool.domain import Lots, Order, OrderId, Round, RoundResult, Ticks
-from darkpool.errors import ShapeError
+from darkpool.errors import InconsistentOutputs, ShapeError
 from fhe.artifacts import CompiledCircuit, cache_root, compile_circuit
 from fhe.custodian import Custodian
 from fhe.encoding import encode_order
@@ -90,6 +90,9 @@ def run_round(
         request = operator.evaluate(round_id)
     outputs = custodian.decrypt(request)
     level = None if outputs.rank is None else rank_order(round_, shape.levels)[outputs.rank]
+    if level is not None and level >= round_.levels:
+        # Only clients encoding thresholds outside the band can make a padding level win.
+        raise InconsistentOutputs(f"the winning level {level} lies outside the round's band")
     return result_from_fills(round_, orders, slots, level, outputs.volume_lots, outputs.fills)
 
 

@@ -56,6 +56,8 @@ class Shape:
     slots: int
     levels: int
     quantity_digits: int
+    fold: bool = True
+    """Fold the side into the eligibility lookup when the threshold fits 3 bits (``levels <= 8``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.slots <= MAX_SLOTS:
@@ -80,9 +82,20 @@ class Shape:
         return _digits_for(self.levels - 1)
 
     @property
+    def folds_side(self) -> bool:
+        """Whether ``threshold + 8 * side`` fits a 4-bit lookup (then no side shares are needed)."""
+        return self.fold and self.levels <= 8
+
+    @property
+    def top_threshold_digit(self) -> int:
+        """The largest value the circuit lets the top threshold digit take."""
+        top = (self.levels - 1) >> (2 * (self.threshold_digits - 1))
+        return (1 << top.bit_length()) - 1
+
+    @property
     def threshold_bound(self) -> int:
         """Largest threshold the digits can carry; the circuit clamps anything above ``levels - 1``."""
-        return int(4**self.threshold_digits - 1)
+        return int(4 ** (self.threshold_digits - 1) * (self.top_threshold_digit + 1) - 1)
 
     @property
     def digits_per_slot(self) -> int:

@@ -50,7 +50,9 @@ def test_clear_plain_when_caps_apply_equals_reference_on_capped_quantities(case:
     assert (got.price_ticks, got.volume_lots, got.fills) == (expected.price_ticks, expected.volume_lots, fills)
 
 
-@pytest.mark.parametrize("shape", [Shape(32, 16, 4), Shape(16, 1, 1), Shape(4, 2, 2)])
+@pytest.mark.parametrize(
+    "shape", [Shape(32, 16, 4), Shape(16, 1, 1), Shape(4, 2, 2), Shape(8, 8, 2, fold=False), Shape(4, 4, 1)]
+)
 def test_clear_plain_when_round_padded_into_larger_shape_equals_reference(shape: Shape) -> None:
     rng = random.Random(shape.slots * 100 + shape.levels)
     for _ in range(40):

@@ -24,13 +24,16 @@ def _order(side: Side, limit: int, quantity: int = 5) -> Order:
 
 @pytest.mark.parametrize("limit", range(996, 1009))
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
-def test_order_class_when_any_limit_eligibility_matches_the_rule(side: Side, limit: int) -> None:
-    threshold, tradable = order_class(ROUND, _order(side, limit), SHAPE.levels)
+@pytest.mark.parametrize("fold", [True, False])
+def test_order_class_when_any_limit_eligibility_matches_the_rule(side: Side, limit: int, fold: bool) -> None:
+    shape = Shape(4, 4, 2, fold=fold)
+    threshold, tradable = order_class(ROUND, _order(side, limit), shape.levels)
     for level in range(ROUND.levels):
         price = ROUND.price_at(level)
         expected = limit >= price if side is Side.BUY else limit <= price
         bit = BUY_ELIGIBLE if side is Side.BUY else SELL_ELIGIBLE
-        got = bool(eligibility_code(SHAPE, threshold, level) & bit) and tradable
+        index = threshold + 8 * int(side) if shape.folds_side else threshold
+        got = bool(eligibility_code(shape, index, level) & bit) and tradable
         assert got == expected, (level, threshold)
 
 

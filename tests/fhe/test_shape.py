@@ -40,3 +40,16 @@ def test_shape_when_sizes_out_of_range_raises_shape_error() -> None:
         Shape(0, 4, 1)
     with pytest.raises(ShapeError):
         Shape(4, 4, 5)
+
+
+@pytest.mark.parametrize(("count", "levels", "quantity"), [(33, 4, 1), (4, 17, 1), (4, 4, 256)])
+def test_clear_fhe_when_round_exceeds_supported_shapes_raises_shape_error(
+    count: int, levels: int, quantity: int
+) -> None:
+    from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
+    from fhe import clear_fhe
+
+    round_ = Round("ETH-PERP", Ticks(100), Ticks(100), levels)
+    orders = [Order(OrderId(f"o{i}"), Side.BUY, Ticks(100), Lots(quantity), i) for i in range(count)]
+    with pytest.raises(ShapeError):
+        clear_fhe(round_, orders, simulate=True)
