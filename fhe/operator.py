@@ -23,6 +23,7 @@ from fhe.artifacts import CompiledCircuit
 from fhe.custodian import load_array, save_array
 from fhe.encoding import MaskedOrder
 from fhe.radix import digits_of
+from fhe.shape import Shape
 from fhe.transcript import DecryptionRequest, RoundMasks, inputs_commitment, transcript_hash
 
 __all__ = ["Operator", "rank_order"]
@@ -61,7 +62,7 @@ class Operator:
         self._rounds: dict[str, _OpenRound] = {}
 
     @property
-    def shape(self) -> Any:
+    def shape(self) -> Shape:
         return self._circuit.shape
 
     def begin(self, round_id: str, round_: Round, masks: RoundMasks) -> None:
