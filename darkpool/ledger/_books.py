@@ -56,6 +56,8 @@ class Books:
     fills: list[BookFill] = field(default_factory=list)
     positions: dict[tuple[Account, str], int] = field(default_factory=lambda: defaultdict(int))
     realized: dict[Account, int] = field(default_factory=lambda: defaultdict(int))
+    _deposited: dict[Account, int] = field(default_factory=lambda: defaultdict(int))
+    _withdrawn: dict[Account, int] = field(default_factory=lambda: defaultdict(int))
 
     def credit(self, deposit: Deposit) -> None:
         """Credit an on-chain deposit once; a second credit of the same id is refused."""
@@ -64,6 +66,7 @@ class Books:
         if deposit.amount <= 0:
             raise ValidationError(f"deposit amount must be positive, got {deposit.amount}")
         self.deposits[deposit.deposit_id] = deposit
+        self._deposited[deposit.account] += deposit.amount
 
     def debit(self, withdrawal: Withdrawal) -> None:
         """Debit a withdrawal if the account's balance covers it."""
@@ -73,6 +76,7 @@ class Books:
         if withdrawal.amount > have:
             raise PolicyViolation(f"withdrawal of {withdrawal.amount} exceeds balance {have} of {withdrawal.account}")
         self.withdrawals.append(withdrawal)
+        self._withdrawn[withdrawal.account] += withdrawal.amount
 
     def assign_batch(self, batch_id: int) -> list[Withdrawal]:
         """Put every unbatched withdrawal into ``batch_id``; return them."""
@@ -96,13 +100,12 @@ class Books:
 
     def balance(self, account: Account) -> BaseUnits:
         """Deposits minus withdrawals plus realized cash, floored at zero."""
-        deposited = sum(d.amount for d in self.deposits.values() if d.account == account)
-        withdrawn = sum(w.amount for w in self.withdrawals if w.account == account)
-        return BaseUnits(max(0, deposited - withdrawn + self.realized.get(account, 0)))
+        net = self._deposited.get(account, 0) - self._withdrawn.get(account, 0) + self.realized.get(account, 0)
+        return BaseUnits(max(0, net))
 
     def accounts(self) -> list[Account]:
         """Every account that ever deposited, sorted."""
-        return sorted({d.account for d in self.deposits.values()})
+        return sorted(self._deposited)
 
     def balances(self) -> dict[Account, BaseUnits]:
         return {a: self.balance(a) for a in self.accounts()}
