@@ -49,6 +49,18 @@ class Wallet:
         return self._send(self.vault.functions.claimWithdrawal(
             batch_id, withdrawal_id, self.address, amount, [parse_hash(p) for p in proof]))
 
+    def request_forced_withdrawal(self) -> str:
+        """Start the escape hatch: if the operator does not serve it within the grace period, anyone may freeze."""
+        return self._send(self.vault.functions.requestForcedWithdrawal())
+
+    def freeze(self) -> str:
+        """Freeze the vault because this account's forced withdrawal went unserved."""
+        return self._send(self.vault.functions.freeze(self.address))
+
+    def escape(self, amount: int, proof: Sequence[str]) -> str:
+        """After a freeze, take this account's last committed balance with its proof."""
+        return self._send(self.vault.functions.escape(self.address, amount, [parse_hash(p) for p in proof]))
+
     def token_balance(self) -> int:
         return int(self.token.functions.balanceOf(self.address).call())
 

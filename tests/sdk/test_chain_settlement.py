@@ -75,3 +75,29 @@ def test_operator_when_polling_deposits_credits_new_vault_deposit(tmp_path: Path
         while client.balance()["balance"] != 10**8:
             assert time.monotonic() < deadline, "deposit was not credited"
             time.sleep(0.1)
+
+
+async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committed_balance(tmp_path: Path) -> None:
+    chain = embedded_chain()
+    d = deploy(chain, grace_period_s=3600)
+    people = identities(2)
+    fund_institution(chain, d, [p.address for p in people], 10**9)
+    for who in people:
+        Wallet(chain.w3, who, d.vault, d.token).deposit(10**8)
+    settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
+                                operator_address=d.operator, admin_token=ADMIN)
+    app = create_operator_app(settings, clock=Clock(), chain=chain)
+    transport = httpx.ASGITransport(app=app)
+    admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
+    client = AsyncDarkPoolClient("http://op", people[0], transport=transport)
+    await admin.admin("POST", "/admin/deposits/sync")
+    await admin.admin("POST", "/batches")
+    balance = (await client.run(client.ops.get(f"/accounts/{people[0].address}/proofs")))[-1]["balance"]
+    wallet = Wallet(chain.w3, people[0], d.vault, d.token)
+    wallet.request_forced_withdrawal()
+    chain.advance_time(3601)  # the operator never serves it
+    wallet.freeze()
+    before = wallet.token_balance()
+    wallet.escape(balance["amount"], balance["proof"])
+    assert wallet.token_balance() - before == 10**8
+    app.state.core.journal.close()
