@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NewType
 
-# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
-from sha3 import keccak_256 as _keccak
-
 from darkpool.domain import Account, Lots, Side, Ticks, account
 from darkpool.errors import ValidationError
+
+# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
+from darkpool.hashing import new_keccak as _keccak
 from darkpool.hashing import uint_word
 
 __all__ = [

@@ -21,9 +21,6 @@ from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
-from sha3 import keccak_256 as _keccak
-
 from commit_reveal._batching import cyclic_gc_paused
 from commit_reveal._bonds import BondLedger, BondState
 from commit_reveal._commitment import (
@@ -57,6 +54,9 @@ from darkpool.errors import (
     WrongRound,
     WrongVerifyingContract,
 )
+
+# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
+from darkpool.hashing import new_keccak as _keccak
 from darkpool.merkle import IndexedValue, StandardMerkleTree, make_tree
 from darkpool.signing import Commitment, NonceBook, Signed
 

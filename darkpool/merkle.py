@@ -22,6 +22,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_abi.grammar import ABIType, BasicType, TupleType, parse
 
 from darkpool.errors import InvalidProof, MerkleDumpError, ValidationError
+from darkpool.hashing import new_keccak
 
 __all__ = [
     "DUMP_FORMAT",
@@ -50,18 +51,7 @@ HexHash = NewType("HexHash", str)
 """A 32-byte hash as ``0x`` followed by 64 lowercase hex digits."""
 
 
-def _keccak_backend() -> Callable[[bytes], Any]:
-    try:  # the C implementation from safe-pysha3 is about six times faster per call
-        import sha3  # type: ignore[import-untyped,import-not-found,unused-ignore]
-
-        return sha3.keccak_256  # type: ignore[no-any-return,unused-ignore]
-    except ImportError:  # pragma: no cover - depends on the environment
-        from Crypto.Hash import keccak
-
-        return lambda data: keccak.new(digest_bits=256, data=data)
-
-
-_KECCAK = _keccak_backend()
+_KECCAK = new_keccak
 
 
 def keccak256(data: bytes) -> bytes:
