@@ -115,7 +115,10 @@ def signed_to_wire(signed: Signed) -> dict[str, Any]:
 
 
 def signed_from_wire(raw: object, expected: type[TypedMessage] | None = None) -> Signed:
-    """Parse the wire form strictly (exact fields, exact JSON types); raise :class:`ValidationError`."""
+    """Parse the wire form strictly (exact fields, exact JSON types); raise :class:`ValidationError`.
+
+    Ranges (``uint64`` and so on) are left to :meth:`darkpool.signing.Verifier.check`.
+    """
     if not isinstance(raw, dict):
         raise ValidationError(f"signed message must be an object, got {type(raw).__name__}")
     unknown = sorted(set(raw) - {"type", "message", "chain_id", "verifying_contract", "signature"})
@@ -150,6 +153,5 @@ def signed_from_wire(raw: object, expected: type[TypedMessage] | None = None) ->
     contract = raw.get("verifying_contract")
     if not isinstance(contract, str):
         raise ValidationError(f"verifying_contract must be an address string, got {contract!r}")
-    message = cls(**values)
-    message.check_ranges()
+    message = cls(**values)  # field ranges are checked by Verifier.check, before anything else uses them
     return Signed(message, chain_id, contract, _hex(raw.get("signature"), "signature"))

@@ -53,13 +53,19 @@ async def commit(round_id: int, request: Request) -> AckResponse:
         raw = json.loads(await request.body())
     except ValueError as exc:
         raise MalformedBody(f"body is not JSON: {exc}") from None
-    try:
-        SignedEnvelope.model_validate(raw)
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        raise MalformedBody(f"body.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+    if not isinstance(raw, dict):
+        raise MalformedBody(f"body must be a JSON object, got {type(raw).__name__}")
     state = request.app.state
-    signed = parse_limited(raw, Commitment, state.limiter)
+    try:
+        signed = parse_limited(raw, Commitment, state.limiter)
+    except ValidationError:
+        # Only a rejected body pays for the schema check that names what is malformed.
+        try:
+            SignedEnvelope.model_validate(raw)
+        except PydanticValidationError as exc:
+            first = exc.errors()[0]
+            raise MalformedBody(f"body.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+        raise
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
     return await ack(cr.commit(state.core, signed))
