@@ -26,6 +26,15 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="Verify the operator's commitments from public data.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+client_app = typer.Typer(help="Institution verbs: keys, balances, orders, withdrawals, proofs.", no_args_is_help=True)
+app.add_typer(client_app, name="client")
+
+OperatorUrl = Annotated[str, typer.Option("--operator", envvar="DARKPOOL_OPERATOR_URL", help="Operator base URL.")]
+KeyFile = Annotated[str, typer.Option("--key", envvar="DARKPOOL_KEY", help="Path of the account's key file.")]
+RpcUrl = Annotated[str, typer.Option("--rpc", envvar="DARKPOOL_RPC_URL", help="JSON-RPC URL of the chain.")]
+Overrides = Annotated[
+    list[str] | None, typer.Option("--set", help="Setting override KEY=VALUE (repeatable); env DARKPOOL_* also works.")
+]
 
 
 class Engine(enum.StrEnum):
@@ -94,6 +103,150 @@ def audit_tree_command(
     except DarkPoolError as exc:
         _fail(str(exc), status=1)
     typer.echo(root)
+
+
+@audit_app.command("run")
+def audit_run_command(
+    operator: OperatorUrl,
+    rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL of the chain (for roots and vault holdings).")] = None,
+    vault: Annotated[str | None, typer.Option(help="Vault contract address (default: the operator's).")] = None,
+    custodian: Annotated[str | None, typer.Option(help="Key custodian base URL (for its decryption log).")] = None,
+    json_path: Annotated[Path, typer.Option("--json", help="Where to write the JSON report.")] = Path("audit.json"),
+    png_path: Annotated[Path, typer.Option("--png", help="Where to draw demand/supply curves.")] = Path("audit.png"),
+) -> None:
+    """Audit an operator from public data; exit non-zero on any failed check."""
+    from darkpool.audit.command import audit_command
+
+    try:
+        status = audit_command(operator, rpc_url=rpc, vault=vault, custodian_url=custodian,
+                               json_path=json_path, png_path=png_path)
+    except DarkPoolError as exc:
+        _fail(str(exc), status=1)
+    raise typer.Exit(status)
+
+
+def _overrides(pairs: list[str] | None) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--set expects KEY=VALUE, got {pair!r}")
+        result[key.strip()] = value
+    return result
+
+
+@app.command()
+def serve(overrides: Overrides = None) -> None:
+    """Run the operator service (FastAPI); settings from DARKPOOL_* and --set KEY=VALUE."""
+    import pydantic
+
+    from darkpool.services.serve import serve_operator
+
+    try:
+        serve_operator(**_overrides(overrides))
+    except (DarkPoolError, pydantic.ValidationError) as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def custodian(overrides: Overrides = None) -> None:
+    """Run the key custodian service; settings from DARKPOOL_CUSTODIAN_* and --set KEY=VALUE."""
+    import pydantic
+
+    from darkpool.services.serve import serve_custodian
+
+    try:
+        serve_custodian(**_overrides(overrides))
+    except (DarkPoolError, pydantic.ValidationError) as exc:
+        _fail(str(exc))
+
+
+def _print_json(data: object) -> None:
+    import json
+
+    typer.echo(json.dumps(data, indent=2))
+
+
+def _client_call(fn_name: str, *args: object, **kwargs: object) -> None:
+    from darkpool.sdk import commands
+
+    try:
+        _print_json(getattr(commands, fn_name)(*args, **kwargs))
+    except DarkPoolError as exc:
+        _fail(str(exc), status=1)
+
+
+@client_app.command("key")
+def client_key(path: Annotated[str, typer.Argument(help="Where to write the new key file.")]) -> None:
+    """Create an account key file and print its address."""
+    _client_call("key_create", path)
+
+
+@client_app.command("balance")
+def client_balance(operator: OperatorUrl, key: KeyFile) -> None:
+    """Show the account's collateral balance and positions."""
+    _client_call("balance", operator, key)
+
+
+@client_app.command("fills")
+def client_fills(operator: OperatorUrl, key: KeyFile) -> None:
+    """List the account's fills."""
+    _client_call("fills", operator, key)
+
+
+@client_app.command("margin")
+def client_margin(operator: OperatorUrl, key: KeyFile) -> None:
+    """Show the account's margin: equity, initial and maintenance, free collateral."""
+    _client_call("margin", operator, key)
+
+
+@client_app.command("commit")
+def client_commit(
+    operator: OperatorUrl, key: KeyFile,
+    round_id: Annotated[int, typer.Option("--round")],
+    instrument: Annotated[str, typer.Option()],
+    side: Annotated[str, typer.Option(help="buy or sell")],
+    limit_ticks: Annotated[int, typer.Option("--limit")],
+    quantity_lots: Annotated[int, typer.Option("--quantity")],
+    ticket: Annotated[str, typer.Option(help="File that keeps the order and its secret salt for the reveal.")],
+    bond: Annotated[int, typer.Option(help="Bond in token base units.")] = 0,
+) -> None:
+    """Commit a sealed order in a commit-reveal round."""
+    _client_call("commit", operator, key, round_id, instrument, side, limit_ticks, quantity_lots, ticket, bond)
+
+
+@client_app.command("reveal")
+def client_reveal(operator: OperatorUrl, key: KeyFile, ticket: Annotated[str, typer.Option()]) -> None:
+    """Reveal a committed order from its ticket."""
+    _client_call("reveal", operator, key, ticket)
+
+
+@client_app.command("deposit")
+def client_deposit(operator: OperatorUrl, key: KeyFile, rpc: RpcUrl,
+                   amount: Annotated[int, typer.Argument(help="Token base units.")]) -> None:
+    """Approve and deposit collateral into the vault on chain."""
+    _client_call("deposit", operator, key, rpc, amount)
+
+
+@client_app.command("withdraw")
+def client_withdraw(operator: OperatorUrl, key: KeyFile,
+                    amount: Annotated[int, typer.Argument(help="Token base units.")]) -> None:
+    """Request a withdrawal for the next batch."""
+    _client_call("withdraw", operator, key, amount)
+
+
+@client_app.command("claim")
+def client_claim(operator: OperatorUrl, key: KeyFile, rpc: RpcUrl,
+                 withdrawal_id: Annotated[int, typer.Argument()]) -> None:
+    """Claim a committed withdrawal on chain with its Merkle proof."""
+    _client_call("claim", operator, key, rpc, withdrawal_id)
+
+
+@client_app.command("verify")
+def client_verify(operator: OperatorUrl, key: KeyFile,
+                  rpc: Annotated[str | None, typer.Option(help="Check against the chain's roots.")] = None) -> None:
+    """Verify the account's inclusion in every committed batch."""
+    _client_call("verify", operator, key, rpc)
 
 
 @app.command()
