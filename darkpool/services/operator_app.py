@@ -31,7 +31,8 @@ def _sealer(settings: OperatorSettings) -> Sealer:
     path = settings.sealing_key_file
     if path is None:
         journal = settings.journal
-        path = "darkpool-sealing.key" if journal.startswith(("postgres://", "postgresql://")) else journal + ".key"
+        on_server = journal.startswith(("postgres://", "postgresql://"))
+        path = str(Path(settings.data_dir) / "darkpool-sealing.key") if on_server else journal + ".key"
     return Sealer(load_or_create_key(Path(path)))
 
 

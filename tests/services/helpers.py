@@ -27,7 +27,8 @@ class Clock:
 
 
 def settings(tmp_path: Path, **extra: Any) -> OperatorSettings:
-    return OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN, admin_token=ADMIN,
+    return OperatorSettings(journal=str(tmp_path / "journal.db"), data_dir=str(tmp_path), vault=VAULT, token=TOKEN,
+                            admin_token=ADMIN,
                             mark_max_age_s=10_000, **extra)
 
 
