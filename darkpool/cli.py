@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -264,6 +265,10 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    # concrete-python imports pkg_resources (setuptools<81 is pinned for it); its deprecation
+    # notices say nothing to a darkpool user.
+    warnings.filterwarnings("ignore", message=r".*pkg_resources", category=UserWarning)
+    warnings.filterwarnings("ignore", message=r".*declare_namespace", category=DeprecationWarning)
     app()
 
 
