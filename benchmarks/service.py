@@ -96,7 +96,7 @@ def load(port: int, path: str, bodies: list[bytes], concurrency: int) -> tuple[f
 def signed_orders(n: int, accounts: int) -> list[bytes]:
     """Pre-sign ``n`` commitments of round 1 from ``accounts`` keys (signing is the client's cost)."""
     from darkpool.sdk import Identity
-    from darkpool.services.messages import signed_to_wire
+    from darkpool.signing import signed_to_wire
     from darkpool.signing import Commitment, SigningDomain
 
     domain = SigningDomain(31337, VAULT)

@@ -153,8 +153,7 @@ SIGNED_KINDS = ("commit", "withdraw", "slot")
 
 def signed_messages(data: AuditData) -> Check:
     """Every commitment, withdrawal and slot reservation in the journal carries its account's signature."""
-    from darkpool.services.messages import signed_from_wire
-    from darkpool.signing import SigningDomain, recover_digest
+    from darkpool.signing import SigningDomain, recover_digest, signed_from_wire
 
     name = "journaled requests are signed by their accounts"
     if data.domain is None:

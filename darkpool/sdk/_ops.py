@@ -17,8 +17,16 @@ from darkpool.errors import ValidationError
 from darkpool.sdk._keys import Identity
 from darkpool.sdk._verify import verify_batches
 from darkpool.services._commitments import commitment_hash
-from darkpool.services.messages import FheOrder, MaskRequest, SlotReservation, side_commitment, signed_to_wire
-from darkpool.signing import Commitment, SigningDomain, WithdrawalRequest
+from darkpool.signing import (
+    Commitment,
+    FheOrder,
+    MaskRequest,
+    SigningDomain,
+    SlotReservation,
+    WithdrawalRequest,
+    side_commitment,
+    signed_to_wire,
+)
 
 __all__ = ["Call", "CommitTicket", "FheTicket", "Ops"]
 

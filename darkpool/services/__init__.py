@@ -1,7 +1,6 @@
-"""The operator and custodian services (FastAPI) and the messages they share with the SDK.
+"""The operator and custodian services (FastAPI).
 
-App factories are imported lazily so the SDK can use :mod:`darkpool.services.messages` without
-loading FastAPI.
+App factories are imported lazily, so importing this package does not load FastAPI.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from darkpool.domain import Account, BaseUnits, Lots, Round, Side, Ticks
 from darkpool.ledger import BookFill, Deposit, JournalEntry, Withdrawal
 from darkpool.margin import AccountFill
 from darkpool.services._rounds import Committed, Mode, Phase, Revealed, RoundState
-from darkpool.services.messages import signed_from_wire
+from darkpool.signing import signed_from_wire
 
 if TYPE_CHECKING:
     from darkpool.services._core import OperatorCore

@@ -16,8 +16,7 @@ from darkpool.services._commitments import check_reveal, commitment_hash, commit
 from darkpool.services._core import OperatorCore
 from darkpool.services._errors import NotFound
 from darkpool.services._rounds import Mode, Phase, RoundState
-from darkpool.services.messages import signed_to_wire
-from darkpool.signing import Commitment, Signed
+from darkpool.signing import Commitment, Signed, signed_to_wire
 
 __all__ = ["clear_round", "commit", "reveal", "seal"]
 

@@ -22,8 +22,7 @@ from darkpool.margin import MarginConfig, MarginEngine
 from darkpool.services._errors import NotFound, ServiceUnavailable
 from darkpool.services._rounds import Mode, Phase, RoundState
 from darkpool.services._sealing import Sealer
-from darkpool.services.messages import signed_from_wire
-from darkpool.signing import Signed, SigningDomain, Verifier
+from darkpool.signing import Signed, SigningDomain, Verifier, signed_from_wire
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
 
@@ -183,7 +182,7 @@ class OperatorCore:
             if message.amount > margin_free:
                 raise PolicyViolation(f"withdrawal of {message.amount} exceeds free collateral {margin_free}")
             withdrawal_id = len(self.books.withdrawals) + 1
-            from darkpool.services.messages import signed_to_wire
+            from darkpool.signing import signed_to_wire
 
             appended = self._accept("withdraw", {"withdrawal_id": withdrawal_id, "signed": signed_to_wire(signed),
                                                  "at": now})

@@ -16,8 +16,7 @@ from typing import Any
 from darkpool.domain import Account
 from darkpool.errors import PolicyViolation
 from darkpool.services._errors import NotFound
-from darkpool.services.messages import MaskRequest
-from darkpool.signing import Signed, SigningDomain, Verifier
+from darkpool.signing import MaskRequest, Signed, SigningDomain, Verifier
 
 __all__ = ["CustodianCore"]
 

@@ -17,8 +17,7 @@ from darkpool.ledger import Appended
 from darkpool.services._core import OperatorCore
 from darkpool.services._errors import NotFound, ServiceUnavailable
 from darkpool.services._rounds import Mode, Phase, RoundState
-from darkpool.services.messages import FheOrder, SlotReservation, side_commitment, signed_to_wire
-from darkpool.signing import Signed
+from darkpool.signing import FheOrder, Signed, SlotReservation, side_commitment, signed_to_wire
 
 __all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "submit_order"]
 

@@ -17,7 +17,7 @@ class Strict(BaseModel):
 
 
 class SignedEnvelope(Strict):
-    """An EIP-712 message in wire form (see :mod:`darkpool.services.messages`)."""
+    """An EIP-712 message in wire form (see :mod:`darkpool.signing.wire`)."""
 
     type: str
     message: dict[str, Any]

@@ -15,9 +15,8 @@ from darkpool.domain import account
 from darkpool.services._custodian_core import CustodianCore
 from darkpool.services._http import check_bearer, install_error_handlers
 from darkpool.services._schemas import SignedEnvelope
-from darkpool.services.messages import MaskRequest, signed_from_wire
 from darkpool.services.settings import CustodianSettings, parse_shapes
-from darkpool.signing import SigningDomain
+from darkpool.signing import MaskRequest, SigningDomain, signed_from_wire
 
 __all__ = ["create_custodian_app"]
 

@@ -18,12 +18,16 @@ from darkpool.hashing import address_word, int_word, keccak256, uint_word
 __all__ = [
     "Cancel",
     "Commitment",
-    "MaskedOrder",
+    "FheOrder",
     "MESSAGE_TYPES",
+    "MaskRequest",
     "SignedOrder",
     "SigningDomain",
+    "SlotReservation",
     "TypedMessage",
     "WithdrawalRequest",
+    "domain_separator",
+    "side_commitment",
 ]
 
 DOMAIN_NAME = "darkpool"
@@ -215,21 +219,64 @@ class SignedOrder(TypedMessage):
 
 
 @dataclass(frozen=True, slots=True)
-class MaskedOrder(TypedMessage):
-    """An FHE order: the slot's digits masked with the custodian's per-slot mask."""
+class SlotReservation(TypedMessage):
+    """Ask the operator for an input slot in FHE round ``round_id``."""
 
-    TYPE_NAME: ClassVar[str] = "MaskedOrder"
+    TYPE_NAME: ClassVar[str] = "SlotReservation"
+    SOL_TYPES: ClassVar[dict[str, str]] = {
+        "account": "address", "instrument": "string", "round_id": "uint64", "nonce": "uint64", "expiry": "uint64",
+    }
+    account: str
+    instrument: str
+    round_id: int
+    nonce: int
+    expiry: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaskRequest(TypedMessage):
+    """Ask the custodian for the digit masks of the account's own slot in FHE round ``round_id``."""
+
+    TYPE_NAME: ClassVar[str] = "MaskRequest"
+    SOL_TYPES: ClassVar[dict[str, str]] = {
+        "account": "address", "round_id": "uint64", "slot": "uint16", "nonce": "uint64", "expiry": "uint64",
+    }
+    account: str
+    round_id: int
+    slot: int
+    nonce: int
+    expiry: int
+
+
+@dataclass(frozen=True, slots=True)
+class FheOrder(TypedMessage):
+    """An FHE order: the slot's masked digits and a hiding commitment to the order's side.
+
+    The operator cannot book a fill without its side, and the circuit reveals fills only; the
+    client opens ``side_commitment`` (see :func:`side_commitment`) for a filled slot after the
+    round, so the side of an unfilled order is never revealed.
+    """
+
+    TYPE_NAME: ClassVar[str] = "FheOrder"
     SOL_TYPES: ClassVar[dict[str, str]] = {
         "account": "address", "instrument": "string", "round_id": "uint64", "slot": "uint16",
-        "masked_digits": "bytes", "nonce": "uint64", "expiry": "uint64",
+        "masked_digits": "bytes", "side_commitment": "bytes32", "nonce": "uint64", "expiry": "uint64",
     }
     account: str
     instrument: str
     round_id: int
     slot: int
     masked_digits: bytes
+    side_commitment: bytes
     nonce: int
     expiry: int
+
+
+def side_commitment(holder: str, round_id: int, slot: int, side: int, salt: bytes) -> bytes:
+    """Return ``keccak256(abi.encode(address, uint64 round, uint16 slot, uint8 side, bytes32 salt))``."""
+    if len(salt) != 32:
+        raise ValidationError(f"side commitment salt must be 32 bytes, got {len(salt)}")
+    return keccak256(address_word(holder), uint_word(round_id, 64), uint_word(slot, 16), uint_word(side, 8), salt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,5 +330,6 @@ class WithdrawalRequest(TypedMessage):
 
 
 MESSAGE_TYPES: dict[str, type[TypedMessage]] = {
-    cls.TYPE_NAME: cls for cls in (SignedOrder, MaskedOrder, Commitment, Cancel, WithdrawalRequest)
+    cls.TYPE_NAME: cls
+    for cls in (SignedOrder, Commitment, Cancel, WithdrawalRequest, SlotReservation, MaskRequest, FheOrder)
 }

@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from darkpool.services import create_operator_app
-from darkpool.services.messages import signed_to_wire
-from darkpool.signing import Commitment, SigningDomain, WithdrawalRequest
+from darkpool.signing import Commitment, SigningDomain, WithdrawalRequest, signed_to_wire
 from tests.services.helpers import ADMIN, NOW, TOKEN, VAULT, Clock, identities, settings
 
 pytestmark = pytest.mark.anyio

@@ -84,8 +84,7 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
 
     from darkpool.domain import Side
     from darkpool.errors import PhaseError, PolicyViolation
-    from darkpool.services.messages import MaskRequest, signed_to_wire
-    from darkpool.signing import SigningDomain
+    from darkpool.signing import MaskRequest, SigningDomain, signed_to_wire
     from tests.services.helpers import VAULT
 
     with fhe_world(tmp_path, simulate=True) as world:
@@ -121,7 +120,7 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
                                                        "reference_ticks": REFERENCE, "band_low_ticks": BAND_LOW,
                                                        "levels": LEVELS, "slot_count": 4})["round_id"]
         out["clients"][0].fhe_order(rid2, "ETH-PERP", Side.BUY, 299_999, 5)
-        from darkpool.services.messages import FheOrder
+        from darkpool.signing import FheOrder
 
         thief = world.people[1]
         order = FheOrder(account=thief.address, instrument="ETH-PERP", round_id=rid2, slot=0,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-PACKAGES = ["darkpool.ledger", "darkpool.sdk", "darkpool.audit", "darkpool.services", "darkpool.services.messages"]
+PACKAGES = ["darkpool.ledger", "darkpool.sdk", "darkpool.audit", "darkpool.services", "darkpool.signing.wire"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -24,7 +24,7 @@ def test_all_when_imported_names_exist_and_are_public(name: str) -> None:
 @pytest.mark.parametrize(("module", "forbidden"), [
     ("darkpool.ledger", ("fastapi", "httpx", "web3", "concrete", "fhe", "commit_reveal")),
     ("darkpool.sdk", ("fastapi", "concrete", "uvicorn")),
-    ("darkpool.services.messages", ("fastapi", "concrete", "web3")),
+    ("darkpool.signing.wire", ("fastapi", "concrete", "web3")),
 ])
 def test_import_when_module_loaded_pulls_in_no_forbidden_layer(module: str, forbidden: tuple[str, ...]) -> None:
     code = f"import sys, {module}; print(','.join(m for m in {forbidden!r} if m in sys.modules))"

@@ -10,9 +10,8 @@ from darkpool.errors import ValidationError
 from darkpool.services._core import OperatorCore
 from darkpool.services._http import check_bearer
 from darkpool.services._ratelimit import RateLimiter
-from darkpool.services.messages import signed_from_wire
 from darkpool.services.settings import OperatorSettings
-from darkpool.signing import Signed, TypedMessage
+from darkpool.signing import Signed, TypedMessage, signed_from_wire
 
 __all__ = ["Admin", "Core", "Limiter", "Settings", "parse_limited"]
 

@@ -11,8 +11,8 @@ from darkpool.errors import ValidationError
 from darkpool.services import _fhe_rounds as fr
 from darkpool.services._http import AckResponse, ack
 from darkpool.services._schemas import SignedEnvelope
-from darkpool.services.messages import FheOrder, SlotReservation
 from darkpool.services.routers.deps import Core, Limiter, parse_limited
+from darkpool.signing import FheOrder, SlotReservation
 
 router = APIRouter(prefix="/rounds", tags=["fhe rounds"])
 

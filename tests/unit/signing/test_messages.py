@@ -16,11 +16,14 @@ from darkpool.errors import ValidationError
 from darkpool.signing import (
     Cancel,
     Commitment,
-    MaskedOrder,
+    FheOrder,
+    MaskRequest,
     SignedOrder,
     SigningDomain,
+    SlotReservation,
     TypedMessage,
     WithdrawalRequest,
+    side_commitment,
 )
 
 VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "eip712.json").read_text())
@@ -29,7 +32,9 @@ ALICE = "0x" + "a1" * 20
 
 SAMPLES: list[TypedMessage] = [
     SignedOrder(ALICE, "ETH-PERP", 7, 1, -300, 12, 5, 1_900_000_000),
-    MaskedOrder(ALICE, "ETH-PERP", 7, 3, bytes([1, 2, 3, 0]), 6, 1_900_000_000),
+    FheOrder(ALICE, "ETH-PERP", 7, 3, bytes([1, 2, 3, 0]), bytes(range(32, 64)), 6, 1_900_000_000),
+    SlotReservation(ALICE, "ETH-PERP", 7, 11, 1_900_000_000),
+    MaskRequest(ALICE, 7, 3, 12, 1_900_000_000),
     Commitment(ALICE, "ETH-PERP", 7, bytes(range(32)), 10**18, 8, 1_900_000_000),
     Cancel(ALICE, 7, 5, 9, 1_900_000_000),
     WithdrawalRequest(ALICE, "0x" + "70" * 20, 2 * 10**18, 10, 1_900_000_000),
@@ -82,6 +87,12 @@ def test_digest_when_random_order_equals_eth_account(
 ) -> None:
     order = SignedOrder(ALICE, instrument, round_id, side, limit, quantity, nonce, 2**40)
     assert order.digest(DOMAIN) == _eth_account_digest(order, DOMAIN)
+
+
+def test_side_commitment_when_computed_equals_eth_abi_encoding() -> None:
+    salt = bytes(range(32))
+    expected = keccak(abi_encode(["address", "uint64", "uint16", "uint8", "bytes32"], [ALICE, 7, 3, 1, salt]))
+    assert side_commitment(ALICE, 7, 3, 1, salt) == expected
 
 
 def test_check_ranges_when_field_overflows_names_field() -> None:

@@ -1,92 +1,19 @@
-"""Signed messages the services add to :mod:`darkpool.signing`, and the JSON wire form of any signed message.
+"""The JSON wire form of any signed message, shared by the SDK and both services.
 
 A signed message travels as ``{"type", "message", "chain_id", "verifying_contract", "signature"}``:
 ``message`` holds the snake_case fields, integers as JSON numbers and ``bytes`` fields as 0x hex.
-No FastAPI or httpx here: the SDK and both services share this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from dataclasses import fields
+from typing import Any
 
 from darkpool.errors import ValidationError
-from darkpool.signing import MESSAGE_TYPES, Signed, TypedMessage
+from darkpool.signing.messages import MESSAGE_TYPES, TypedMessage
+from darkpool.signing.verify import Signed
 
-__all__ = [
-    "ALL_MESSAGE_TYPES", "FheOrder", "MaskRequest", "SlotReservation", "side_commitment", "signed_from_wire",
-    "signed_to_wire",
-]
-
-
-@dataclass(frozen=True, slots=True)
-class SlotReservation(TypedMessage):
-    """Ask the operator for an input slot in FHE round ``round_id``."""
-
-    TYPE_NAME: ClassVar[str] = "SlotReservation"
-    SOL_TYPES: ClassVar[dict[str, str]] = {
-        "account": "address", "instrument": "string", "round_id": "uint64", "nonce": "uint64", "expiry": "uint64",
-    }
-    account: str
-    instrument: str
-    round_id: int
-    nonce: int
-    expiry: int
-
-
-@dataclass(frozen=True, slots=True)
-class MaskRequest(TypedMessage):
-    """Ask the custodian for the digit masks of the account's own slot in FHE round ``round_id``."""
-
-    TYPE_NAME: ClassVar[str] = "MaskRequest"
-    SOL_TYPES: ClassVar[dict[str, str]] = {
-        "account": "address", "round_id": "uint64", "slot": "uint16", "nonce": "uint64", "expiry": "uint64",
-    }
-    account: str
-    round_id: int
-    slot: int
-    nonce: int
-    expiry: int
-
-
-@dataclass(frozen=True, slots=True)
-class FheOrder(TypedMessage):
-    """An FHE order: the slot's masked digits and a hiding commitment to the order's side.
-
-    The operator cannot book a fill without its side, and the circuit reveals fills only; the
-    client opens ``side_commitment`` (see :func:`side_commitment`) for a filled slot after the
-    round, so the side of an unfilled order is never revealed.
-    """
-
-    TYPE_NAME: ClassVar[str] = "FheOrder"
-    SOL_TYPES: ClassVar[dict[str, str]] = {
-        "account": "address", "instrument": "string", "round_id": "uint64", "slot": "uint16",
-        "masked_digits": "bytes", "side_commitment": "bytes32", "nonce": "uint64", "expiry": "uint64",
-    }
-    account: str
-    instrument: str
-    round_id: int
-    slot: int
-    masked_digits: bytes
-    side_commitment: bytes
-    nonce: int
-    expiry: int
-
-
-def side_commitment(holder: str, round_id: int, slot: int, side: int, salt: bytes) -> bytes:
-    """Return ``keccak256(abi.encode(address, uint64 round, uint16 slot, uint8 side, bytes32 salt))``."""
-    from eth_abi.abi import encode
-
-    from darkpool.hashing import keccak256
-
-    return keccak256(encode(["address", "uint64", "uint16", "uint8", "bytes32"],
-                            [holder, round_id, slot, side, salt]))
-
-
-ALL_MESSAGE_TYPES: dict[str, type[TypedMessage]] = {
-    **MESSAGE_TYPES, SlotReservation.TYPE_NAME: SlotReservation, MaskRequest.TYPE_NAME: MaskRequest,
-    FheOrder.TYPE_NAME: FheOrder,
-}
+__all__ = ["signed_from_wire", "signed_to_wire"]
 
 
 def _hex(value: object, what: str) -> bytes:
@@ -124,9 +51,9 @@ def signed_from_wire(raw: object, expected: type[TypedMessage] | None = None) ->
     unknown = sorted(set(raw) - {"type", "message", "chain_id", "verifying_contract", "signature"})
     if unknown:
         raise ValidationError(f"signed message has unknown field(s) {unknown}")
-    cls = ALL_MESSAGE_TYPES.get(str(raw.get("type")))
+    cls = MESSAGE_TYPES.get(str(raw.get("type")))
     if cls is None:
-        raise ValidationError(f"unknown message type {raw.get('type')!r}; expected one of {sorted(ALL_MESSAGE_TYPES)}")
+        raise ValidationError(f"unknown message type {raw.get('type')!r}; expected one of {sorted(MESSAGE_TYPES)}")
     if expected is not None and cls is not expected:
         raise ValidationError(f"expected a {expected.TYPE_NAME} message, got {cls.TYPE_NAME}")
     body = raw.get("message")
