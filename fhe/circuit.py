@@ -15,12 +15,14 @@ level's rank (zero unless traded), the volume, and every slot's fill.
 Every lookup reads at most 4 bits, so one parameter set serves the whole circuit. Stages, each
 an ``fhe.tag`` region so its bootstraps are counted by name:
 
-1. ``unmask`` — ``v = (r + d) mod 4`` per digit (the side digit clamped to 0/1, so a malicious
-   client cannot leave the tables).
-2. ``cap`` — ``min(quantity, cap)`` by a lexicographic digit comparison and a digit select; the
-   capped quantity is split into a buy share and a sell share by the side.
-3. ``eligibility`` — per slot and level one lookup of the threshold: bit 0 "a buy would be
-   eligible here", bit 1 "a sell would".
+1. ``unmask`` — ``v = (r + d) mod 4`` per digit, one 3-bit lookup each; the side digit is
+   clamped to 0/1 and the top threshold digit to the band, so a malicious client cannot leave
+   the tables.
+2. ``cap`` — ``min(quantity, cap)`` by a lexicographic digit comparison and a digit select. For
+   bands over 8 levels the capped quantity is also split into a buy and a sell share.
+3. ``eligibility`` — per slot and level one lookup: bit 0 "eligible as a buy", bit 1 "as a
+   sell". Up to 8 levels the lookup reads ``threshold + 8 * side`` and sets only the slot's own
+   side's bit; above, it reads the threshold alone and the shares supply the side.
 4. ``curves`` — per slot, level and digit, the buy and the sell share where eligible; summed
    over groups of 4 slots, carried, summed over groups and carried again into ``D`` and ``S``.
 5. ``volume`` — per level ``min(D, S)`` and ``max(D, S)`` (ties in volume go to the smallest
