@@ -167,13 +167,12 @@ def main() -> None:
     args = parser.parse_args()
     cache = args.cache_dir or Path(tempfile.mkdtemp(prefix="darkpool-fhe-bench-"))
 
-    if not args.skip_compare:
-        compare16(4 if args.quick else 16)
-
     main_shape = Shape(16, 8, 4)
     if args.grid_only:
         grid(args.quick, cache, main_shape, None)
         return
+    if not args.skip_compare:
+        compare16(4 if args.quick else 16)
     result = full_round(main_shape, cache)
     emit("fhe_round_seconds", result["round_seconds"], "s", shape=main_shape.id)
     emit("fhe_round_bootstraps", result["bootstraps"], "bootstraps", shape=main_shape.id, per_tag=result["per_tag"])
