@@ -11,6 +11,7 @@ the same errors as :func:`darkpool.signing.recover_digest`.
 
 from __future__ import annotations
 
+import abc
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -136,14 +137,15 @@ def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> 
     return [_recover_one(d, s) for d, s in zip(digests, signatures, strict=True)]
 
 
-class Recoverer:
+class Recoverer(abc.ABC):
     """Recover many signers at once; subclasses choose where the work runs."""
 
     batch_size: int | None = None
     """How many signatures callers should hand over at once (``None``: all of them)."""
 
+    @abc.abstractmethod
     def recover(self, digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
-        raise NotImplementedError
+        """Return each signer's 20 address bytes, or ``None`` where a signature does not recover."""
 
 
 class SerialRecoverer(Recoverer):

@@ -10,6 +10,7 @@ import pytest
 from darkpool.errors import ChainError
 from darkpool.settlement.chain import Chain, TesterChain, anvil_binary, start_anvil
 from darkpool.settlement.contracts import MockToken, Vault
+from tests.environment import missing
 
 GRACE_PERIOD_S = 7 * 24 * 3600
 FUNDS = 10**15
@@ -25,7 +26,7 @@ def anvil_chain() -> Iterator[Chain]:
     try:
         anvil_binary()
     except ChainError as error:
-        pytest.skip(f"anvil chain unavailable: {error}")
+        missing(f"anvil chain unavailable: {error}")
     with start_anvil() as chain:
         yield chain
 

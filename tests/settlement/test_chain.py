@@ -9,6 +9,7 @@ import pytest
 from darkpool.errors import ChainError
 from darkpool.settlement import chain as chain_module
 from darkpool.settlement.chain import RpcChain, anvil_binary, start_anvil
+from tests.environment import missing
 
 
 def test_anvil_binary_when_nothing_installed_raises_chain_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -24,7 +25,7 @@ def test_start_anvil_when_context_exits_then_process_stops() -> None:
     try:
         anvil_binary()
     except ChainError as error:
-        pytest.skip(f"anvil unavailable: {error}")
+        missing(f"anvil unavailable: {error}")
     with start_anvil(chain_id=4242) as chain:
         assert chain.w3.eth.chain_id == 4242
         url = chain.url
