@@ -1,4 +1,4 @@
-"""Shared fixtures and Hypothesis profiles."""
+"""Shared Hypothesis profiles: CI runs are derandomized so a landing never depends on luck."""
 
 from __future__ import annotations
 
@@ -7,5 +7,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", deadline=None, derandomize=True, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
