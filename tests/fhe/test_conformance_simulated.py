@@ -38,7 +38,7 @@ class TestSimulatedFheEngine(EngineConformance):
 class TestSimulatedFheEngineNaturalShapes(EngineConformance):
     """Many rounds, each on the smallest standard shape that holds it (many compiles)."""
 
-    generated_rounds: ClassVar[int] = 60
+    generated_rounds: ClassVar[int] = 200
     cache: ClassVar[Path | None] = None
 
     @pytest.fixture(autouse=True)

@@ -129,3 +129,23 @@ def test_clear_when_real_encryption_many_rounds_equals_reference(fhe_cache: Path
         round_, orders = random_round(rng, max_orders=4, max_levels=4, max_quantity=3)
         result = run_round(round_, orders, shape=SMALL, cache_dir=fhe_cache)
         assert dump_result(result) == dump_result(clear_reference(round_, orders)), (round_, orders)
+
+
+@pytest.mark.slow
+def test_clear_fhe_when_largest_supported_round_real_encryption_equals_reference(fhe_cache: Path) -> None:
+    from fhe import clear_fhe
+
+    rng = random.Random(16)
+    round_, orders = random_round(rng, max_orders=1, max_levels=1, max_quantity=1)
+    while len(orders) < 16 or round_.levels < 16:
+        round_, orders = random_round(rng, max_orders=16, max_levels=16, max_quantity=255)
+    caps = {orders[0].id: 7, orders[5].id: 0}
+    capped = [
+        Order(o.id, o.side, o.limit_ticks, Lots(min(o.quantity_lots, caps.get(o.id, 255))), o.priority)
+        for o in orders
+        if caps.get(o.id, 1) > 0
+    ]
+    expected = clear_reference(round_, capped)
+    result = clear_fhe(round_, orders, caps=caps, cache_dir=fhe_cache)
+    assert result.price_ticks == expected.price_ticks and result.volume_lots == expected.volume_lots
+    assert result.fills == {o.id: expected.fills.get(o.id, 0) for o in orders}
