@@ -74,6 +74,7 @@ def plot_curves(rounds: list[dict[str, Any]], path: str | Path) -> int:
         ax.set_xlabel("price (ticks)")
         ax.set_ylabel("lots")
         ax.ticklabel_format(useOffset=False, style="plain")
+        ax.tick_params(axis="x", labelrotation=45)
         ax.legend()
     fig.tight_layout()
     fig.savefig(path)
