@@ -96,8 +96,7 @@ def load(port: int, path: str, bodies: list[bytes], concurrency: int) -> tuple[f
 def signed_orders(n: int, accounts: int) -> list[bytes]:
     """Pre-sign ``n`` commitments of round 1 from ``accounts`` keys (signing is the client's cost)."""
     from darkpool.sdk import Identity
-    from darkpool.signing import signed_to_wire
-    from darkpool.signing import Commitment, SigningDomain
+    from darkpool.signing import Commitment, SigningDomain, signed_to_wire
 
     domain = SigningDomain(31337, VAULT)
     people = [Identity.from_key(bytes([i + 1]) * 32) for i in range(accounts)]
