@@ -9,12 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from darkpool.audit._commitments import commitment_hash, commitments_root
 from darkpool.audit._data import AuditData
 from darkpool.clearing import clear_reference, parse_round
 from darkpool.errors import DarkPoolError
 from darkpool.ledger import verify_chain
 from darkpool.services._batches import batch_trees
-from darkpool.services._commitments import commitment_hash, commitments_root
 
 __all__ = ["ALL_CHECKS", "Check"]
 

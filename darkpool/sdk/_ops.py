@@ -12,11 +12,11 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
+from commit_reveal import CommitmentScheme, Reveal, Salt
+from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks, account
 from darkpool.errors import ValidationError
 from darkpool.sdk._keys import Identity
 from darkpool.sdk._verify import verify_batches
-from darkpool.services._commitments import commitment_hash
 from darkpool.signing import (
     Commitment,
     FheOrder,
@@ -117,8 +117,8 @@ class Ops:
         domain = yield from self._domain()
         nonce = self.nonce_source()
         salt = secrets.token_bytes(32)
-        digest = commitment_hash(self.me.address, instrument, round_id, int(side), limit_ticks, quantity_lots,
-                                 nonce, salt)
+        digest = CommitmentScheme(instrument, round_id).commitment(
+            Reveal(account(self.me.address), nonce, side, Ticks(limit_ticks), Lots(quantity_lots), Salt(salt)))
         message = Commitment(account=self.me.address, instrument=instrument, round_id=round_id, commitment=digest,
                              bond=bond, nonce=nonce, expiry=self._expiry())
         yield Call("POST", f"/rounds/{round_id}/commitments", signed_to_wire(self.me.sign(message, domain)))

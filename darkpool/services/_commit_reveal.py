@@ -6,13 +6,15 @@ changes, then journals and applies it (see :mod:`darkpool.services._apply`).
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
+from commit_reveal import LEAF_ENCODING, CommitmentScheme, Reveal, Salt
 from darkpool.clearing import clear_vectorized, round_to_document
 from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks, account
-from darkpool.errors import PhaseError, PolicyViolation, ValidationError
+from darkpool.errors import InvalidReveal, PhaseError, PolicyViolation, ValidationError
 from darkpool.ledger import Appended
-from darkpool.services._commitments import check_reveal, commitment_hash, commitments_root
+from darkpool.merkle import StandardMerkleTree
 from darkpool.services._core import OperatorCore
 from darkpool.services._errors import NotFound
 from darkpool.services._rounds import Mode, Phase, RoundState
@@ -53,7 +55,8 @@ def seal(core: OperatorCore, round_id: int) -> Appended:
     with core.lock:
         state = _round(core, round_id, Phase.COMMIT)
         leaves = [(c.account, c.nonce, c.commitment) for c in state.commitments.values()]
-        root = commitments_root(leaves) if leaves else None
+        root = StandardMerkleTree.of([(a, n, "0x" + c.hex()) for a, n, c in leaves], LEAF_ENCODING).root \
+            if leaves else None
         tx = None
         if root is not None and core.settler is not None:
             tx = core.settler.seal_round(round_id, root)
@@ -74,11 +77,12 @@ def reveal(core: OperatorCore, round_id: int, holder: str, nonce: int, side: int
         if side not in (0, 1) or quantity_lots < 1 or len(salt) != 32:
             raise ValidationError("reveal needs side 0/1, quantity_lots >= 1 and a 32-byte salt")
         try:
-            opened = commitment_hash(who, state.round.instrument, round_id, side, limit_ticks, quantity_lots,
-                                     nonce, salt)
-        except (OverflowError, ValueError, TypeError) as exc:
+            opening = Reveal(who, nonce, Side(side), Ticks(limit_ticks), Lots(quantity_lots), Salt(salt))
+        except ValidationError as exc:
             raise ValidationError(f"reveal fields do not fit their ABI types: {exc}") from None
-        check_reveal(committed.commitment, opened)
+        opened = CommitmentScheme(state.round.instrument, round_id).commitment(opening)
+        if not hmac.compare_digest(committed.commitment, opened):
+            raise InvalidReveal("reveal does not open its commitment")
         return core._accept("reveal", {
             "round_id": round_id, "account": who, "nonce": nonce, "side": side, "limit_ticks": limit_ticks,
             "quantity_lots": quantity_lots, "salt": "0x" + salt.hex(), "at": core.now()})

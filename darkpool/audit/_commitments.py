@@ -1,23 +1,23 @@
-"""Commit-reveal commitments and the round's commitments tree.
+"""The auditor's own commitments encoding, independent of the operator's.
 
-Adapter over the encoding of issue 4 (``commit_reveal``): ``keccak256(abi.encode(address account,
-string instrument, uint64 roundId, uint8 side, int64 limitTicks, uint64 quantityLots, uint64 nonce,
-bytes32 salt))``, and the commitments tree leaf ``(address account, uint64 nonce, bytes32 commitment)``.
-A test holds this equal to ``commit_reveal``'s own scheme.
+The operator computes commitments with :class:`commit_reveal.CommitmentScheme`, a hand-rolled fast
+path. The auditor recomputes them here with eth-abi's general encoder,
+``keccak256(abi.encode(address account, string instrument, uint64 roundId, uint8 side, int64
+limitTicks, uint64 quantityLots, uint64 nonce, bytes32 salt))``, so a bug in one is caught by the
+other; a test holds the two equal on random orders. The commitments tree leaf is ``(address
+account, uint64 nonce, bytes32 commitment)`` (``commit_reveal.LEAF_ENCODING``).
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Sequence
 
 from eth_abi.abi import encode as abi_encode
 
-from darkpool.errors import InvalidReveal
 from darkpool.hashing import keccak256
 from darkpool.merkle import HexHash, StandardMerkleTree
 
-__all__ = ["COMMITMENT_LEAF", "COMMITMENT_TYPES", "check_reveal", "commitment_hash", "commitments_root"]
+__all__ = ["COMMITMENT_LEAF", "COMMITMENT_TYPES", "commitment_hash", "commitments_root"]
 
 COMMITMENT_TYPES = ("address", "string", "uint64", "uint8", "int64", "uint64", "uint64", "bytes32")
 COMMITMENT_LEAF = ("address", "uint64", "bytes32")
@@ -30,12 +30,6 @@ def commitment_hash(
     """Return the commitment of an order and its 32-byte salt."""
     values = (account, instrument, round_id, side, limit_ticks, quantity_lots, nonce, salt)
     return keccak256(abi_encode(list(COMMITMENT_TYPES), list(values)))
-
-
-def check_reveal(committed: bytes, revealed: bytes) -> None:
-    """Raise the opaque :class:`InvalidReveal` unless the two hashes are equal (constant time)."""
-    if not hmac.compare_digest(committed, revealed):
-        raise InvalidReveal("reveal does not open its commitment")
 
 
 def commitments_root(leaves: Sequence[tuple[str, int, bytes]]) -> HexHash:
