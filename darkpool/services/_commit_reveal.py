@@ -89,14 +89,20 @@ def reveal(core: OperatorCore, round_id: int, holder: str, nonce: int, side: int
 
 
 def clear_round(core: OperatorCore, round_id: int) -> tuple[Appended, dict[str, Any]]:
-    """Cap revealed orders by margin, clear them by the uniform-price rule, forfeit unrevealed bonds."""
+    """Cap revealed orders by margin, add the liquidation queue's reduce-only orders, clear, forfeit bonds.
+
+    Liquidation orders of the round's instrument (accounts under maintenance margin, sized by the
+    margin engine to restore health) join after every revealed order in time priority, so they
+    never displace a client; they are published in ``requested`` with ``"liquidation": true``.
+    """
     with core.lock:
         state = _round(core, round_id, Phase.REVEAL)
         now = core.now()
         r = state.round
-        requested: dict[str, dict[str, int]] = {}
+        requested: dict[str, dict[str, Any]] = {}
         orders: list[Order] = []
         owners: dict[str, tuple[Account, int]] = {}
+        last_priority = 0
         for rev in sorted(state.reveals.values(), key=lambda x: state.commitments[(x.account, x.nonce)].seq):
             side = Side(rev.side)
             worst = min(max(rev.limit_ticks, r.band_low_ticks), r.band_high_ticks)
@@ -104,9 +110,17 @@ def clear_round(core: OperatorCore, round_id: int) -> tuple[Appended, dict[str, 
                                       max_lots=rev.quantity_lots))
             requested[rev.order_id] = {"requested_lots": rev.quantity_lots, "cap_lots": cap}
             priority = state.commitments[(rev.account, rev.nonce)].seq
+            last_priority = max(last_priority, priority)
             owners[rev.order_id] = (rev.account, rev.side)
             if cap > 0:
                 orders.append(Order(OrderId(rev.order_id), side, Ticks(rev.limit_ticks), Lots(cap), priority))
+        liquidations = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
+        for k, liquidation in enumerate(liquidations, start=1):
+            oid = OrderId(f"liquidation:{round_id}:{k}:{liquidation.account}")
+            requested[oid] = {"requested_lots": int(liquidation.quantity_lots),
+                              "cap_lots": int(liquidation.quantity_lots), "liquidation": True}
+            owners[oid] = (liquidation.account, int(liquidation.side))
+            orders.append(liquidation.to_order(oid, last_priority + k))
         result = clear_vectorized(r, orders)
         fills = [
             {"account": owners[oid][0], "order_id": oid, "side": owners[oid][1], "quantity_lots": int(q),
