@@ -12,24 +12,19 @@ from typing import Any
 from commit_reveal import LEAF_ENCODING, CommitmentScheme, Reveal, Salt
 from darkpool.clearing import clear_vectorized, round_to_document
 from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks, account
-from darkpool.errors import InvalidReveal, PhaseError, PolicyViolation, ValidationError
+from darkpool.errors import InvalidReveal, PolicyViolation, ValidationError
 from darkpool.ledger import Appended
 from darkpool.merkle import StandardMerkleTree
 from darkpool.services._core import OperatorCore
 from darkpool.services._errors import NotFound
-from darkpool.services._rounds import Mode, Phase, RoundState
+from darkpool.services._rounds import Mode, Phase, RoundState, require
 from darkpool.signing import Commitment, Signed, signed_to_wire
 
 __all__ = ["clear_round", "commit", "reveal", "seal"]
 
 
 def _round(core: OperatorCore, round_id: int, phase: Phase) -> RoundState:
-    state = core.get_round(round_id)
-    if state.mode is not Mode.COMMIT_REVEAL:
-        raise PhaseError(f"round {round_id} is an {state.mode.value} round, not commit-reveal")
-    if state.phase is not phase:
-        raise PhaseError(f"round {round_id} is in phase {state.phase.value}; this needs phase {phase.value}")
-    return state
+    return require(core.get_round(round_id), Mode.COMMIT_REVEAL, phase)
 
 
 def commit(core: OperatorCore, signed: Signed) -> Appended:

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from darkpool.domain import Account, Lots, Side, account
-from darkpool.errors import InvalidReveal, PhaseError, PolicyViolation, ValidationError
+from darkpool.errors import InvalidReveal, PolicyViolation, ValidationError
 from darkpool.ledger import Appended
 from darkpool.services._core import OperatorCore
 from darkpool.services._errors import NotFound, ServiceUnavailable
-from darkpool.services._rounds import Mode, Phase, RoundState
+from darkpool.services._rounds import Mode, Phase, RoundState, require
 from darkpool.signing import FheOrder, Signed, SlotReservation, side_commitment, signed_to_wire
 
 __all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "submit_order"]
@@ -47,12 +47,7 @@ def _backend(core: OperatorCore) -> FheBackend:
 
 
 def _fhe_round(core: OperatorCore, round_id: int, phase: Phase) -> RoundState:
-    state = core.get_round(round_id)
-    if state.mode is not Mode.FHE:
-        raise PhaseError(f"round {round_id} is a {state.mode.value} round, not FHE")
-    if state.phase is not phase:
-        raise PhaseError(f"round {round_id} is in phase {state.phase.value}; this needs phase {phase.value}")
-    return state
+    return require(core.get_round(round_id), Mode.FHE, phase)
 
 
 def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from darkpool.domain import Account, Round
+from darkpool.errors import PhaseError
 
 __all__ = ["Committed", "Mode", "Phase", "Revealed", "RoundState"]
 
@@ -91,3 +92,12 @@ class RoundState:
             "orders": len(self.masked),
             "result": self.result,
         }
+
+
+def require(state: RoundState, mode: Mode, phase: Phase) -> RoundState:
+    """Return ``state`` if it is a ``mode`` round in ``phase``; raise :class:`PhaseError` otherwise."""
+    if state.mode is not mode:
+        raise PhaseError(f"round {state.round_id} is a {state.mode.value} round, not {mode.value}")
+    if state.phase is not phase:
+        raise PhaseError(f"round {state.round_id} is in phase {state.phase.value}; this needs phase {phase.value}")
+    return state
