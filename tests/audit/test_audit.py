@@ -14,13 +14,9 @@ from darkpool.audit import AuditData, audit_data, run_audit
 from darkpool.audit._data import fetch_chain, fetch_operator
 from darkpool.ledger import JournalEntry
 from darkpool.sdk import DarkPoolClient
-from darkpool.sdk._chain import Wallet
 from darkpool.services import create_operator_app
-from darkpool.services.deploy import deploy, fund_institution
 from darkpool.services.serve import ServerThread
-from darkpool.services.settings import OperatorSettings
-from darkpool.settlement import embedded_chain
-from tests.services.helpers import ADMIN, ORDERS, identities
+from tests.services.helpers import ADMIN, ORDERS, deposited_world
 
 pytestmark = pytest.mark.chain
 
@@ -28,14 +24,7 @@ pytestmark = pytest.mark.chain
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("audit")
-    chain = embedded_chain()
-    d = deploy(chain)
-    people = identities(3)
-    fund_institution(chain, d, [p.address for p in people], 10**12)
-    for who in people:
-        Wallet(chain.w3, who, d.vault, d.token).deposit(10**11)
-    settings = OperatorSettings(journal=str(tmp / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
-                                operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6)
+    chain, d, people, settings = deposited_world(tmp / "j.db")
     app = create_operator_app(settings, chain=chain)
     with ServerThread(app) as server:
         admin = DarkPoolClient(server.url, admin_token=ADMIN)

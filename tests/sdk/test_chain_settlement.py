@@ -13,7 +13,7 @@ from darkpool.services import create_operator_app
 from darkpool.services.deploy import deploy, fund_institution
 from darkpool.services.settings import OperatorSettings
 from darkpool.settlement import embedded_chain
-from tests.services.helpers import ADMIN, Clock, commit_reveal_round, identities
+from tests.services.helpers import ADMIN, Clock, commit_reveal_round, deposited_world, identities
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chain]
 
@@ -24,14 +24,7 @@ def anyio_backend() -> str:
 
 
 async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path: Path) -> None:
-    chain = embedded_chain()
-    d = deploy(chain)
-    people = identities(3)
-    fund_institution(chain, d, [p.address for p in people], 10**12)
-    for who in people:
-        Wallet(chain.w3, who, d.vault, d.token).deposit(10**11)
-    settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
-                                operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6)
+    chain, d, people, settings = deposited_world(tmp_path / "j.db")
     app = create_operator_app(settings, clock=Clock(), chain=chain)
     transport = httpx.ASGITransport(app=app)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)

@@ -59,3 +59,23 @@ async def commit_reveal_round(admin: AsyncDarkPoolClient, clients: list[AsyncDar
         await c.reveal(t)
     result: dict[str, Any] = await admin.admin("POST", f"/rounds/{rid}/clear")
     return {"round_id": rid, **result}
+
+
+def deposited_world(journal: Path, deposit: int = 10**11) -> tuple[Any, Any, list[Identity], OperatorSettings]:
+    """Deploy on a fresh py-evm chain, fund three institutions and deposit ``deposit`` each on chain.
+
+    Return the chain, the deployment, the institutions and settings for an operator settling there.
+    """
+    from darkpool.sdk._chain import Wallet
+    from darkpool.services.deploy import deploy, fund_institution
+    from darkpool.settlement import embedded_chain
+
+    chain = embedded_chain()
+    d = deploy(chain)
+    people = identities(3)
+    fund_institution(chain, d, [p.address for p in people], 10**12)
+    for who in people:
+        Wallet(chain.w3, who, d.vault, d.token).deposit(deposit)
+    settings = OperatorSettings(journal=str(journal), chain_id=d.chain_id, vault=d.vault, token=d.token,
+                                operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6)
+    return chain, d, people, settings
