@@ -134,7 +134,7 @@ def main() -> None:
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return
-    from darkpool.services.serve import free_port
+    from darkpool.web.serve import free_port
 
     bodies = signed_orders(args.orders, args.accounts)
     env = dict(os.environ)
@@ -153,7 +153,7 @@ def main() -> None:
         env.update({"DARKPOOL_JOURNAL": str(Path(tmp) / "journal.db"), "DARKPOOL_ADMIN_TOKEN": ADMIN,
                     "DARKPOOL_VAULT": VAULT, "DARKPOOL_TOKEN": TOKEN, "DARKPOOL_PORT": str(port),
                     "DARKPOOL_RATE_PER_S": "1e9", "DARKPOOL_RATE_BURST": "1e9"})
-        operator = _start([sys.executable, "-m", "darkpool.services", "operator"], env, port)
+        operator = _start([sys.executable, "-m", "darkpool.web", "operator"], env, port)
         try:
             import httpx
 

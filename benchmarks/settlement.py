@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from Crypto.Hash import keccak as cryptodome_keccak
 
-from darkpool.merkle import StandardMerkleTree, leaf_hash, make_tree, process_proof
+from darkpool.crypto.merkle import StandardMerkleTree, leaf_hash, make_tree, process_proof
 from darkpool.settlement import (
     BALANCE_LEAF,
     WITHDRAWAL_LEAF,

@@ -16,12 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NewType
 
+# The C binding darkpool.crypto.keccak wraps, called bare in per-order loops to save a call per hash.
+from darkpool.crypto.keccak import new_keccak as _keccak
+from darkpool.crypto.keccak import uint_word
 from darkpool.domain import Account, Lots, Side, Ticks, account
 from darkpool.errors import ValidationError
-
-# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
-from darkpool.hashing import new_keccak as _keccak
-from darkpool.hashing import uint_word
 
 __all__ = [
     "COMMITMENT_TYPES",
@@ -57,7 +56,7 @@ def commitment_leaf(address: bytes, nonce: int, commitment: bytes) -> bytes:
     """The OpenZeppelin leaf hash of ``(account, nonce, commitment)`` (``address`` as 20 raw bytes).
 
     ``keccak256(keccak256(abi.encode(address, uint64, bytes32)))``, written out for speed; tests
-    hold it equal to :class:`darkpool.merkle.StandardMerkleTree`'s own encoding.
+    hold it equal to :class:`darkpool.crypto.merkle.StandardMerkleTree`'s own encoding.
     """
     if len(address) != 20 or len(commitment) != 32 or not 0 <= nonce < _UINT64:
         raise ValidationError("commitment leaf needs a 20-byte address, a uint64 nonce and 32 bytes")

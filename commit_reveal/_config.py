@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from coincurve import PublicKey
 
 from commit_reveal._schedule import Schedule
+from darkpool.crypto.keccak import keccak256
 from darkpool.domain import Account, Lots, Round, Side, Ticks, account
 from darkpool.errors import ValidationError
-from darkpool.hashing import keccak256
 from darkpool.signing import SigningDomain
 
 __all__ = ["CapFn", "RoundConfig", "address_of"]

@@ -15,9 +15,9 @@ from typing import Any
 from commit_reveal._commitment import CommitmentScheme, Reveal, Salt, commitment_leaf
 from commit_reveal._round import CommitRevealRound
 from darkpool.clearing import clear_reference, parse_round, round_to_document
+from darkpool.crypto.merkle import make_tree, parse_hash
 from darkpool.domain import Lots, RoundResult, Side, Ticks, account
 from darkpool.errors import InvalidProof, InvalidReveal, ValidationError
-from darkpool.merkle import make_tree, parse_hash
 
 __all__ = ["audit_publication", "publish"]
 

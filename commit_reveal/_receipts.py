@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from commit_reveal._commitment import CommitmentHash, commitment_leaf
+from darkpool.crypto.merkle import parse_hash, process_proof
 from darkpool.domain import Account, account
 from darkpool.errors import InvalidProof, InvalidSignature
-from darkpool.merkle import parse_hash, process_proof
 from darkpool.signing import Signed, SigningDomain, TypedMessage, recover_digest, sign
 
 __all__ = ["CommitmentsSealed", "Receipt", "sign_statement", "verify_receipt"]

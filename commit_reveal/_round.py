@@ -35,6 +35,10 @@ from commit_reveal._receipts import CommitmentsSealed, Receipt, sign_statement
 from commit_reveal._schedule import Phase
 from commit_reveal._signatures import CommitmentDigester, Recoverer, SerialRecoverer, check_canonical
 from darkpool.clearing import OrderArrays, clear_arrays, clear_reference
+
+# The C binding darkpool.crypto.keccak wraps, called bare in per-order loops to save a call per hash.
+from darkpool.crypto.keccak import new_keccak as _keccak
+from darkpool.crypto.merkle import IndexedValue, StandardMerkleTree, make_tree
 from darkpool.domain import Account, BaseUnits, Lots, Order, OrderId, RoundResult, Side, Ticks, account
 from darkpool.errors import (
     AlreadyRevealed,
@@ -54,10 +58,6 @@ from darkpool.errors import (
     WrongRound,
     WrongVerifyingContract,
 )
-
-# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
-from darkpool.hashing import new_keccak as _keccak
-from darkpool.merkle import IndexedValue, StandardMerkleTree, make_tree
 from darkpool.signing import Commitment, NonceBook, Signed
 
 __all__ = ["BatchOutcome", "CommitRecord", "CommitRevealRound", "RevealRecord", "RoundState", "Seal"]

@@ -21,11 +21,11 @@ from typing import Any
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
 
-from darkpool.errors import InvalidSignature, MalleableSignature, ValidationError
-from darkpool.hashing import keccak256, uint_word
+from darkpool.crypto.keccak import keccak256, uint_word
 
-# The C binding darkpool.hashing wraps, called bare in per-order loops to save a call per hash.
-from darkpool.hashing import new_keccak as _keccak
+# The C binding darkpool.crypto.keccak wraps, called bare in per-order loops to save a call per hash.
+from darkpool.crypto.keccak import new_keccak as _keccak
+from darkpool.errors import InvalidSignature, MalleableSignature, ValidationError
 from darkpool.signing import SECP256K1_N, Commitment, SigningDomain
 
 __all__ = [

@@ -97,7 +97,7 @@ def audit_tree_command(
     dump: Annotated[Path, typer.Argument(help="An OpenZeppelin standard-v1 tree dump (JSON).")],
 ) -> None:
     """Recompute every leaf and node of a tree dump; print its root on the last line."""
-    from darkpool.audit_tree import audit_tree
+    from darkpool.audit.tree import audit_tree
 
     try:
         root = audit_tree(dump)
@@ -141,7 +141,7 @@ def serve(overrides: Overrides = None) -> None:
     """Run the operator service (FastAPI); settings from DARKPOOL_* and --set KEY=VALUE."""
     import pydantic
 
-    from darkpool.services.serve import serve_operator
+    from darkpool.web.serve import serve_operator
 
     try:
         serve_operator(**_overrides(overrides))
@@ -154,7 +154,7 @@ def custodian(overrides: Overrides = None) -> None:
     """Run the key custodian service; settings from DARKPOOL_CUSTODIAN_* and --set KEY=VALUE."""
     import pydantic
 
-    from darkpool.services.serve import serve_custodian
+    from darkpool.web.serve import serve_custodian
 
     try:
         serve_custodian(**_overrides(overrides))
@@ -255,7 +255,7 @@ def demo(
     chain: Annotated[str, typer.Option(help="Chain to settle on: 'embedded' (py-evm) or 'anvil'.")] = "embedded",
 ) -> None:
     """Run the whole flow on embedded defaults and print what was verified."""
-    from darkpool.demo import run_demo
+    from darkpool.demo.script import run_demo
 
     try:
         run_demo(chain=chain)

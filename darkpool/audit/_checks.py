@@ -14,7 +14,7 @@ from darkpool.audit._data import AuditData
 from darkpool.clearing import clear_reference, parse_round
 from darkpool.errors import DarkPoolError
 from darkpool.ledger import verify_chain
-from darkpool.services._batches import batch_trees
+from darkpool.operator.batches import batch_trees
 
 __all__ = ["ALL_CHECKS", "Check"]
 

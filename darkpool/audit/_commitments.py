@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from eth_abi.abi import encode as abi_encode
 
-from darkpool.hashing import keccak256
-from darkpool.merkle import HexHash, StandardMerkleTree
+from darkpool.crypto.keccak import keccak256
+from darkpool.crypto.merkle import HexHash, StandardMerkleTree
 
 __all__ = ["COMMITMENT_LEAF", "COMMITMENT_TYPES", "commitment_hash", "commitments_root"]
 

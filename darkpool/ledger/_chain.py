@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NewType
 
+from darkpool.crypto.keccak import keccak256, uint_word
 from darkpool.errors import StorageError, ValidationError
-from darkpool.hashing import keccak256, uint_word
 
 __all__ = [
     "GENESIS_HEAD",

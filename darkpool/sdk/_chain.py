@@ -11,8 +11,8 @@ from typing import Any
 
 from web3 import Web3
 
+from darkpool.crypto.merkle import parse_hash
 from darkpool.errors import TransactionReverted
-from darkpool.merkle import parse_hash
 from darkpool.sdk._keys import Identity
 from darkpool.settlement import load_artifact
 

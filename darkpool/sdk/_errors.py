@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from darkpool import errors as _e
-from darkpool.services import _errors as _se
+from darkpool.web import errors as _se
 
 __all__ = ["raise_for_error"]
 

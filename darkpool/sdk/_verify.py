@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from darkpool.crypto.merkle import leaf_hash, parse_hash, process_proof
 from darkpool.errors import InvalidProof
-from darkpool.merkle import leaf_hash, parse_hash, process_proof
 from darkpool.settlement.trees import BALANCE_LEAF, FILL_LEAF, WITHDRAWAL_LEAF
 
 __all__ = ["verify_batches"]

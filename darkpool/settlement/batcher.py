@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from darkpool.crypto.merkle import HexHash, StandardMerkleTree
 from darkpool.domain import Account, BaseUnits, account
 from darkpool.errors import ProtocolError, ValidationError
-from darkpool.merkle import HexHash, StandardMerkleTree
 from darkpool.settlement.contracts import TxResult, Vault
 from darkpool.settlement.trees import BatchId, BatchInput, BatchTrees, WithdrawalId, build_trees
 

@@ -20,8 +20,8 @@ from eth_utils.crypto import keccak
 from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
+from darkpool.crypto.merkle import parse_hash
 from darkpool.errors import ChainError, TransactionReverted
-from darkpool.merkle import parse_hash
 from darkpool.settlement.chain import Chain
 
 __all__ = ["Artifact", "MockToken", "TxResult", "Vault", "load_artifact"]

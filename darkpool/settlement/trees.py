@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NewType
 
+from darkpool.crypto.merkle import HexHash, StandardMerkleTree, hex_hash, parse_hash
 from darkpool.domain import Account, BaseUnits, Lots, Side, Ticks, account
 from darkpool.errors import ValidationError
-from darkpool.merkle import HexHash, StandardMerkleTree, hex_hash, parse_hash
 
 __all__ = [
     "BALANCE_LEAF",

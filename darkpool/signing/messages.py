@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from darkpool.crypto.keccak import address_word, int_word, keccak256, uint_word
 from darkpool.domain import account as _account
 from darkpool.errors import ValidationError
-from darkpool.hashing import address_word, int_word, keccak256, uint_word
 
 __all__ = [
     "Cancel",

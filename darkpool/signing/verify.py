@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from coincurve import PublicKey
 from eth_account import Account as _EthAccount
 
+from darkpool.crypto.keccak import keccak256
 from darkpool.domain import account as _account
 from darkpool.errors import (
     ExpiredMessage,
@@ -22,7 +23,6 @@ from darkpool.errors import (
     WrongChainId,
     WrongVerifyingContract,
 )
-from darkpool.hashing import keccak256
 from darkpool.signing.messages import SigningDomain, TypedMessage
 
 __all__ = [

@@ -13,10 +13,10 @@ import pytest
 from darkpool.audit import AuditData, audit_data, run_audit
 from darkpool.audit._data import fetch_chain, fetch_operator
 from darkpool.ledger import JournalEntry
+from darkpool.operator import create_operator_app
 from darkpool.sdk import DarkPoolClient
-from darkpool.services import create_operator_app
-from darkpool.services.serve import ServerThread
-from tests.services.helpers import ADMIN, ORDERS, deposited_world
+from darkpool.web.serve import ServerThread
+from tests.operator.helpers import ADMIN, ORDERS, deposited_world
 
 pytestmark = pytest.mark.chain
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from commit_reveal import COMMITMENT_TYPES, LEAF_ENCODING, CommitmentScheme, Reveal, Salt, new_salt
 from commit_reveal._round import CommitRecord, _build_tree
+from darkpool.crypto.merkle import StandardMerkleTree
 from darkpool.domain import Lots, Side, Ticks
 from darkpool.errors import ValidationError
-from darkpool.merkle import StandardMerkleTree
 
 ALICE = "0x" + "a1" * 20
 

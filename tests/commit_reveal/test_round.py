@@ -15,9 +15,9 @@ from commit_reveal import (
     verify_receipt,
 )
 from darkpool.clearing import clear_reference
+from darkpool.crypto.merkle import StandardMerkleTree
 from darkpool.domain import Lots, Order, OrderId, Side, Ticks
 from darkpool.errors import DarkPoolError, InvalidProof, InvalidSignature
-from darkpool.merkle import StandardMerkleTree
 from darkpool.signing import SigningDomain
 from tests.commit_reveal.helpers import (
     BOND,

@@ -7,13 +7,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from darkpool.operator import create_operator_app
 from darkpool.sdk import AsyncDarkPoolClient
 from darkpool.sdk._chain import Wallet, chain_batches
-from darkpool.services import create_operator_app
-from darkpool.services.deploy import deploy, fund_institution
-from darkpool.services.settings import OperatorSettings
 from darkpool.settlement import embedded_chain
-from tests.services.helpers import ADMIN, Clock, commit_reveal_round, deposited_world, identities
+from darkpool.settlement.deploy import deploy, fund_institution
+from darkpool.web.settings import OperatorSettings
+from tests.operator.helpers import ADMIN, Clock, commit_reveal_round, deposited_world, identities
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chain]
 
@@ -53,7 +53,7 @@ def test_operator_when_polling_deposits_credits_new_vault_deposit(tmp_path: Path
     import time
 
     from darkpool.sdk import DarkPoolClient
-    from darkpool.services.serve import ServerThread
+    from darkpool.web.serve import ServerThread
 
     chain = embedded_chain()
     d = deploy(chain)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from darkpool.audit_tree import audit_tree
+from darkpool.audit.tree import audit_tree
+from darkpool.crypto.merkle import StandardMerkleTree
 from darkpool.errors import DarkPoolError, MerkleDumpError
-from darkpool.merkle import StandardMerkleTree
 
 VECTORS = Path(__file__).parent / "vectors"
 ROOT = "0x6deb52b5da8fd108f79fab00341f38d2587896634c646ee52e49f845680a70c8"

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from darkpool.audit_tree import audit_tree
+from darkpool.audit.tree import audit_tree
+from darkpool.crypto.merkle import StandardMerkleTree
 from darkpool.domain import Side
 from darkpool.errors import ProtocolError, TransactionReverted, ValidationError
-from darkpool.merkle import StandardMerkleTree
 from darkpool.settlement import (
     BALANCE_LEAF,
     EMPTY_ROOT,

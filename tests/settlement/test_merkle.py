@@ -12,8 +12,7 @@ from eth_abi import encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from darkpool.errors import InvalidProof, MerkleDumpError, ValidationError
-from darkpool.merkle import (
+from darkpool.crypto.merkle import (
     StandardMerkleTree,
     abi_encode_values,
     get_proof,
@@ -25,6 +24,7 @@ from darkpool.merkle import (
     process_proof,
     require_proof,
 )
+from darkpool.errors import InvalidProof, MerkleDumpError, ValidationError
 
 VECTORS = Path(__file__).parent / "vectors"
 LETTERS = [[c] for c in "abcdef"]

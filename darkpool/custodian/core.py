@@ -1,0 +1,126 @@
+"""The custodian service's state: one ``fhe.custodian.Custodian`` per circuit shape, slot owners, one log.
+
+The only module of the services that imports :mod:`fhe` on the custodian side. It never
+receives order digits: only round shapes, slot owners (from the operator), signed mask requests
+(from clients) and decryption requests (from the operator).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from darkpool.domain import Account
+from darkpool.errors import PolicyViolation
+from darkpool.signing import MaskRequest, Signed, SigningDomain, Verifier
+from darkpool.web.errors import NotFound
+
+__all__ = ["CustodianCore"]
+
+
+@dataclass
+class _Round:
+    shape_key: tuple[int, int, int]
+    owners: dict[int, Account] = field(default_factory=dict)
+
+
+class CustodianCore:
+    """Masks, slot owners and decryptions across rounds of any shape."""
+
+    def __init__(self, domain: SigningDomain, clock: Callable[[], int], key_dir: Path, log_path: Path,
+                 cache_dir: Path | None, simulate: bool) -> None:
+        from fhe.log import DecryptionLog
+
+        self.verifier = Verifier(domain, clock=clock)
+        self.key_dir = key_dir
+        self.cache_dir = cache_dir
+        self.simulate = simulate
+        self.log = DecryptionLog(log_path)
+        self.lock = threading.RLock()
+        self._custodians: dict[tuple[int, int, int], Any] = {}
+        self._rounds: dict[str, _Round] = {}
+
+    def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
+        """Compile and key a shape now (call from the main thread: concrete traces only there)."""
+        with self.lock:
+            return str(self._custodian(slots, levels, max_quantity)._circuit.id)
+
+    def _custodian(self, slots: int, levels: int, max_quantity: int) -> Any:
+        from fhe.artifacts import compile_circuit
+        from fhe.custodian import Custodian
+        from fhe.shape import choose_shape
+
+        shape = choose_shape(slots, levels, [max_quantity])
+        key = (shape.slots, shape.levels, shape.quantity_digits)
+        found = self._custodians.get(key)
+        if found is None:
+            circuit = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
+            found = Custodian(circuit, key_dir=self.key_dir / str(circuit.id), log=self.log)
+            self._custodians[key] = found
+        return found
+
+    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int) -> dict[str, Any]:
+        """Draw the round's masks; return ``Enc(R)`` and the shape for the operator."""
+        with self.lock:
+            custodian = self._custodian(slots, levels, max_quantity)
+            masks = custodian.open_round(round_id)
+            shape = custodian._circuit.shape
+            self._rounds[round_id] = _Round((shape.slots, shape.levels, shape.quantity_digits))
+            return {"round_id": round_id, "circuit_id": str(masks.circuit_id), "key_id": masks.key_id,
+                    "slots": shape.slots, "levels": shape.levels, "quantity_digits": shape.quantity_digits,
+                    "digits_per_slot": shape.digits_per_slot, "max_quantity": shape.max_quantity,
+                    "masks_digest": masks.digest, "masks": masks.ciphertext}
+
+    def evaluation_keys(self, circuit_id: str) -> bytes:
+        for custodian in self._custodians.values():
+            if str(custodian._circuit.id) == circuit_id:
+                return bytes(custodian.evaluation_keys)
+        raise NotFound(f"no circuit {circuit_id} at this custodian")
+
+    def _round(self, round_id: str) -> _Round:
+        found = self._rounds.get(round_id)
+        if found is None:
+            raise NotFound(f"round {round_id} was not opened at this custodian")
+        return found
+
+    def assign_slot(self, round_id: str, slot: int, holder: Account) -> None:
+        """Record (from the operator) which account owns ``slot``."""
+        with self.lock:
+            state = self._round(round_id)
+            if slot in state.owners:
+                raise PolicyViolation(f"slot {slot} of round {round_id} already has an owner")
+            state.owners[slot] = holder
+
+    def issue_mask(self, signed: Signed) -> dict[str, Any]:
+        """Give a slot's mask to the slot's own account, once, for a signed request."""
+        message = signed.message
+        assert isinstance(message, MaskRequest)
+        round_id = str(message.round_id)
+        with self.lock:
+            signer = self.verifier.check(signed)
+            state = self._round(round_id)
+            if state.owners.get(message.slot) != signer:
+                raise PolicyViolation(f"slot {message.slot} of round {round_id} does not belong to {signer}")
+            mask = self._custodians[state.shape_key].issue_mask(round_id, message.slot)
+            self.verifier.nonces.spend(signer, message.nonce)
+            return {"round_id": round_id, "slot": message.slot, "digits": list(mask.digits)}
+
+    def decrypt(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
+                transcript: str, outputs: list[bytes]) -> dict[str, Any]:
+        """Decrypt a round's declared outputs once, under the custodian's policy; it is logged."""
+        from fhe.artifacts import CircuitId
+        from fhe.transcript import DecryptionRequest
+
+        with self.lock:
+            state = self._round(round_id)
+            request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment, transcript,
+                                        tuple(outputs))
+            out = self._custodians[state.shape_key].decrypt(request)
+            return {"round_id": round_id, "rank": out.rank, "volume_lots": out.volume_lots, "fills": list(out.fills)}
+
+    def log_entries(self) -> list[dict[str, Any]]:
+        return [{"sequence": e.sequence, "round_id": e.round_id, "transcript_hash": e.transcript_hash,
+                 "outputs": e.outputs, "previous": e.previous, "hash": e.hash} for e in self.log.entries]

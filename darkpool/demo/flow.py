@@ -1,0 +1,243 @@
+"""The whole flow of ``darkpool demo``: deposits, rounds, margin caps, settlement, withdrawal, audit.
+
+:func:`run_full_flow` runs everything on loopback: a chain (py-evm in process, or anvil), the
+settlement contracts, the operator (and the key custodian for FHE rounds) as uvicorn servers on
+free 127.0.0.1 ports, and three institutions using the SDK. It returns the statements it
+verified; any failed verification raises.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from darkpool.domain import Side
+from darkpool.errors import DarkPoolError
+
+__all__ = ["run_full_flow"]
+
+ADMIN_TOKEN_BYTES = 24
+DEPOSITS = (10**11, 10**11, 5 * 10**8)
+"""Token base units (6 decimals): 100,000, 100,000 and 500 mUSD."""
+FHE_MAX_LOTS = 63
+"""Largest FHE order in lots: three base-4 quantity digits keep the demo's circuit small."""
+
+
+@contextmanager
+def _chain(kind: str) -> Iterator[Any]:
+    from darkpool.settlement import embedded_chain, start_anvil
+
+    if kind == "embedded":
+        yield embedded_chain()
+    elif kind == "anvil":
+        with start_anvil() as chain:
+            yield chain
+    else:
+        raise DarkPoolError(f"chain must be 'embedded' or 'anvil', got {kind!r}")
+
+
+class _Flow:
+    def __init__(self, console: Console, chain: Any, out_dir: Path) -> None:
+        self.console = console
+        self.chain = chain
+        self.out_dir = out_dir
+        self.verified: list[str] = []
+
+    def ok(self, statement: str) -> None:
+        self.verified.append(statement)
+        self.console.print(f"[green]✓[/green] {statement}")
+
+    def check(self, condition: bool, statement: str) -> None:
+        if not condition:
+            raise DarkPoolError(f"demo check failed: {statement}")
+        self.ok(statement)
+
+
+def run_full_flow(console: Console, chain: str = "embedded", out_dir: str | Path | None = None) -> list[str]:
+    """Run the whole flow on ``chain`` ("embedded" or "anvil"); return the verified statements."""
+    # concrete imports pkg_resources, whose deprecation warnings would only clutter the demo's output.
+    warnings.filterwarnings("ignore", message=".*pkg_resources.*")
+    warnings.filterwarnings("ignore", message=".*declare_namespace.*")
+    target = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="darkpool-demo-"))
+    target.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        console.rule(f"darkpool: the whole flow on {chain}")
+        node = stack.enter_context(_chain(chain))
+        flow = _Flow(console, node, target)
+        _run(flow, stack)
+    console.rule(f"{len(flow.verified)} statements verified in {time.monotonic() - started:.0f}s; "
+                 f"artifacts in {target}")
+    return flow.verified
+
+
+def _run(flow: _Flow, stack: ExitStack) -> None:
+    import secrets
+
+    from darkpool.custodian import create_custodian_app
+    from darkpool.operator import create_operator_app
+    from darkpool.sdk import DarkPoolClient, Identity
+    from darkpool.sdk._chain import Wallet, chain_batches
+    from darkpool.settlement.deploy import deploy, fund_institution
+    from darkpool.web.serve import ServerThread
+    from darkpool.web.settings import CustodianSettings, OperatorSettings
+
+    chain = flow.chain
+    d = deploy(chain)
+    flow.ok(f"vault {d.vault} and collateral token {d.token} deployed on chain {d.chain_id}")
+    names = ("Alpha Capital", "Beta Markets", "Gamma Fund")
+    people = [Identity.generate() for _ in names]
+    fund_institution(chain, d, [p.address for p in people], max(DEPOSITS))
+    admin_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+    custodian_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+    with flow.console.status("key custodian: compiling the 4-slot, 4-level circuit and generating keys "
+                             "(cached after the first run)..."):
+        custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
+            chain_id=d.chain_id, vault=d.vault, operator_token=custodian_token, log=str(flow.out_dir / "custodian.log"),
+            key_dir=str(flow.out_dir / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}"))))
+        settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
+                                    token=d.token, operator_address=d.operator, admin_token=admin_token,
+                                    mark_max_age_s=3600, custodian_url=custodian.url,
+                                    custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
+                                    fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"))
+        server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain)))
+    flow.ok(f"key custodian on {custodian.url} (holds the FHE secret key); operator on {server.url} (evaluation "
+            f"keys only; journal: SQLite WAL at {settings.journal})")
+    admin = stack.enter_context(DarkPoolClient(server.url, admin_token=admin_token))
+    clients = [stack.enter_context(DarkPoolClient(server.url, who, custodian=custodian.url)) for who in people]
+
+    for who, amount in zip(people, DEPOSITS, strict=True):
+        Wallet(chain.w3, who, d.vault, d.token).deposit(amount)
+    credited = admin.admin("POST", "/admin/deposits/sync")["credited"]
+    balances = [c.balance()["balance"] for c in clients]
+    flow.check(credited == 3 and balances == list(DEPOSITS),
+               f"three institutions deposited on chain; the operator credited {credited} Deposited events "
+               f"({', '.join(f'{n}: {b / 1e6:,.0f} mUSD' for n, b in zip(names, balances, strict=True))})")
+    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+
+    _fhe_perp_round(flow, admin, clients, names, server)
+    _commit_reveal_option_round(flow, admin, clients, names)
+    _commit_reveal_perp_round(flow, admin, clients)
+
+    batch = admin.admin("POST", "/batches")
+    on_chain = chain_batches(chain.w3, d.vault)
+    flow.check(on_chain[-1]["balances_root"] == batch["balances_root"]
+               and on_chain[-1]["journal_head"] == batch["journal_head"],
+               f"batch {batch['batch_id']} settled on chain (tx {batch['tx'][:12]}...): balances, fills and "
+               f"withdrawals roots and journal head {batch['journal_head'][:12]}... match the BatchCommitted event")
+
+    amount = 25_000 * 10**6
+    wid = clients[1].withdraw(amount)
+    batch2 = admin.admin("POST", "/batches")
+    proof = next(w for b in clients[1].proofs() for w in b["withdrawals"] if w["withdrawal_id"] == wid)
+    wallet = Wallet(chain.w3, people[1], d.vault, d.token)
+    before = wallet.token_balance()
+    wallet.claim_withdrawal(batch2["batch_id"], wid, proof["amount"], proof["proof"])
+    flow.check(wallet.token_balance() - before == amount,
+               f"{names[1]} withdrew {amount / 1e6:,.0f} mUSD on chain with a Merkle proof against batch "
+               f"{batch2['batch_id']}'s withdrawals root")
+
+    on_chain = chain_batches(chain.w3, d.vault)
+    for name, client in zip(names, clients, strict=True):
+        statements = client.verify_inclusion(on_chain)
+        flow.check(bool(statements), f"{name} verified its own inclusion in every batch: {'; '.join(statements)}")
+
+    from darkpool.audit import run_audit
+
+    report = run_audit(server.url, w3=chain.w3, custodian=custodian.url, json_path=flow.out_dir / "audit.json",
+                       png_path=flow.out_dir / "curves.png")
+    report.render(flow.console)
+    flow.check(report.ok, f"audit passed ({sum(1 for c in report.checks if c.ok)} checks; report "
+                          f"{flow.out_dir / 'audit.json'}, curves {flow.out_dir / 'curves.png'})")
+
+
+def _option_reference_ticks() -> int:
+    from darkpool.margin import option_value
+    from darkpool.operator.instruments import DEFAULT_OPTION_EXPIRY, DEFAULT_VOLS
+
+    years = (DEFAULT_OPTION_EXPIRY - time.time()) / (365 * 86_400)
+    value = float(option_value(3000.0, 3000.0, years, DEFAULT_VOLS["ETH-3000-C"], 0.0, True))
+    return round(value / 0.01)
+
+
+def _fhe_perp_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...], server: Any) -> None:
+    import re
+
+    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": 300_000,
+                                          "band_low_ticks": 299_998, "levels": 4, "slot_count": 4})["round_id"]
+    # Alpha buys twice (the second below every sell, so it never fills), Beta and Gamma sell.
+    orders = [(0, Side.BUY, 300_001, 40), (1, Side.SELL, 299_999, 25), (2, Side.SELL, 300_000, 30),
+              (0, Side.BUY, 299_994, 17)]
+    tickets = [(who, clients[who].fhe_order(rid, "ETH-PERP", side, limit, qty)) for who, side, limit, qty in orders]
+    flow.ok(f"FHE round {rid} (ETH-PERP, 4 levels): {len(tickets)} orders masked with per-slot masks each client "
+            f"fetched from the custodian; the operator holds only masked digits and Enc(R)")
+    with flow.console.status("operator: evaluating the round homomorphically; custodian: decrypting its outputs..."):
+        started = time.monotonic()
+        cleared = admin.admin("POST", f"/rounds/{rid}/clear")
+        seconds = time.monotonic() - started
+    result = cleared["result"]
+    for who, ticket in tickets:
+        if result["fills"][f"{clients[who].address}:{rid}:{ticket.slot}"] > 0:
+            clients[who].open_side(ticket)
+    positions = [c.positions().get("ETH-PERP", 0) for c in clients]
+    flow.check(result["volume_lots"] == 40 and result["price_ticks"] == 300_000 and positions == [40, -25, -15],
+               f"FHE round {rid} cleared in {seconds:.0f}s: {result['volume_lots']} lots at {result['price_ticks']} "
+               f"ticks (equal to the reference engine); filled slots opened their sides, positions {positions}")
+    journal = "\n".join(e["payload"] for e in admin.admin("GET", "/audit/journal?limit=10000"))
+    tokens = set(re.findall(r"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])", journal))
+    flow.check(not tokens & {"299994", "17"} and result["fills"][f"{clients[0].address}:{rid}:3"] == 0,
+               f"{names[0]}'s unfilled FHE order (limit 299994, 17 lots) appears nowhere in the operator's journal")
+
+
+def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...]) -> None:
+    reference = _option_reference_ticks()
+    rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-3000-C",
+                                          "reference_ticks": reference, "band_low_ticks": reference - 8,
+                                          "levels": 16})["round_id"]
+    orders = [(Side.BUY, reference + 6, 180), (Side.SELL, reference - 2, 60), (Side.SELL, reference - 4, 150)]
+    tickets = [c.commit_order(rid, "ETH-3000-C", side, limit, qty, bond=10**6)
+               for c, (side, limit, qty) in zip(clients, orders, strict=True)]
+    sealed = admin.admin("POST", f"/rounds/{rid}/seal")
+    summary = admin.admin("GET", f"/rounds/{rid}")
+    flow.ok(f"commit-reveal round {rid} (ETH-3000-C call options): 3 sealed commitments; root "
+            f"{summary['commitments_root'][:12]}... posted on chain before reveals (journal seq {sealed['seq']})")
+    for c, t in zip(clients, tickets, strict=True):
+        c.reveal(t)
+    cleared = admin.admin("POST", f"/rounds/{rid}/clear")
+    published = next(r for r in admin.admin("GET", "/audit/rounds") if r["round_id"] == rid)
+    gamma = published["requested"][f"{clients[2].address}:{tickets[2].nonce}"]
+    flow.check(gamma["cap_lots"] < gamma["requested_lots"],
+               f"margin cap applied: {names[2]}'s short call of {gamma['requested_lots']} lots was capped to "
+               f"{gamma['cap_lots']} lots by portfolio margin on its 500 mUSD")
+    result = cleared["result"]
+    positions = [c.positions().get("ETH-3000-C", 0) for c in clients]
+    flow.check(result["volume_lots"] > 0 and sum(positions) == 0,
+               f"round {rid} cleared {result['volume_lots']} lots at {result['price_ticks']} ticks; positions "
+               f"{positions} net to zero")
+    margin = clients[2].margin()
+    flow.check(margin["free_collateral"] >= 0,
+               f"{names[2]} stays within margin after its capped fill: equity {margin['equity'] / 1e6:,.2f}, "
+               f"initial margin {margin['initial_margin'] / 1e6:,.2f} mUSD")
+
+
+def _commit_reveal_perp_round(flow: _Flow, admin: Any, clients: list[Any]) -> None:
+    rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
+                                          "reference_ticks": 300_000, "band_low_ticks": 299_992,
+                                          "levels": 16})["round_id"]
+    orders = [(Side.SELL, 299_998, 40), (Side.BUY, 300_003, 25), (Side.BUY, 300_001, 10)]
+    tickets = [c.commit_order(rid, "ETH-PERP", side, limit, qty) for c, (side, limit, qty)
+               in zip(clients, orders, strict=True)]
+    admin.admin("POST", f"/rounds/{rid}/seal")
+    for c, t in zip(clients[:2], tickets[:2], strict=True):
+        c.reveal(t)
+    result = admin.admin("POST", f"/rounds/{rid}/clear")["result"]
+    flow.check(result["volume_lots"] == 25,
+               f"commit-reveal round {rid} (ETH-PERP): one commitment left unrevealed and dropped; "
+               f"{result['volume_lots']} lots cleared at {result['price_ticks']} ticks")

@@ -1,0 +1,116 @@
+"""``create_operator_app``: the operator's FastAPI app (``darkpool serve``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+from darkpool.crypto.sealing import Sealer, load_or_create_key
+from darkpool.errors import DarkPoolError
+from darkpool.ledger import Journal, open_store
+from darkpool.margin import MarginConfig
+from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, rounds, withdrawals
+from darkpool.operator.core import CoreConfig, OperatorCore, Settler
+from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
+from darkpool.signing import SigningDomain
+from darkpool.web.http import install_error_handlers
+from darkpool.web.ratelimit import RateLimiter
+from darkpool.web.settings import OperatorSettings
+
+__all__ = ["create_operator_app", "create_operator_core"]
+
+
+def _sealer(settings: OperatorSettings) -> Sealer:
+    path = settings.sealing_key_file
+    if path is None:
+        journal = settings.journal
+        on_server = journal.startswith(("postgres://", "postgresql://"))
+        path = str(Path(settings.data_dir) / "darkpool-sealing.key") if on_server else journal + ".key"
+    return Sealer(load_or_create_key(Path(path)))
+
+
+def _fhe_backend(settings: OperatorSettings) -> Any:
+    if settings.custodian_url is None:
+        return None
+    from darkpool.operator.fhe_backend import CustodianFheBackend
+    from darkpool.web.settings import parse_shapes
+
+    backend = CustodianFheBackend(settings.custodian_url, settings.custodian_token or "", settings.fhe_cache_dir,
+                                  simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
+                                  data_dir=settings.data_dir)
+    for slots, levels, *_ in parse_shapes(settings.fhe_shapes):
+        backend.prepare(slots, levels)
+    return backend
+
+
+def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
+                         settler: Settler | None = None, chain: Any = None,
+                         fhe_backend: Any = None) -> OperatorCore:
+    """Open the journal, replay it and return the core (chain from ``settler``, ``chain`` or ``rpc_url``)."""
+    if settler is None and settings.operator_address is not None and (chain is not None or settings.rpc_url):
+        from darkpool.operator.settler import ChainSettler
+
+        if chain is None:
+            from darkpool.settlement import RpcChain
+
+            chain = RpcChain(settings.rpc_url or "")
+        settler = ChainSettler(chain, settings.vault, settings.operator_address)
+    config = CoreConfig(
+        domain=SigningDomain(settings.chain_id, settings.vault),
+        token=settings.token.lower(),
+        instruments=default_instruments(),
+        margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s),
+        implied_vols=DEFAULT_VOLS,
+    )
+    return OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler,
+                        fhe_backend=fhe_backend if fhe_backend is not None else _fhe_backend(settings),
+                        sealer=_sealer(settings))
+
+
+async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
+    """Credit new vault deposits every ``every_s`` seconds (errors are logged and retried)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from darkpool.operator.chain_watch import sync_deposits
+
+    while True:
+        try:
+            await run_in_threadpool(sync_deposits, core)
+        except DarkPoolError as exc:
+            logging.getLogger("darkpool.operator").warning("deposit sync failed: %s", exc)
+        await asyncio.sleep(every_s)
+
+
+def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
+                        settler: Settler | None = None, chain: Any = None, fhe_backend: Any = None,
+                        monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
+    """Build the operator app: open and replay the journal now, close it when the app shuts down."""
+    core = create_operator_core(settings, clock=clock, settler=settler, chain=chain, fhe_backend=fhe_backend)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        poller = None
+        if settings.deposit_poll_s > 0 and core.settler is not None:
+            poller = asyncio.create_task(_poll_deposits(core, settings.deposit_poll_s))
+        yield
+        if poller is not None:
+            poller.cancel()
+        core.journal.close()
+
+    app = FastAPI(title="darkpool operator", version="1", lifespan=lifespan,
+                  description="Sealed batch auctions (FHE and commit-reveal), margin, journal and settlement.")
+    app.state.settings = settings
+    app.state.core = core
+    app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst, monotonic)
+    install_error_handlers(app)
+    # The order endpoints come first: routes are matched in order and they carry the load.
+    for module in (rounds, fhe, withdrawals, accounts, batches, audit, admin, info):
+        app.include_router(module.router)
+    return app

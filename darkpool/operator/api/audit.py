@@ -1,0 +1,25 @@
+"""Data for auditors: the journal, published rounds and the operator's domain."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from darkpool.operator.api.deps import Core
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("/journal")
+async def journal(core: Core, after: Annotated[int, Query(ge=0)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+    """Durable journal entries with ``seq > after``, oldest first."""
+    return [e.to_json_dict() for e in core.journal.entries(after, limit)]
+
+
+@router.get("/rounds")
+async def rounds(core: Core) -> list[dict[str, Any]]:
+    """Every cleared round with what it publishes (replayable document for commit-reveal)."""
+    return [{"round_id": r.round_id, "mode": r.mode.value, "instrument": r.round.instrument,
+             **(r.published or {})} for r in core.rounds.values() if r.published is not None]

@@ -1,0 +1,53 @@
+"""FHE rounds: reserve a slot, submit a masked order, open the side of a filled slot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from darkpool.errors import ValidationError
+from darkpool.operator import rounds_fhe as fr
+from darkpool.operator.api.deps import Core, Limiter, parse_limited
+from darkpool.signing import FheOrder, SlotReservation
+from darkpool.web.http import AckResponse, ack
+from darkpool.web.schemas import SignedEnvelope
+
+router = APIRouter(prefix="/rounds", tags=["fhe rounds"])
+
+
+class SideOpening(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slot: int = Field(ge=0)
+    side: int
+    salt: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+def _same_round(round_id: int, message: Any) -> None:
+    if message.round_id != round_id:
+        raise ValidationError(f"message is for round {message.round_id}, not {round_id}")
+
+
+@router.post("/{round_id}/slots", status_code=201)
+async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> dict[str, Any]:
+    """Reserve the next free input slot of an open FHE round; the custodian learns the slot's owner."""
+    signed = parse_limited(body.model_dump(), SlotReservation, limiter)
+    _same_round(round_id, signed.message)
+    appended, slot = fr.reserve_slot(core, signed)
+    done = await ack(appended)
+    return {"seq": done.seq, "head": done.head, "slot": slot, "fhe": core.get_round(round_id).fhe}
+
+
+@router.post("/{round_id}/orders", status_code=202)
+async def submit_order(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> AckResponse:
+    """Accept a signed FHE order (masked digits and a side commitment) for the signer's slot."""
+    signed = parse_limited(body.model_dump(), FheOrder, limiter)
+    _same_round(round_id, signed.message)
+    return await ack(fr.submit_order(core, signed))
+
+
+@router.post("/{round_id}/sides", status_code=202)
+async def open_side(round_id: int, body: SideOpening, core: Core) -> AckResponse:
+    """Open the side commitment of a filled slot so its fill can be booked."""
+    return await ack(fr.open_side(core, round_id, body.slot, body.side, bytes.fromhex(body.salt[2:])))

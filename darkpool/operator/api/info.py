@@ -1,0 +1,29 @@
+"""The operator's signing domain, instruments and health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from darkpool.operator.api.deps import Core, Settings
+from darkpool.web.schemas import DomainInfo
+
+router = APIRouter(tags=["info"])
+
+
+@router.get("/info")
+async def info(core: Core, settings: Settings) -> DomainInfo:
+    """Return what clients sign against: chain id, vault (verifying contract), token, instruments."""
+    return DomainInfo(
+        chain_id=core.config.domain.chain_id, verifying_contract=core.config.domain.verifying_contract,
+        token=core.config.token,
+        instruments=[{"symbol": i.symbol, "kind": i.kind.value, "underlying": i.underlying,
+                      "strike_ticks": i.strike_ticks, "expiry": i.expiry} for i in core.config.instruments],
+        custodian_url=settings.custodian_url,
+    )
+
+
+@router.get("/health")
+async def health(core: Core) -> dict[str, Any]:
+    return {"status": "ok", "journal_seq": int(core.journal.seq), "journal_head": "0x" + core.journal.head.hex()}

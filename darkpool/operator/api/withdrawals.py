@@ -1,0 +1,34 @@
+"""Withdrawals: signed requests, debited now and paid once a batch commits them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from darkpool.operator.api.deps import Core, Limiter, parse_limited
+from darkpool.signing import WithdrawalRequest
+from darkpool.web.errors import NotFound
+from darkpool.web.http import ack
+from darkpool.web.schemas import SignedEnvelope, WithdrawalAck
+
+router = APIRouter(prefix="/withdrawals", tags=["withdrawals"])
+
+
+@router.post("", status_code=202)
+async def request_withdrawal(body: SignedEnvelope, core: Core, limiter: Limiter) -> WithdrawalAck:
+    """Debit a signed withdrawal request from the account's free balance."""
+    signed = parse_limited(body.model_dump(), WithdrawalRequest, limiter)
+    appended, withdrawal_id = core.request_withdrawal(signed)
+    done = await ack(appended)
+    return WithdrawalAck(seq=done.seq, head=done.head, withdrawal_id=withdrawal_id)
+
+
+@router.get("/{withdrawal_id}")
+async def get_withdrawal(withdrawal_id: int, core: Core) -> dict[str, Any]:
+    """Show a withdrawal and the batch that committed it (null until one has)."""
+    for w in core.books.withdrawals:
+        if w.withdrawal_id == withdrawal_id:
+            return {"withdrawal_id": w.withdrawal_id, "account": w.account, "amount": w.amount,
+                    "batch_id": w.batch_id}
+    raise NotFound(f"no withdrawal {withdrawal_id}")

@@ -1,0 +1,1 @@
+"""What the operator and custodian services share: settings, serving, rate limits, the error table."""

@@ -1,0 +1,108 @@
+"""Run an operator and a custodian on loopback for FHE rounds, recording everything each receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from darkpool.custodian import create_custodian_app
+from darkpool.domain import Side
+from darkpool.operator import create_operator_app
+from darkpool.sdk import DarkPoolClient, Identity
+from darkpool.web.serve import ServerThread
+from darkpool.web.settings import CustodianSettings, OperatorSettings
+from tests.operator.helpers import ADMIN, TOKEN, VAULT, identities
+
+CUSTODIAN_TOKEN = "custodian-test-token"
+# (side, limit, quantity): band 299_996..299_999, reference 299_998. The first two trade 47 lots at
+# 299_998; the last two never fill (a sell at the band's top, a buy below the band). No one ever
+# sends their limits or sizes in the clear, so a scan must not find them anywhere.
+REFERENCE, BAND_LOW, LEVELS = 299_998, 299_996, 4
+FHE_ORDERS = [(Side.BUY, 299_999, 47), (Side.SELL, 299_997, 53), (Side.SELL, 299_999, 173),
+              (Side.BUY, 299_990, 211)]
+UNFILLED_VALUES = ("299999", "173", "299990", "211")
+
+
+@dataclass
+class Recorder:
+    """An ASGI wrapper that keeps every request (path, query, body) an app receives."""
+
+    app: Any
+    received: list[bytes] = field(default_factory=list)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks = [scope["path"].encode(), scope.get("query_string", b"")]
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, recording_receive, send)
+        finally:
+            self.received.append(b" ".join(chunks))
+
+
+@dataclass
+class FheWorld:
+    operator_url: str
+    custodian_url: str
+    operator_received: Recorder
+    custodian_received: Recorder
+    operator_app: Any
+    people: list[Identity]
+    data_dir: Path
+
+    def client(self, who: Identity) -> DarkPoolClient:
+        return DarkPoolClient(self.operator_url, who, custodian=self.custodian_url)
+
+    def admin(self) -> DarkPoolClient:
+        return DarkPoolClient(self.operator_url, admin_token=ADMIN)
+
+
+@contextmanager
+def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255) -> Iterator[FheWorld]:
+    cache = tmp_path.parent / "fhe-cache"
+    custodian_settings = CustodianSettings(vault=VAULT, operator_token=CUSTODIAN_TOKEN,
+                                           log=str(tmp_path / "custodian-log.jsonl"),
+                                           key_dir=str(tmp_path / "custodian-keys"), cache_dir=str(cache),
+                                           simulate=simulate, shapes=f"4x4x{max_quantity}")
+    with ExitStack() as stack:
+        custodian = Recorder(create_custodian_app(custodian_settings))
+        c_server = stack.enter_context(ServerThread(custodian))  # type: ignore[arg-type]
+        settings = OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN,
+                                    admin_token=ADMIN, mark_max_age_s=10**6, custodian_url=c_server.url,
+                                    custodian_token=CUSTODIAN_TOKEN, fhe_cache_dir=str(cache),
+                                    fhe_simulate=simulate, fhe_max_quantity=max_quantity,
+                                    data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4")
+        app = create_operator_app(settings)
+        operator = Recorder(app)
+        o_server = stack.enter_context(ServerThread(operator))  # type: ignore[arg-type]
+        yield FheWorld(o_server.url, c_server.url, operator, custodian, app, identities(4), tmp_path)
+
+
+def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORDERS) -> dict[str, Any]:
+    """Fund four institutions, run one FHE round on ETH-PERP, open the filled sides; return the round."""
+    admin = world.admin()
+    for i, who in enumerate(world.people, start=1):
+        admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
+    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
+                                          "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
+    clients = [world.client(who) for who in world.people]
+    tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty)
+               for c, (side, limit, qty) in zip(clients, orders, strict=True)]
+    cleared = admin.admin("POST", f"/rounds/{rid}/clear")
+    fills = cleared["result"]["fills"]
+    for c, t in zip(clients, tickets, strict=True):
+        if fills[f"{c.address}:{rid}:{t.slot}"] > 0:
+            c.open_side(t)
+    return {"round_id": rid, "result": cleared["result"], "clients": clients, "tickets": tickets}

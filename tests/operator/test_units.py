@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from darkpool.domain import Account, BaseUnits
+from darkpool.errors import PolicyViolation
+from darkpool.ledger import Books, Deposit, Withdrawal
+from darkpool.web.errors import RateLimited
+from darkpool.web.ratelimit import RateLimiter
+from darkpool.web.settings import OperatorSettings
+
+ALICE = Account("0x" + "aa" * 20)
+
+
+def test_rate_limiter_when_burst_spent_refuses_until_refilled() -> None:
+    now = [0.0]
+    limiter = RateLimiter(rate_per_s=2.0, burst=3.0, clock=lambda: now[0])
+    for _ in range(3):
+        limiter.take("a")
+    with pytest.raises(RateLimited):
+        limiter.take("a")
+    limiter.take("b")
+    now[0] = 0.5
+    limiter.take("a")
+    with pytest.raises(RateLimited):
+        limiter.take("a")
+
+
+def test_settings_when_unknown_key_given_refuse_it(tmp_path: Path) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        OperatorSettings(admin_token="x", journl=str(tmp_path))  # type: ignore[call-arg]
+
+
+def test_settings_when_built_are_frozen() -> None:
+    settings = OperatorSettings(admin_token="x")
+    with pytest.raises(pydantic.ValidationError):
+        settings.port = 1  # type: ignore[misc]
+
+
+def test_books_when_deposit_credited_twice_refuse_second() -> None:
+    books = Books()
+    books.credit(Deposit(1, ALICE, BaseUnits(10)))
+    with pytest.raises(PolicyViolation):
+        books.credit(Deposit(1, ALICE, BaseUnits(10)))
+    assert books.balance(ALICE) == 10
+
+
+def test_books_when_withdrawal_exceeds_balance_refuse_and_keep_state() -> None:
+    books = Books()
+    books.credit(Deposit(1, ALICE, BaseUnits(10)))
+    with pytest.raises(PolicyViolation):
+        books.debit(Withdrawal(1, ALICE, BaseUnits(11)))
+    books.debit(Withdrawal(1, ALICE, BaseUnits(4)))
+    assert books.balance(ALICE) == 6
+    assert [w.batch_id for w in books.assign_batch(3)] == [3]
+    assert books.assign_batch(4) == []
