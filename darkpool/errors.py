@@ -5,6 +5,7 @@ the built-in exception it refines, so callers that only know Python's built-ins 
 
     DarkPoolError
     ├── ValidationError (ValueError)          malformed or out-of-range input
+    │   ├── NotFound                          no such round, batch, withdrawal or slot
     │   ├── RoundFormatError                  round JSON that does not follow DESIGN.md §2
     │   ├── ShapeError                        input that does not fit a compiled circuit shape
     │   └── MerkleDumpError                   a Merkle tree dump that is malformed or inconsistent
@@ -22,8 +23,11 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     │   │   └── TooLate                       its phase is over
     │   ├── AlreadyRevealed                   a commitment opened twice
     │   ├── WrongRound                        a message for another round or instrument
-    │   └── PolicyViolation                   refused by a custodian or operator policy
-    │       └── InsufficientBond              a commitment below the round's bond
+    │   ├── PolicyViolation                   refused by a custodian or operator policy
+    │   │   └── InsufficientBond              a commitment below the round's bond
+    │   ├── Unauthorized                      an operator-only endpoint without the operator's token
+    │   ├── RateLimited                       the caller spent its token bucket
+    │   └── ServiceUnavailable                a configured dependency (chain, custodian) is absent or failing
     ├── InvalidReveal (ValueError)            opaque: a reveal that does not open its commitment
     ├── UnknownCommitment (LookupError)       a reveal that names no sealed commitment
     ├── InvalidProof (ValueError)             opaque: a Merkle proof that does not verify
@@ -37,6 +41,10 @@ the built-in exception it refines, so callers that only know Python's built-ins 
 from __future__ import annotations
 
 __all__ = [
+    "Unauthorized",
+    "ServiceUnavailable",
+    "RateLimited",
+    "NotFound",
     "AlreadyRevealed",
     "ChainError",
     "DarkPoolError",
@@ -317,3 +325,27 @@ __all__ += [
     "UndeclaredOutput",
     "WrongRound",
 ]
+
+
+class NotFound(ValidationError):
+    """The named round, batch, withdrawal or slot does not exist."""
+
+    code = "not_found"
+
+
+class Unauthorized(ProtocolError):
+    """An operator-only endpoint was called without the operator's bearer token."""
+
+    code = "unauthorized"
+
+
+class RateLimited(ProtocolError):
+    """The account sent more requests than its token bucket allows."""
+
+    code = "rate_limited"
+
+
+class ServiceUnavailable(ProtocolError):
+    """A dependency the request needs (chain, custodian) is not configured or failed."""
+
+    code = "service_unavailable"

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from darkpool.domain import Account
-from darkpool.errors import PolicyViolation
+from darkpool.errors import NotFound, PolicyViolation
 from darkpool.signing import MaskRequest, Signed, SigningDomain, Verifier
-from darkpool.web.errors import NotFound
 
 __all__ = ["CustodianCore"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from darkpool.domain import Account, BaseUnits, Lots, Side, Ticks, account
-from darkpool.errors import PhaseError
+from darkpool.errors import NotFound, PhaseError
 from darkpool.ledger import Appended, journal_head_hex
 from darkpool.operator.core import OperatorCore
 from darkpool.settlement.trees import (
@@ -21,7 +21,6 @@ from darkpool.settlement.trees import (
     WithdrawalRecord,
     build_trees,
 )
-from darkpool.web.errors import NotFound
 
 __all__ = ["batch_input", "batch_trees", "settle_batch"]
 

@@ -17,12 +17,11 @@ from typing import Any, Protocol
 
 from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, Instrument, Round, Ticks, account
-from darkpool.errors import PhaseError, PolicyViolation, ValidationError
+from darkpool.errors import NotFound, PhaseError, PolicyViolation, ServiceUnavailable, ValidationError
 from darkpool.ledger import Appended, Books, Journal, JournalEntry
 from darkpool.margin import MarginConfig, MarginEngine
 from darkpool.operator.rounds import Mode, Phase, RoundState
 from darkpool.signing import Signed, SigningDomain, Verifier, signed_from_wire
-from darkpool.web.errors import NotFound, ServiceUnavailable
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
 

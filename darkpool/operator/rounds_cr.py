@@ -13,12 +13,11 @@ from commit_reveal import LEAF_ENCODING, CommitmentScheme, Reveal, Salt
 from darkpool.clearing import clear_vectorized, round_to_document
 from darkpool.crypto.merkle import StandardMerkleTree
 from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks, account
-from darkpool.errors import InvalidReveal, PolicyViolation, ValidationError
+from darkpool.errors import InvalidReveal, NotFound, PolicyViolation, ValidationError
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.rounds import Mode, Phase, RoundState, require
 from darkpool.signing import Commitment, Signed, signed_to_wire
-from darkpool.web.errors import NotFound
 
 __all__ = ["clear_round", "commit", "reveal", "seal"]
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from darkpool.domain import Account, Lots, Side, account
-from darkpool.errors import InvalidReveal, PolicyViolation, ValidationError
+from darkpool.errors import InvalidReveal, NotFound, PolicyViolation, ServiceUnavailable, ValidationError
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.rounds import Mode, Phase, RoundState, require
 from darkpool.signing import FheOrder, Signed, SlotReservation, side_commitment, signed_to_wire
-from darkpool.web.errors import NotFound, ServiceUnavailable
 
 __all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "submit_order"]
 

@@ -7,14 +7,13 @@ from typing import Any
 import httpx
 
 from darkpool import errors as _e
-from darkpool.web import errors as _se
 
 __all__ = ["raise_for_error"]
 
 
 def _codes() -> dict[str, type[_e.DarkPoolError]]:
     table: dict[str, type[_e.DarkPoolError]] = {}
-    for module in (_e, _se):
+    for module in (_e,):
         for name in dir(module):
             cls = getattr(module, name)
             if isinstance(cls, type) and issubclass(cls, _e.DarkPoolError):

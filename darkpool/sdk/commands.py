@@ -93,7 +93,7 @@ def claim(url: str, key: str, rpc_url: str, withdrawal_id: int) -> dict[str, Any
                                     info["token"])
                     return {"tx": wallet.claim_withdrawal(batch["batch_id"], withdrawal_id, w["amount"],
                                                           w["proof"])}
-    from darkpool.web.errors import NotFound
+    from darkpool.errors import NotFound
 
     raise NotFound(f"withdrawal {withdrawal_id} is in no committed batch yet")
 

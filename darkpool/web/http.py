@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from darkpool import errors as e
+from darkpool.errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
 from darkpool.ledger import Appended
-from darkpool.web.errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
 
 __all__ = ["AckResponse", "MalformedBody", "ack", "check_bearer", "install_error_handlers", "status_of"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from darkpool.web.errors import RateLimited
+from darkpool.errors import RateLimited
 
 __all__ = ["RateLimiter"]
 

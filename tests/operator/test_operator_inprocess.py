@@ -5,10 +5,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from darkpool.errors import InvalidReveal, PhaseError, ReplayedMessage
+from darkpool.errors import InvalidReveal, PhaseError, ReplayedMessage, Unauthorized
 from darkpool.operator import create_operator_app
 from darkpool.sdk import AsyncDarkPoolClient
-from darkpool.web.errors import Unauthorized
 from tests.operator.helpers import ADMIN, Clock, commit_reveal_round, fund, identities, settings
 
 pytestmark = pytest.mark.anyio

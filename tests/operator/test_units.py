@@ -6,9 +6,8 @@ import pydantic
 import pytest
 
 from darkpool.domain import Account, BaseUnits
-from darkpool.errors import PolicyViolation
+from darkpool.errors import PolicyViolation, RateLimited
 from darkpool.ledger import Books, Deposit, Withdrawal
-from darkpool.web.errors import RateLimited
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 

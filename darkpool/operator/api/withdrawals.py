@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from darkpool.errors import NotFound
 from darkpool.operator.api.deps import Core, Limiter, parse_limited
 from darkpool.signing import WithdrawalRequest
-from darkpool.web.errors import NotFound
 from darkpool.web.http import ack
 from darkpool.web.schemas import SignedEnvelope, WithdrawalAck
 
