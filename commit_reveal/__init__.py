@@ -36,8 +36,10 @@ from commit_reveal._config import CapFn, RoundConfig, address_of
 from commit_reveal._inprocess import InProcessRun, clear_commit_reveal, run_in_process
 from commit_reveal._publication import audit_publication, publish
 from commit_reveal._receipts import CommitmentsSealed, Receipt, verify_receipt
-from commit_reveal._round import BatchOutcome, CommitRecord, CommitRevealRound, RevealRecord, RoundState, Seal
+from commit_reveal._records import BatchOutcome, Clearing, CommitRecord, RevealDecision, RevealRecord
+from commit_reveal._round import CommitRevealRound, RoundState
 from commit_reveal._schedule import Phase, Schedule
+from commit_reveal._seal import Seal
 from commit_reveal._signatures import CommitmentDigester, ParallelRecoverer, Recoverer, SerialRecoverer
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "BondLedger",
     "BondState",
     "CapFn",
+    "Clearing",
     "CommitKey",
     "CommitRecord",
     "CommitRevealRound",
@@ -62,6 +65,7 @@ __all__ = [
     "Receipt",
     "Recoverer",
     "Reveal",
+    "RevealDecision",
     "RevealRecord",
     "RoundConfig",
     "RoundState",

@@ -1,7 +1,8 @@
 """The round's publication: everything an auditor needs to replay it, and the replay itself.
 
 After clearing the operator publishes the commitments (every sealed leaf, revealed or not), the
-reveals with their salts, the cleared round in the JSON form of DESIGN.md §2 and the result.
+reveals with their salts, its own extra orders (liquidations, which join after every client), the
+cleared round in the JSON form of DESIGN.md §2 and the result.
 :func:`audit_publication` rebuilds the commitments root, opens every reveal, checks the round
 document against the reveals and clears it again with the reference engine.
 """
@@ -50,6 +51,8 @@ def publish(round_: CommitRevealRound) -> dict[str, Any]:
         "commitments_root": "0x" + seal.root.hex(),
         "commitments": commitments,
         "reveals": reveals,
+        "extra_orders": [{"order_id": o.id, "side": o.side.label, "limit_ticks": o.limit_ticks,
+                          "quantity_lots": o.quantity_lots, "priority": o.priority} for o in round_.extra_orders],
         "document": round_to_document(config.market, round_.cleared_orders),
         "result": result.to_json_dict(),
     }
@@ -106,6 +109,13 @@ def audit_publication(publication: Mapping[str, Any]) -> RoundResult:
             expected_orders.append((sealed["order_id"], reveal.side, reveal.limit_ticks, capped, sealed["priority"]))
     if sum(1 for e in committed.values() if e.get("revealed")) != len(publication["reveals"]):
         raise ValidationError("publication: revealed flags and reveals disagree")
+    last = max((e[4] for e in expected_orders), default=-1)
+    for entry in publication.get("extra_orders") or []:
+        extra = (_field(entry, "order_id", str), Side.parse(entry.get("side")), _field(entry, "limit_ticks", int),
+                 _field(entry, "quantity_lots", int), _field(entry, "priority", int))
+        if extra[4] <= last:
+            raise ValidationError(f"publication: extra order {extra[0]} does not come after every client")
+        expected_orders.append(extra)
     actual = [(o.id, o.side, o.limit_ticks, o.quantity_lots, o.priority) for o in orders]
     if actual != expected_orders:
         raise ValidationError("publication: the round document is not the revealed orders")

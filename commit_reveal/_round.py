@@ -10,35 +10,33 @@ somehow learns a salt could at most reveal the signed order on its owner's behal
 Every action checks everything first and changes state last, so a rejected action changes
 nothing: ``commit_many`` and ``reveal_many`` apply their accepted items together after the checks
 and report each rejected item with its error. Time comes only from the injected ``clock``.
+
+Each action is also offered as a pure *check* returning a decision and an *apply* that takes it
+and cannot fail (``check_commits``/``apply_commits``, ``prepare_seal``/``apply_seal``,
+``check_reveals``/``apply_reveals``, ``prepare_clear``/``apply_clear``): the operator journals
+every decision between the two and replays the journal through the same appliers, so this is
+the one commit-reveal machine of the project, in process and in the service alike.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, NamedTuple, TypeVar
+from typing import NamedTuple
 
 import numpy as np
 
 from commit_reveal._batching import cyclic_gc_paused
 from commit_reveal._bonds import BondLedger, BondState
-from commit_reveal._commitment import (
-    LEAF_ENCODING,
-    CommitKey,
-    CommitmentHash,
-    CommitmentScheme,
-    Reveal,
-)
+from commit_reveal._commitment import CommitKey, CommitmentHash, CommitmentScheme, Reveal
 from commit_reveal._config import CapFn, RoundConfig
 from commit_reveal._receipts import CommitmentsSealed, Receipt, sign_statement
+from commit_reveal._records import BatchOutcome, Clearing, CommitRecord, RevealDecision, RevealRecord
 from commit_reveal._schedule import Phase
+from commit_reveal._seal import Seal, tree_layout
 from commit_reveal._signatures import CommitmentDigester, Recoverer, SerialRecoverer, check_canonical
 from darkpool.clearing import OrderArrays, clear_arrays, clear_reference
-
-# The C binding darkpool.crypto.keccak wraps, called bare in per-order loops to save a call per hash.
-from darkpool.crypto.keccak import new_keccak as _keccak
-from darkpool.crypto.merkle import IndexedValue, StandardMerkleTree, make_tree
 from darkpool.domain import Account, BaseUnits, Lots, Order, OrderId, RoundResult, Side, Ticks, account
 from darkpool.errors import (
     AlreadyRevealed,
@@ -60,73 +58,10 @@ from darkpool.errors import (
 )
 from darkpool.signing import Commitment, NonceBook, Signed
 
-__all__ = ["BatchOutcome", "CommitRecord", "CommitRevealRound", "RevealRecord", "RoundState", "Seal"]
+__all__ = ["CommitRevealRound", "RoundState"]
 
-T = TypeVar("T")
 SettleFn = Callable[[int, bytes], None]
 """Settlement hook, called as ``settle(round_id, commitments_root)`` (``sealCommitments`` on chain)."""
-
-
-class CommitRecord(NamedTuple):
-    """An accepted commitment, with the operator's id and sequence number for its order."""
-
-    account: Account
-    address: bytes
-    """The account as 20 raw bytes."""
-    nonce: int
-    commitment: CommitmentHash
-    bond: BaseUnits
-    digest: bytes
-    order_id: OrderId
-    priority: int
-
-
-class RevealRecord(NamedTuple):
-    """An opened commitment: the order it revealed and what trades after the margin cap."""
-
-    side: Side
-    limit_ticks: Ticks
-    revealed_lots: Lots
-    quantity_lots: Lots
-    """The quantity that trades: ``min(revealed, margin cap)``."""
-    salt: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class BatchOutcome(Generic[T]):
-    """Accepted items (in input order) and the error of each rejected one, by input index."""
-
-    accepted: tuple[T, ...]
-    rejected: dict[int, DarkPoolError]
-
-    def raise_first(self) -> None:
-        """Raise the error of the first rejected item, if any."""
-        if self.rejected:
-            raise self.rejected[min(self.rejected)]
-
-
-class Seal:
-    """A sealed root and the operator's signed statement of it.
-
-    The tree itself (``None`` for a round without commitments) is wrapped as an OpenZeppelin
-    :class:`StandardMerkleTree` on first use: sealing needs only the root.
-    """
-
-    __slots__ = ("_layout", "_records", "_tree", "root", "statement")
-
-    def __init__(self, root: bytes, statement: Signed, records: Sequence[CommitRecord],
-                 layout: tuple[list[bytes], list[int]] | None) -> None:
-        self.root = root
-        self.statement = statement
-        self._records = records
-        self._layout = layout
-        self._tree: StandardMerkleTree | None = None
-
-    @property
-    def tree(self) -> StandardMerkleTree | None:
-        if self._tree is None and self._layout is not None:
-            self._tree = _wrap_tree(self._records, self._layout)
-        return self._tree
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,34 +89,6 @@ def _address(claimed: object) -> tuple[Account, bytes]:
             return Account(claimed), raw
     normalised = account(claimed)  # type: ignore[arg-type]  # raises ValidationError on a non-address
     return normalised, bytes.fromhex(normalised[2:])
-
-
-def _tree_layout(records: Sequence[CommitRecord]) -> tuple[list[bytes], list[int]]:
-    """The commitments tree's node array and each record's tree index, as ``StandardMerkleTree.of``."""
-    # commitment_leaf() written inline: the records were checked when they were accepted.
-    pad12, pad24, keccak = bytes(12), bytes(24), _keccak
-    hashes = [
-        keccak(keccak(b"".join((pad12, r.address, pad24, r.nonce.to_bytes(8, "big"), r.commitment))).digest()).digest()
-        for r in records
-    ]
-    order = sorted(range(len(hashes)), key=hashes.__getitem__)
-    nodes = make_tree([hashes[i] for i in order])
-    tree_index = [0] * len(hashes)
-    last = len(nodes) - 1
-    for position, value_index in enumerate(order):
-        tree_index[value_index] = last - position
-    return nodes, tree_index
-
-
-def _wrap_tree(records: Sequence[CommitRecord], layout: tuple[list[bytes], list[int]]) -> StandardMerkleTree:
-    nodes, tree_index = layout
-    values = [IndexedValue((r.account, r.nonce, r.commitment), i) for r, i in zip(records, tree_index, strict=True)]
-    return StandardMerkleTree(nodes, values, LEAF_ENCODING)
-
-
-def _build_tree(records: Sequence[CommitRecord]) -> StandardMerkleTree:
-    """The commitments tree (leaf hashes computed here equal ``StandardMerkleTree.of``, tested)."""
-    return _wrap_tree(records, _tree_layout(records))
 
 
 class _Candidate(NamedTuple):
@@ -241,7 +148,7 @@ class CommitRevealRound:
         self._seal: Seal | None = None
         self._positions: dict[CommitKey, int] | None = None
         self._result: RoundResult | None = None
-        self._cleared_columns: tuple[list[OrderId], list[Side], list[Ticks], list[Lots], list[int]] | None = None
+        self._cleared: Clearing | None = None
         self._cancelled = False
 
     # --- state ----------------------------------------------------------------------------
@@ -262,10 +169,14 @@ class CommitRevealRound:
 
     @property
     def cleared_orders(self) -> tuple[Order, ...]:
-        """The orders that went into clearing (revealed, capped, in commit order); empty before clearing."""
-        if self._cleared_columns is None:
-            return ()
-        return tuple(map(Order, *self._cleared_columns))
+        """The orders that went into clearing (revealed, capped, in commit order, then the extra
+        orders); empty before clearing."""
+        return () if self._cleared is None else self._cleared.orders + self._cleared.extra_orders
+
+    @property
+    def extra_orders(self) -> tuple[Order, ...]:
+        """The operator's own orders (liquidations) that joined the clearing."""
+        return () if self._cleared is None else self._cleared.extra_orders
 
     def commitments(self) -> list[CommitRecord]:
         """Every accepted commitment, in sequence order."""
@@ -326,6 +237,18 @@ class CommitRevealRound:
         :class:`ReplayedMessage` (the same message again), :class:`DuplicateNonce` (another
         message with a spent nonce). A commit out of phase raises :class:`TooEarly`/:class:`TooLate`.
         """
+        outcome = self.check_commits(signed, order_ids=order_ids, priorities=priorities)
+        self.apply_commits(outcome.accepted)
+        return BatchOutcome(tuple((r.account, r.nonce) for r in outcome.accepted), outcome.rejected)
+
+    def check_commits(
+        self,
+        signed: Sequence[Signed],
+        *,
+        order_ids: Sequence[str] | None = None,
+        priorities: Sequence[int] | None = None,
+    ) -> BatchOutcome[CommitRecord]:
+        """Every check of :meth:`commit_many`, changing nothing; return the records to apply."""
         self._require(Phase.COMMIT, "commit")
         for name, labels in (("order ids", order_ids), ("priorities", priorities)):
             if labels is not None and len(labels) != len(signed):
@@ -337,16 +260,23 @@ class CommitRevealRound:
             candidates = self._screen(signed, range(first, min(first + chunk, len(signed))), batch.rejected)
             recovered = self._recoverer.recover([c.digest for c in candidates],
                                                 [signed[c.position].signature for c in candidates])
-            self._admit(candidates, recovered, batch)
+            self._admit(candidates, recovered, batch, signed)
+        return BatchOutcome(tuple(batch.accepted.values()), dict(sorted(batch.rejected.items())))
 
-        # Every check has passed for the accepted items: only now does state change.
-        accepted = batch.accepted
-        for signer, nonce in accepted:
-            self.nonces.spend(signer, nonce)
-        self.bonds.post_many(accepted, (r.bond for r in accepted.values()))
-        self._commits.update(accepted)
-        self._order_ids |= batch.new_ids
-        return BatchOutcome(tuple(accepted), dict(sorted(batch.rejected.items())))
+    def apply_commits(self, records: Sequence[CommitRecord]) -> None:
+        """Accept checked commitments: spend their nonces, post their bonds (cannot fail)."""
+        keyed = {(r.account, r.nonce): r for r in records}
+        spend = self.nonces.spend
+        for signer, nonce in keyed:
+            spend(signer, nonce)
+        self.bonds.post_many(keyed, (r.bond for r in records))
+        self._commits.update(keyed)
+        self._order_ids.update(r.order_id for r in records)
+        self._positions = None
+
+    def digest_of(self, address: bytes, commitment: bytes, bond: int, nonce: int, expiry: int) -> bytes:
+        """The EIP-712 digest a committer signed (for rebuilding journaled records)."""
+        return self._digester.digest(address, commitment, bond, nonce, expiry)
 
     def _screen(
         self, signed: Sequence[Signed], indices: range, rejected: dict[int, DarkPoolError]
@@ -395,7 +325,8 @@ class CommitRevealRound:
             candidates.append(_Candidate(i, message, signer, raw, digest))
         return candidates
 
-    def _admit(self, candidates: list[_Candidate], recovered: list[bytes | None], batch: _Admission) -> None:
+    def _admit(self, candidates: list[_Candidate], recovered: list[bytes | None], batch: _Admission,
+               signed: Sequence[Signed]) -> None:
         """The signature, nonce and id checks; admit each survivor into ``batch``."""
         accepted, new_ids, rejected = batch.accepted, batch.new_ids, batch.rejected
         commits, used_ids, is_spent = self._commits, self._order_ids, self.nonces.is_spent
@@ -426,7 +357,7 @@ class CommitRevealRound:
             new_ids.add(order_id)
             accepted[key] = CommitRecord(
                 signer, raw, nonce, CommitmentHash(message.commitment), BaseUnits(message.bond), digest,
-                order_id, priority,
+                order_id, priority, message.expiry, signed[i].signature,
             )
 
     # --- seal -----------------------------------------------------------------------------
@@ -438,19 +369,28 @@ class CommitRevealRound:
         A round without commitments seals the zero root and skips settlement (the contract
         refuses a zero root; there is nothing to prove).
         """
+        sealed = self.prepare_seal()
+        if sealed.layout is not None and self._settle is not None:
+            self._settle(self.config.round_id, sealed.root)
+        self.apply_seal(sealed)
+        return sealed
+
+    def prepare_seal(self) -> Seal:
+        """Build and sign the commitments root, changing nothing."""
         self._require(Phase.SEALING, "seal")
         if self._clock() >= self.config.schedule.reveal_closes_at:
             raise TooLate("cannot seal after the reveal deadline: cancel the round instead")
         config = self.config
         records = list(self._commits.values())
-        layout = _tree_layout(records) if records else None
+        layout = tree_layout(records) if records else None
         root = bytes(32) if layout is None else layout[0][0]
         statement = CommitmentsSealed(config.operator, config.market.instrument, config.round_id, root, len(records))
         signed = sign_statement(statement, config.domain, config.operator_key)
-        if layout is not None and self._settle is not None:
-            self._settle(config.round_id, root)
-        self._seal = Seal(root, signed, records, layout)
-        return self._seal
+        return Seal(root, signed, records, layout)
+
+    def apply_seal(self, sealed: Seal) -> None:
+        """Record the seal: reveals open (cannot fail)."""
+        self._seal = sealed
 
     def receipt(self, account_: str, nonce: int) -> Receipt:
         """The receipt proving that commitment ``(account, nonce)`` is in the sealed root."""
@@ -487,6 +427,12 @@ class CommitRevealRound:
         :class:`InvalidReveal` for any wrong field or salt. Out of phase: :class:`TooEarly`
         before the seal, :class:`TooLate` after the deadline.
         """
+        decision = self.check_reveals(reveals)
+        self.apply_reveals(decision.accepted, decision.capped)
+        return BatchOutcome(tuple(r.key for r in decision.accepted), decision.rejected)
+
+    def check_reveals(self, reveals: Sequence[Reveal]) -> RevealDecision:
+        """Every check of :meth:`reveal_many` and the margin caps, changing nothing."""
         self._require(Phase.REVEAL, "reveal")
         commitment_of = self._scheme.hasher()
         commits, reveals_done, cap = self._commits, self._reveals, self._cap
@@ -516,20 +462,31 @@ class CommitRevealRound:
                 rejected[i] = exc
                 continue
             accepted[key] = reveal
-        self.bonds.release_many(accepted)
-        reveals_done.update(accepted)
+        return RevealDecision(tuple(accepted.values()), capped, rejected)
+
+    def apply_reveals(self, reveals: Iterable[Reveal], capped: Mapping[CommitKey, Lots]) -> None:
+        """Open checked reveals with their capped quantities; their bonds go back (cannot fail)."""
+        opened = {r.key: r for r in reveals}
+        self.bonds.release_many(opened)
+        self._reveals.update(opened)
         self._capped.update(capped)
-        return BatchOutcome(tuple(accepted), rejected)
 
     # --- clear and cancel -----------------------------------------------------------------
 
     @cyclic_gc_paused()
-    def clear(self) -> RoundResult:
+    def clear(self, extra_orders: Sequence[Order] = ()) -> RoundResult:
         """Clear the revealed orders with the vectorized engine; forfeit unrevealed bonds.
 
         Allowed after the reveal deadline, or earlier once every commitment is revealed. Orders
-        capped to zero lots take no part. Fills are keyed by order id, in commit order.
+        capped to zero lots take no part. Fills are keyed by order id, in commit order, then the
+        operator's ``extra_orders`` (liquidations), which must come after every client in priority.
         """
+        clearing = self.prepare_clear(extra_orders)
+        self.apply_clear(clearing)
+        return clearing.result
+
+    def prepare_clear(self, extra_orders: Sequence[Order] = ()) -> Clearing:
+        """Clear the round in a decision, changing nothing."""
         phase = self.phase
         if not (phase is Phase.REVEAL and len(self._reveals) == len(self._commits)):
             self._require(Phase.CLEARING, "clear")
@@ -541,6 +498,17 @@ class CommitRevealRound:
         limits = [r.limit_ticks for r in opened]
         quantities = [capped.get(k, r.quantity_lots) for k, r in zip(keys, opened, strict=True)]
         priorities = [commits[k].priority for k in keys]
+        last = max(priorities, default=-1)
+        for order in extra_orders:
+            if order.id in self._order_ids or order.id in ids:
+                raise ValidationError(f"extra order id {order.id!r} is already in use in this round")
+            if order.priority <= last:
+                raise ValidationError(f"extra order {order.id} must come after every client (priority > {last})")
+            ids.append(order.id)
+            side.append(order.side)
+            limits.append(order.limit_ticks)
+            quantities.append(order.quantity_lots)
+            priorities.append(order.priority)
         market = self.config.market
         try:
             arrays = OrderArrays(
@@ -554,10 +522,18 @@ class CommitRevealRound:
             result = RoundResult(price, Lots(cleared.volume_lots), dict(zip(ids, cleared.fills.tolist(), strict=True)))
         except OverflowError:  # beyond int64: the reference engine's Python integers
             result = clear_reference(market, list(map(Order, ids, side, limits, quantities, priorities)))
-        self.bonds.forfeit_many(key for key in commits if key not in reveals)
-        self._cleared_columns = (ids, side, limits, quantities, priorities)
-        self._result = result
-        return result
+        orders = tuple(map(Order, ids, side, limits, quantities, priorities))
+        return Clearing(orders[: len(orders) - len(extra_orders)], tuple(extra_orders), result)
+
+    def apply_clear(self, clearing: Clearing) -> None:
+        """Record the clearing; unrevealed bonds forfeit (cannot fail)."""
+        self.bonds.forfeit_many(key for key in self._commits if key not in self._reveals)
+        self._cleared = clearing
+        self._result = clearing.result
+
+    def forfeits(self) -> list[CommitRecord]:
+        """The commitments never revealed (their bonds forfeit at clearing)."""
+        return [r for k, r in self._commits.items() if k not in self._reveals]
 
     def cancel(self) -> None:
         """Call the round off before clearing; every bond still posted goes back."""

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commit_reveal import COMMITMENT_TYPES, LEAF_ENCODING, CommitmentScheme, Reveal, Salt, new_salt
-from commit_reveal._round import CommitRecord, _build_tree
+from commit_reveal._records import CommitRecord
+from commit_reveal._seal import build_tree as _build_tree
 from darkpool.crypto.merkle import StandardMerkleTree
 from darkpool.domain import Lots, Side, Ticks
 from darkpool.errors import ValidationError
@@ -86,7 +87,7 @@ def test_new_salt_when_source_injected_uses_it_and_checks_length() -> None:
                           st.binary(min_size=32, max_size=32)), min_size=1, max_size=20,
                 unique_by=lambda t: (t[0], t[1])))
 def test_build_tree_when_any_commitments_equals_standard_merkle_tree(leaves: list[tuple[bytes, int, bytes]]) -> None:
-    records = [CommitRecord("0x" + a.hex(), a, n, c, 0, b"", f"o{i}", i)  # type: ignore[arg-type]
+    records = [CommitRecord("0x" + a.hex(), a, n, c, 0, b"", f"o{i}", i, 0, b"")  # type: ignore[arg-type]
                for i, (a, n, c) in enumerate(leaves)]
     tree = _build_tree(records)
     expected = StandardMerkleTree.of([("0x" + a.hex(), n, c) for a, n, c in leaves], LEAF_ENCODING)
