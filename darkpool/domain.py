@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NewType
 
@@ -202,11 +203,39 @@ class Round:
         return max(-1, min(self.levels, limit_ticks - self.band_low_ticks))
 
 
+_UINT64 = 2**64
+
+
 @dataclass(frozen=True, slots=True)
 class Fill:
+    """One account's fill of one order: the only fill type from clearing to the settlement leaf.
+
+    ``round_id`` is 0 for fills that no round made (cash settlement at expiry). ``account`` is
+    normalised to lowercase.
+    """
+
+    round_id: int
     order_id: OrderId
+    account: Account
+    instrument: str
+    side: Side
     quantity_lots: Lots
     price_ticks: Ticks
+
+    def __post_init__(self) -> None:
+        round_id = _require_int("fill round_id", self.round_id, minimum=0)
+        if round_id >= _UINT64:
+            raise ValidationError(f"fill round_id must be below 2**64, got {round_id}")
+        if not isinstance(self.order_id, str) or not self.order_id:
+            raise ValidationError(f"fill order_id must be a non-empty string, got {self.order_id!r}")
+        object.__setattr__(self, "account", account(self.account))
+        if not isinstance(self.instrument, str) or not self.instrument:
+            raise ValidationError(f"fill {self.order_id}: instrument must be a non-empty string, "
+                                  f"got {self.instrument!r}")
+        if not isinstance(self.side, Side):
+            raise ValidationError(f"fill {self.order_id}: side must be a Side, got {self.side!r}")
+        _require_int(f"fill {self.order_id}: quantity_lots", self.quantity_lots, minimum=1)
+        _require_int(f"fill {self.order_id}: price_ticks", self.price_ticks, minimum=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,8 +256,22 @@ class RoundResult:
             "fills": dict(self.fills),
         }
 
-    def fill_records(self) -> list[Fill]:
-        """Non-zero fills as :class:`Fill` records."""
+    def fills_for(
+        self, round_id: int, instrument: str, owners: Mapping[OrderId, tuple[Account, Side]]
+    ) -> list[Fill]:
+        """Return the non-zero fills of round ``round_id`` in result order, each with its owner and side.
+
+        ``owners`` maps each filled order id to the account that placed it and its side.
+        """
         if self.price_ticks is None:
             return []
-        return [Fill(oid, q, self.price_ticks) for oid, q in self.fills.items() if q > 0]
+        out: list[Fill] = []
+        for order_id, lots in self.fills.items():
+            if lots <= 0:
+                continue
+            owner = owners.get(order_id)
+            if owner is None:
+                raise ValidationError(f"round {round_id}: filled order {order_id!r} has no owner")
+            holder, side = owner
+            out.append(Fill(round_id, order_id, holder, instrument, side, lots, self.price_ticks))
+        return out

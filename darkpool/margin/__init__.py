@@ -12,7 +12,10 @@ The engine's model, in one place:
   fraction of it. Requirements round up, equity rounds down: against the account.
 - :meth:`MarginEngine.cap` gives the largest fill that keeps free collateral non-negative,
   exact for this model (cap passes, cap + 1 fails); :meth:`MarginEngine.caps` does a batch.
-- :meth:`MarginEngine.apply_fills` keeps exact average entry, realized PnL and fees;
+- The engine is the one book of cash and positions: :meth:`MarginEngine.apply_fills` takes
+  :class:`~darkpool.domain.Fill` and keeps exact average entry, realized PnL and fees (at
+  ``config.fee_rate``, the rate caps assume); :meth:`MarginEngine.cash` is collateral plus
+  realized PnL minus fees; :meth:`MarginEngine.charge` debits forfeited bonds;
   :meth:`MarginEngine.liquidation_orders` emits reduce-only orders for accounts under
   maintenance until they are healthy; :meth:`MarginEngine.settle_expired` cash-settles expiries.
 
@@ -22,12 +25,11 @@ Example::
     engine.set_mark("ETH", 3000.0, at=now)
     engine.deposit(alice, 1_000 * 10**6)
     lots = engine.cap(alice, "ETH-PERP", Side.BUY, limit_ticks=300_000, now=now, max_lots=255)
-    engine.apply_fills([AccountFill(alice, "ETH-PERP", Side.BUY, lots, Ticks(300_000))], now)
+    engine.apply_fills([Fill(1, OrderId("a:1"), alice, "ETH-PERP", Side.BUY, lots, Ticks(300_000))], now)
     engine.account_margin(alice, now).free_collateral >= 0
 """
 
 from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
-from darkpool.margin._book import AccountFill
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
 from darkpool.margin._oracle import Mark, MarkOracle
@@ -38,7 +40,6 @@ from darkpool.margin._state import Position
 
 __all__ = [
     "UNBOUNDED_LOTS",
-    "AccountFill",
     "AccountMargin",
     "CapRequest",
     "Greeks",

@@ -1,4 +1,4 @@
-"""Fills and the exact bookkeeping of one position: average entry, realized PnL, fees.
+"""The exact bookkeeping of one position under a fill: average entry, realized PnL, fees.
 
 Cost basis is kept as an exact :class:`~fractions.Fraction` of base units, so average entry
 never drifts. Realized PnL settles as an integer rounded down and fees as an integer rounded
@@ -11,11 +11,10 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, Side, Ticks
+from darkpool.domain import BaseUnits, Instrument, Side
 from darkpool.errors import MarginError
 
 __all__ = [
-    "AccountFill",
     "FillEffect",
     "apply_fill_to_position",
     "average_entry_ticks",
@@ -43,32 +42,6 @@ def tick_value(instrument: Instrument, collateral_scale: int) -> Fraction:
         * Fraction(str(instrument.multiplier))
         * collateral_scale
     )
-
-
-@dataclass(frozen=True, slots=True)
-class AccountFill:
-    """A fill of ``quantity_lots`` on ``instrument`` (symbol) for ``account`` at ``price_ticks``."""
-
-    account: Account
-    instrument: str
-    side: Side
-    quantity_lots: Lots
-    price_ticks: Ticks
-    fee_rate: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.side, Side):
-            raise MarginError(f"fill side must be a Side, got {self.side!r}")
-        for name, minimum in (("quantity_lots", 1), ("price_ticks", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise MarginError(f"fill {name} must be an integer of at least {minimum}, got {value!r}")
-        exact_rate(self.fee_rate)
-
-    @classmethod
-    def from_fill(cls, fill: Fill, account: Account, instrument: str, side: Side, fee_rate: float = 0.0) -> AccountFill:
-        """Attach the owner, instrument and side of a round's :class:`~darkpool.domain.Fill`."""
-        return cls(account, instrument, side, fill.quantity_lots, fill.price_ticks, fee_rate)
 
 
 @dataclass(frozen=True, slots=True)

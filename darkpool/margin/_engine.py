@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from darkpool.domain import Account, BaseUnits, Instrument, Lots, Side, Ticks
+from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, OrderId, Side, Ticks
 from darkpool.errors import MarginError
-from darkpool.margin._book import AccountFill, exact_rate
+from darkpool.margin._book import exact_rate
 from darkpool.margin._caps import estimate_cap, refine_cap
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._liquidation import plan_liquidation
@@ -89,16 +89,31 @@ class MarginEngine:
         self._book.move_collateral(account, -amount)
         self._dirty.add(self._book.row(account))
 
-    def apply_fills(self, fills: Iterable[AccountFill], now: int) -> list[AccountMargin]:
+    def charge(self, account: Account, amount: int) -> None:
+        """Debit ``amount`` collateral base units from ``account`` unconditionally (a forfeited bond).
+
+        Unlike :meth:`withdraw` the debit does not need free collateral: the account may go
+        negative, and the liquidation queue picks it up if it falls under maintenance.
+        """
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise MarginError(f"charge must be a positive integer of base units, got {amount!r}")
+        self._book.move_collateral(account, -amount)
+        self._dirty.add(self._book.row(account))
+
+    def apply_fills(self, fills: Iterable[Fill], now: int, *, fee_rate: float | None = None) -> list[AccountMargin]:
         """Apply ``fills``, recompute the touched accounts and queue those under maintenance.
 
-        Marks are checked first, so a stale mark refuses the batch before any fill lands.
+        Each fill pays ``fee_rate`` of its value (``config.fee_rate`` unless given, the rate caps
+        assume). Marks are checked first, so a stale mark refuses the batch before any fill lands.
         """
         batch = list(fills)
+        rate = exact_rate(self.config.fee_rate if fee_rate is None else fee_rate)
         for fill in batch:
+            if not isinstance(fill, Fill):
+                raise MarginError(f"expected a darkpool.domain.Fill, got {type(fill).__name__}")
             self._book.column(fill.instrument)
         self.risk(now)
-        touched = dict.fromkeys(self._book.apply(f) for f in batch)
+        touched = dict.fromkeys(self._book.apply(f, rate) for f in batch)
         self._dirty.update(touched)
         reports = [self.account_margin(self._book.accounts[row], now) for row in touched]
         for report in reports:
@@ -106,14 +121,15 @@ class MarginEngine:
                 self._queue[report.account] = None
         return reports
 
-    def settle_expired(self, now: int) -> list[AccountFill]:
+    def settle_expired(self, now: int) -> list[Fill]:
         """Cash-settle every position in an instrument expired at ``now``; return the closing fills.
 
         Futures settle at the underlying's mark and options at intrinsic value, rounded to the
-        nearest tick, with no fee. Settlement uses the mark current at ``now``.
+        nearest tick, with no fee. Settlement uses the mark current at ``now``. The fills have
+        round id 0 and order id ``expiry:<symbol>:<account>``.
         """
         risk = self.risk(now)
-        settlement: list[AccountFill] = []
+        settlement: list[Fill] = []
         for column, inst in enumerate(self.instruments):
             if inst.expiry is None or inst.expiry > now:
                 continue
@@ -121,9 +137,11 @@ class MarginEngine:
             lots = self._book.positions[:, column]
             for row in np.flatnonzero(lots):
                 held = int(lots[row])
+                holder = self._book.accounts[row]
                 side = Side.SELL if held > 0 else Side.BUY
-                settlement.append(AccountFill(self._book.accounts[row], inst.symbol, side, Lots(abs(held)), price))
-        self.apply_fills(settlement, now)
+                order_id = OrderId(f"expiry:{inst.symbol}:{holder}")
+                settlement.append(Fill(0, order_id, holder, inst.symbol, side, Lots(abs(held)), price))
+        self.apply_fills(settlement, now, fee_rate=0.0)
         return settlement
 
     # -- risk -----------------------------------------------------------------------------------
@@ -194,6 +212,15 @@ class MarginEngine:
             worst_scenario=self.scenarios[int(np.argmin(pnl[worst_group]))],
             worst_underlying=risk.underlyings[worst_group],
         )
+
+    def cash(self, account: Account) -> int:
+        """Return the exact cash of ``account``: collateral + realized PnL - fees (0 if never seen).
+
+        Collateral is deposits minus withdrawals and charges. This is the one book of cash: the
+        ledger keeps registries of deposits, withdrawals and fills, and reads balances here.
+        """
+        row = self._book.accounts_index.get(account)
+        return 0 if row is None else self._book.cash(row)
 
     def balances(self, account: Account) -> tuple[BaseUnits, BaseUnits, BaseUnits]:
         """Return ``(collateral, realized PnL, fees)`` of ``account`` in base units."""

@@ -8,10 +8,10 @@ from fractions import Fraction
 
 import numpy as np
 
-from darkpool.domain import Account, BaseUnits, Instrument, Side
+from darkpool.domain import Account, BaseUnits, Fill, Instrument, Side
 from darkpool.errors import MarginError
 from darkpool.margin._black_scholes import FloatArray
-from darkpool.margin._book import AccountFill, apply_fill_to_position, average_entry_ticks, exact_rate, tick_value
+from darkpool.margin._book import apply_fill_to_position, average_entry_ticks, tick_value
 
 __all__ = ["AccountBook", "HypotheticalFill", "Position"]
 
@@ -110,14 +110,14 @@ class AccountBook:
         self.collateral[row] += amount
         self._balance[row] = float(self.cash(row))
 
-    def apply(self, fill: AccountFill) -> int:
-        """Apply ``fill`` exactly; return the account's row."""
+    def apply(self, fill: Fill, fee_rate: Fraction) -> int:
+        """Apply ``fill`` exactly, paying ``fee_rate`` of its value; return the account's row."""
         column = self.column(fill.instrument)
         row = self.row(fill.account, create=True)
         lots = int(self._pos[column, row])
         effect = apply_fill_to_position(
             lots, self._exact_cost.get((row, column), Fraction(0)), fill.side, fill.quantity_lots,
-            fill.price_ticks, self.tick_values[column], exact_rate(fill.fee_rate),
+            fill.price_ticks, self.tick_values[column], fee_rate,
         )
         self._exact_cost[(row, column)] = effect.cost
         self._pos[column, row] = effect.lots

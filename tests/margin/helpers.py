@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from darkpool.domain import Account, Instrument, InstrumentKind, OptionRight, Ticks, account
+from darkpool.domain import Account, Fill, Instrument, InstrumentKind, Lots, OptionRight, OrderId, Side, Ticks, account
 from darkpool.margin import MarginConfig, MarginEngine
 
 T0 = 1_700_000_000
@@ -60,3 +60,9 @@ def mark_ticks(e: MarginEngine, symbol: str) -> int:
     column = [i.symbol for i in e.instruments].index(symbol)
     inst = e.instruments[column]
     return round(float(e.risk(T0).mark_price[column]) / inst.tick_size)
+
+
+def trade(holder: Account, symbol: str, side: Side, lots: int, price: int, round_id: int = 1) -> Fill:
+    """Return a round's fill of ``lots`` on ``symbol`` for ``holder`` at ``price`` ticks."""
+    order_id = OrderId(f"{holder}:{symbol}:{side.label}")
+    return Fill(round_id, order_id, holder, symbol, side, Lots(lots), Ticks(price))

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from darkpool.domain import Lots, Side, Ticks
-from darkpool.margin import AccountFill, CapRequest, MarginEngine
+from darkpool.margin import CapRequest, MarginEngine
 from darkpool.margin._caps import refine_cap
 
-from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks
+from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks, trade
 
 A = addr(3)
 SYMBOLS = [i.symbol for i in INSTRUMENTS]
@@ -23,7 +23,7 @@ def funded(deposit: int, holdings: dict[str, int]) -> MarginEngine:
         e.deposit(A, deposit)
     e.apply_fills(
         [
-            AccountFill(A, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(e, s)))
+            trade(A, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(e, s)))
             for s, q in holdings.items()
             if q
         ],
@@ -51,7 +51,7 @@ def assert_exact_cap(
     # Filling the cap for real lands where the check said it would.
     real = copy.deepcopy(e)
     if cap > 0:
-        real.apply_fills([AccountFill(A, symbol, side, Lots(cap), Ticks(limit), fee)], T0)
+        real.apply_fills([trade(A, symbol, side, cap, limit)], T0, fee_rate=fee)
     assert real.account_margin(A, T0).free_collateral >= threshold
     return cap
 

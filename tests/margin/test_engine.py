@@ -12,9 +12,9 @@ import pytest
 import darkpool.margin
 from darkpool.domain import Lots, Side, Ticks
 from darkpool.errors import MarginError
-from darkpool.margin import AccountFill, MarginEngine, portfolio_margin
+from darkpool.margin import MarginEngine, portfolio_margin
 
-from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks
+from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks, trade
 
 SYMBOLS = [i.symbol for i in INSTRUMENTS]
 
@@ -25,22 +25,22 @@ def busy_engine(accounts: int = 40, seed: int = 1) -> MarginEngine:
     for n in range(accounts):
         e.deposit(addr(n), rng.randint(1, 10**9))
     fills = [
-        AccountFill(addr(rng.randrange(accounts)), s, rng.choice(list(Side)), Lots(rng.randint(1, 50)),
-                    Ticks(mark_ticks(e, s) + rng.randint(-50, 50)), 0.0003)
+        trade(addr(rng.randrange(accounts)), s, rng.choice(list(Side)), Lots(rng.randint(1, 50)),
+              Ticks(mark_ticks(e, s) + rng.randint(-50, 50)))
         for s in rng.choices(SYMBOLS, k=200)
     ]
-    e.apply_fills(fills, T0)
+    e.apply_fills(fills, T0, fee_rate=0.0003)
     return e
 
 
 def test_margin_table_when_rows_updated_incrementally_then_equal_full_recompute() -> None:
     e = busy_engine()
     e.recompute_all(T0)
-    e.apply_fills([AccountFill(addr(3), "ETH-30D-3000-C", Side.SELL, Lots(9), Ticks(12_700))], T0)
+    e.apply_fills([trade(addr(3), "ETH-30D-3000-C", Side.SELL, Lots(9), Ticks(12_700))], T0)
     e.deposit(addr(4), 5)
     incremental = e.margin_table(T0)
     fresh = busy_engine()
-    fresh.apply_fills([AccountFill(addr(3), "ETH-30D-3000-C", Side.SELL, Lots(9), Ticks(12_700))], T0)
+    fresh.apply_fills([trade(addr(3), "ETH-30D-3000-C", Side.SELL, Lots(9), Ticks(12_700))], T0)
     fresh.deposit(addr(4), 5)
     full = fresh.recompute_all(T0)
     for name in ("equity", "initial", "maintenance", "worst_loss"):
@@ -62,7 +62,7 @@ def test_withdraw_when_within_free_collateral_then_allowed_else_refused_without_
     e = engine()
     a = addr(1)
     e.deposit(a, 100 * 10**6)
-    e.apply_fills([AccountFill(a, "ETH-PERP", Side.BUY, Lots(100), Ticks(300_000))], T0)
+    e.apply_fills([trade(a, "ETH-PERP", Side.BUY, Lots(100), Ticks(300_000))], T0)
     free = e.account_margin(a, T0).free_collateral
     with pytest.raises(MarginError, match="exceeds free collateral"):
         e.withdraw(a, free + 1, T0)
@@ -76,8 +76,8 @@ def test_greeks_when_positions_held_then_per_position_sum_to_account() -> None:
     a = addr(1)
     e.apply_fills(
         [
-            AccountFill(a, "ETH-PERP", Side.BUY, Lots(10), Ticks(300_000)),
-            AccountFill(a, "ETH-30D-3000-C", Side.SELL, Lots(20), Ticks(12_700)),
+            trade(a, "ETH-PERP", Side.BUY, Lots(10), Ticks(300_000)),
+            trade(a, "ETH-30D-3000-C", Side.SELL, Lots(20), Ticks(12_700)),
         ],
         T0,
     )
@@ -93,7 +93,7 @@ def test_greeks_when_positions_held_then_per_position_sum_to_account() -> None:
 def test_greeks_when_bumped_through_engine_then_delta_matches_repricing() -> None:
     e = engine()
     a = addr(1)
-    e.apply_fills([AccountFill(a, "ETH-90D-3000-C", Side.BUY, Lots(50), Ticks(35_000))], T0)
+    e.apply_fills([trade(a, "ETH-90D-3000-C", Side.BUY, Lots(50), Ticks(35_000))], T0)
     h = 0.5
     values = []
     for spot in (3000.0 - h, 3000.0 + h):
@@ -139,8 +139,8 @@ def test_settle_expired_when_call_expires_in_the_money_then_closed_at_intrinsic(
     e.deposit(short, 10**9)
     e.apply_fills(
         [
-            AccountFill(long, "ETH-30D-3000-C", Side.BUY, Lots(10), Ticks(12_000)),
-            AccountFill(short, "ETH-30D-3000-C", Side.SELL, Lots(10), Ticks(12_000)),
+            trade(long, "ETH-30D-3000-C", Side.BUY, Lots(10), Ticks(12_000)),
+            trade(short, "ETH-30D-3000-C", Side.SELL, Lots(10), Ticks(12_000)),
         ],
         T0,
     )
@@ -152,8 +152,12 @@ def test_settle_expired_when_call_expires_in_the_money_then_closed_at_intrinsic(
         (long, Side.SELL, 10, 10_000),
         (short, Side.BUY, 10, 10_000),
     }
+    assert {(f.round_id, f.order_id, f.instrument) for f in fills} == {
+        (0, f"expiry:ETH-30D-3000-C:{holder}", "ETH-30D-3000-C") for holder in (long, short)
+    }
     assert e.positions(long) == [] and e.positions(short) == []
     # Bought at 120.00, settled at intrinsic 100.00: 20.00 per ETH on 10 lots of 0.001 ETH.
     assert e.balances(long)[1] == -200_000 and e.balances(short)[1] == 200_000
+    assert e.balances(long)[2] == 0 and e.balances(short)[2] == 0  # settlement pays no fee
     assert e.settle_expired(expiry) == []
     assert e.cap(short, "ETH-30D-3000-C", Side.SELL, 1, expiry) == 0

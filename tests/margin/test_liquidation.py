@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from darkpool.domain import Lots, Order, OrderId, Side, Ticks
-from darkpool.margin import AccountFill, LiquidationOrder, MarginConfig, MarginEngine
+from darkpool.margin import LiquidationOrder, MarginConfig, MarginEngine
 
-from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks
+from .helpers import INSTRUMENTS, T0, addr, engine, mark_ticks, trade
 
 A = addr(5)
 SYMBOLS = [i.symbol for i in INSTRUMENTS]
@@ -21,7 +21,7 @@ def leveraged(holdings: dict[str, int], deposit: int, config: MarginConfig | Non
     e.deposit(A, deposit)
     e.apply_fills(
         [
-            AccountFill(A, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(e, s)))
+            trade(A, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(e, s)))
             for s, q in holdings.items()
             if q
         ],
@@ -32,7 +32,7 @@ def leveraged(holdings: dict[str, int], deposit: int, config: MarginConfig | Non
 
 def fill_all(e: MarginEngine, orders: list[LiquidationOrder], now: int) -> None:
     e.apply_fills(
-        [AccountFill(o.account, o.instrument, o.side, o.quantity_lots, o.limit_ticks) for o in orders], now
+        [trade(o.account, o.instrument, o.side, o.quantity_lots, o.limit_ticks) for o in orders], now
     )
 
 
@@ -83,7 +83,7 @@ def test_liquidation_when_price_falls_under_maintenance_then_queued_and_reduced_
 def test_apply_fills_when_account_drops_under_maintenance_then_enters_queue() -> None:
     e = leveraged({"ETH-PERP": 100}, 60 * 10**6)
     e.set_mark("ETH", 2600.0, T0 + 1)
-    e.apply_fills([AccountFill(A, "ETH-F90", Side.BUY, Lots(1), Ticks(260_000))], T0 + 1)
+    e.apply_fills([trade(A, "ETH-F90", Side.BUY, Lots(1), Ticks(260_000))], T0 + 1)
     assert e.liquidation_queue == (A,)
 
 

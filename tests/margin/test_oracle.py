@@ -6,9 +6,9 @@ import pytest
 
 from darkpool.domain import Side
 from darkpool.errors import MarginError, StaleMark
-from darkpool.margin import AccountFill, MarkOracle
+from darkpool.margin import MarkOracle
 
-from .helpers import T0, addr, engine
+from .helpers import T0, addr, engine, trade
 
 
 def test_get_when_mark_within_max_age_then_returned() -> None:
@@ -53,5 +53,5 @@ def test_engine_when_mark_stale_then_margin_and_caps_and_fills_refused_without_c
     with pytest.raises(StaleMark):
         e.cap(a, "ETH-PERP", Side.BUY, 300_000, late)
     with pytest.raises(StaleMark):
-        e.apply_fills([AccountFill(a, "ETH-PERP", Side.BUY, 1, 300_000)], late)  # type: ignore[arg-type]
+        e.apply_fills([trade(a, "ETH-PERP", Side.BUY, 1, 300_000)], late)
     assert e.positions(a) == []

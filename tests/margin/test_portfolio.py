@@ -8,10 +8,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from darkpool.domain import Lots, Side, Ticks
-from darkpool.margin import AccountFill, MarginConfig, MarginEngine, portfolio_margin, portfolio_margin_loop
+from darkpool.margin import MarginConfig, MarginEngine, portfolio_margin, portfolio_margin_loop
 from darkpool.margin._black_scholes import FloatArray
 
-from .helpers import INSTRUMENTS, SCALE, T0, addr, engine, mark_ticks
+from .helpers import INSTRUMENTS, SCALE, T0, addr, engine, mark_ticks, trade
 
 N = len(INSTRUMENTS)
 positions = hnp.arrays(np.float64, (5, N), elements=st.integers(-500, 500).map(float))
@@ -24,7 +24,7 @@ def initial_margin(holdings: dict[str, int], e: MarginEngine | None = None) -> i
     e.deposit(a, 10**12)
     e.apply_fills(
         [
-            AccountFill(a, sym, Side.BUY if lots > 0 else Side.SELL, Lots(abs(lots)), Ticks(mark_ticks(e, sym)))
+            trade(a, sym, Side.BUY if lots > 0 else Side.SELL, Lots(abs(lots)), Ticks(mark_ticks(e, sym)))
             for sym, lots in holdings.items()
         ],
         T0,

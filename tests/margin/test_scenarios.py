@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from darkpool.domain import Fill, Lots, OrderId, Side, Ticks
-from darkpool.margin import AccountFill, Greeks, MarginConfig, scenarios
+from darkpool.margin import Greeks, MarginConfig, scenarios
 
-from .helpers import T0, addr, engine
+from .helpers import T0, addr, engine, trade
 
 
 def test_scenarios_when_default_then_core_grid_then_extended_with_vol_up() -> None:
@@ -45,16 +45,16 @@ def test_floor_when_built_then_fraction_of_notional_plus_rounding_cushion() -> N
     assert risk.floor.tolist() == [15_001.0] * 7 + [30_001.0] * 2
 
 
-def test_from_fill_when_round_fill_then_owner_side_and_instrument_attached() -> None:
-    fill = Fill(OrderId("o1"), Lots(4), Ticks(300_000))
-    assert AccountFill.from_fill(fill, addr(1), "ETH-PERP", Side.SELL) == AccountFill(
-        addr(1), "ETH-PERP", Side.SELL, Lots(4), Ticks(300_000)
-    )
+def test_apply_when_round_fill_then_owner_side_and_instrument_come_from_the_fill() -> None:
+    e = engine()
+    e.apply_fills([Fill(5, OrderId("o1"), addr(1), "ETH-PERP", Side.SELL, Lots(4), Ticks(300_000))], T0)
+    (position,) = e.positions(addr(1))
+    assert position.instrument == "ETH-PERP" and position.lots == -4 and position.average_entry_ticks == 300_000
 
 
 def test_underlying_greeks_when_one_underlying_held_then_other_is_zero_and_sum_is_account() -> None:
     e = engine()
-    e.apply_fills([AccountFill(addr(1), "ETH-30D-3000-P", Side.BUY, Lots(5), Ticks(12_000))], T0)
+    e.apply_fills([trade(addr(1), "ETH-30D-3000-P", Side.BUY, 5, 12_000)], T0)
     by_underlying = e.underlying_greeks(addr(1), T0)
     assert by_underlying["ETH"] == e.account_greeks(addr(1), T0)
     assert by_underlying["BTC"] == Greeks(0.0, 0.0, 0.0, 0.0)
