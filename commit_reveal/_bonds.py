@@ -32,6 +32,8 @@ class BondLedger:
 
     _amounts: dict[CommitKey, BaseUnits] = field(default_factory=dict)
     _states: dict[CommitKey, BondState] = field(default_factory=dict)
+    _held: dict[tuple[Account, BondState], int] = field(default_factory=dict)
+    """Per account and state, the sum of its bonds: the operator reads it on every commit."""
 
     def post(self, key: CommitKey, amount: int) -> None:
         self.post_many([key], [amount])
@@ -44,6 +46,16 @@ class BondLedger:
             raise ProtocolError(f"a bond is already posted for commitment {clash}")
         self._amounts.update(new)
         self._states.update(dict.fromkeys(new, BondState.POSTED))
+        self._move(new, None, BondState.POSTED)
+
+    def _move(self, keys: Iterable[CommitKey], before: BondState | None, after: BondState) -> None:
+        held, amounts = self._held, self._amounts
+        for key in keys:
+            amount = amounts[key]
+            if amount:
+                if before is not None:
+                    held[(key[0], before)] -= amount
+                held[(key[0], after)] = held.get((key[0], after), 0) + amount
 
     def _settle(self, keys: Iterable[CommitKey], state: BondState) -> None:
         keys = list(keys)
@@ -52,6 +64,7 @@ class BondLedger:
             if states.get(key) is not posted:
                 raise ProtocolError(f"no posted bond for commitment {key}")
         states.update(dict.fromkeys(keys, state))
+        self._move(keys, posted, state)
 
     def release(self, key: CommitKey) -> None:
         """Return a posted bond to its account."""
@@ -77,6 +90,10 @@ class BondLedger:
         """Sum of the bonds in ``state``."""
         amounts = self._amounts
         return BaseUnits(sum(amounts[k] for k, s in self._states.items() if s is state))
+
+    def held(self, account: Account, state: BondState = BondState.POSTED) -> BaseUnits:
+        """Sum of ``account``'s bonds in ``state`` (posted: locked in running rounds)."""
+        return BaseUnits(self._held.get((account, state), 0))
 
     def by_account(self, state: BondState) -> dict[Account, BaseUnits]:
         """Sum of the bonds in ``state`` per account."""

@@ -182,6 +182,12 @@ class CommitRevealRound:
         """Every accepted commitment, in sequence order."""
         return list(self._commits.values())
 
+    def revealed_count(self) -> int:
+        return len(self._reveals)
+
+    def commitment_of(self, key: CommitKey) -> CommitRecord | None:
+        return self._commits.get(key)
+
     def reveal_of(self, key: CommitKey) -> RevealRecord | None:
         reveal = self._reveals.get(key)
         if reveal is None:
