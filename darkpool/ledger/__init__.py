@@ -1,11 +1,11 @@
-"""The operator's ledger: a hash-chained durable journal and the books replayed from it.
+"""The operator's ledger: a hash-chained durable journal and the registries replayed from it.
 
 Every accepted message gets a sequence number and is appended to the journal before it is
 acknowledged; a restart replays the journal to the same state. SQLite in WAL mode is the embedded
 default and PostgreSQL is used for a ``postgresql://`` URL. Core code: no FastAPI, httpx or web3.
 """
 
-from darkpool.ledger._books import BookFill, Books, Deposit, Withdrawal
+from darkpool.ledger._books import Books, Deposit, Withdrawal
 from darkpool.ledger._chain import GENESIS_HEAD, JournalEntry, Seq, canonical_json, next_head, verify_chain
 from darkpool.ledger._journal import Appended, Journal, journal_head_hex, open_store
 from darkpool.ledger._store import JournalStore, SqliteStore
@@ -13,7 +13,6 @@ from darkpool.ledger._store import JournalStore, SqliteStore
 __all__ = [
     "GENESIS_HEAD",
     "Appended",
-    "BookFill",
     "Books",
     "Deposit",
     "Journal",

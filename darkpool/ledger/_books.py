@@ -1,18 +1,19 @@
-"""The books the journal replays into: deposits, withdrawals, fills, positions and cash.
+"""The registries the journal replays into: deposits, withdrawals and booked fills.
 
-Pure state: every method either changes the books completely or raises and changes nothing.
-Balances are token base units; positions are signed lots (long positive).
+Registries, not balances: cash and positions have one owner, the margin engine
+(:meth:`darkpool.margin.MarginEngine.cash`, :meth:`~darkpool.margin.MarginEngine.positions`),
+and the operator reads balances there. Pure state: every method either changes the registries
+completely or raises and changes nothing. Amounts are token base units.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from darkpool.domain import Account, BaseUnits, Lots, Side, Ticks
+from darkpool.domain import Account, BaseUnits, Fill
 from darkpool.errors import PolicyViolation, ValidationError
 
-__all__ = ["BookFill", "Books", "Deposit", "Withdrawal"]
+__all__ = ["Books", "Deposit", "Withdrawal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,49 +35,36 @@ class Withdrawal:
     batch_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BookFill:
-    """One account's fill of one order in a round."""
-
-    round_id: int
-    account: Account
-    instrument: str
-    order_id: str
-    side: Side
-    quantity_lots: Lots
-    price_ticks: Ticks
-
-
 @dataclass(slots=True)
 class Books:
-    """Deposits, withdrawals, fills, net positions and realized cash per account."""
+    """Deposits by id (each credited once), withdrawals with their batch, and every booked fill."""
 
     deposits: dict[int, Deposit] = field(default_factory=dict)
     withdrawals: list[Withdrawal] = field(default_factory=list)
-    fills: list[BookFill] = field(default_factory=list)
-    positions: dict[tuple[Account, str], int] = field(default_factory=lambda: defaultdict(int))
-    realized: dict[Account, int] = field(default_factory=lambda: defaultdict(int))
-    _deposited: dict[Account, int] = field(default_factory=lambda: defaultdict(int))
-    _withdrawn: dict[Account, int] = field(default_factory=lambda: defaultdict(int))
+    fills: list[Fill] = field(default_factory=list)
+    _depositors: dict[Account, None] = field(default_factory=dict)
 
     def credit(self, deposit: Deposit) -> None:
-        """Credit an on-chain deposit once; a second credit of the same id is refused."""
+        """Register an on-chain deposit once; a second credit of the same id is refused."""
         if deposit.deposit_id in self.deposits:
             raise PolicyViolation(f"deposit {deposit.deposit_id} was already credited")
         if deposit.amount <= 0:
             raise ValidationError(f"deposit amount must be positive, got {deposit.amount}")
         self.deposits[deposit.deposit_id] = deposit
-        self._deposited[deposit.account] += deposit.amount
+        self._depositors[deposit.account] = None
 
     def debit(self, withdrawal: Withdrawal) -> None:
-        """Debit a withdrawal if the account's balance covers it."""
+        """Register a withdrawal (the margin engine, owner of cash, has already debited it)."""
         if withdrawal.amount <= 0:
             raise ValidationError(f"withdrawal amount must be positive, got {withdrawal.amount}")
-        have = self.balance(withdrawal.account)
-        if withdrawal.amount > have:
-            raise PolicyViolation(f"withdrawal of {withdrawal.amount} exceeds balance {have} of {withdrawal.account}")
+        if withdrawal.batch_id is not None:
+            raise ValidationError(f"withdrawal {withdrawal.withdrawal_id} is registered before any batch, "
+                                  f"got batch {withdrawal.batch_id}")
+        last = self.withdrawals[-1].withdrawal_id if self.withdrawals else 0
+        if withdrawal.withdrawal_id <= last:
+            raise PolicyViolation(f"withdrawal ids are registered in increasing order: expected above {last}, "
+                                  f"got {withdrawal.withdrawal_id}")
         self.withdrawals.append(withdrawal)
-        self._withdrawn[withdrawal.account] += withdrawal.amount
 
     def assign_batch(self, batch_id: int) -> list[Withdrawal]:
         """Put every unbatched withdrawal into ``batch_id``; return them."""
@@ -87,31 +75,15 @@ class Books:
                 taken.append(self.withdrawals[i])
         return taken
 
-    def record_fill(self, fill: BookFill) -> None:
-        """Record a fill and move the account's net position."""
-        if fill.quantity_lots <= 0:
-            raise ValidationError(f"fill quantity must be positive, got {fill.quantity_lots}")
+    def record_fill(self, fill: Fill) -> None:
+        """Register a booked fill (the margin engine moves the position)."""
+        if not isinstance(fill, Fill):
+            raise ValidationError(f"expected a darkpool.domain.Fill, got {type(fill).__name__}")
         self.fills.append(fill)
-        self.positions[(fill.account, fill.instrument)] += fill.side.sign * fill.quantity_lots
-
-    def set_realized(self, account: Account, amount: int) -> None:
-        """Set the realized PnL net of fees of ``account`` (from the margin engine's books)."""
-        self.realized[account] = amount
-
-    def balance(self, account: Account) -> BaseUnits:
-        """Deposits minus withdrawals plus realized cash, floored at zero."""
-        net = self._deposited.get(account, 0) - self._withdrawn.get(account, 0) + self.realized.get(account, 0)
-        return BaseUnits(max(0, net))
 
     def accounts(self) -> list[Account]:
         """Every account that ever deposited, sorted."""
-        return sorted(self._deposited)
+        return sorted(self._depositors)
 
-    def balances(self) -> dict[Account, BaseUnits]:
-        return {a: self.balance(a) for a in self.accounts()}
-
-    def position(self, account: Account, instrument: str) -> int:
-        return self.positions.get((account, instrument), 0)
-
-    def fills_of(self, account: Account) -> list[BookFill]:
+    def fills_of(self, account: Account) -> list[Fill]:
         return [f for f in self.fills if f.account == account]

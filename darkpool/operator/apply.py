@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from darkpool.domain import Account, BaseUnits, Lots, Round, Side, Ticks
-from darkpool.ledger import BookFill, Deposit, JournalEntry, Withdrawal
-from darkpool.margin import AccountFill
+from darkpool.domain import Account, BaseUnits, Fill, Lots, OrderId, Round, Side, Ticks
+from darkpool.ledger import Deposit, JournalEntry, Withdrawal
 from darkpool.operator.rounds import Committed, Mode, Phase, Revealed, RoundState
 from darkpool.signing import signed_from_wire
 
@@ -23,7 +22,6 @@ def register(core: OperatorCore) -> None:
         who = Account(p["account"])
         core.books.credit(Deposit(p["deposit_id"], who, BaseUnits(p["amount"])))
         core.margin.deposit(who, p["amount"])
-        core.refresh_realized(who)
 
     def mark(p: dict[str, Any], _: JournalEntry) -> None:
         core.margin.set_mark(p["underlying"], p["price"], p["at"])
@@ -42,9 +40,8 @@ def register(core: OperatorCore) -> None:
         who = Account(message.signer.lower())
         core.verifier.nonces.spend(who, message.message_nonce)
         amount = int(getattr(message, "amount"))  # noqa: B009 - a WithdrawalRequest
-        core.books.debit(Withdrawal(p["withdrawal_id"], who, BaseUnits(amount)))
         core.margin.withdraw(who, amount, p["at"])
-        core.refresh_realized(who)
+        core.books.debit(Withdrawal(p["withdrawal_id"], who, BaseUnits(amount)))
 
     def commit(p: dict[str, Any], entry: JournalEntry) -> None:
         # The journal holds only checked messages, so read the fields without re-parsing (hot path).
@@ -71,6 +68,7 @@ def register(core: OperatorCore) -> None:
         state = core.rounds[p["round_id"]]
         for f in p["forfeits"]:
             who = Account(f["account"])
+            core.margin.charge(who, f["bond"])
             core.forfeited[who] = core.forfeited.get(who, 0) + f["bond"]
         state.result = p["result"]
         state.published = {"document": p["document"], "requested": p["requested"], "result": p["result"],
@@ -79,9 +77,7 @@ def register(core: OperatorCore) -> None:
         for c in state.commitments.values():
             if c.bond:
                 core.locked_bonds[c.account] -= c.bond
-        apply_fills(core, state, p["fills"], p["at"])
-        for f in p["forfeits"]:
-            core.refresh_realized(Account(f["account"]))
+        apply_fills(core, [_fill(state, f) for f in p["fills"]], p["at"])
 
     def batch(p: dict[str, Any], _: JournalEntry) -> None:
         core.books.assign_batch(p["batch_id"])
@@ -113,7 +109,7 @@ def register(core: OperatorCore) -> None:
         from darkpool.operator.rounds_fhe import fill_records
 
         state = core.rounds[p["round_id"]]
-        apply_fills(core, state, fill_records(state, p["slot"], p["side"]), p["at"])
+        apply_fills(core, fill_records(state, p["slot"], Side(p["side"])), p["at"])
         del state.pending_sides[p["slot"]]
         assert state.published is not None
         state.published["fill_sides"][str(p["slot"])] = p["side"]
@@ -127,16 +123,15 @@ def register(core: OperatorCore) -> None:
         core.register(kind, handler)
 
 
-def apply_fills(core: OperatorCore, state: RoundState, fills: list[dict[str, Any]], at: int) -> None:
-    """Book ``fills`` (``{account, order_id, side, quantity_lots, price_ticks}``) of a round, then margin."""
-    book: list[AccountFill] = []
-    for f in fills:
-        who = Account(f["account"])
-        side = Side(f["side"])
-        core.books.record_fill(BookFill(state.round_id, who, state.round.instrument, f["order_id"], side,
-                                        Lots(f["quantity_lots"]), Ticks(f["price_ticks"])))
-        book.append(AccountFill(who, state.round.instrument, side, Lots(f["quantity_lots"]), Ticks(f["price_ticks"])))
-    if book:
-        core.margin.apply_fills(book, at)
-    for who in {f.account for f in book}:
-        core.refresh_realized(who)
+def _fill(state: RoundState, f: dict[str, Any]) -> Fill:
+    """The fill of a journaled ``clear`` entry (``{account, order_id, side, quantity_lots, price_ticks}``)."""
+    return Fill(state.round_id, OrderId(f["order_id"]), Account(f["account"]), state.round.instrument, Side(f["side"]),
+                Lots(f["quantity_lots"]), Ticks(f["price_ticks"]))
+
+
+def apply_fills(core: OperatorCore, fills: list[Fill], at: int) -> None:
+    """Register ``fills`` in the books and apply them to the margin engine, the owner of cash and positions."""
+    if fills:
+        core.margin.apply_fills(fills, at)  # raises before any fill lands (stale mark), so books stay in step
+    for fill in fills:
+        core.books.record_fill(fill)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from darkpool.domain import Account, BaseUnits, Lots, Side, Ticks, account
+from darkpool.domain import Account, BaseUnits, Fill, Lots, OrderId, Side, Ticks, account
 from darkpool.errors import NotFound, PhaseError
 from darkpool.ledger import Appended, journal_head_hex
 from darkpool.operator.core import OperatorCore
@@ -16,13 +16,24 @@ from darkpool.settlement.trees import (
     BatchId,
     BatchInput,
     BatchTrees,
-    FillRecord,
     WithdrawalId,
     WithdrawalRecord,
     build_trees,
+    fill_leaf,
 )
 
 __all__ = ["batch_input", "batch_trees", "settle_batch"]
+
+
+def _fill_to_record(f: Fill) -> dict[str, Any]:
+    """A fill as published in a batch record (the auditor and the SDK read this shape)."""
+    return {"round_id": f.round_id, "account": f.account, "instrument": f.instrument, "order_id": f.order_id,
+            "side": int(f.side), "quantity_lots": int(f.quantity_lots), "price_ticks": int(f.price_ticks)}
+
+
+def _fill_from_record(f: dict[str, Any]) -> Fill:
+    return Fill(f["round_id"], OrderId(f["order_id"]), Account(f["account"]), f["instrument"], Side(f["side"]),
+                Lots(f["quantity_lots"]), Ticks(f["price_ticks"]))
 
 
 def batch_input(record: dict[str, Any]) -> BatchInput:
@@ -33,8 +44,7 @@ def batch_input(record: dict[str, Any]) -> BatchInput:
         balances={Account(a): BaseUnits(v) for a, v in record["balances"].items()},
         journal_head=record["journal_head"],
         deposits_credited=record["deposits_credited"],
-        fills=tuple(FillRecord(f["round_id"], Account(f["account"]), f["instrument"], f["order_id"], Side(f["side"]),
-                               Lots(f["quantity_lots"]), Ticks(f["price_ticks"])) for f in record["fills"]),
+        fills=tuple(_fill_from_record(f) for f in record["fills"]),
         withdrawals=tuple(WithdrawalRecord(WithdrawalId(w["withdrawal_id"]), Account(w["account"]),
                                            BaseUnits(w["amount"])) for w in record["withdrawals"]),
     )
@@ -48,7 +58,7 @@ def settle_batch(core: OperatorCore) -> tuple[Appended, dict[str, Any]]:
     """Commit the current books as the next batch on chain and journal it."""
     settler = core.require_settler()
     with core.lock:
-        balances = core.committed_balances()
+        balances = core.balances()
         if not balances:
             raise PhaseError("nothing to settle: no account has deposited yet")
         core.journal.flush()
@@ -62,9 +72,7 @@ def settle_batch(core: OperatorCore) -> tuple[Appended, dict[str, Any]]:
             "journal_seq": journal_seq,
             "journal_head": head,
             "deposits_credited": len(core.books.deposits),
-            "fills": [{"round_id": f.round_id, "account": f.account, "instrument": f.instrument,
-                       "order_id": f.order_id, "side": int(f.side), "quantity_lots": int(f.quantity_lots),
-                       "price_ticks": int(f.price_ticks)} for f in fills],
+            "fills": [_fill_to_record(f) for f in fills],
             "withdrawals": [{"withdrawal_id": w.withdrawal_id, "account": w.account, "amount": int(w.amount)}
                             for w in pending],
             "fills_end": len(core.books.fills),
@@ -96,7 +104,7 @@ def proofs_of(core: OperatorCore, holder: str) -> list[dict[str, Any]]:
         if who in trees.batch.balances:
             amount, proof = trees.balance_proof(who)
             entry["balance"] = {"amount": int(amount), "token": trees.batch.token, "proof": proof}
-        entry["fills"] = [{"leaf": list(f.leaf()), "proof": p} for f, p in trees.fill_proofs_of(who)]
+        entry["fills"] = [{"leaf": list(fill_leaf(f)), "proof": p} for f, p in trees.fill_proofs_of(who)]
         entry["withdrawals"] = [{"withdrawal_id": w.withdrawal_id, "amount": int(w.amount), "proof": p}
                                 for w, p in trees.withdrawals_of(who)]
         out.append(entry)

@@ -64,7 +64,7 @@ class OperatorCore:
         self.margin = MarginEngine(config.instruments, config.margin, dict(config.implied_vols))
         self.instruments = {i.symbol: i for i in config.instruments}
         self.rounds: dict[int, RoundState] = {}
-        self.forfeited: dict[Account, int] = {}
+        self.forfeited: dict[Account, int] = {}  # for display: margin.charge debits the bonds
         self.locked_bonds: dict[Account, int] = {}
         self.batches: list[dict[str, Any]] = []
         self.marks: dict[str, dict[str, Any]] = {}
@@ -193,16 +193,17 @@ class OperatorCore:
         """Bonds of ``holder`` in rounds not yet cleared."""
         return self.locked_bonds.get(holder, 0)
 
+    def balance(self, holder: Account) -> BaseUnits:
+        """The balance of ``holder`` as the margin engine (owner of cash) books it, floored at zero."""
+        return BaseUnits(max(0, self.margin.cash(holder)))
+
+    def balances(self) -> dict[Account, BaseUnits]:
+        """The balance of every account that ever deposited, sorted by account."""
+        return {a: self.balance(a) for a in self.books.accounts()}
+
     def free_balance(self, holder: Account) -> int:
         """Balance not locked as bonds of running rounds."""
-        return self.books.balance(holder) - self.bonds_locked(holder)
-
-    def refresh_realized(self, holder: Account) -> None:
-        if holder not in self.margin.accounts:
-            self.books.set_realized(holder, -self.forfeited.get(holder, 0))
-            return
-        _, realized, fees = self.margin.balances(holder)
-        self.books.set_realized(holder, realized - fees - self.forfeited.get(holder, 0))
+        return self.balance(holder) - self.bonds_locked(holder)
 
     def require_settler(self) -> Settler:
         if self.settler is None:
@@ -210,11 +211,8 @@ class OperatorCore:
         return self.settler
 
     def balance_view(self, holder: Account) -> dict[str, Any]:
-        return {"account": holder, "balance": self.books.balance(holder), "free": self.free_balance(holder),
+        return {"account": holder, "balance": self.balance(holder), "free": self.free_balance(holder),
                 "bonds_locked": self.bonds_locked(holder), "forfeited": self.forfeited.get(holder, 0)}
-
-    def committed_balances(self) -> dict[Account, BaseUnits]:
-        return self.books.balances()
 
 
 def parse_signed(raw: object, expected: type[Any]) -> Signed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from darkpool.domain import Account, Lots, Side, account
+from darkpool.domain import Account, Fill, Lots, OrderId, Side, Ticks, account
 from darkpool.errors import InvalidReveal, NotFound, PolicyViolation, ServiceUnavailable, ValidationError
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
@@ -59,7 +59,7 @@ def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
         if message.instrument != state.round.instrument:
             raise ValidationError(f"round {message.round_id} trades {state.round.instrument}")
         signer = Account(core.verifier.check(signed))
-        if core.books.balance(signer) <= 0:
+        if core.balance(signer) <= 0:
             raise PolicyViolation(f"{signer} has no collateral")
         slot = len(state.slots)
         if slot >= state.slot_count:
@@ -142,8 +142,9 @@ def open_side(core: OperatorCore, round_id: int, slot: int, side: int, salt: byt
                                           "salt": "0x" + salt.hex(), "at": core.now()})
 
 
-def fill_records(state: RoundState, slot: int, side: int) -> list[dict[str, Any]]:
+def fill_records(state: RoundState, slot: int, side: Side) -> list[Fill]:
     """The booking of one opened slot's fill."""
     assert state.result is not None
-    return [{"account": state.slots[slot], "order_id": f"{state.slots[slot]}:{state.round_id}:{slot}", "side": side,
-             "quantity_lots": Lots(state.pending_sides[slot]), "price_ticks": state.result["price_ticks"]}]
+    holder = state.slots[slot]
+    return [Fill(state.round_id, OrderId(f"{holder}:{state.round_id}:{slot}"), holder, state.round.instrument, side,
+                 Lots(state.pending_sides[slot]), Ticks(state.result["price_ticks"]))]

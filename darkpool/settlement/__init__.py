@@ -16,10 +16,10 @@ from darkpool.settlement.trees import (
     BatchId,
     BatchInput,
     BatchTrees,
-    FillRecord,
     WithdrawalId,
     WithdrawalRecord,
     build_trees,
+    fill_leaf,
 )
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "BatchRecord",
     "BatchTrees",
     "Chain",
-    "FillRecord",
     "MockToken",
     "RpcChain",
     "SettlementBatcher",
@@ -46,6 +45,7 @@ __all__ = [
     "anvil_binary",
     "build_trees",
     "embedded_chain",
+    "fill_leaf",
     "load_artifact",
     "start_anvil",
 ]

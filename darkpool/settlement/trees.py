@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import NewType
 
 from darkpool.crypto.merkle import HexHash, StandardMerkleTree, hex_hash, parse_hash
-from darkpool.domain import Account, BaseUnits, Lots, Side, Ticks, account
+from darkpool.domain import Account, BaseUnits, Fill, account
 from darkpool.errors import ValidationError
 
 __all__ = [
@@ -30,10 +30,10 @@ __all__ = [
     "BatchId",
     "BatchInput",
     "BatchTrees",
-    "FillRecord",
     "WithdrawalId",
     "WithdrawalRecord",
     "build_trees",
+    "fill_leaf",
 ]
 
 BatchId = NewType("BatchId", int)
@@ -71,35 +71,17 @@ class WithdrawalRecord:
         return (self.withdrawal_id, self.account, self.amount)
 
 
-@dataclass(frozen=True, slots=True)
-class FillRecord:
-    """One fill of a round, as published to auditors."""
-
-    round_id: int
-    account: Account
-    instrument: str
-    order_id: str
-    side: Side
-    quantity_lots: Lots
-    price_ticks: Ticks
-
-    def __post_init__(self) -> None:
-        _uint("round_id", self.round_id)
-        object.__setattr__(self, "account", account(self.account))
-        object.__setattr__(self, "side", Side(self.side))
-        _uint("quantity_lots", self.quantity_lots)
-        _uint("price_ticks", self.price_ticks)
-
-    def leaf(self) -> tuple[int, str, str, str, int, int, int]:
-        return (
-            self.round_id,
-            self.account,
-            self.instrument,
-            self.order_id,
-            int(self.side),
-            self.quantity_lots,
-            self.price_ticks,
-        )
+def fill_leaf(fill: Fill) -> tuple[int, str, str, str, int, int, int]:
+    """Return the fills-tree leaf of ``fill`` (types :data:`FILL_LEAF`): the one encoding of a fill."""
+    return (
+        fill.round_id,
+        fill.account,
+        fill.instrument,
+        fill.order_id,
+        int(fill.side),
+        _uint("quantity_lots", fill.quantity_lots),
+        _uint("price_ticks", fill.price_ticks),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +98,7 @@ class BatchInput:
     balances: Mapping[Account, BaseUnits]
     journal_head: HexHash
     deposits_credited: int = 0
-    fills: tuple[FillRecord, ...] = ()
+    fills: tuple[Fill, ...] = ()
     withdrawals: tuple[WithdrawalRecord, ...] = ()
 
     def __post_init__(self) -> None:
@@ -136,6 +118,9 @@ class BatchInput:
             raise ValidationError("balances must name at least one account")
         object.__setattr__(self, "balances", MappingProxyType(normalised))
         object.__setattr__(self, "fills", tuple(self.fills))
+        for fill in self.fills:
+            if not isinstance(fill, Fill):
+                raise ValidationError(f"batch fills must be darkpool.domain.Fill, got {type(fill).__name__}")
         object.__setattr__(self, "withdrawals", tuple(self.withdrawals))
         ids = [w.withdrawal_id for w in self.withdrawals]
         if len(set(ids)) != len(ids):
@@ -184,12 +169,12 @@ class BatchTrees:
         key = account(holder)
         return [self.withdrawal_proof(w.withdrawal_id) for w in self.batch.withdrawals if w.account == key]
 
-    def fill_proofs_of(self, holder: str) -> list[tuple[FillRecord, list[HexHash]]]:
+    def fill_proofs_of(self, holder: str) -> list[tuple[Fill, list[HexHash]]]:
         """Return every fill of ``holder`` in this batch with its proof against the fills root."""
         key = account(holder)
         if self.fills is None:
             return []
-        return [(f, self.fills.get_proof(f.leaf())) for f in self.batch.fills if f.account == key]
+        return [(f, self.fills.get_proof(fill_leaf(f))) for f in self.batch.fills if f.account == key]
 
 
 def build_trees(batch: BatchInput) -> BatchTrees:
@@ -197,7 +182,7 @@ def build_trees(batch: BatchInput) -> BatchTrees:
     balances = StandardMerkleTree.of(
         [(holder, batch.token, amount) for holder, amount in batch.balances.items()], BALANCE_LEAF
     )
-    fills = StandardMerkleTree.of([f.leaf() for f in batch.fills], FILL_LEAF) if batch.fills else None
+    fills = StandardMerkleTree.of([fill_leaf(f) for f in batch.fills], FILL_LEAF) if batch.fills else None
     withdrawals = (
         StandardMerkleTree.of([w.leaf() for w in batch.withdrawals], WITHDRAWAL_LEAF) if batch.withdrawals else None
     )

@@ -24,8 +24,8 @@ def anyio_backend() -> str:
 
 def _state(app: Any) -> dict[str, Any]:
     core = app.state.core
-    return {"rounds": [r.summary() for r in core.rounds.values()], "balances": core.books.balances(),
-            "positions": dict(core.books.positions), "fills": list(core.books.fills),
+    return {"rounds": [r.summary() for r in core.rounds.values()], "balances": core.balances(),
+            "positions": {a: core.margin.positions(a) for a in core.margin.accounts}, "fills": list(core.books.fills),
             "withdrawals": list(core.books.withdrawals), "head": core.journal.head, "seq": core.journal.seq,
             "nonces": len(core.verifier.nonces), "locked": dict(core.locked_bonds)}
 

@@ -5,13 +5,9 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from darkpool.domain import Account, BaseUnits
-from darkpool.errors import PolicyViolation, RateLimited
-from darkpool.ledger import Books, Deposit, Withdrawal
+from darkpool.errors import RateLimited
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
-
-ALICE = Account("0x" + "aa" * 20)
 
 
 def test_rate_limiter_when_burst_spent_refuses_until_refilled() -> None:
@@ -37,22 +33,3 @@ def test_settings_when_built_are_frozen() -> None:
     settings = OperatorSettings(admin_token="x")
     with pytest.raises(pydantic.ValidationError):
         settings.port = 1  # type: ignore[misc]
-
-
-def test_books_when_deposit_credited_twice_refuse_second() -> None:
-    books = Books()
-    books.credit(Deposit(1, ALICE, BaseUnits(10)))
-    with pytest.raises(PolicyViolation):
-        books.credit(Deposit(1, ALICE, BaseUnits(10)))
-    assert books.balance(ALICE) == 10
-
-
-def test_books_when_withdrawal_exceeds_balance_refuse_and_keep_state() -> None:
-    books = Books()
-    books.credit(Deposit(1, ALICE, BaseUnits(10)))
-    with pytest.raises(PolicyViolation):
-        books.debit(Withdrawal(1, ALICE, BaseUnits(11)))
-    books.debit(Withdrawal(1, ALICE, BaseUnits(4)))
-    assert books.balance(ALICE) == 6
-    assert [w.batch_id for w in books.assign_batch(3)] == [3]
-    assert books.assign_batch(4) == []

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from darkpool.audit.tree import audit_tree
 from darkpool.crypto.merkle import StandardMerkleTree
-from darkpool.domain import Side
+from darkpool.domain import Account, Fill, Lots, OrderId, Side, Ticks
 from darkpool.errors import ProtocolError, TransactionReverted, ValidationError
 from darkpool.settlement import (
     BALANCE_LEAF,
@@ -21,10 +21,10 @@ from darkpool.settlement import (
     WITHDRAWAL_LEAF,
     BatchInput,
     BatchRecord,
-    FillRecord,
     SettlementBatcher,
     WithdrawalRecord,
     build_trees,
+    fill_leaf,
 )
 from darkpool.settlement.chain import Chain
 from tests.settlement.conftest import Deployment, deploy
@@ -40,7 +40,7 @@ def _input(**changes: object) -> BatchInput:
         "token": TOKEN,
         "balances": {ALICE: 10, BOB: 20},
         "journal_head": HEAD,
-        "fills": (FillRecord(3, ALICE, "ETH-PERP", "a1", Side.BUY, 4, 300000),),
+        "fills": (Fill(3, OrderId("a1"), Account(ALICE), "ETH-PERP", Side.BUY, Lots(4), Ticks(300000)),),
         "withdrawals": (WithdrawalRecord(9, BOB, 5),),
     }
     fields.update(changes)
@@ -56,7 +56,23 @@ def test_build_trees_when_batch_then_leaves_match_contract_encoding() -> None:
     assert amount == 20
     assert StandardMerkleTree.verify(trees.balances_root, BALANCE_LEAF, (BOB, TOKEN, 20), proof)
     ((fill, fill_proof),) = trees.fill_proofs_of(ALICE)
-    assert StandardMerkleTree.verify(trees.fills_root, FILL_LEAF, fill.leaf(), fill_proof)
+    assert StandardMerkleTree.verify(trees.fills_root, FILL_LEAF, fill_leaf(fill), fill_proof)
+
+
+def test_fill_leaf_when_fill_then_contract_field_order_and_side_as_uint8() -> None:
+    fill = Fill(0, OrderId(f"expiry:ETH-F90:{ALICE}"), Account(ALICE), "ETH-F90", Side.SELL, Lots(2), Ticks(0))
+    assert fill_leaf(fill) == (0, ALICE, "ETH-F90", f"expiry:ETH-F90:{ALICE}", 1, 2, 0)
+
+
+def test_fill_leaf_when_quantity_beyond_uint256_raises_validation_error() -> None:
+    fill = Fill(1, OrderId("a1"), Account(ALICE), "ETH-PERP", Side.BUY, Lots(2**256), Ticks(1))
+    with pytest.raises(ValidationError, match="quantity_lots"):
+        fill_leaf(fill)
+
+
+def test_batch_input_when_fill_is_not_a_domain_fill_raises_validation_error() -> None:
+    with pytest.raises(ValidationError, match=r"domain\.Fill"):
+        _input(fills=((3, ALICE, "ETH-PERP", "a1", 0, 4, 300000),))
 
 
 def test_build_trees_when_no_fills_or_withdrawals_then_roots_are_zero() -> None:

@@ -23,7 +23,10 @@ async def balance(address: str, core: Core) -> dict[str, Any]:
 async def positions(address: str, core: Core) -> dict[str, int]:
     """Return the account's net position per instrument (lots, long positive)."""
     who = account(address)
-    return {inst: lots for (holder, inst), lots in core.books.positions.items() if holder == who and lots}
+    with core.lock:
+        if who not in core.margin.accounts:
+            return {}
+        return {p.instrument: p.lots for p in core.margin.positions(who)}
 
 
 @router.get("/{address}/fills")
@@ -31,7 +34,7 @@ async def fills(address: str, core: Core) -> list[dict[str, Any]]:
     """Return every fill of the account."""
     return [
         {"round_id": f.round_id, "instrument": f.instrument, "order_id": f.order_id, "side": f.side.label,
-         "quantity_lots": f.quantity_lots, "price_ticks": f.price_ticks}
+         "quantity_lots": int(f.quantity_lots), "price_ticks": int(f.price_ticks)}
         for f in core.books.fills_of(account(address))
     ]
 
