@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from darkpool.domain import Account, Instrument, InstrumentKind, Lots, OptionRight, Side, Ticks
-from darkpool.margin import AccountFill, CapRequest, MarginEngine, portfolio_margin_loop
+from darkpool.domain import Account, Fill, Instrument, InstrumentKind, Lots, OptionRight, OrderId, Side, Ticks
+from darkpool.margin import CapRequest, MarginEngine, portfolio_margin_loop
 
 T0 = 1_700_000_000
 DAY = 86_400
@@ -53,14 +53,16 @@ def populated(accounts: int, seed: int) -> MarginEngine:
     engine.set_mark("ETH", 3000.0, T0)
     rng = np.random.default_rng(seed)
     marks = engine.risk(T0).mark_price
-    fills = []
+    fills: list[Fill] = []
     for n in range(accounts):
         acct = Account(f"0x{n:040x}")
         engine.deposit(acct, int(rng.integers(10**8, 10**11)))
         for column in rng.choice(len(insts), size=int(rng.integers(2, 9)), replace=False):
             ticks = max(1, round(float(marks[column]) / 0.01 * (1 + rng.normal(0, 0.01))))
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
-            fills.append(AccountFill(acct, insts[column].symbol, side, Lots(int(rng.integers(1, 200))), Ticks(ticks)))
+            order_id = OrderId(f"{acct}:{len(fills)}")
+            lots = Lots(int(rng.integers(1, 200)))
+            fills.append(Fill(1, order_id, acct, insts[column].symbol, side, lots, Ticks(ticks)))
     engine.apply_fills(fills, T0)
     return engine
 
@@ -123,7 +125,7 @@ def main() -> None:
          median_ratio=round(loop_median / vector_median, 1), **shape)
 
     acct = engine.accounts[17]
-    fill = AccountFill(acct, "ETH-14D-3200-call", Side.SELL, Lots(3), Ticks(6_000))
+    fill = Fill(2, OrderId(f"{acct}:bench"), acct, "ETH-14D-3200-call", Side.SELL, Lots(3), Ticks(6_000))
     engine.margin_table(now)
 
     def incremental() -> None:

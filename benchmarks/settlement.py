@@ -21,11 +21,11 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from Crypto.Hash import keccak as cryptodome_keccak
 
 from darkpool.crypto.merkle import StandardMerkleTree, leaf_hash, make_tree, process_proof
+from darkpool.domain import Account, Fill, Lots, OrderId, Side, Ticks
 from darkpool.settlement import (
     BALANCE_LEAF,
     WITHDRAWAL_LEAF,
     BatchInput,
-    FillRecord,
     SettlementBatcher,
     WithdrawalRecord,
 )
@@ -59,7 +59,9 @@ def measure_gas(chain: Chain) -> None:
     withdrawals = tuple(WithdrawalRecord(i + 1, users[i % 3], 100) for i in range(30))
     first = batcher.settle(BatchInput(1, token.address, balances, head, 3, (), withdrawals))
     fills = tuple(
-        FillRecord(7, users[i % 3], "ETH-PERP", f"o{i}", i % 2, 1 + i % 5, 300000 + i % 16) for i in range(1000)
+        Fill(7, OrderId(f"o{i}"), Account(users[i % 3]), "ETH-PERP", Side(i % 2), Lots(1 + i % 5),
+             Ticks(300000 + i % 16))
+        for i in range(1000)
     )
     more = tuple(WithdrawalRecord(1000 + i, users[i % 3], 100) for i in range(30))
     steady = batcher.settle(BatchInput(2, token.address, balances, head, 3, fills, more))
