@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NewType
 
+from darkpool.crypto.abi import dynamic_tail, uint_word
+
 # The C binding darkpool.crypto.keccak wraps, called bare in per-order loops to save a call per hash.
 from darkpool.crypto.keccak import new_keccak as _keccak
-from darkpool.crypto.keccak import uint_word
 from darkpool.domain import Account, Lots, Side, Ticks, account
 from darkpool.errors import ValidationError
 
@@ -130,8 +131,7 @@ class CommitmentScheme:
 
     @property
     def _tail(self) -> bytes:
-        raw = self.instrument.encode()
-        return uint_word(len(raw)) + raw + bytes(-len(raw) % 32)
+        return dynamic_tail(self.instrument.encode())
 
     def commitment(self, reveal: Reveal) -> CommitmentHash:
         """Return ``keccak256(abi.encode(...))`` of the order and salt in ``reveal``."""

@@ -35,8 +35,9 @@ from commit_reveal._receipts import CommitmentsSealed, Receipt, sign_statement
 from commit_reveal._records import BatchOutcome, Clearing, CommitRecord, RevealDecision, RevealRecord
 from commit_reveal._schedule import Phase
 from commit_reveal._seal import Seal, tree_layout
-from commit_reveal._signatures import CommitmentDigester, Recoverer, SerialRecoverer, check_canonical
+from commit_reveal._signatures import CommitmentDigester, Recoverer, SerialRecoverer
 from darkpool.clearing import OrderArrays, clear_arrays, clear_reference
+from darkpool.crypto.secp256k1 import check_canonical
 from darkpool.domain import Account, BaseUnits, Lots, Order, OrderId, RoundResult, Side, Ticks, account
 from darkpool.errors import (
     AlreadyRevealed,

@@ -1,12 +1,10 @@
-"""Fast signature work for many commitments: EIP-712 digests and secp256k1 recovery.
+"""Fast signature work for many commitments: EIP-712 digests and recovery over worker processes.
 
 The low layer under :mod:`commit_reveal._round`. Digests are built from the round's constant
 words (type hash, instrument hash, round id, domain separator) computed once, and match
 :meth:`darkpool.signing.Commitment.digest` exactly (tests hold them equal to eth-account).
-Recovery calls libsecp256k1 through coincurve's cffi binding with buffers allocated once, so a
-signature costs one ``secp256k1_ecdsa_recover`` and little else. Canonical-form checks (``v`` in
-27/28, low ``s``, ``0 < r < n``) stay in the caller-facing :func:`check_canonical`, which raises
-the same errors as :func:`darkpool.signing.recover_digest`.
+Recovery and the canonical-form checks are :mod:`darkpool.crypto.secp256k1`; here is only where
+the work runs (this process, or a pool of workers).
 """
 
 from __future__ import annotations
@@ -18,45 +16,25 @@ from dataclasses import dataclass, field
 from multiprocessing.pool import Pool
 from typing import Any
 
-from coincurve._libsecp256k1 import ffi, lib
-from coincurve.context import GLOBAL_CONTEXT
-
-from darkpool.crypto.keccak import keccak256, uint_word
+from darkpool.crypto.abi import uint_word
+from darkpool.crypto.eip712 import domain_separator
+from darkpool.crypto.keccak import keccak256
 
 # The C binding darkpool.crypto.keccak wraps, called bare in per-order loops to save a call per hash.
 from darkpool.crypto.keccak import new_keccak as _keccak
-from darkpool.errors import InvalidSignature, MalleableSignature, ValidationError
-from darkpool.signing import SECP256K1_N, Commitment, SigningDomain
+from darkpool.crypto.secp256k1 import recover_addresses, recover_packed
+from darkpool.errors import ValidationError
+from darkpool.signing import Commitment, SigningDomain
 
 __all__ = [
     "CommitmentDigester",
     "ParallelRecoverer",
     "Recoverer",
     "SerialRecoverer",
-    "check_canonical",
-    "recover_addresses",
 ]
 
-_HALF_N = (SECP256K1_N // 2).to_bytes(32, "big")
-_N = SECP256K1_N.to_bytes(32, "big")
-_ZERO = bytes(32)
 _UINT64 = 1 << 64
 _UINT256 = 1 << 256
-
-
-def check_canonical(signature: bytes) -> None:
-    """Raise unless ``signature`` is 65 canonical bytes ``r ‖ s ‖ v``: ``v`` 27/28, low ``s``, ``0 < r < n``."""
-    if not isinstance(signature, bytes) or len(signature) != 65:
-        raise InvalidSignature("signature must be 65 bytes")
-    v = signature[64]
-    if v not in (27, 28):
-        raise MalleableSignature(f"signature v must be 27 or 28, got {v}")
-    r, s = signature[:32], signature[32:64]
-    # Equal-length big-endian byte strings compare like the numbers they encode.
-    if s > _HALF_N:
-        raise MalleableSignature("signature s is in the upper half of the curve order (malleable)")
-    if r == _ZERO or r >= _N or s == _ZERO:
-        raise InvalidSignature("signature does not verify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +52,7 @@ class CommitmentDigester:
     """The encoded instrument and round id, the same in every message of the round."""
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "prefix", b"\x19\x01" + self.domain.separator)
+        object.__setattr__(self, "prefix", b"\x19\x01" + domain_separator(self.domain))
         object.__setattr__(self, "head", Commitment.type_hash() + bytes(12))
         object.__setattr__(self, "constant", keccak256(self.instrument.encode()) + uint_word(self.round_id, 64))
 
@@ -92,49 +70,13 @@ class CommitmentDigester:
             raise ValidationError(f"Commitment.bond: value {bond} does not fit uint256")
         if not (0 <= nonce < _UINT64 and 0 <= expiry < _UINT64):
             raise ValidationError(f"Commitment.nonce/expiry must fit uint64, got {nonce}, {expiry}")
+        # typed_data_digest(prefix, struct_hash(...)) with the words of crypto.abi written inline:
+        # this runs once per commitment.
         struct = _keccak(b"".join((
             self.head, address, self.constant, commitment, bond.to_bytes(32, "big"),
             nonce.to_bytes(32, "big"), expiry.to_bytes(32, "big"),
         ))).digest()
         return bytes(_keccak(self.prefix + struct).digest())
-
-
-def _recover_chunk(payload: tuple[bytes, bytes]) -> bytes:
-    """Recover ``len(digests)/32`` addresses packed as 20-byte records (zeros where recovery fails)."""
-    digests, signatures = payload
-    count = len(digests) // 32
-    return b"".join(
-        _recover_one(digests[32 * i : 32 * i + 32], signatures[65 * i : 65 * i + 65]) or bytes(20)
-        for i in range(count)
-    )
-
-
-_ctx = GLOBAL_CONTEXT.ctx
-_sig_buffer = ffi.new("secp256k1_ecdsa_recoverable_signature *")
-_pub_buffer = ffi.new("secp256k1_pubkey *")
-_out_buffer = ffi.new("unsigned char[65]")
-_out_length = ffi.new("size_t *")
-_out_bytes = ffi.buffer(_out_buffer)
-_parse = lib.secp256k1_ecdsa_recoverable_signature_parse_compact
-_recover = lib.secp256k1_ecdsa_recover
-_serialize = lib.secp256k1_ec_pubkey_serialize
-_UNCOMPRESSED = lib.SECP256K1_EC_UNCOMPRESSED
-
-
-def _recover_one(digest: bytes, signature: bytes) -> bytes | None:
-    # Module buffers: recovery is not thread-safe; processes, not threads, spread it over cores.
-    if not _parse(_ctx, _sig_buffer, signature, signature[64] - 27):
-        return None
-    if not _recover(_ctx, _pub_buffer, _sig_buffer, digest):
-        return None
-    _out_length[0] = 65
-    _serialize(_ctx, _out_buffer, _out_length, _pub_buffer, _UNCOMPRESSED)
-    return bytes(_keccak(_out_bytes[1:65]).digest()[12:])
-
-
-def recover_addresses(digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
-    """Recover each signer as 20 raw address bytes, or ``None``; signatures must be canonical already."""
-    return [_recover_one(d, s) for d, s in zip(digests, signatures, strict=True)]
 
 
 class Recoverer(abc.ABC):
@@ -199,7 +141,7 @@ class ParallelRecoverer(Recoverer):
             return recover_addresses(digests, signatures)
         self.start()
         assert self._pool is not None
-        packed: list[Any] = self._pool.map(_recover_chunk, self._chunks(digests, signatures))
+        packed: list[Any] = self._pool.map(recover_packed, self._chunks(digests, signatures))
         out = b"".join(packed)
         zero = bytes(20)
         # A failed recovery comes back as zeros; the zero address has no known key.

@@ -8,19 +8,18 @@ reverse order, sorted by hash unless ``sort_leaves=False``. Dumps use the ``stan
 format, so a tree written here loads in OpenZeppelin's library and the other way round.
 
 Hashes are ``bytes`` inside and ``0x``-prefixed lowercase hex at the API, as in OpenZeppelin.
+Leaf values are encoded by :func:`darkpool.crypto.abi.values_encoder`; dumps are checked by
+:mod:`darkpool.crypto.merkle_dump`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NewType
 
-from eth_abi.abi import encode as abi_encode
-from eth_abi.grammar import ABIType, BasicType, TupleType, parse
-
+from darkpool.crypto.abi import values_encoder
 from darkpool.crypto.keccak import new_keccak
 from darkpool.errors import InvalidProof, MerkleDumpError, ValidationError
 
@@ -30,11 +29,9 @@ __all__ = [
     "IndexedValue",
     "MultiProof",
     "StandardMerkleTree",
-    "abi_encode_values",
     "get_multiproof",
     "get_proof",
     "hex_hash",
-    "keccak256",
     "leaf_hash",
     "make_tree",
     "node_hash",
@@ -42,7 +39,6 @@ __all__ = [
     "process_multiproof",
     "process_proof",
     "require_proof",
-    "validate_leaf_encoding",
 ]
 
 DUMP_FORMAT = "standard-v1"
@@ -52,11 +48,6 @@ HexHash = NewType("HexHash", str)
 
 
 _KECCAK = new_keccak
-
-
-def keccak256(data: bytes) -> bytes:
-    """Return the Ethereum keccak256 digest of ``data``."""
-    return bytes(_KECCAK(data).digest())
 
 
 def hex_hash(digest: bytes) -> HexHash:
@@ -78,191 +69,9 @@ def parse_hash(text: object) -> bytes:
     raise ValidationError(f"expected a 32-byte hash as 0x plus 64 hex digits, got {text!r}")
 
 
-# --- leaf encoding --------------------------------------------------------------------------
-
-
-def _hex_bytes(value: object, what: str) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) % 2 == 0:
-        try:
-            return bytes.fromhex(value[2:])
-        except ValueError:
-            pass
-    raise ValidationError(f"expected {what} as 0x hex, got {value!r}")
-
-
-def _integer(value: object) -> int:
-    if isinstance(value, bool):
-        raise ValidationError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            negative = value.startswith("-")
-            body = value[1:] if negative else value
-            number = int(body, 16) if body[:2] in ("0x", "0X") else int(body, 10)
-            return -number if negative else number
-        except ValueError:
-            pass
-    raise ValidationError(f"expected an integer (number, decimal or 0x string), got {value!r}")
-
-
-def _type_str(abi_type: ABIType) -> str:
-    return str(abi_type.to_type_str())  # type: ignore[no-untyped-call]
-
-
-_BASES = frozenset({"uint", "int", "address", "bytes", "bool", "string"})
-
-
-def _check_supported(abi_type: ABIType) -> None:
-    if abi_type.is_array:
-        _check_supported(abi_type.item_type)
-    elif isinstance(abi_type, TupleType):
-        for part in abi_type.components:
-            _check_supported(part)
-    elif not isinstance(abi_type, BasicType) or abi_type.base not in _BASES:
-        raise ValidationError(f"unsupported leaf type {_type_str(abi_type)!r}")
-
-
-def _coerce(abi_type: ABIType, value: object) -> object:
-    """Turn a JSON-ish value (as OpenZeppelin accepts it) into what eth_abi encodes."""
-    if abi_type.is_array:
-        if not isinstance(value, list | tuple):
-            raise ValidationError(f"expected a list for {_type_str(abi_type)}, got {value!r}")
-        item = abi_type.item_type
-        return [_coerce(item, element) for element in value]
-    if isinstance(abi_type, TupleType):
-        parts = abi_type.components
-        if not isinstance(value, list | tuple) or len(value) != len(parts):
-            raise ValidationError(f"expected {len(parts)} fields for {_type_str(abi_type)}, got {value!r}")
-        return tuple(_coerce(part, element) for part, element in zip(parts, value, strict=True))
-    assert isinstance(abi_type, BasicType)
-    base = abi_type.base
-    if base in ("uint", "int"):
-        return _integer(value)
-    if base == "address":
-        raw = _hex_bytes(value, "an address")
-        if len(raw) != 20:
-            raise ValidationError(f"expected a 20-byte address, got {value!r}")
-        return raw
-    if base == "bytes":
-        return _hex_bytes(value, _type_str(abi_type))
-    if base == "bool":
-        if not isinstance(value, bool):
-            raise ValidationError(f"expected a boolean, got {value!r}")
-        return value
-    if base == "string":
-        if not isinstance(value, str):
-            raise ValidationError(f"expected a string, got {value!r}")
-        return value
-    raise ValidationError(f"unsupported leaf type {_type_str(abi_type)!r}")
-
-
-_UINT256_END = 1 << 256
-_ADDRESS_PAD = bytes(12)
-
-
-def _fast_word(type_str: str) -> Callable[[object], bytes] | None:
-    """Return a direct 32-byte encoder for common static types (checked against eth_abi in tests)."""
-    if type_str == "uint256":
-
-        def uint256(value: object) -> bytes:
-            if type(value) is int and 0 <= value < _UINT256_END:
-                return value.to_bytes(32, "big")
-            number = _integer(value)
-            if not 0 <= number < 1 << 256:
-                raise ValidationError(f"uint256 out of range: {value!r}")
-            return number.to_bytes(32, "big")
-
-        return uint256
-    if type_str == "address":
-
-        def address(value: object) -> bytes:
-            if type(value) is str and len(value) == 42 and value[:2] in ("0x", "0X"):
-                try:
-                    return _ADDRESS_PAD + bytes.fromhex(value[2:])
-                except ValueError:
-                    pass
-            raw = _hex_bytes(value, "an address")
-            if len(raw) != 20:
-                raise ValidationError(f"expected a 20-byte address, got {value!r}")
-            return bytes(12) + raw
-
-        return address
-    if type_str == "bytes32":
-
-        def bytes32(value: object) -> bytes:
-            raw = _hex_bytes(value, "bytes32")
-            if len(raw) != 32:
-                raise ValidationError(f"expected 32 bytes, got {value!r}")
-            return raw
-
-        return bytes32
-    return None
-
-
-@lru_cache(maxsize=64)
-def _encoder(leaf_encoding: tuple[str, ...]) -> Callable[[Sequence[object]], bytes]:
-    try:
-        types = [parse(type_str) for type_str in leaf_encoding]
-        for abi_type in types:
-            abi_type.validate()
-            _check_supported(abi_type)
-    except Exception as error:
-        raise ValidationError(f"invalid leaf encoding {list(leaf_encoding)!r}: {error}") from None
-    canonical = [_type_str(abi_type) for abi_type in types]
-    words = [_fast_word(type_str) for type_str in canonical]
-    fast = [word for word in words if word is not None]
-    width = len(leaf_encoding)
-
-    def check_width(value: Sequence[object]) -> None:
-        if isinstance(value, str | bytes) or len(value) != width:
-            raise ValidationError(f"expected a leaf of {width} values for {list(leaf_encoding)}, got {value!r}")
-
-    if len(fast) == width == 3:
-        first, second, third = fast
-
-        def encode_three(value: Sequence[object]) -> bytes:
-            if len(value) != 3:
-                check_width(value)
-            return first(value[0]) + second(value[1]) + third(value[2])
-
-        return encode_three
-    if len(fast) == width:
-
-        def encode_fast(value: Sequence[object]) -> bytes:
-            check_width(value)
-            return b"".join([word(element) for word, element in zip(fast, value, strict=True)])
-
-        return encode_fast
-
-    def encode_general(value: Sequence[object]) -> bytes:
-        check_width(value)
-        args = [_coerce(abi_type, element) for abi_type, element in zip(types, value, strict=True)]
-        try:
-            return abi_encode(canonical, args)
-        except Exception as error:
-            raise ValidationError(f"cannot encode {value!r} as {list(leaf_encoding)}: {error}") from None
-
-    return encode_general
-
-
-def validate_leaf_encoding(leaf_encoding: Sequence[str]) -> None:
-    """Raise ``ValidationError`` unless every entry is an ABI type that leaves can use."""
-    _encoder(tuple(leaf_encoding))
-
-
-def abi_encode_values(leaf_encoding: Sequence[str], value: Sequence[object]) -> bytes:
-    """Return ``abi.encode(value)`` for the types in ``leaf_encoding``."""
-    return _encoder(tuple(leaf_encoding))(value)
-
-
 def leaf_hash(leaf_encoding: Sequence[str], value: Sequence[object]) -> bytes:
     """Return the standard leaf hash ``keccak256(keccak256(abi.encode(value)))``."""
-    return bytes(_KECCAK(_KECCAK(_encoder(tuple(leaf_encoding))(value)).digest()).digest())
+    return bytes(_KECCAK(_KECCAK(values_encoder(tuple(leaf_encoding))(value)).digest()).digest())
 
 
 # --- core tree ------------------------------------------------------------------------------
@@ -397,7 +206,7 @@ class StandardMerkleTree:
         cls, values: Sequence[Sequence[object]], leaf_encoding: Sequence[str], *, sort_leaves: bool = True
     ) -> StandardMerkleTree:
         """Build the tree of ``values``, each a sequence matching ``leaf_encoding``."""
-        encode = _encoder(tuple(leaf_encoding))
+        encode = values_encoder(tuple(leaf_encoding))
         keccak = _KECCAK
         hashes = [keccak(keccak(encode(value)).digest()).digest() for value in values]
         order = sorted(range(len(hashes)), key=hashes.__getitem__) if sort_leaves else range(len(hashes))

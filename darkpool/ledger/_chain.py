@@ -13,7 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NewType
 
-from darkpool.crypto.keccak import keccak256, uint_word
+from darkpool.crypto.abi import uint_word
+from darkpool.crypto.keccak import keccak256
 from darkpool.errors import StorageError, ValidationError
 
 __all__ = [

@@ -1,5 +1,11 @@
-"""EIP-712 signed messages: typed messages, signing, canonical verification, nonces."""
+"""EIP-712 signed messages: the message definitions, the wire form, and the verification policy.
 
+The primitives underneath (EIP-712 hashing, secp256k1) are :mod:`darkpool.crypto.eip712` and
+:mod:`darkpool.crypto.secp256k1`; ``SECP256K1_N`` and ``recover_digest`` are re-exported here for
+the callers that check signatures by hand.
+"""
+
+from darkpool.crypto.secp256k1 import SECP256K1_N, recover_digest
 from darkpool.signing.messages import (
     MESSAGE_TYPES,
     Cancel,
@@ -11,10 +17,9 @@ from darkpool.signing.messages import (
     SlotReservation,
     TypedMessage,
     WithdrawalRequest,
-    domain_separator,
     side_commitment,
 )
-from darkpool.signing.verify import SECP256K1_N, NonceBook, Signed, Verifier, recover_digest, sign
+from darkpool.signing.verify import NonceBook, Signed, Verifier, sign
 from darkpool.signing.wire import signed_from_wire, signed_to_wire
 
 __all__ = [
@@ -32,7 +37,6 @@ __all__ = [
     "TypedMessage",
     "Verifier",
     "WithdrawalRequest",
-    "domain_separator",
     "recover_digest",
     "side_commitment",
     "sign",

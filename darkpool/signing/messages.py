@@ -1,17 +1,18 @@
-"""EIP-712 typed messages: the domain and every message a party signs.
+"""The EIP-712 messages each party signs, and the darkpool signing domain.
 
-Struct hashes are computed here by hand from the message's field list (so verification does not
-rebuild the domain or re-parse a typed-data document per message); tests hold every digest equal
-to eth-account's ``encode_typed_data`` and to digests computed independently.
+The machinery (encoders, type and struct hashes, separators, digests) is
+:mod:`darkpool.crypto.eip712`; here are the definitions: which fields each message has, in which
+order and of which Solidity type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from darkpool.crypto.keccak import address_word, int_word, keccak256, uint_word
+from darkpool.crypto.abi import address_word, uint_word
+from darkpool.crypto.eip712 import Eip712Struct, domain_separator
+from darkpool.crypto.keccak import keccak256
 from darkpool.domain import account as _account
 from darkpool.errors import ValidationError
 
@@ -26,40 +27,11 @@ __all__ = [
     "SlotReservation",
     "TypedMessage",
     "WithdrawalRequest",
-    "domain_separator",
     "side_commitment",
 ]
 
 DOMAIN_NAME = "darkpool"
 DOMAIN_VERSION = "1"
-
-
-def _encoder(sol_type: str) -> Callable[[Any], bytes]:
-    """The EIP-712 ``encodeData`` function of one atomic or dynamic Solidity type."""
-    if sol_type == "address":
-        return address_word
-    if sol_type == "string":
-        return lambda value: keccak256(value.encode())
-    if sol_type == "bytes":
-        return lambda value: keccak256(bytes(value))
-    if sol_type == "bytes32":
-        def bytes32(value: bytes) -> bytes:
-            if len(value) != 32:
-                raise ValueError(f"expected 32 bytes, got {len(value)}")
-            return bytes(value)
-        return bytes32
-    if sol_type.startswith("uint"):
-        bits = int(sol_type[4:])
-        return lambda value: uint_word(value, bits)
-    if sol_type.startswith("int"):
-        bits = int(sol_type[3:])
-        return lambda value: int_word(value, bits)
-    raise TypeError(f"unsupported EIP-712 field type {sol_type}")
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +53,6 @@ class SigningDomain:
         """The domain separator (computed once per domain and cached)."""
         return domain_separator(self)
 
-    def _compute_separator(self) -> bytes:
-        type_hash = keccak256(
-            b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-        )
-        return keccak256(
-            type_hash,
-            keccak256(self.name.encode()),
-            keccak256(self.version.encode()),
-            uint_word(self.chain_id),
-            address_word(self.verifying_contract),
-        )
-
     def as_typed_data(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -102,77 +62,9 @@ class SigningDomain:
         }
 
 
-_separators: dict[SigningDomain, bytes] = {}
-
-
-def domain_separator(domain: SigningDomain) -> bytes:
-    """The domain separator, computed once per domain."""
-    cached = _separators.get(domain)
-    if cached is None:
-        cached = _separators[domain] = domain._compute_separator()
-    return cached
-
-
 @dataclass(frozen=True, slots=True)
-class TypedMessage:
-    """Base of every signed message: each has ``account``, ``nonce`` and ``expiry`` fields.
-
-    Subclasses list their fields as dataclass fields in EIP-712 order and give each Solidity type
-    in ``SOL_TYPES``; field names are snake_case here and camelCase in the typed data.
-    """
-
-    TYPE_NAME: ClassVar[str] = ""
-    SOL_TYPES: ClassVar[dict[str, str]] = {}
-
-    @classmethod
-    def type_string(cls) -> str:
-        members = ",".join(f"{cls.SOL_TYPES[f.name]} {_camel(f.name)}" for f in fields(cls))
-        return f"{cls.TYPE_NAME}({members})"
-
-    @classmethod
-    def type_hash(cls) -> bytes:
-        cached: bytes | None = _type_hashes.get(cls)
-        if cached is None:
-            cached = _type_hashes[cls] = keccak256(cls.type_string().encode())
-        return cached
-
-    @classmethod
-    def _encoders(cls) -> tuple[tuple[str, Callable[[Any], bytes]], ...]:
-        cached = _field_encoders.get(cls)
-        if cached is None:
-            cached = _field_encoders[cls] = tuple((f.name, _encoder(cls.SOL_TYPES[f.name])) for f in fields(cls))
-        return cached
-
-    def struct_hash(self) -> bytes:
-        """EIP-712 ``hashStruct`` of this message."""
-        return keccak256(self.type_hash(), *[encode(getattr(self, name)) for name, encode in self._encoders()])
-
-    def digest(self, domain: SigningDomain) -> bytes:
-        """The EIP-712 digest ``keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))``."""
-        return keccak256(b"\x19\x01", domain_separator(domain), self.struct_hash())
-
-    def typed_message(self) -> dict[str, Any]:
-        """The message part of a typed-data document (values as eth-account expects them)."""
-        return {_camel(f.name): getattr(self, f.name) for f in fields(self)}
-
-    def typed_data(self, domain: SigningDomain) -> dict[str, Any]:
-        """A full EIP-712 document, as wallets sign it."""
-        return {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                self.TYPE_NAME: [
-                    {"name": _camel(f.name), "type": self.SOL_TYPES[f.name]} for f in fields(self)
-                ],
-            },
-            "primaryType": self.TYPE_NAME,
-            "domain": domain.as_typed_data(),
-            "message": self.typed_message(),
-        }
+class TypedMessage(Eip712Struct):
+    """Base of every signed message: each has ``account``, ``nonce`` and ``expiry`` fields."""
 
     @property
     def signer(self) -> str:
@@ -185,18 +77,6 @@ class TypedMessage:
     @property
     def message_expiry(self) -> int:
         return int(getattr(self, "expiry"))  # noqa: B009
-
-    def check_ranges(self) -> None:
-        """Raise :class:`ValidationError` if a field does not fit its Solidity type."""
-        for name, encode in self._encoders():
-            try:
-                encode(getattr(self, name))
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise ValidationError(f"{self.TYPE_NAME}.{_camel(name)}: {exc}") from None
-
-
-_type_hashes: dict[type[TypedMessage], bytes] = {}
-_field_encoders: dict[type[TypedMessage], tuple[tuple[str, Callable[[Any], bytes]], ...]] = {}
 
 
 @dataclass(frozen=True, slots=True)

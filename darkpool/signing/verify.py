@@ -1,8 +1,8 @@
-"""Sign and verify EIP-712 messages: canonical signatures, domain, expiry, per-account nonces.
+"""Sign and verify EIP-712 messages: the policy (domain, expiry, per-account nonces) over crypto.
 
-Recovery goes straight to libsecp256k1 through coincurve (the backend eth-keys itself uses when
-installed): about 50 µs a signature. Every check runs on every message; the nonce is spent last,
-only when all checks have passed, so a rejected message changes no state.
+Signatures are made and recovered by :mod:`darkpool.crypto.secp256k1` (libsecp256k1 directly:
+about 50 µs a recovery). Every check runs on every message; the nonce is spent last, only when
+all checks have passed, so a rejected message changes no state.
 """
 
 from __future__ import annotations
@@ -10,32 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coincurve import PublicKey
-from eth_account import Account as _EthAccount
-
-from darkpool.crypto.keccak import keccak256
+from darkpool.crypto.secp256k1 import recover_digest, sign_digest
 from darkpool.domain import account as _account
-from darkpool.errors import (
-    ExpiredMessage,
-    InvalidSignature,
-    MalleableSignature,
-    ReplayedMessage,
-    WrongChainId,
-    WrongVerifyingContract,
-)
+from darkpool.errors import ExpiredMessage, InvalidSignature, ReplayedMessage, WrongChainId, WrongVerifyingContract
 from darkpool.signing.messages import SigningDomain, TypedMessage
 
-__all__ = [
-    "NonceBook",
-    "SECP256K1_N",
-    "Signed",
-    "Verifier",
-    "recover_digest",
-    "sign",
-]
-
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = SECP256K1_N // 2
+__all__ = ["NonceBook", "Signed", "Verifier", "sign"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,34 +29,10 @@ class Signed:
 
 
 def sign(message: TypedMessage, domain: SigningDomain, private_key: bytes | str) -> Signed:
-    """Sign ``message`` under ``domain`` as a wallet would (eth-account's typed-data signer)."""
+    """Sign ``message`` under ``domain`` as a wallet would (the same bytes as eth-account's typed-data signer)."""
     message.check_ranges()
-    signed = _EthAccount.sign_typed_data(private_key, full_message=message.typed_data(domain))
-    return Signed(message, domain.chain_id, domain.verifying_contract, bytes(signed.signature))
-
-
-def recover_digest(digest: bytes, signature: bytes) -> str:
-    """Recover the signer address of a 32-byte digest; reject non-canonical signatures.
-
-    Raises :class:`MalleableSignature` for a high ``s`` or a ``v`` other than 27/28, and the
-    opaque :class:`InvalidSignature` for anything else that does not recover.
-    """
-    if len(signature) != 65:
-        raise InvalidSignature("signature must be 65 bytes")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    v = signature[64]
-    if v not in (27, 28):
-        raise MalleableSignature(f"signature v must be 27 or 28, got {v}")
-    if s > _HALF_N:
-        raise MalleableSignature("signature s is in the upper half of the curve order (malleable)")
-    if not (0 < r < SECP256K1_N and s > 0):
-        raise InvalidSignature("signature does not verify")
-    try:
-        public = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), digest, hasher=None)
-    except Exception:  # coincurve raises plain Exception/ValueError on bad input
-        raise InvalidSignature("signature does not verify") from None
-    return "0x" + keccak256(public.format(compressed=False)[1:])[-20:].hex()
+    signature = sign_digest(message.digest(domain), private_key)
+    return Signed(message, domain.chain_id, domain.verifying_contract, signature)
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commit_reveal import CommitmentDigester, ParallelRecoverer, sign_message
-from commit_reveal._signatures import check_canonical, recover_addresses
+from darkpool.crypto.secp256k1 import check_canonical, recover_addresses
 from darkpool.errors import InvalidSignature, MalleableSignature, ValidationError
 from darkpool.signing import SECP256K1_N, Commitment, recover_digest, sign
 from tests.commit_reveal.helpers import DOMAIN, key

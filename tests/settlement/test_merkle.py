@@ -12,11 +12,11 @@ from eth_abi import encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from darkpool.crypto.abi import abi_encode_values
+from darkpool.crypto.keccak import keccak256
 from darkpool.crypto.merkle import (
     StandardMerkleTree,
-    abi_encode_values,
     get_proof,
-    keccak256,
     leaf_hash,
     make_tree,
     node_hash,
