@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from darkpool.crypto.abi import validate_leaf_encoding
-from darkpool.crypto.merkle import DUMP_FORMAT, IndexedValue, hex_hash, leaf_hash, node_hash, parse_hash
+from darkpool.crypto.merkle_nodes import DUMP_FORMAT, IndexedValue, hex_hash, leaf_hash, node_hash, parse_hash
 from darkpool.errors import MerkleDumpError, ValidationError
 
 __all__ = ["SIMPLE_FORMAT", "check_dump", "check_simple_dump"]
