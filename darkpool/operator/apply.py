@@ -1,137 +1,269 @@
-"""Apply journal entries to the operator core: the one code path of live requests and of replay."""
+"""The operator's state and its appliers: one method per journal event kind, the path of live
+requests and of replay alike.
+
+An applier takes a *decided* event and cannot fail on it: every check that could fail ran while
+deciding (:mod:`darkpool.operator.core`). ``decided`` is what the decision already computed
+(the seal, the clearing, the batch trees) so a live request does not compute it twice; on replay
+it is None and the applier computes it again, checking it against what the event recorded.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any
 
-from darkpool.domain import Account, BaseUnits, Fill, Lots, OrderId, Round, Side, Ticks
-from darkpool.ledger import Deposit, JournalEntry, Withdrawal
-from darkpool.operator.rounds import Committed, Mode, Phase, Revealed, RoundState
-from darkpool.signing import signed_from_wire
+from commit_reveal import (
+    BondLedger,
+    Clearing,
+    CommitRecord,
+    CommitRevealRound,
+    Reveal,
+    RoundConfig,
+    Salt,
+    Schedule,
+    Seal,
+)
+from darkpool.crypto.merkle import HexHash
+from darkpool.crypto.sealing import Sealer
+from darkpool.domain import Account, BaseUnits, Fill, Lots, Round, Side, Ticks
+from darkpool.errors import StorageError
+from darkpool.ledger import Books, Deposit, Withdrawal
+from darkpool.margin import MarginEngine
+from darkpool.operator.events import (
+    BatchPosted,
+    BatchPrepared,
+    CommitsAccepted,
+    DepositCredited,
+    Event,
+    FheEvaluated,
+    FheOrderAccepted,
+    FillSideOpened,
+    InstrumentsExpired,
+    MarkSet,
+    Mode,
+    RevealsAccepted,
+    RoundAbandoned,
+    RoundCleared,
+    RoundOpened,
+    RoundSealed,
+    SealPosted,
+    SlotReserved,
+    WithdrawalRequested,
+)
+from darkpool.operator.state import BatchRecord, CommitRevealState, CoreConfig, FheState, RoundState
+from darkpool.settlement.trees import BatchId, BatchInput, BatchTrees, WithdrawalId, WithdrawalRecord, build_trees
+from darkpool.signing import Verifier
 
-if TYPE_CHECKING:
-    from darkpool.operator.core import OperatorCore
-
-__all__ = ["apply_fills", "register"]
-
-
-def register(core: OperatorCore) -> None:
-    """Register the handlers of every entry kind on ``core``."""
-
-    def deposit(p: dict[str, Any], _: JournalEntry) -> None:
-        who = Account(p["account"])
-        core.books.credit(Deposit(p["deposit_id"], who, BaseUnits(p["amount"])))
-        core.margin.deposit(who, p["amount"])
-
-    def mark(p: dict[str, Any], _: JournalEntry) -> None:
-        core.margin.set_mark(p["underlying"], p["price"], p["at"])
-        core.marks[p["underlying"]] = {"price": p["price"], "at": p["at"]}
-
-    def round_open(p: dict[str, Any], _: JournalEntry) -> None:
-        mode = Mode(p["mode"])
-        core.rounds[p["round_id"]] = RoundState(
-            p["round_id"], mode, Round(p["instrument"], Ticks(p["reference_ticks"]), Ticks(p["band_low_ticks"]),
-                                       p["levels"]),
-            p["at"], Phase.COMMIT if mode is Mode.COMMIT_REVEAL else Phase.OPEN, slot_count=p["slot_count"],
-            fhe=p.get("fhe") or {})
-
-    def withdraw(p: dict[str, Any], _: JournalEntry) -> None:
-        message = signed_from_wire(p["signed"]).message
-        who = Account(message.signer.lower())
-        core.verifier.nonces.spend(who, message.message_nonce)
-        amount = int(getattr(message, "amount"))  # noqa: B009 - a WithdrawalRequest
-        core.margin.withdraw(who, amount, p["at"])
-        core.books.debit(Withdrawal(p["withdrawal_id"], who, BaseUnits(amount)))
-
-    def commit(p: dict[str, Any], entry: JournalEntry) -> None:
-        # The journal holds only checked messages, so read the fields without re-parsing (hot path).
-        m = p["signed"]["message"]
-        who, nonce, bond = Account(m["account"].lower()), m["nonce"], m["bond"]
-        core.verifier.nonces.spend(who, nonce)
-        state = core.rounds[p["round_id"]]
-        state.commitments[(who, nonce)] = Committed(who, nonce, bytes.fromhex(m["commitment"][2:]), bond, entry.seq)
-        if bond:
-            core.locked_bonds[who] = core.locked_bonds.get(who, 0) + bond
-
-    def seal(p: dict[str, Any], _: JournalEntry) -> None:
-        state = core.rounds[p["round_id"]]
-        state.commitments_root = p["commitments_root"]
-        state.phase = Phase.REVEAL
-
-    def reveal(p: dict[str, Any], entry: JournalEntry) -> None:
-        state = core.rounds[p["round_id"]]
-        who = Account(p["account"])
-        state.reveals[(who, p["nonce"])] = Revealed(who, p["nonce"], p["side"], p["limit_ticks"],
-                                                    p["quantity_lots"], entry.seq)
-
-    def clear(p: dict[str, Any], _: JournalEntry) -> None:
-        state = core.rounds[p["round_id"]]
-        for f in p["forfeits"]:
-            who = Account(f["account"])
-            core.margin.charge(who, f["bond"])
-            core.forfeited[who] = core.forfeited.get(who, 0) + f["bond"]
-        state.result = p["result"]
-        state.published = {"document": p["document"], "requested": p["requested"], "result": p["result"],
-                           "forfeits": p["forfeits"], "commitments_root": state.commitments_root}
-        state.phase = Phase.CLEARED
-        for c in state.commitments.values():
-            if c.bond:
-                core.locked_bonds[c.account] -= c.bond
-        apply_fills(core, [_fill(state, f) for f in p["fills"]], p["at"])
-
-    def batch(p: dict[str, Any], _: JournalEntry) -> None:
-        core.books.assign_batch(p["batch_id"])
-        core.batches.append(p)
-        core._fills_batched = p["fills_end"]
-
-    def slot(p: dict[str, Any], _: JournalEntry) -> None:
-        m = p["signed"]["message"]
-        core.verifier.nonces.spend(Account(m["account"].lower()), m["nonce"])
-        core.rounds[p["round_id"]].slots[p["slot"]] = Account(p["account"])
-
-    def fhe_order(p: dict[str, Any], entry: JournalEntry) -> None:
-        m = p["signed"]["message"]
-        core.verifier.nonces.spend(Account(m["account"].lower()), m["nonce"])
-        core.rounds[p["round_id"]].masked[p["slot"]] = {
-            "sealed": m["masked_digits"].removeprefix("sealed:"), "side_commitment": m["side_commitment"],
-            "seq": entry.seq}
-
-    def fhe_result(p: dict[str, Any], _: JournalEntry) -> None:
-        state = core.rounds[p["round_id"]]
-        state.result = p["result"]
-        state.pending_sides = {int(k): v for k, v in p["slot_fills"].items()}
-        state.phase = Phase.EVALUATED if state.pending_sides else Phase.CLEARED
-        state.published = {"result": p["result"], "transcript_hash": p["transcript_hash"], "caps": p["caps"],
-                           "circuit_id": state.fhe.get("circuit_id"), "masks_digest": state.fhe.get("masks_digest"),
-                           "fill_sides": {}}
-
-    def fill_side(p: dict[str, Any], _: JournalEntry) -> None:
-        from darkpool.operator.rounds_fhe import fill_records
-
-        state = core.rounds[p["round_id"]]
-        apply_fills(core, fill_records(state, p["slot"], Side(p["side"])), p["at"])
-        del state.pending_sides[p["slot"]]
-        assert state.published is not None
-        state.published["fill_sides"][str(p["slot"])] = p["side"]
-        if not state.pending_sides:
-            state.phase = Phase.CLEARED
-
-    for kind, handler in {"slot": slot, "fhe_order": fhe_order, "fhe_result": fhe_result, "fill_side": fill_side,
-                          "deposit": deposit, "mark": mark, "round_open": round_open, "withdraw": withdraw,
-                          "commit": commit, "seal": seal, "reveal": reveal, "clear": clear,
-                          "batch": batch}.items():
-        core.register(kind, handler)
+__all__ = ["OperatorState", "batch_input", "extra_orders"]
 
 
-def _fill(state: RoundState, f: dict[str, Any]) -> Fill:
-    """The fill of a journaled ``clear`` entry (``{account, order_id, side, quantity_lots, price_ticks}``)."""
-    return Fill(state.round_id, OrderId(f["order_id"]), Account(f["account"]), state.round.instrument, Side(f["side"]),
-                Lots(f["quantity_lots"]), Ticks(f["price_ticks"]))
+def extra_orders(event: RoundCleared) -> list[Any]:
+    """The liquidation entries of a clear event as the machine's extra orders."""
+    from darkpool.domain import Order
+
+    return [Order(x.order_id, Side(x.side), Ticks(x.limit_ticks), Lots(x.quantity_lots), x.priority)
+            for x in event.liquidations]
 
 
-def apply_fills(core: OperatorCore, fills: list[Fill], at: int) -> None:
-    """Register ``fills`` in the books and apply them to the margin engine, the owner of cash and positions."""
-    if fills:
-        core.margin.apply_fills(fills, at)  # raises before any fill lands (stale mark), so books stay in step
-    for fill in fills:
-        core.books.record_fill(fill)
+def batch_input(state: OperatorState, event: BatchPrepared) -> BatchInput:
+    """What a prepared batch commits, from the event and the books it froze."""
+    wanted = set(event.withdrawal_ids)
+    return BatchInput(
+        batch_id=BatchId(event.batch_id), token=event.token,
+        balances={a: BaseUnits(v) for a, v in event.balances}, journal_head=HexHash(event.journal_head),
+        deposits_credited=event.deposits_credited,
+        fills=tuple(state.books.fills[event.fills_from:event.fills_to]),
+        withdrawals=tuple(WithdrawalRecord(WithdrawalId(w.withdrawal_id), w.account, w.amount)
+                          for w in state.books.withdrawals if w.withdrawal_id in wanted),
+    )
+
+
+class OperatorState:
+    """Books, margin, bonds, rounds and batches: everything the journal replays into."""
+
+    def __init__(self, config: CoreConfig, *, sealer: Sealer | None = None) -> None:
+        self.config = config
+        self.sealer = sealer if sealer is not None else Sealer(secrets.token_bytes(32))
+        self.lock = threading.RLock()
+        self.at = 0
+        """The time of the decision being made or the event being applied."""
+        self.verifier = Verifier(config.domain, clock=lambda: self.at)
+        self.bonds = BondLedger()
+        self.books = Books()
+        self.margin = MarginEngine(config.instruments, config.margin, dict(config.implied_vols))
+        self.instruments = {i.symbol: i for i in config.instruments}
+        self.rounds: dict[int, RoundState] = {}
+        self.forfeited: dict[Account, int] = {}
+        self.batches: list[BatchRecord] = []
+        self.fills_batched = 0
+        self.marks: dict[str, tuple[float, int]] = {}
+        self.expired: set[str] = set()
+
+    def apply(self, event: Event, decided: object = None) -> None:
+        """Apply a decided event (cannot fail on one)."""
+        self.at = max(self.at, int(getattr(event, "at", self.at)))
+        _APPLIERS[type(event)](self, event, decided)
+
+    def cr_state(self, round_id: int) -> CommitRevealState:
+        state = self.rounds[round_id]
+        assert isinstance(state, CommitRevealState)
+        return state
+
+    def fhe_state(self, round_id: int) -> FheState:
+        state = self.rounds[round_id]
+        assert isinstance(state, FheState)
+        return state
+
+    def book(self, fills: list[Fill]) -> None:
+        """Register fills and move cash and positions (the margin engine owns both)."""
+        if not fills:
+            return
+        for fill in fills:
+            self.books.record_fill(fill)
+        self.margin.apply_fills(fills, self.at)
+
+    # -- appliers, one per event kind ------------------------------------------------------------
+
+    def _deposit(self, e: DepositCredited, _: object) -> None:
+        self.books.credit(Deposit(e.deposit_id, e.account, BaseUnits(e.amount)))
+        self.margin.deposit(e.account, e.amount)
+
+    def _mark(self, e: MarkSet, _: object) -> None:
+        self.margin.set_mark(e.underlying, e.price, e.at)
+        self.marks[e.underlying] = (e.price, e.at)
+
+    def _round_open(self, e: RoundOpened, _: object) -> None:
+        market = Round(e.instrument, Ticks(e.reference_ticks), Ticks(e.band_low_ticks), e.levels)
+        if e.mode is Mode.FHE:
+            assert e.fhe is not None
+            self.rounds[e.round_id] = FheState(e.round_id, market, e.at, e.fhe)
+            return
+        config = RoundConfig(e.round_id, market, self.config.domain,
+                             Schedule(e.at, e.commit_closes_at, e.reveal_closes_at), self.config.operator_key,
+                             bond_base_units=e.bond)
+        machine = CommitRevealRound(config, clock=lambda: self.at, nonces=self.verifier.nonces, bonds=self.bonds)
+        self.rounds[e.round_id] = CommitRevealState(e.round_id, market, e.at, machine, e.bond)
+
+    def _withdraw(self, e: WithdrawalRequested, _: object) -> None:
+        self.verifier.nonces.spend(e.account, e.nonce)
+        self.books.debit(Withdrawal(e.withdrawal_id, e.account, BaseUnits(e.amount)))
+        self.margin.withdraw(e.account, e.amount, e.at)
+
+    def _commits(self, e: CommitsAccepted, _: object) -> None:
+        machine = self.cr_state(e.round_id).machine
+        digest_of = machine.digest_of
+        records = []
+        for c in e.commits:
+            address = bytes.fromhex(c.account[2:])
+            records.append(CommitRecord(c.account, address, c.nonce, c.commitment, BaseUnits(c.bond),  # type: ignore[arg-type]
+                                        digest_of(address, c.commitment, c.bond, c.nonce, c.expiry), c.order_id,
+                                        c.priority, c.expiry, c.signature))
+        machine.apply_commits(records)
+
+    def _seal(self, e: RoundSealed, decided: object) -> None:
+        state = self.cr_state(e.round_id)
+        sealed = decided if isinstance(decided, Seal) else state.machine.prepare_seal()
+        if sealed.root != e.root or sealed.statement.signature != e.signature:
+            raise StorageError(f"round {e.round_id}: the journaled seal is not the one its commitments give")
+        state.machine.apply_seal(sealed)
+
+    def _seal_posted(self, e: SealPosted, _: object) -> None:
+        self.cr_state(e.round_id).posted = True
+
+    def _reveals(self, e: RevealsAccepted, _: object) -> None:
+        state = self.cr_state(e.round_id)
+        machine = state.machine
+        opened, capped = [], {}
+        for r in e.reveals:
+            reveal = Reveal(r.account, r.nonce, Side(r.side), Ticks(r.limit_ticks), Lots(r.quantity_lots),
+                            Salt(r.salt))
+            opened.append(reveal)
+            if r.traded_lots < r.quantity_lots:
+                capped[reveal.key] = Lots(r.traded_lots)
+            record = machine.commitment_of(reveal.key)
+            assert record is not None
+            state.owners[record.order_id] = (r.account, Side(r.side))
+        machine.apply_reveals(opened, capped)
+
+    def _clear(self, e: RoundCleared, decided: object) -> None:
+        state = self.cr_state(e.round_id)
+        clearing = decided if isinstance(decided, Clearing) else state.machine.prepare_clear(extra_orders(e))
+        result = clearing.result
+        if (result.price_ticks, result.volume_lots) != (e.price_ticks, e.volume_lots):
+            raise StorageError(f"round {e.round_id}: clearing again gives {result.price_ticks}/{result.volume_lots}, "
+                               f"the journal says {e.price_ticks}/{e.volume_lots}")
+        for record in state.machine.forfeits():
+            if record.bond:
+                self.margin.charge(record.account, record.bond)
+                self.forfeited[record.account] = self.forfeited.get(record.account, 0) + record.bond
+        state.machine.apply_clear(clearing)
+        for x in e.liquidations:
+            state.owners[x.order_id] = (x.account, Side(x.side))
+        self.book(result.fills_for(e.round_id, state.round.instrument, state.owners))
+
+    def _abandon(self, e: RoundAbandoned, _: object) -> None:
+        state = self.rounds[e.round_id]
+        if isinstance(state, CommitRevealState):
+            state.machine.cancel()
+        state.abandoned = True
+
+    def _slot(self, e: SlotReserved, _: object) -> None:
+        self.verifier.nonces.spend(e.account, e.nonce)
+        self.fhe_state(e.round_id).slots[e.slot] = e.account
+
+    def _fhe_order(self, e: FheOrderAccepted, _: object) -> None:
+        self.verifier.nonces.spend(e.account, e.nonce)
+        self.fhe_state(e.round_id).orders[e.slot] = e
+
+    def _fhe_result(self, e: FheEvaluated, _: object) -> None:
+        self.fhe_state(e.round_id).evaluated = e
+
+    def _fill_side(self, e: FillSideOpened, _: object) -> None:
+        state = self.fhe_state(e.round_id)
+        assert state.evaluated is not None and state.evaluated.price_ticks is not None
+        quantity = state.evaluated.slot_fills[e.slot]
+        state.sides[e.slot] = e.side
+        self.book([Fill(e.round_id, state.order_id(e.slot), state.slots[e.slot], state.round.instrument,
+                        Side(e.side), Lots(quantity), Ticks(state.evaluated.price_ticks))])
+
+    def _expire(self, e: InstrumentsExpired, _: object) -> None:
+        for fill in self.margin.settle_expired(e.at):
+            self.books.record_fill(fill)
+        self.expired.update(e.symbols)
+
+    def _batch(self, e: BatchPrepared, decided: object) -> None:
+        trees = decided if isinstance(decided, BatchTrees) else build_trees(batch_input(self, e))
+        if trees.balances_root != e.balances_root or trees.fills_root != e.fills_root \
+                or trees.withdrawals_root != e.withdrawals_root:
+            raise StorageError(f"batch {e.batch_id}: the books give other roots than the journal recorded")
+        self.books.assign_batch(e.batch_id)
+        self.fills_batched = e.fills_to
+        self.batches.append(BatchRecord(e, trees))
+
+    def _batch_posted(self, e: BatchPosted, _: object) -> None:
+        record = self.batches[e.batch_id - 1]
+        record.posted, record.tx = True, e.tx
+
+
+_APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
+    DepositCredited: OperatorState._deposit,
+    MarkSet: OperatorState._mark,
+    RoundOpened: OperatorState._round_open,
+    WithdrawalRequested: OperatorState._withdraw,
+    CommitsAccepted: OperatorState._commits,
+    RoundSealed: OperatorState._seal,
+    SealPosted: OperatorState._seal_posted,
+    RevealsAccepted: OperatorState._reveals,
+    RoundCleared: OperatorState._clear,
+    RoundAbandoned: OperatorState._abandon,
+    SlotReserved: OperatorState._slot,
+    FheOrderAccepted: OperatorState._fhe_order,
+    FheEvaluated: OperatorState._fhe_result,
+    FillSideOpened: OperatorState._fill_side,
+    InstrumentsExpired: OperatorState._expire,
+    BatchPrepared: OperatorState._batch,
+    BatchPosted: OperatorState._batch_posted,
+}
+"""One applier per event kind; a test checks every kind of :mod:`darkpool.operator.events` has one."""

@@ -1,95 +1,82 @@
-"""Settlement batches: freeze the books into trees, commit them on chain, journal the batch, serve proofs.
+"""Settlement batches: freeze the books into trees once, journal them, commit them on chain, serve proofs.
 
-Published batch data (balances, fills and withdrawals of each batch) is enough to rebuild every
-tree, so proofs survive a restart without keeping the batcher's memory.
+A batch is journaled first (:class:`BatchPrepared`: its balances, the range of fills and the
+withdrawals it takes, and the three roots) and posted on chain after; :class:`BatchPosted`
+records that it landed. A batch journaled but not posted — the chain call failed, or the
+operator crashed in between — is posted by the next settle before anything else, after reading
+the chain's last batch id, so it is never sent twice and never skipped. The trees are built once,
+kept with the batch record, and every proof is served from them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from darkpool.domain import Account, BaseUnits, Fill, Lots, OrderId, Side, Ticks, account
-from darkpool.errors import NotFound, PhaseError
+from darkpool.domain import account
+from darkpool.errors import ChainError, DarkPoolError, NotFound, PhaseError
 from darkpool.ledger import Appended, journal_head_hex
+from darkpool.operator.apply import batch_input
 from darkpool.operator.core import OperatorCore
-from darkpool.settlement.trees import (
-    BatchId,
-    BatchInput,
-    BatchTrees,
-    WithdrawalId,
-    WithdrawalRecord,
-    build_trees,
-    fill_leaf,
-)
+from darkpool.operator.events import BatchPosted, BatchPrepared
+from darkpool.operator.state import BatchRecord
+from darkpool.settlement.trees import build_trees, fill_leaf
 
-__all__ = ["batch_input", "batch_trees", "settle_batch"]
+__all__ = ["find_batch", "proofs_of", "settle_batch"]
 
 
-def _fill_to_record(f: Fill) -> dict[str, Any]:
-    """A fill as published in a batch record (the auditor and the SDK read this shape)."""
-    return {"round_id": f.round_id, "account": f.account, "instrument": f.instrument, "order_id": f.order_id,
-            "side": int(f.side), "quantity_lots": int(f.quantity_lots), "price_ticks": int(f.price_ticks)}
-
-
-def _fill_from_record(f: dict[str, Any]) -> Fill:
-    return Fill(f["round_id"], OrderId(f["order_id"]), Account(f["account"]), f["instrument"], Side(f["side"]),
-                Lots(f["quantity_lots"]), Ticks(f["price_ticks"]))
-
-
-def batch_input(record: dict[str, Any]) -> BatchInput:
-    """Rebuild the :class:`BatchInput` of a journaled batch record."""
-    return BatchInput(
-        batch_id=BatchId(record["batch_id"]),
-        token=record["token"],
-        balances={Account(a): BaseUnits(v) for a, v in record["balances"].items()},
-        journal_head=record["journal_head"],
-        deposits_credited=record["deposits_credited"],
-        fills=tuple(_fill_from_record(f) for f in record["fills"]),
-        withdrawals=tuple(WithdrawalRecord(WithdrawalId(w["withdrawal_id"]), Account(w["account"]),
-                                           BaseUnits(w["amount"])) for w in record["withdrawals"]),
-    )
-
-
-def batch_trees(record: dict[str, Any]) -> BatchTrees:
-    return build_trees(batch_input(record))
-
-
-def settle_batch(core: OperatorCore) -> tuple[Appended, dict[str, Any]]:
-    """Commit the current books as the next batch on chain and journal it."""
+def settle_batch(core: OperatorCore) -> tuple[Appended, BatchRecord]:
+    """Post any journaled batch not yet on chain, then commit the current books as the next batch."""
     settler = core.require_settler()
     with core.lock:
+        appended = _post_pending(core)
+        core.settle_expiries()  # expiry settlements are fills of this batch
+        now = core.tick()
         balances = core.balances()
         if not balances:
             raise PhaseError("nothing to settle: no account has deposited yet")
         core.journal.flush()
-        journal_seq, head = int(core.journal.seq), journal_head_hex(core.journal.head)
-        fills = core.books.fills[core._fills_batched:]
-        pending = [w for w in core.books.withdrawals if w.batch_id is None]
-        record: dict[str, Any] = {
-            "batch_id": len(core.batches) + 1,
-            "token": account(core.config.token),
-            "balances": {a: int(v) for a, v in balances.items()},
-            "journal_seq": journal_seq,
-            "journal_head": head,
-            "deposits_credited": len(core.books.deposits),
-            "fills": [_fill_to_record(f) for f in fills],
-            "withdrawals": [{"withdrawal_id": w.withdrawal_id, "account": w.account, "amount": int(w.amount)}
-                            for w in pending],
-            "fills_end": len(core.books.fills),
-        }
-        trees = batch_trees(record)
-        chain = settler.settle(trees.batch)
-        record.update({"balances_root": trees.balances_root, "fills_root": trees.fills_root,
-                       "withdrawals_root": trees.withdrawals_root, "tx": chain.get("tx"), "at": core.now()})
-        appended = core._accept("batch", record)
-        return appended, record
+        pending = [w.withdrawal_id for w in core.books.withdrawals if w.batch_id is None]
+        draft = BatchPrepared(
+            batch_id=len(core.batches) + 1, token=account(core.config.token),
+            balances=tuple((a, int(v)) for a, v in balances.items()), journal_seq=int(core.journal.seq),
+            journal_head=journal_head_hex(core.journal.head), deposits_credited=len(core.books.deposits),
+            fills_from=core.fills_batched, fills_to=len(core.books.fills), withdrawal_ids=tuple(pending),
+            balances_root="", fills_root="", withdrawals_root="", at=now)
+        trees = build_trees(batch_input(core, draft))
+        event = replace(draft, balances_root=trees.balances_root, fills_root=trees.fills_root,
+                        withdrawals_root=trees.withdrawals_root)
+        core.accept(event, trees)
+        appended = _post(core, settler, core.batches[-1]) or appended
+        assert appended is not None
+        return appended, core.batches[-1]
 
 
-def find_batch(core: OperatorCore, batch_id: int) -> dict[str, Any]:
-    for record in core.batches:
-        if record["batch_id"] == batch_id:
-            return record
-    raise NotFound(f"no batch {batch_id}")
+def _post_pending(core: OperatorCore) -> Appended | None:
+    if core.batches and not core.batches[-1].posted:
+        return _post(core, core.require_settler(), core.batches[-1])
+    return None
+
+
+def _post(core: OperatorCore, settler: Any, record: BatchRecord) -> Appended:
+    """Commit a journaled batch on chain once (reading the chain's last batch id first)."""
+    batch_id = record.prepared.batch_id
+    try:
+        committed = int(settler.last_batch_id())
+    except DarkPoolError as exc:
+        raise ChainError(f"cannot read the last batch id on chain: {exc}") from exc
+    if committed >= batch_id:
+        return core.accept(BatchPosted(batch_id, None, core.tick()))
+    if committed != batch_id - 1:
+        raise ChainError(f"chain's last batch is {committed}, but batch {batch_id} is the next one journaled")
+    chain = settler.settle(record.trees.batch)
+    return core.accept(BatchPosted(batch_id, chain.get("tx"), core.tick()))
+
+
+def find_batch(core: OperatorCore, batch_id: int) -> BatchRecord:
+    if not 1 <= batch_id <= len(core.batches):
+        raise NotFound(f"no batch {batch_id}")
+    return core.batches[batch_id - 1]
 
 
 def proofs_of(core: OperatorCore, holder: str) -> list[dict[str, Any]]:
@@ -97,15 +84,16 @@ def proofs_of(core: OperatorCore, holder: str) -> list[dict[str, Any]]:
     who = account(holder)
     out: list[dict[str, Any]] = []
     for record in core.batches:
-        trees = batch_trees(record)
-        entry: dict[str, Any] = {"batch_id": record["batch_id"], "balances_root": record["balances_root"],
-                                 "fills_root": record["fills_root"], "withdrawals_root": record["withdrawals_root"],
+        trees, p = record.trees, record.prepared
+        entry: dict[str, Any] = {"batch_id": p.batch_id, "balances_root": p.balances_root,
+                                 "fills_root": p.fills_root, "withdrawals_root": p.withdrawals_root,
                                  "balance": None, "fills": [], "withdrawals": []}
         if who in trees.batch.balances:
             amount, proof = trees.balance_proof(who)
             entry["balance"] = {"amount": int(amount), "token": trees.batch.token, "proof": proof}
-        entry["fills"] = [{"leaf": list(fill_leaf(f)), "proof": p} for f, p in trees.fill_proofs_of(who)]
+        entry["fills"] = [{"leaf": list(fill_leaf(f)), "proof": proof} for f, proof in trees.fill_proofs_of(who)]
         entry["withdrawals"] = [{"withdrawal_id": w.withdrawal_id, "amount": int(w.amount), "proof": p}
                                 for w, p in trees.withdrawals_of(who)]
         out.append(entry)
     return out
+

@@ -1,29 +1,59 @@
-"""The operator core: check a request, journal it, then apply it; replay the journal on start.
+"""The operator core: decide, journal, apply; replay the journal on start.
 
-Every state change goes through :meth:`OperatorCore._accept`: the request is checked against the
-current state (raising changes nothing), appended to the journal with the time it was accepted,
-and applied by :meth:`_apply`, the one function replay also runs. Applying is deterministic in the
-journal's contents (times come from the entries, never from the clock), so a restart that replays
-the journal reaches the same state. Callers acknowledge only after the entry's future resolves.
+Every state change is a typed event (:mod:`darkpool.operator.events`). A request is first
+*decided* against the current state — every check runs and raising changes nothing — then the
+decision is appended to the journal and applied by the one applier replay also runs
+(:mod:`darkpool.operator.apply`). Appliers cannot fail on a decided event: whatever could fail
+(a stale mark, a margin limit, an amount beyond uint256) is checked while deciding. Times come
+from the events, never from the clock, so replay reaches the same state. Callers acknowledge
+only once the entry is durable.
+
+Time is the injected clock, made monotonic (a clock that steps back never moves a decision
+before an earlier one), and read once per decision: ``core.at`` is the time of the decision
+being made or the event being applied, and the round machines and the signature verifier read
+their clocks from it.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from commit_reveal import address_of
 from darkpool.crypto.sealing import Sealer
-from darkpool.domain import Account, BaseUnits, Instrument, Round, Ticks, account
-from darkpool.errors import NotFound, PhaseError, PolicyViolation, ServiceUnavailable, ValidationError
-from darkpool.ledger import Appended, Books, Journal, JournalEntry
-from darkpool.margin import MarginConfig, MarginEngine
-from darkpool.operator.rounds import Mode, Phase, RoundState
-from darkpool.signing import Signed, SigningDomain, Verifier, signed_from_wire
+from darkpool.domain import Account, BaseUnits, Round, Ticks, account
+from darkpool.errors import (
+    DarkPoolError,
+    NotFound,
+    PhaseError,
+    PolicyViolation,
+    ServiceUnavailable,
+    StorageError,
+    ValidationError,
+)
+from darkpool.ledger import Appended, Journal
+from darkpool.operator.apply import OperatorState
+from darkpool.operator.events import (
+    DepositCredited,
+    Event,
+    FheRoundInfo,
+    InstrumentsExpired,
+    MarkSet,
+    Mode,
+    RoundAbandoned,
+    RoundOpened,
+    WithdrawalRequested,
+    decode,
+    encode,
+    wire_text,
+)
+from darkpool.operator.state import CommitRevealState, CoreConfig, RoundState
+from darkpool.signing import Signed, WithdrawalRequest, signed_to_wire
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
+
+_UINT256 = 2**256
 
 
 class Settler(Protocol):
@@ -31,126 +61,128 @@ class Settler(Protocol):
 
     def seal_round(self, round_id: int, commitments_root: str) -> str: ...
 
+    def commitments_root(self, round_id: int) -> str: ...
+
     def settle(self, batch: Any) -> dict[str, Any]: ...
 
-
-@dataclass(frozen=True)
-class CoreConfig:
-    """What the core needs to decide: signing domain, token, instruments and margin policy."""
-
-    domain: SigningDomain
-    token: str
-    instruments: tuple[Instrument, ...]
-    margin: MarginConfig = field(default_factory=MarginConfig)
-    implied_vols: Mapping[str, float] = field(default_factory=dict)
-    max_levels: int = 64
-    max_slots: int = 64
+    def last_batch_id(self) -> int: ...
 
 
-class OperatorCore:
-    """Sequencer, books, rounds and margin of one operator, rebuilt from its journal."""
+class OperatorCore(OperatorState):
+    """Decisions of one operator over its state (sequencer, rounds, margin, books, batches),
+    rebuilt from its journal."""
 
     def __init__(self, journal: Journal, config: CoreConfig, clock: Callable[[], int],
                  settler: Settler | None = None, *, fhe_backend: Any = None, sealer: Sealer | None = None) -> None:
+        super().__init__(config, sealer=sealer)
         self.fhe_backend = fhe_backend
-        self.sealer = sealer or Sealer(secrets.token_bytes(32))
         self.journal = journal
-        self.config = config
         self.clock = clock
         self.settler = settler
-        self.lock = threading.RLock()
-        self.verifier = Verifier(config.domain, clock=clock)
-        self.books = Books()
-        self.margin = MarginEngine(config.instruments, config.margin, dict(config.implied_vols))
-        self.instruments = {i.symbol: i for i in config.instruments}
-        self.rounds: dict[int, RoundState] = {}
-        self.forfeited: dict[Account, int] = {}  # for display: margin.charge debits the bonds
-        self.locked_bonds: dict[Account, int] = {}
-        self.batches: list[dict[str, Any]] = []
-        self.marks: dict[str, dict[str, Any]] = {}
-        self._fills_batched = 0
-        self._handlers: dict[str, Callable[[dict[str, Any], JournalEntry], None]] = {}
-        self.extensions: list[Any] = []
-        from darkpool.operator import apply as _apply
-
-        _apply.register(self)
+        self._failed: DarkPoolError | None = None
         for entry in journal.recovered():
-            self._apply(entry)
+            self.apply(decode(entry.kind, entry.data(), entry.seq))
 
     # -- the one path of every state change ------------------------------------------------------
 
-    def register(self, kind: str, handler: Callable[[dict[str, Any], JournalEntry], None]) -> None:
-        """Register the function that applies journal entries of ``kind``."""
-        self._handlers[kind] = handler
+    def tick(self) -> int:
+        """Read the clock for a decision (never earlier than the last one); the caller holds the lock."""
+        if self._failed is not None:
+            raise StorageError(f"the operator's state diverged from its journal ({self._failed}); restart it")
+        self.at = max(int(self.clock()), self.at)
+        return self.at
 
-    def _apply(self, entry: JournalEntry) -> None:
-        handler = self._handlers.get(entry.kind)
-        if handler is None:
-            raise ValidationError(f"journal entry {entry.seq} has unknown kind {entry.kind!r}")
-        handler(entry.data(), entry)
-
-    def _accept(self, kind: str, payload: dict[str, Any]) -> Appended:
-        """Append ``payload`` (already checked) and apply it; the caller holds the lock."""
+    def accept(self, event: Event, decided: object = None) -> Appended:
+        """Journal a decided ``event`` and apply it; ``decided`` spares the applier recomputing it."""
+        kind, payload = encode(event)
         appended = self.journal.append(kind, payload)
-        self._apply(appended.entry)
+        try:
+            self.apply(event, decided)
+        except Exception as exc:  # an applier bug: memory and journal disagree until a restart
+            self._failed = StorageError(f"applying {kind} failed: {exc}")
+            raise self._failed from exc
         return appended
 
-    def now(self) -> int:
-        return int(self.clock())
-
-    # -- deposits and marks ----------------------------------------------------------------------
+    # -- deposits, marks, expiries ---------------------------------------------------------------
 
     def credit_deposit(self, deposit_id: int, holder: str, amount: int) -> Appended | None:
         """Credit an on-chain deposit event; a deposit already credited returns None."""
         who = account(holder)
         with self.lock:
+            now = self.tick()
             if deposit_id in self.books.deposits:
                 return None
             if deposit_id != len(self.books.deposits) + 1:
                 raise ValidationError(f"deposits are credited in order: expected id {len(self.books.deposits) + 1}, "
                                       f"got {deposit_id}")
-            if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-                raise ValidationError(f"deposit amount must be a positive integer, got {amount!r}")
-            return self._accept("deposit", {"deposit_id": deposit_id, "account": who, "amount": amount,
-                                            "at": self.now()})
+            if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount < _UINT256:
+                raise ValidationError(f"deposit amount must be an integer in 1..2**256-1, got {amount!r}")
+            return self.accept(DepositCredited(deposit_id, who, amount, now))
 
     def set_mark(self, underlying: str, price: float) -> Appended:
         """Record an oracle mark of ``underlying`` now."""
         with self.lock:
+            now = self.tick()
             if underlying not in {i.underlying for i in self.config.instruments}:
                 raise NotFound(f"no instrument has underlying {underlying!r}")
-            if isinstance(price, bool) or not isinstance(price, (int, float)) or not 0 < price < 1e18:
-                raise ValidationError(f"mark price must be a positive number, got {price!r}")
-            return self._accept("mark", {"underlying": underlying, "price": float(price), "at": self.now()})
+            if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) \
+                    or not 0 < price < 1e18:
+                raise ValidationError(f"mark price must be a positive finite number below 1e18, got {price!r}")
+            return self.accept(MarkSet(underlying, float(price), now))
+
+    def settle_expiries(self) -> Appended | None:
+        """Cash-settle every dated instrument past its expiry at the oracle mark (once each)."""
+        with self.lock:
+            now = self.tick()
+            due = tuple(sorted(s for s, i in self.instruments.items()
+                               if i.expiry is not None and i.expiry <= now and s not in self.expired))
+            if not due:
+                return None
+            self.margin.risk(now)  # a stale mark refuses settlement before anything is journaled
+            return self.accept(InstrumentsExpired(due, now))
 
     # -- rounds ----------------------------------------------------------------------------------
 
     def open_round(self, mode: Mode, instrument: str, reference_ticks: int, band_low_ticks: int, levels: int,
-                   slot_count: int = 0) -> tuple[Appended, int]:
-        """Announce a round with its reference price and band."""
+                   slot_count: int = 0, *, commit_s: int | None = None, reveal_s: int | None = None,
+                   bond: int = 0) -> tuple[Appended, int]:
+        """Announce a round with its reference price and band (commit-reveal: and its schedule)."""
         with self.lock:
+            now = self.tick()
             if instrument not in self.instruments:
                 raise NotFound(f"unknown instrument {instrument!r}; known: {sorted(self.instruments)}")
+            expiry = self.instruments[instrument].expiry
+            if instrument in self.expired or (expiry is not None and expiry <= now):
+                raise PhaseError(f"{instrument} expired at {expiry}: it takes no more rounds")
             Round(instrument, Ticks(reference_ticks), Ticks(band_low_ticks), levels)
             if not 1 <= levels <= self.config.max_levels:
                 raise ValidationError(f"levels must be in 1..{self.config.max_levels}, got {levels}")
-            if mode is Mode.FHE and not 1 <= slot_count <= self.config.max_slots:
-                raise ValidationError(f"an FHE round needs 1..{self.config.max_slots} slots, got {slot_count}")
             busy = [r.round_id for r in self.rounds.values()
-                    if r.round.instrument == instrument and r.phase is not Phase.CLEARED]
+                    if r.round.instrument == instrument and r.phase.value not in ("cleared", "cancelled")]
             if busy:
                 raise PhaseError(f"round {busy[0]} of {instrument} is still running")
             round_id = max(self.rounds, default=0) + 1
-            fhe_info = None
             if mode is Mode.FHE:
+                if not 1 <= slot_count <= self.config.max_slots:
+                    raise ValidationError(f"an FHE round needs 1..{self.config.max_slots} slots, got {slot_count}")
                 if self.fhe_backend is None:
                     raise ServiceUnavailable("this operator has no FHE backend (custodian) configured")
-                fhe_info = self.fhe_backend.open_round(round_id, slot_count, levels)
-            appended = self._accept("round_open", {
-                "round_id": round_id, "mode": mode.value, "instrument": instrument,
-                "reference_ticks": reference_ticks, "band_low_ticks": band_low_ticks, "levels": levels,
-                "slot_count": slot_count if mode is Mode.FHE else 0, "fhe": fhe_info, "at": self.now()})
-            return appended, round_id
+                info = FheRoundInfo(**{k: v for k, v in self.fhe_backend.open_round(round_id, slot_count, levels)
+                                       .items() if k in FheRoundInfo.__dataclass_fields__})
+                event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, now,
+                                    fhe=info)
+            else:
+                commit_s = self.config.commit_s if commit_s is None else commit_s
+                reveal_s = self.config.reveal_s if reveal_s is None else reveal_s
+                for name, value in (("commit_s", commit_s), ("reveal_s", reveal_s)):
+                    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 86_400:
+                        raise ValidationError(f"{name} must be 1..86400 seconds, got {value!r}")
+                if isinstance(bond, bool) or not isinstance(bond, int) or not 0 <= bond < _UINT256:
+                    raise ValidationError(f"bond must be an integer in 0..2**256-1, got {bond!r}")
+                event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, now,
+                                    commit_closes_at=now + commit_s, reveal_closes_at=now + commit_s + reveal_s,
+                                    bond=bond)
+            return self.accept(event), round_id
 
     def get_round(self, round_id: int) -> RoundState:
         found = self.rounds.get(round_id)
@@ -158,52 +190,62 @@ class OperatorCore:
             raise NotFound(f"no round {round_id}")
         return found
 
+    def abandon_round(self, round_id: int, reason: str) -> Appended:
+        """Call a round off before it clears: every bond goes back, nothing trades."""
+        with self.lock:
+            now = self.tick()
+            state = self.get_round(round_id)
+            if state.phase.value in ("cleared", "cancelled"):
+                raise PhaseError(f"round {round_id} is {state.phase.value}: nothing to abandon")
+            if isinstance(state, CommitRevealState) is False and state.phase.value == "reveal":
+                raise PhaseError(f"FHE round {round_id} is decrypted: its fills are booked as sides open")
+            if not isinstance(reason, str) or not 0 < len(reason) <= 200:
+                raise ValidationError("an abandon reason of 1..200 characters is required")
+            return self.accept(RoundAbandoned(round_id, reason, now))
+
     # -- withdrawals -----------------------------------------------------------------------------
 
     def request_withdrawal(self, signed: Signed) -> tuple[Appended, int]:
         """Debit a signed withdrawal request; it is paid once a batch commits it."""
-        from darkpool.signing import WithdrawalRequest
-
         message = signed.message
         if not isinstance(message, WithdrawalRequest):
             raise ValidationError("expected a WithdrawalRequest")
         with self.lock:
+            now = self.tick()
             signer = Account(self.verifier.check(signed))
             if account(message.token) != account(self.config.token):
                 raise ValidationError(f"token must be {self.config.token}, got {message.token}")
-            if message.amount <= 0:
-                raise ValidationError(f"withdrawal amount must be positive, got {message.amount}")
+            if not 0 < message.amount < _UINT256:
+                raise ValidationError(f"withdrawal amount must be in 1..2**256-1, got {message.amount}")
             free = self.free_balance(signer)
             if message.amount > free:
                 raise PolicyViolation(f"withdrawal of {message.amount} exceeds free balance {free} of {signer}")
-            now = self.now()
             margin_free = self.margin.account_margin(signer, now).free_collateral
             if message.amount > margin_free:
                 raise PolicyViolation(f"withdrawal of {message.amount} exceeds free collateral {margin_free}")
             withdrawal_id = len(self.books.withdrawals) + 1
-            from darkpool.signing import signed_to_wire
-
-            appended = self._accept("withdraw", {"withdrawal_id": withdrawal_id, "signed": signed_to_wire(signed),
-                                                 "at": now})
-            return appended, withdrawal_id
+            event = WithdrawalRequested(withdrawal_id, signer, message.amount, message.nonce,
+                                        wire_text(signed_to_wire(signed)), now)
+            return self.accept(event), withdrawal_id
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def bonds_locked(self, holder: Account) -> int:
-        """Bonds of ``holder`` in rounds not yet cleared."""
-        return self.locked_bonds.get(holder, 0)
+    @property
+    def operator_address(self) -> Account:
+        """The address that signs this operator's commit-reveal receipts."""
+        return address_of(self.config.operator_key)
 
     def balance(self, holder: Account) -> BaseUnits:
-        """The balance of ``holder`` as the margin engine (owner of cash) books it, floored at zero."""
+        """Cash the margin engine books for ``holder`` (collateral + realized - fees), floored at zero."""
         return BaseUnits(max(0, self.margin.cash(holder)))
 
     def balances(self) -> dict[Account, BaseUnits]:
-        """The balance of every account that ever deposited, sorted by account."""
+        """Every depositor's balance: what a batch commits."""
         return {a: self.balance(a) for a in self.books.accounts()}
 
     def free_balance(self, holder: Account) -> int:
         """Balance not locked as bonds of running rounds."""
-        return self.balance(holder) - self.bonds_locked(holder)
+        return self.balance(holder) - self.bonds.held(holder)
 
     def require_settler(self) -> Settler:
         if self.settler is None:
@@ -212,9 +254,4 @@ class OperatorCore:
 
     def balance_view(self, holder: Account) -> dict[str, Any]:
         return {"account": holder, "balance": self.balance(holder), "free": self.free_balance(holder),
-                "bonds_locked": self.bonds_locked(holder), "forfeited": self.forfeited.get(holder, 0)}
-
-
-def parse_signed(raw: object, expected: type[Any]) -> Signed:
-    """Parse a wire-form signed message of type ``expected``."""
-    return signed_from_wire(raw, expected)
+                "bonds_locked": self.bonds.held(holder), "forfeited": self.forfeited.get(holder, 0)}

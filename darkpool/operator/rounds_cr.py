@@ -1,129 +1,224 @@
-"""Commit-reveal rounds on the operator: commit, seal (root on chain), reveal, cap and clear.
+"""Commit-reveal rounds on the operator: it drives :class:`commit_reveal.CommitRevealRound`.
 
-Each function checks the request against the core's state under its lock, raising before anything
-changes, then journals and applies it (see :mod:`darkpool.operator.apply`).
+Phases are **clock-driven**: the round's schedule (commits close at ``commit_closes_at``,
+reveals at ``reveal_closes_at``) is fixed and journaled when the round is announced, and the
+machine reads its phase off that schedule and the injected clock. The operator's two actions
+(seal, clear) are allowed only in the phases the schedule opens for them. Why not admin-driven:
+the operator could then cut the reveal window short and forfeit the bonds of clients it did not
+wait for, or hold commits open at will; with a published schedule every client knows its
+windows in advance, and auditors check every journaled time against it. A round may clear before
+its reveal deadline only once every commitment is open (nobody's bond is at stake then).
+
+Each function checks with the machine (a decision, nothing changes), journals the decision as a
+typed event, and applies it through :mod:`darkpool.operator.apply`, the path replay takes too.
+Side effects outside the journal (the root on chain) come after the journal entry and are
+reconciled by reading the chain when they are retried.
 """
 
 from __future__ import annotations
 
-import hmac
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import replace
 
-from commit_reveal import LEAF_ENCODING, CommitmentScheme, Reveal, Salt
-from darkpool.clearing import clear_vectorized, round_to_document
-from darkpool.crypto.merkle import StandardMerkleTree
-from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks, account
-from darkpool.errors import InvalidReveal, NotFound, PolicyViolation, ValidationError
+from commit_reveal import Phase, Receipt, Reveal, Salt
+from darkpool.domain import Account, Lots, OrderId, Side, Ticks, account
+from darkpool.errors import (
+    ChainError,
+    DarkPoolError,
+    MarginError,
+    PhaseError,
+    PolicyViolation,
+    ValidationError,
+)
 from darkpool.ledger import Appended
+from darkpool.operator.apply import extra_orders
 from darkpool.operator.core import OperatorCore
-from darkpool.operator.rounds import Mode, Phase, RoundState, require
-from darkpool.signing import Commitment, Signed, signed_to_wire
+from darkpool.operator.events import (
+    CommitEntry,
+    CommitsAccepted,
+    LiquidationEntry,
+    Mode,
+    RevealEntry,
+    RevealsAccepted,
+    RoundCleared,
+    RoundSealed,
+    SealPosted,
+)
+from darkpool.operator.state import CommitRevealState, require
+from darkpool.signing import Signed
 
-__all__ = ["clear_round", "commit", "reveal", "seal"]
+__all__ = ["clear_round", "commit", "commit_many", "receipt", "reveal", "reveal_many", "seal"]
 
 
-def _round(core: OperatorCore, round_id: int, phase: Phase) -> RoundState:
-    return require(core.get_round(round_id), Mode.COMMIT_REVEAL, phase)
+def _state(core: OperatorCore, round_id: int) -> CommitRevealState:
+    state = core.get_round(round_id)
+    require(state, Mode.COMMIT_REVEAL)
+    assert isinstance(state, CommitRevealState)
+    if state.abandoned:
+        raise PhaseError(f"round {round_id} was abandoned")
+    return state
 
 
-def commit(core: OperatorCore, signed: Signed) -> Appended:
-    """Accept a signed commitment with its bond into a round in its commit phase."""
-    message = signed.message
-    if not isinstance(message, Commitment):
-        raise ValidationError("expected a Commitment message")
+def commit(core: OperatorCore, round_id: int, signed: Signed) -> Appended:
+    """Accept one signed commitment with its bond (commit phase); raise its error otherwise."""
+    appended, rejected = commit_many(core, round_id, [signed])
+    if rejected:
+        raise rejected[0]
+    assert appended is not None
+    return appended
+
+
+def commit_many(core: OperatorCore, round_id: int,
+                signed: Sequence[Signed]) -> tuple[Appended | None, dict[int, DarkPoolError]]:
+    """Check many signed commitments, journal the valid ones as one event; return the refusals by index.
+
+    Beyond the machine's checks (signature, domain, round, expiry, nonce, bond), each account's
+    bonds must fit its free balance.
+    """
     with core.lock:
-        state = _round(core, message.round_id, Phase.COMMIT)
-        if message.instrument != state.round.instrument:
-            raise ValidationError(f"round {message.round_id} trades {state.round.instrument}, "
-                                  f"not {message.instrument}")
-        signer = Account(core.verifier.check(signed))
-        free = core.free_balance(signer)
-        if message.bond > free:
-            raise PolicyViolation(f"bond {message.bond} exceeds the free balance {free} of {signer}")
-        return core._accept("commit", {"round_id": message.round_id, "signed": signed_to_wire(signed),
-                                       "at": core.now()})
+        now = core.tick()
+        state = _state(core, round_id)
+        outcome = state.machine.check_commits(signed)
+        rejected = dict(outcome.rejected)
+        entries: list[CommitEntry] = []
+        wanted: dict[Account, int] = {}
+        index = iter(i for i in range(len(signed)) if i not in outcome.rejected)
+        for record in outcome.accepted:
+            position = next(index)
+            if record.bond:
+                total = wanted.get(record.account, 0) + record.bond
+                free = core.free_balance(record.account)
+                if total > free:
+                    rejected[position] = PolicyViolation(
+                        f"bond {record.bond} exceeds the free balance {free - total + record.bond} of {record.account}")
+                    continue
+                wanted[record.account] = total
+            entries.append(CommitEntry(record.account, record.nonce, record.commitment, record.bond, record.expiry,
+                                       record.signature, record.order_id, record.priority))
+        if not entries:
+            return None, dict(sorted(rejected.items()))
+        if len(entries) < len(outcome.accepted):  # a bond refusal: the records' priorities must stay dense
+            priorities = sorted(e.priority for e in entries)
+            entries = [e._replace(priority=p) for e, p in zip(entries, priorities, strict=True)]
+        appended = core.accept(CommitsAccepted(round_id, tuple(entries), now))
+        return appended, dict(sorted(rejected.items()))
 
 
 def seal(core: OperatorCore, round_id: int) -> Appended:
-    """Close the commit phase: post the commitments root on chain, then open reveals."""
+    """Seal the commitments root (after the commit phase) and post it on chain.
+
+    Sealing again a round whose root is journaled but not yet on chain (the chain call failed,
+    or the operator crashed in between) only posts it: the chain is read first, so a root already
+    there is recorded, not sent twice. Returns the last journal entry written.
+    """
     with core.lock:
-        state = _round(core, round_id, Phase.COMMIT)
-        leaves = [(c.account, c.nonce, c.commitment) for c in state.commitments.values()]
-        root = StandardMerkleTree.of([(a, n, "0x" + c.hex()) for a, n, c in leaves], LEAF_ENCODING).root \
-            if leaves else None
-        tx = None
-        if root is not None and core.settler is not None:
-            tx = core.settler.seal_round(round_id, root)
-        return core._accept("seal", {"round_id": round_id, "commitments_root": root, "tx": tx, "at": core.now()})
+        now = core.tick()
+        state = _state(core, round_id)
+        if state.machine.seal_record is None:
+            sealed = state.machine.prepare_seal()
+            count = len(state.machine.commitments())
+            core.accept(RoundSealed(round_id, sealed.root, count, sealed.statement.signature, now), sealed)
+        elif state.posted:
+            raise PhaseError(f"round {round_id} is already sealed and its root is on chain")
+        return _post_root(core, state)
+
+
+def _post_root(core: OperatorCore, state: CommitRevealState) -> Appended:
+    """Put a journaled root on chain once (a zero root, or no chain, needs nothing)."""
+    sealed = state.machine.seal_record
+    assert sealed is not None
+    settler = core.settler
+    if settler is None or sealed.layout is None:
+        return core.accept(SealPosted(state.round_id, None, core.tick()))
+    root = "0x" + sealed.root.hex()
+    try:
+        on_chain = settler.commitments_root(state.round_id)
+    except DarkPoolError as exc:
+        raise ChainError(f"cannot read round {state.round_id}'s root on chain: {exc}") from exc
+    if on_chain == root:
+        return core.accept(SealPosted(state.round_id, None, core.tick()))
+    if int(on_chain, 16) != 0:
+        raise ChainError(f"round {state.round_id} has another root on chain ({on_chain}); ours is {root}")
+    tx = settler.seal_round(state.round_id, root)
+    return core.accept(SealPosted(state.round_id, tx, core.tick()))
 
 
 def reveal(core: OperatorCore, round_id: int, holder: str, nonce: int, side: int, limit_ticks: int,
            quantity_lots: int, salt: bytes) -> Appended:
-    """Open a commitment of the round; a reveal that does not open it raises the opaque InvalidReveal."""
-    with core.lock:
-        state = _round(core, round_id, Phase.REVEAL)
-        who = account(holder)
-        committed = state.commitments.get((who, nonce))
-        if committed is None:
-            raise NotFound(f"no commitment of {who} with nonce {nonce} in round {round_id}")
-        if (who, nonce) in state.reveals:
-            raise PolicyViolation(f"commitment {nonce} of {who} was already revealed")
-        if side not in (0, 1) or quantity_lots < 1 or len(salt) != 32:
-            raise ValidationError("reveal needs side 0/1, quantity_lots >= 1 and a 32-byte salt")
-        try:
-            opening = Reveal(who, nonce, Side(side), Ticks(limit_ticks), Lots(quantity_lots), Salt(salt))
-        except ValidationError as exc:
-            raise ValidationError(f"reveal fields do not fit their ABI types: {exc}") from None
-        opened = CommitmentScheme(state.round.instrument, round_id).commitment(opening)
-        if not hmac.compare_digest(committed.commitment, opened):
-            raise InvalidReveal("reveal does not open its commitment")
-        return core._accept("reveal", {
-            "round_id": round_id, "account": who, "nonce": nonce, "side": side, "limit_ticks": limit_ticks,
-            "quantity_lots": quantity_lots, "salt": "0x" + salt.hex(), "at": core.now()})
+    """Open one commitment; a reveal that does not open it raises the opaque InvalidReveal."""
+    try:
+        opening = Reveal(account(holder), nonce, Side(side), Ticks(limit_ticks), Lots(quantity_lots), Salt(salt))
+    except ValueError as exc:
+        raise ValidationError(f"reveal fields do not fit their ABI types: {exc}") from None
+    appended, rejected = reveal_many(core, round_id, [opening])
+    if rejected:
+        raise rejected[0]
+    assert appended is not None
+    return appended
 
 
-def clear_round(core: OperatorCore, round_id: int) -> tuple[Appended, dict[str, Any]]:
-    """Cap revealed orders by margin, add the liquidation queue's reduce-only orders, clear, forfeit bonds.
+def reveal_many(core: OperatorCore, round_id: int,
+                reveals: Sequence[Reveal]) -> tuple[Appended | None, dict[int, DarkPoolError]]:
+    """Open many commitments (reveal phase, root on chain); journal the valid ones as one event.
 
-    Liquidation orders of the round's instrument (accounts under maintenance margin, sized by the
-    margin engine to restore health) join after every revealed order in time priority, so they
-    never displace a client; they are published in ``requested`` with ``"liquidation": true``.
+    Each reveal's margin cap is judged now and journaled with it; a reveal whose margin cannot
+    be judged (a stale mark) is accepted and its bond returned, but it trades nothing.
     """
     with core.lock:
-        state = _round(core, round_id, Phase.REVEAL)
-        now = core.now()
+        now = core.tick()
+        state = _state(core, round_id)
+        if state.machine.seal_record is not None and not state.posted:
+            raise PhaseError(f"round {round_id}'s commitments root is not on chain yet: reveals open once it is")
+        decision = state.machine.check_reveals(reveals)
+        if not decision.accepted:
+            return None, dict(decision.rejected)
         r = state.round
-        requested: dict[str, dict[str, Any]] = {}
-        orders: list[Order] = []
-        owners: dict[str, tuple[Account, int]] = {}
-        last_priority = 0
-        for rev in sorted(state.reveals.values(), key=lambda x: state.commitments[(x.account, x.nonce)].seq):
-            side = Side(rev.side)
-            worst = min(max(rev.limit_ticks, r.band_low_ticks), r.band_high_ticks)
-            cap = int(core.margin.cap(rev.account, r.instrument, side, max(0, worst), now,
-                                      max_lots=rev.quantity_lots))
-            requested[rev.order_id] = {"requested_lots": rev.quantity_lots, "cap_lots": cap}
-            priority = state.commitments[(rev.account, rev.nonce)].seq
-            last_priority = max(last_priority, priority)
-            owners[rev.order_id] = (rev.account, rev.side)
-            if cap > 0:
-                orders.append(Order(OrderId(rev.order_id), side, Ticks(rev.limit_ticks), Lots(cap), priority))
-        liquidations = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
-        for k, liquidation in enumerate(liquidations, start=1):
-            oid = OrderId(f"liquidation:{round_id}:{k}:{liquidation.account}")
-            requested[oid] = {"requested_lots": int(liquidation.quantity_lots),
-                              "cap_lots": int(liquidation.quantity_lots), "liquidation": True}
-            owners[oid] = (liquidation.account, int(liquidation.side))
-            orders.append(liquidation.to_order(oid, last_priority + k))
-        result = clear_vectorized(r, orders)
-        fills = [
-            {"account": owners[oid][0], "order_id": oid, "side": owners[oid][1], "quantity_lots": int(q),
-             "price_ticks": result.price_ticks}
-            for oid, q in result.fills.items() if q > 0 and result.price_ticks is not None
+        entries = []
+        for opened in decision.accepted:
+            traded = decision.capped.get(opened.key, opened.quantity_lots)
+            worst = min(max(opened.limit_ticks, r.band_low_ticks), r.band_high_ticks)
+            try:
+                cap = int(core.margin.cap(opened.account, r.instrument, opened.side, max(0, worst), now,
+                                          max_lots=opened.quantity_lots))
+            except MarginError:
+                cap = 0
+            entries.append(RevealEntry(opened.account, opened.nonce, int(opened.side), opened.limit_ticks,
+                                       opened.quantity_lots, opened.salt, min(traded, cap)))
+        appended = core.accept(RevealsAccepted(round_id, tuple(entries), now))
+        return appended, dict(decision.rejected)
+
+
+def clear_round(core: OperatorCore, round_id: int) -> Appended:
+    """Clear the revealed orders with the liquidation queue's reduce-only orders after them.
+
+    Liquidation orders of the round's instrument (accounts under maintenance margin, sized by
+    the margin engine to restore health) come after every client in time priority, so they never
+    displace one; the publication lists them as the operator's extra orders. A round whose fills
+    cannot be booked now (a stale mark) is refused, changing nothing.
+    """
+    with core.lock:
+        now = core.tick()
+        state = _state(core, round_id)
+        machine = state.machine
+        if machine.phase not in (Phase.REVEAL, Phase.CLEARING):
+            raise PhaseError(f"round {round_id} is in phase {machine.phase.value}; clearing needs reveal or clearing")
+        last = max((c.priority for c in machine.commitments()), default=-1)
+        liquidations = [
+            LiquidationEntry(OrderId(f"liquidation:{round_id}:{k}:{o.account}"), o.account, int(o.side),
+                             int(o.limit_ticks), int(o.quantity_lots), last + k)
+            for k, o in enumerate((o for o in core.margin.liquidation_orders(now)
+                                   if o.instrument == state.round.instrument), start=1)
         ]
-        forfeits = [{"account": c.account, "nonce": c.nonce, "bond": c.bond}
-                    for key, c in state.commitments.items() if key not in state.reveals and c.bond > 0]
-        payload = {"round_id": round_id, "document": round_to_document(r, orders), "requested": requested,
-                   "result": result.to_json_dict(), "fills": fills, "forfeits": forfeits, "at": now}
-        appended = core._accept("clear", payload)
-        return appended, payload
+        event = RoundCleared(round_id, tuple(liquidations), None, 0, now)
+        clearing = machine.prepare_clear(extra_orders(event))
+        if clearing.result.volume_lots:
+            core.margin.risk(now)  # raises StaleMark before anything is journaled
+        result = clearing.result
+        return core.accept(replace(event, price_ticks=result.price_ticks, volume_lots=int(result.volume_lots)),
+                           clearing)
+
+
+def receipt(core: OperatorCore, round_id: int, holder: str, nonce: int) -> Receipt:
+    """The operator-signed receipt that commitment ``(holder, nonce)`` is in the sealed root."""
+    with core.lock:
+        return _state(core, round_id).machine.receipt(holder, nonce)

@@ -5,17 +5,31 @@ masked digits (sealed in its journal, see :mod:`darkpool.crypto.sealing`), runs 
 ``Enc(R)`` and the digits through an :class:`FheBackend`, and has the custodian decrypt only the
 round's outputs. Fills come out per slot without a side; each filled slot's client opens the side
 commitment it signed with its order, and only then is that fill booked.
+
+Phases (the vocabulary of :class:`commit_reveal.Phase`): ``commit`` takes slots and orders, the
+admin's clear evaluates and decrypts, ``reveal`` takes the side openings of filled slots, then
+``cleared``. A round can be abandoned before its outputs are decrypted.
 """
 
 from __future__ import annotations
 
+import hmac
+from dataclasses import asdict
 from typing import Any, Protocol
 
-from darkpool.domain import Account, Fill, Lots, OrderId, Side, Ticks, account
-from darkpool.errors import InvalidReveal, NotFound, PolicyViolation, ServiceUnavailable, ValidationError
+from commit_reveal import Phase
+from darkpool.domain import Account, Side, account
+from darkpool.errors import (
+    InvalidReveal,
+    NotFound,
+    PolicyViolation,
+    ServiceUnavailable,
+    ValidationError,
+)
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
-from darkpool.operator.rounds import Mode, Phase, RoundState, require
+from darkpool.operator.events import FheEvaluated, FheOrderAccepted, FillSideOpened, Mode, SlotReserved, wire_text
+from darkpool.operator.state import FheState, require
 from darkpool.signing import FheOrder, Signed, SlotReservation, side_commitment, signed_to_wire
 
 __all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "submit_order"]
@@ -39,14 +53,17 @@ class FheBackend(Protocol):
 
 
 def _backend(core: OperatorCore) -> FheBackend:
-    backend = getattr(core, "fhe_backend", None)
+    backend = core.fhe_backend
     if backend is None:
         raise ServiceUnavailable("this operator has no FHE backend (custodian) configured")
     return backend  # type: ignore[no-any-return]
 
 
-def _fhe_round(core: OperatorCore, round_id: int, phase: Phase) -> RoundState:
-    return require(core.get_round(round_id), Mode.FHE, phase)
+def _fhe_round(core: OperatorCore, round_id: int, phase: Phase) -> FheState:
+    state = core.get_round(round_id)
+    require(state, Mode.FHE, phase)
+    assert isinstance(state, FheState)
+    return state
 
 
 def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
@@ -55,19 +72,19 @@ def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
     if not isinstance(message, SlotReservation):
         raise ValidationError("expected a SlotReservation")
     with core.lock:
-        state = _fhe_round(core, message.round_id, Phase.OPEN)
+        now = core.tick()
+        state = _fhe_round(core, message.round_id, Phase.COMMIT)
         if message.instrument != state.round.instrument:
             raise ValidationError(f"round {message.round_id} trades {state.round.instrument}")
         signer = Account(core.verifier.check(signed))
         if core.balance(signer) <= 0:
             raise PolicyViolation(f"{signer} has no collateral")
         slot = len(state.slots)
-        if slot >= state.slot_count:
-            raise PolicyViolation(f"round {message.round_id} has no free slot (of {state.slot_count})")
+        if slot >= state.info.slots:
+            raise PolicyViolation(f"round {message.round_id} has no free slot (of {state.info.slots})")
         _backend(core).assign_slot(message.round_id, slot, signer)
-        appended = core._accept("slot", {"round_id": message.round_id, "slot": slot, "account": signer,
-                                         "signed": signed_to_wire(signed), "at": core.now()})
-        return appended, slot
+        event = SlotReserved(message.round_id, slot, signer, message.nonce, wire_text(signed_to_wire(signed)), now)
+        return core.accept(event), slot
 
 
 def submit_order(core: OperatorCore, signed: Signed) -> Appended:
@@ -76,75 +93,64 @@ def submit_order(core: OperatorCore, signed: Signed) -> Appended:
     if not isinstance(message, FheOrder):
         raise ValidationError("expected an FheOrder")
     with core.lock:
-        state = _fhe_round(core, message.round_id, Phase.OPEN)
+        now = core.tick()
+        state = _fhe_round(core, message.round_id, Phase.COMMIT)
         signer = Account(core.verifier.check(signed))
         if state.slots.get(message.slot) != signer:
             raise PolicyViolation(f"slot {message.slot} of round {message.round_id} is not {signer}'s")
-        if message.slot in state.masked:
+        if message.slot in state.orders:
             raise PolicyViolation(f"slot {message.slot} already holds an order")
-        width = int(state.fhe["digits_per_slot"])
+        width = state.info.digits_per_slot
         digits = bytes(message.masked_digits)
         if len(digits) != width or any(d > 3 for d in digits):
             raise ValidationError(f"masked_digits must be {width} base-4 digits (bytes 0..3), got {digits.hex()}")
         wire = signed_to_wire(signed)
-        context = f"{message.round_id}:{message.slot}".encode()
-        wire["message"]["masked_digits"] = "sealed:" + core.sealer.seal(digits, context)
-        return core._accept("fhe_order", {"round_id": message.round_id, "slot": message.slot, "signed": wire,
-                                          "at": core.now()})
+        sealed = core.sealer.seal(digits, f"{message.round_id}:{message.slot}".encode())
+        wire["message"]["masked_digits"] = "sealed:" + sealed
+        event = FheOrderAccepted(message.round_id, message.slot, signer, message.nonce,
+                                 str(wire["message"]["side_commitment"]), sealed, wire_text(wire), now)
+        return core.accept(event)
 
 
-def _slot_cap(core: OperatorCore, state: RoundState, holder: Account, max_lots: int) -> int:
+def _slot_cap(core: OperatorCore, state: FheState, holder: Account, max_lots: int, now: int) -> int:
     """The largest fill the account can afford on either side anywhere in the band (side is hidden)."""
-    r, now = state.round, core.now()
+    r = state.round
     buy = core.margin.cap(holder, r.instrument, Side.BUY, max(0, r.band_high_ticks), now, max_lots=max_lots)
     sell = core.margin.cap(holder, r.instrument, Side.SELL, max(0, r.band_low_ticks), now, max_lots=max_lots)
     return int(min(buy, sell))
 
 
-def clear_fhe_round(core: OperatorCore, round_id: int) -> tuple[Appended, dict[str, Any]]:
+def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
     """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them."""
     with core.lock:
-        state = _fhe_round(core, round_id, Phase.OPEN)
-        info = state.fhe
-        max_lots = int(info["max_quantity"])
+        now = core.tick()
+        state = _fhe_round(core, round_id, Phase.COMMIT)
+        info = state.info
         orders: dict[int, tuple[list[int], int]] = {}
-        caps = [0] * int(info["slots"])
-        for slot, order in state.masked.items():
-            caps[slot] = _slot_cap(core, state, state.slots[slot], max_lots)
-            orders[slot] = (list(core.sealer.open(order["sealed"], f"{round_id}:{slot}".encode())), caps[slot])
+        caps = [0] * info.slots
+        for slot, order in state.orders.items():
+            caps[slot] = _slot_cap(core, state, state.slots[slot], info.max_quantity, now)
+            orders[slot] = (list(core.sealer.open(order.sealed_digits, f"{round_id}:{slot}".encode())), caps[slot])
         r = state.round
-        out = _backend(core).clear(round_id, info, orders, r.reference_ticks, r.band_low_ticks, r.levels)
-        fills = {str(slot): int(out["fills"][slot]) for slot in state.masked if int(out["fills"][slot]) > 0}
-        payload = {"round_id": round_id, "caps": caps, "transcript_hash": out["transcript_hash"],
-                   "result": {"price_ticks": out["price_ticks"], "volume_lots": out["volume_lots"],
-                              "fills": {f"{state.slots[s]}:{round_id}:{s}": int(out["fills"][s])
-                                        for s in sorted(state.masked)}},
-                   "slot_fills": fills, "at": core.now()}
-        appended = core._accept("fhe_result", payload)
-        return appended, payload
+        out = _backend(core).clear(round_id, asdict(info), orders, r.reference_ticks, r.band_low_ticks, r.levels)
+        fills = tuple(int(out["fills"][slot]) if slot in state.orders else 0 for slot in range(info.slots))
+        event = FheEvaluated(round_id, tuple(caps), str(out["transcript_hash"]), out["price_ticks"],
+                             int(out["volume_lots"]), fills, now)
+        return core.accept(event)
 
 
 def open_side(core: OperatorCore, round_id: int, slot: int, side: int, salt: bytes) -> Appended:
     """Open the side commitment of a filled slot; the fill is booked at once."""
     with core.lock:
-        state = _fhe_round(core, round_id, Phase.EVALUATED)
-        if slot not in state.pending_sides:
+        now = core.tick()
+        state = _fhe_round(core, round_id, Phase.REVEAL)
+        if slot not in state.pending_sides():
             raise NotFound(f"slot {slot} of round {round_id} has no fill awaiting its side")
         holder = state.slots[slot]
         if side not in (0, 1) or len(salt) != 32:
             raise ValidationError("side must be 0 or 1 and the salt 32 bytes")
-        committed = bytes.fromhex(state.masked[slot]["side_commitment"][2:])
-        import hmac
-
+        committed = bytes.fromhex(state.orders[slot].side_commitment[2:])
         if not hmac.compare_digest(side_commitment(account(holder), round_id, slot, side, salt), committed):
             raise InvalidReveal("side does not open the order's side commitment")
-        return core._accept("fill_side", {"round_id": round_id, "slot": slot, "side": side,
-                                          "salt": "0x" + salt.hex(), "at": core.now()})
-
-
-def fill_records(state: RoundState, slot: int, side: Side) -> list[Fill]:
-    """The booking of one opened slot's fill."""
-    assert state.result is not None
-    holder = state.slots[slot]
-    return [Fill(state.round_id, OrderId(f"{holder}:{state.round_id}:{slot}"), holder, state.round.instrument, side,
-                 Lots(state.pending_sides[slot]), Ticks(state.result["price_ticks"]))]
+        core.margin.risk(now)  # a stale mark refuses the booking before anything is journaled
+        return core.accept(FillSideOpened(round_id, slot, side, salt, now))

@@ -25,5 +25,11 @@ class ChainSettler:
         record = self.batcher.settle(batch)
         return {"tx": record.tx.tx_hash, "block": record.tx.block_number}
 
+    def commitments_root(self, round_id: int) -> str:
+        return self.vault.commitments_root(round_id)
+
+    def last_batch_id(self) -> int:
+        return self.vault.last_batch_id()
+
     def deposits(self, from_block: int = 0) -> list[tuple[int, str, int]]:
         return self.vault.deposits(from_block)

@@ -45,7 +45,13 @@ async def fund(admin: AsyncDarkPoolClient, people: list[Identity], amount: int =
     await admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
 
 
-async def commit_reveal_round(admin: AsyncDarkPoolClient, clients: list[AsyncDarkPoolClient],
+async def close_commits(admin: AsyncDarkPoolClient, clock: Clock, rid: int) -> None:
+    """Move ``clock`` to the end of round ``rid``'s commit phase (its schedule is public)."""
+    summary = await admin.admin("GET", f"/rounds/{rid}")
+    clock.now = max(clock.now, summary["commit_closes_at"])
+
+
+async def commit_reveal_round(admin: AsyncDarkPoolClient, clients: list[AsyncDarkPoolClient], clock: Clock,
                               orders: list[tuple[Side, int, int]] = ORDERS,
                               before_clear: Callable[[], Any] | None = None) -> dict[str, Any]:
     opened = await admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
@@ -54,6 +60,7 @@ async def commit_reveal_round(admin: AsyncDarkPoolClient, clients: list[AsyncDar
     rid = opened["round_id"]
     tickets = [await c.commit_order(rid, "ETH-PERP", side, limit, qty, bond=1000)
                for c, (side, limit, qty) in zip(clients, orders, strict=True)]
+    await close_commits(admin, clock, rid)
     await admin.admin("POST", f"/rounds/{rid}/seal")
     for c, t in zip(clients, tickets, strict=True):
         await c.reveal(t)

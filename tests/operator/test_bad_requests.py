@@ -26,7 +26,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_operator_app(settings(tmp_path, rate_burst=5.0, rate_per_s=0.001), clock=Clock())
+    clock = Clock()
+    app = create_operator_app(settings(tmp_path, rate_burst=5.0, rate_per_s=0.001), clock=clock)
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://op")
     who = identities(1)[0]
     await http.post("/admin/deposits", json={"deposit_id": 1, "account": who.address, "amount": 10**9}, headers=AUTH)
@@ -123,19 +124,23 @@ async def test_commit_when_replayed_returns_409_replayed_message(env: tuple[http
     assert app.state.core.journal.seq == before
 
 
-async def test_requests_when_out_of_phase_return_409_wrong_phase(env: tuple[httpx.AsyncClient, Any]) -> None:
+async def test_requests_when_out_of_phase_return_409_and_change_nothing(env: tuple[httpx.AsyncClient, Any]) -> None:
     http, app = env
     before = app.state.core.journal.seq
     reveal = {"account": identities(1)[0].address, "nonce": 1, "side": 0, "limit_ticks": 1, "quantity_lots": 1,
               "salt": "0x" + "00" * 32}
     for response in (await http.post("/rounds/1/reveals", json=reveal),
-                     await http.post("/rounds/1/clear", headers=AUTH)):
-        assert response.status_code == 409 and response.json()["error"]["code"] == "wrong_phase"
+                     await http.post("/rounds/1/clear", headers=AUTH),
+                     await http.post("/rounds/1/seal", headers=AUTH)):
+        assert response.status_code == 409 and response.json()["error"]["code"] in {"wrong_phase", "too_early"}
+    assert app.state.core.journal.seq == before
+    app.state.core.clock.now = (await http.get("/rounds/1")).json()["commit_closes_at"]
     assert (await http.post("/rounds/1/seal", headers=AUTH)).status_code == 200
     after_seal = app.state.core.journal.seq
-    assert after_seal == before + 1
+    assert after_seal == before + 2  # the seal, then its root on chain (none here: recorded at once)
     response = await http.post("/rounds/1/commitments", json=_commit(nonce=3))
-    assert response.status_code == 409 and response.json()["error"]["code"] == "wrong_phase"
+    assert response.status_code == 409 and response.json()["error"]["code"] == "too_late"
+    assert (await http.post("/rounds/1/seal", headers=AUTH)).status_code == 409
     assert app.state.core.journal.seq == after_seal
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -50,6 +51,10 @@ def operator_process(journal: Path) -> Iterator[tuple[subprocess.Popen[bytes], s
         process.wait(10)
 
 
+def _sleep_until(when: int) -> None:
+    time.sleep(max(0.0, when - time.time() + 0.05))
+
+
 def test_operator_when_killed_mid_round_loses_no_ack_and_fills_once(tmp_path: Path) -> None:
     journal = tmp_path / "journal.db"
     people = identities(3)
@@ -65,7 +70,7 @@ def test_operator_when_killed_mid_round_loses_no_ack_and_fills_once(tmp_path: Pa
         acked.append((acked_mark["seq"], acked_mark["head"]))
         rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
                                               "reference_ticks": 300_000, "band_low_ticks": 299_996,
-                                              "levels": 8})["round_id"]
+                                              "levels": 8, "commit_s": 5, "reveal_s": 4})["round_id"]
         clients = [DarkPoolClient(url, who) for who in people]
         stop = threading.Event()
 
@@ -95,12 +100,16 @@ def test_operator_when_killed_mid_round_loses_no_ack_and_fills_once(tmp_path: Pa
         heads = {e["seq"]: e["head"] for e in entries}
         for seq, head in acked:
             assert heads[seq] == head
-        committed = {(e["payload"]) for e in entries if e["kind"] == "commit"}
+        committed = [c for e in entries if e["kind"] == "commits" for c in json.loads(e["payload"])["commits"]]
         assert admin.admin("GET", f"/rounds/{rid}")["commitments"] == len(committed) >= len(tickets)
+        schedule = admin.admin("GET", f"/rounds/{rid}")
+        _sleep_until(schedule["commit_closes_at"])
         admin.admin("POST", f"/rounds/{rid}/seal")
         clients = [DarkPoolClient(url, who) for who in people]
         for k, ticket in tickets:
             clients[k].reveal(ticket)
+        if admin.admin("GET", f"/rounds/{rid}")["reveals"] < schedule["commitments"]:
+            _sleep_until(schedule["reveal_closes_at"])  # commitments whose ack was lost are never revealed
         cleared = admin.admin("POST", f"/rounds/{rid}/clear")
         volume = cleared["result"]["volume_lots"]
         assert volume > 0

@@ -154,6 +154,6 @@ def test_fhe_round_when_operator_restarts_before_clearing_reopens_sealed_orders(
         again = create_operator_app(settings)
         from darkpool.operator import rounds_fhe as _fhe_rounds
 
-        _, payload = _fhe_rounds.clear_fhe_round(again.state.core, rid)
-        assert payload["result"]["volume_lots"] == _expected()["volume_lots"]
+        _fhe_rounds.clear_fhe_round(again.state.core, rid)
+        assert again.state.core.get_round(rid).summary()["result"]["volume_lots"] == _expected()["volume_lots"]
         again.state.core.journal.close()

@@ -10,7 +10,7 @@ import pytest
 from darkpool.domain import Side
 from darkpool.operator import create_operator_app
 from darkpool.sdk import AsyncDarkPoolClient
-from tests.operator.helpers import ADMIN, Clock, identities, settings
+from tests.operator.helpers import ADMIN, Clock, close_commits, identities, settings
 
 pytestmark = pytest.mark.anyio
 
@@ -20,12 +20,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-async def _round(admin: AsyncDarkPoolClient, clients: list[tuple[AsyncDarkPoolClient, Side, int, int]],
+async def _round(admin: AsyncDarkPoolClient, clock: Clock,
+                 clients: list[tuple[AsyncDarkPoolClient, Side, int, int]],
                  reference: int) -> dict[str, object]:
     rid = (await admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
                                                  "reference_ticks": reference, "band_low_ticks": reference - 4,
                                                  "levels": 8}))["round_id"]
     tickets = [(c, await c.commit_order(rid, "ETH-PERP", side, limit, qty)) for c, side, limit, qty in clients]
+    await close_commits(admin, clock, rid)
     await admin.admin("POST", f"/rounds/{rid}/seal")
     for c, t in tickets:
         await c.reveal(t)
@@ -46,7 +48,7 @@ async def test_clear_when_account_under_maintenance_fills_its_reduce_only_order(
     await admin.admin("POST", "/admin/deposits", {"deposit_id": 2, "account": beta.address, "amount": 10**12})
     await admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
 
-    await _round(admin, [(a, Side.BUY, 300_004, 200), (b, Side.SELL, 299_996, 200)], 300_000)
+    await _round(admin, clock, [(a, Side.BUY, 300_004, 200), (b, Side.SELL, 299_996, 200)], 300_000)
     opened = (await a.positions())["ETH-PERP"]
     assert opened > 0  # capped by margin to what 700 mUSD carries
     assert (await a.margin())["equity"] >= (await a.margin())["maintenance_margin"]
@@ -56,11 +58,10 @@ async def test_clear_when_account_under_maintenance_fills_its_reduce_only_order(
     stressed = await a.margin()
     assert stressed["equity"] < stressed["maintenance_margin"]
 
-    out = await _round(admin, [(b, Side.BUY, 275_000, 500)], 270_000)
-    requested = out["requested"]
-    assert isinstance(requested, dict)
-    liquidations = {oid: r for oid, r in requested.items() if r.get("liquidation")}
-    assert liquidations, "the under-margined account's reduce-only order joined the round"
+    out = await _round(admin, clock, [(b, Side.BUY, 275_000, 500)], 270_000)
+    liquidations = out["extra_orders"]
+    assert isinstance(liquidations, list) and liquidations, "the under-margined account's reduce-only order joined"
+    assert all(str(x["order_id"]).startswith("liquidation:") for x in liquidations)
     after = (await a.positions()).get("ETH-PERP", 0)
     assert 0 <= after < opened  # reduced, never flipped
     healed = await a.margin()

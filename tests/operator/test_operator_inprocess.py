@@ -8,7 +8,7 @@ import pytest
 from darkpool.errors import InvalidReveal, PhaseError, ReplayedMessage, Unauthorized
 from darkpool.operator import create_operator_app
 from darkpool.sdk import AsyncDarkPoolClient
-from tests.operator.helpers import ADMIN, Clock, commit_reveal_round, fund, identities, settings
+from tests.operator.helpers import ADMIN, Clock, close_commits, commit_reveal_round, fund, identities, settings
 
 pytestmark = pytest.mark.anyio
 
@@ -19,13 +19,14 @@ def anyio_backend() -> str:
 
 
 async def test_commit_reveal_round_when_three_institutions_trade_fills_net_to_zero(tmp_path: Path) -> None:
-    app = create_operator_app(settings(tmp_path), clock=Clock())
+    clock = Clock()
+    app = create_operator_app(settings(tmp_path), clock=clock)
     transport = httpx.ASGITransport(app=app)
     people = identities()
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
     clients = [AsyncDarkPoolClient("http://op", who, transport=transport) for who in people]
     await fund(admin, people)
-    out = await commit_reveal_round(admin, clients)
+    out = await commit_reveal_round(admin, clients, clock)
     assert out["result"]["volume_lots"] == 12
     positions = [await c.positions() for c in clients]
     assert sum(p.get("ETH-PERP", 0) for p in positions) == 0
@@ -36,7 +37,8 @@ async def test_commit_reveal_round_when_three_institutions_trade_fills_net_to_ze
 
 
 async def test_reveal_when_salt_wrong_raises_invalid_reveal_and_changes_nothing(tmp_path: Path) -> None:
-    app = create_operator_app(settings(tmp_path), clock=Clock())
+    clock = Clock()
+    app = create_operator_app(settings(tmp_path), clock=clock)
     transport = httpx.ASGITransport(app=app)
     people = identities(1)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
@@ -50,6 +52,7 @@ async def test_reveal_when_salt_wrong_raises_invalid_reveal_and_changes_nothing(
     ticket = await client.commit_order(rid, "ETH-PERP", Side.BUY, 300_000, 5)
     with pytest.raises(PhaseError):
         await client.reveal(ticket)
+    await close_commits(admin, clock, rid)
     await admin.admin("POST", f"/rounds/{rid}/seal")
     seq = app.state.core.journal.seq
     from dataclasses import replace
@@ -64,7 +67,8 @@ async def test_reveal_when_salt_wrong_raises_invalid_reveal_and_changes_nothing(
 
 
 async def test_withdraw_when_replayed_raises_replayed_message(tmp_path: Path) -> None:
-    app = create_operator_app(settings(tmp_path), clock=Clock())
+    clock = Clock()
+    app = create_operator_app(settings(tmp_path), clock=clock)
     transport = httpx.ASGITransport(app=app)
     people = identities(1)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)

@@ -27,17 +27,18 @@ def _state(app: Any) -> dict[str, Any]:
     return {"rounds": [r.summary() for r in core.rounds.values()], "balances": core.balances(),
             "positions": {a: core.margin.positions(a) for a in core.margin.accounts}, "fills": list(core.books.fills),
             "withdrawals": list(core.books.withdrawals), "head": core.journal.head, "seq": core.journal.seq,
-            "nonces": len(core.verifier.nonces), "locked": dict(core.locked_bonds)}
+            "nonces": len(core.verifier.nonces), "bonds": core.bonds.snapshot()}
 
 
 async def _drive(settings_: OperatorSettings) -> dict[str, Any]:
-    app = create_operator_app(settings_, clock=Clock())
+    clock = Clock()
+    app = create_operator_app(settings_, clock=clock)
     transport = httpx.ASGITransport(app=app)
     people = identities()
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
     clients = [AsyncDarkPoolClient("http://op", who, transport=transport) for who in people]
     await fund(admin, people)
-    await commit_reveal_round(admin, clients)
+    await commit_reveal_round(admin, clients, clock)
     await clients[2].withdraw(5 * 10**6)
     state = _state(app)
     app.state.core.journal.close()
@@ -47,7 +48,8 @@ async def _drive(settings_: OperatorSettings) -> dict[str, Any]:
 async def test_restart_when_journal_replayed_reaches_same_state(tmp_path: Path) -> None:
     s = settings(tmp_path)
     before = await _drive(s)
-    again = create_operator_app(s, clock=Clock())
+    clock = Clock()
+    again = create_operator_app(s, clock=clock)
     assert _state(again) == before
     again.state.core.journal.close()
 
@@ -63,13 +65,15 @@ async def test_restart_when_journal_on_postgres_replays_same_state(tmp_path: Pat
         conn.execute(f"CREATE DATABASE {name}")
     s = settings(tmp_path).model_copy(update={"journal": postgres_url.rsplit("/", 1)[0] + "/" + name})
     before = await _drive(s)
-    again = create_operator_app(s, clock=Clock())
+    clock = Clock()
+    again = create_operator_app(s, clock=clock)
     assert _state(again) == before
     again.state.core.journal.close()
 
 
 async def test_async_sdk_when_over_real_socket_reads_round(tmp_path: Path) -> None:
-    app = create_operator_app(settings(tmp_path), clock=Clock())
+    clock = Clock()
+    app = create_operator_app(settings(tmp_path), clock=clock)
     with ServerThread(app) as server:
         async with AsyncDarkPoolClient(server.url, admin_token=ADMIN) as admin:
             opened = await admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",

@@ -25,13 +25,14 @@ def anyio_backend() -> str:
 
 async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path: Path) -> None:
     chain, d, people, settings = deposited_world(tmp_path / "j.db")
-    app = create_operator_app(settings, clock=Clock(), chain=chain)
+    clock = Clock()
+    app = create_operator_app(settings, clock=clock, chain=chain)
     transport = httpx.ASGITransport(app=app)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
     clients = [AsyncDarkPoolClient("http://op", who, transport=transport) for who in people]
     assert (await admin.admin("POST", "/admin/deposits/sync"))["credited"] == 3
     await admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
-    await commit_reveal_round(admin, clients)
+    await commit_reveal_round(admin, clients, clock)
     wid = await clients[1].withdraw(10**9)
     batch = await admin.admin("POST", "/batches")
     assert batch["withdrawals"] == [{"withdrawal_id": wid, "account": people[1].address, "amount": 10**9}]
@@ -79,7 +80,8 @@ async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committe
         Wallet(chain.w3, who, d.vault, d.token).deposit(10**8)
     settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
                                 operator_address=d.operator, admin_token=ADMIN)
-    app = create_operator_app(settings, clock=Clock(), chain=chain)
+    clock = Clock()
+    app = create_operator_app(settings, clock=clock, chain=chain)
     transport = httpx.ASGITransport(app=app)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
     client = AsyncDarkPoolClient("http://op", people[0], transport=transport)

@@ -8,20 +8,20 @@ from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
 from darkpool.operator.api.deps import Admin, Core
+from darkpool.operator.api.schemas import DepositCredit, DepositEvent, MarkRequest
 from darkpool.web.http import AckResponse, ack
-from darkpool.web.schemas import DepositEvent, MarkRequest
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
 @router.post("/deposits")
-async def credit_deposit(body: DepositEvent, core: Core, _: Admin) -> dict[str, Any]:
+async def credit_deposit(body: DepositEvent, core: Core, _: Admin) -> DepositCredit:
     """Credit one vault ``Deposited`` event (idempotent by deposit id)."""
     appended = core.credit_deposit(body.deposit_id, body.account, body.amount)
     if appended is None:
-        return {"credited": False, "deposit_id": body.deposit_id}
+        return DepositCredit(credited=False, deposit_id=body.deposit_id)
     done = await ack(appended)
-    return {"credited": True, "deposit_id": body.deposit_id, "seq": done.seq, "head": done.head}
+    return DepositCredit(credited=True, deposit_id=body.deposit_id, seq=done.seq, head=done.head)
 
 
 @router.post("/deposits/sync")
@@ -31,6 +31,16 @@ async def sync_deposits(core: Core, _: Admin) -> dict[str, Any]:
 
     credited = await run_in_threadpool(sync, core)
     return {"credited": credited}
+
+
+@router.post("/expiries")
+async def settle_expiries(core: Core, _: Admin) -> dict[str, Any]:
+    """Cash-settle every dated instrument past its expiry at the oracle mark (once each)."""
+    appended = core.settle_expiries()
+    if appended is None:
+        return {"settled": []}
+    done = await ack(appended)
+    return {"settled": sorted(core.expired), "seq": done.seq, "head": done.head}
 
 
 @router.post("/marks")

@@ -27,13 +27,21 @@ from darkpool.web.settings import OperatorSettings
 __all__ = ["create_operator_app", "create_operator_core"]
 
 
+def _key_path(settings: OperatorSettings, name: str, suffix: str) -> Path:
+    """Where a key of the operator lives: beside a SQLite journal, or in ``data_dir`` for a server's."""
+    journal = settings.journal
+    on_server = journal.startswith(("postgres://", "postgresql://"))
+    return Path(settings.data_dir) / f"darkpool-{name}.key" if on_server else Path(journal + suffix)
+
+
 def _sealer(settings: OperatorSettings) -> Sealer:
     path = settings.sealing_key_file
-    if path is None:
-        journal = settings.journal
-        on_server = journal.startswith(("postgres://", "postgresql://"))
-        path = str(Path(settings.data_dir) / "darkpool-sealing.key") if on_server else journal + ".key"
-    return Sealer(load_or_create_key(Path(path)))
+    return Sealer(load_or_create_key(Path(path) if path is not None else _key_path(settings, "sealing", ".key")))
+
+
+def _operator_key(settings: OperatorSettings) -> bytes:
+    """The key that signs commit-reveal receipts: a valid secp256k1 scalar, made on first start."""
+    return load_or_create_key(_key_path(settings, "operator", ".operator.key"))
 
 
 def _fhe_backend(settings: OperatorSettings) -> Any:
@@ -68,6 +76,7 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
         instruments=default_instruments(),
         margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s),
         implied_vols=DEFAULT_VOLS,
+        operator_key=_operator_key(settings),
     )
     return OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler,
                         fhe_backend=fhe_backend if fhe_backend is not None else _fhe_backend(settings),

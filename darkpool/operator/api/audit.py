@@ -1,4 +1,4 @@
-"""Data for auditors: the journal, published rounds and the operator's domain."""
+"""Data for auditors: the journal and every finished round's publication."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from darkpool.operator.api.deps import Core
+from darkpool.operator.publication import publication
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -19,7 +20,7 @@ async def journal(core: Core, after: Annotated[int, Query(ge=0)] = 0,
 
 
 @router.get("/rounds")
-async def rounds(core: Core) -> list[dict[str, Any]]:
-    """Every cleared round with what it publishes (replayable document for commit-reveal)."""
-    return [{"round_id": r.round_id, "mode": r.mode.value, "instrument": r.round.instrument,
-             **(r.published or {})} for r in core.rounds.values() if r.published is not None]
+async def rounds(core: Core) -> list[dict[str, object]]:
+    """Every cleared round with what it publishes (commit-reveal: the replayable publication)."""
+    with core.lock:
+        return [publication(r) for r in core.rounds.values() if r.phase.value == "cleared"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -10,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from darkpool.errors import ValidationError
 from darkpool.operator import rounds_fhe as fr
 from darkpool.operator.api.deps import Core, Limiter, parse_limited
+from darkpool.operator.api.schemas import SlotResponse
+from darkpool.operator.state import FheState
 from darkpool.signing import FheOrder, SlotReservation
 from darkpool.web.http import AckResponse, ack
 from darkpool.web.schemas import SignedEnvelope
@@ -30,13 +33,15 @@ def _same_round(round_id: int, message: Any) -> None:
 
 
 @router.post("/{round_id}/slots", status_code=201)
-async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> dict[str, Any]:
+async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> SlotResponse:
     """Reserve the next free input slot of an open FHE round; the custodian learns the slot's owner."""
     signed = parse_limited(body.model_dump(), SlotReservation, limiter)
     _same_round(round_id, signed.message)
     appended, slot = fr.reserve_slot(core, signed)
     done = await ack(appended)
-    return {"seq": done.seq, "head": done.head, "slot": slot, "fhe": core.get_round(round_id).fhe}
+    state = core.get_round(round_id)
+    assert isinstance(state, FheState)
+    return SlotResponse(seq=done.seq, head=done.head, slot=slot, fhe=asdict(state.info))
 
 
 @router.post("/{round_id}/orders", status_code=202)

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from darkpool.operator.api.deps import Core, Settings
-from darkpool.web.schemas import DomainInfo
+from darkpool.operator.api.schemas import DomainInfo
 
 router = APIRouter(tags=["info"])
 
@@ -17,7 +17,7 @@ async def info(core: Core, settings: Settings) -> DomainInfo:
     """Return what clients sign against: chain id, vault (verifying contract), token, instruments."""
     return DomainInfo(
         chain_id=core.config.domain.chain_id, verifying_contract=core.config.domain.verifying_contract,
-        token=core.config.token,
+        token=core.config.token, operator=core.operator_address,
         instruments=[{"symbol": i.symbol, "kind": i.kind.value, "underlying": i.underlying,
                       "strike_ticks": i.strike_ticks, "expiry": i.expiry} for i in core.config.instruments],
         custodian_url=settings.custodian_url,

@@ -1,42 +1,57 @@
-"""Rounds: announce, commit, seal, reveal, clear, and the public round views."""
+"""Rounds: announce, commit, seal, reveal, clear, abandon, and the public round views."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
+from commit_reveal import Receipt
 from darkpool.errors import ValidationError
 from darkpool.operator import rounds_cr as cr
+from darkpool.operator import rounds_fhe
 from darkpool.operator.api.deps import Admin, Core, Limiter, parse_limited
-from darkpool.operator.rounds import Mode
-from darkpool.signing import Commitment
+from darkpool.operator.api.schemas import (
+    AbandonRequest,
+    ClearResponse,
+    OpenRoundRequest,
+    ReceiptView,
+    RevealRequest,
+    RoundAck,
+    RoundView,
+)
+from darkpool.operator.events import Mode
+from darkpool.operator.publication import publication
+from darkpool.signing import Commitment, signed_to_wire
 from darkpool.web.http import AckResponse, MalformedBody, ack
-from darkpool.web.schemas import OpenRoundRequest, RevealRequest, RoundAck, SignedEnvelope
+from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
 
 
 @router.get("")
-async def list_rounds(core: Core) -> list[dict[str, Any]]:
+async def list_rounds(core: Core) -> list[RoundView]:
     """List every round with its phase and, once cleared, its result."""
-    return [r.summary() for r in core.rounds.values()]
+    with core.lock:
+        return [RoundView(**r.summary()) for r in core.rounds.values()]
 
 
 @router.get("/{round_id}")
-async def get_round(round_id: int, core: Core) -> dict[str, Any]:
+async def get_round(round_id: int, core: Core) -> RoundView:
     """Show one round."""
-    return core.get_round(round_id).summary()
+    with core.lock:
+        return RoundView(**core.get_round(round_id).summary())
 
 
 @router.post("", status_code=201)
 async def open_round(body: OpenRoundRequest, core: Core, _: Admin) -> RoundAck:
     """Announce a round (operator only)."""
-    appended, round_id = core.open_round(Mode(body.mode), body.instrument, body.reference_ticks,
-                                         body.band_low_ticks, body.levels, body.slot_count)
+    appended, round_id = await run_in_threadpool(
+        core.open_round, Mode(body.mode), body.instrument, body.reference_ticks, body.band_low_ticks, body.levels,
+        body.slot_count, commit_s=body.commit_s, reveal_s=body.reveal_s, bond=body.bond)
     done = await ack(appended)
     return RoundAck(seq=done.seq, head=done.head, round_id=round_id)
 
@@ -68,12 +83,14 @@ async def commit(round_id: int, request: Request) -> AckResponse:
         raise
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
-    return await ack(cr.commit(state.core, signed))
+    return await ack(cr.commit(state.core, round_id, signed))
 
 
 @router.post("/{round_id}/seal")
 async def seal(round_id: int, core: Core, _: Admin) -> AckResponse:
-    """Close the commit phase and post the commitments root on chain (operator only)."""
+    """Seal the commitments root once the commit phase is over and post it on chain (operator only).
+
+    Sealing a round whose root is sealed but not on chain yet only posts it (after reading the chain)."""
     return await ack(await run_in_threadpool(cr.seal, core, round_id))
 
 
@@ -86,14 +103,40 @@ async def reveal(round_id: int, body: RevealRequest, core: Core, limiter: Limite
 
 
 @router.post("/{round_id}/clear")
-async def clear(round_id: int, core: Core, _: Admin) -> dict[str, Any]:
-    """Cap, clear and book the round (operator only); return its result."""
+async def clear(round_id: int, core: Core, _: Admin) -> ClearResponse:
+    """Clear and book the round (operator only); return its result."""
     state = core.get_round(round_id)
     if state.mode is Mode.FHE:
-        from darkpool.operator import rounds_fhe as _fhe_rounds
-
-        appended, payload = await run_in_threadpool(_fhe_rounds.clear_fhe_round, core, round_id)
+        appended = await run_in_threadpool(rounds_fhe.clear_fhe_round, core, round_id)
     else:
-        appended, payload = await run_in_threadpool(cr.clear_round, core, round_id)
+        appended = await run_in_threadpool(cr.clear_round, core, round_id)
     done = await ack(appended)
-    return {"seq": done.seq, "head": done.head, "result": payload["result"]}
+    with core.lock:
+        summary = core.get_round(round_id).summary()
+    return ClearResponse(seq=done.seq, head=done.head, result=summary["result"])
+
+
+@router.post("/{round_id}/abandon")
+async def abandon(round_id: int, body: AbandonRequest, core: Core, _: Admin) -> AckResponse:
+    """Call a round off before it clears: bonds go back, nothing trades (operator only)."""
+    return await ack(core.abandon_round(round_id, body.reason))
+
+
+@router.get("/{round_id}/publication")
+async def get_publication(round_id: int, core: Core) -> dict[str, object]:
+    """What a cleared round publishes for auditors to replay (commit-reveal: commitments, reveals,
+    the operator's extra orders, the round document and the result)."""
+    with core.lock:
+        return publication(core.get_round(round_id))
+
+
+@router.get("/{round_id}/receipts/{address}/{nonce}")
+async def get_receipt(round_id: int, address: str, nonce: Annotated[int, Path(ge=0)], core: Core) -> ReceiptView:
+    """The operator-signed receipt that a commitment is in the sealed root."""
+    return _receipt_view(cr.receipt(core, round_id, address, nonce))
+
+
+def _receipt_view(receipt: Receipt) -> ReceiptView:
+    return ReceiptView(sealed=signed_to_wire(receipt.sealed), account=receipt.account, nonce=receipt.nonce,
+                       commitment="0x" + receipt.commitment.hex(), tree_index=receipt.tree_index,
+                       proof=["0x" + p.hex() for p in receipt.proof])

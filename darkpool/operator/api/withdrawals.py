@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from darkpool.errors import NotFound
 from darkpool.operator.api.deps import Core, Limiter, parse_limited
+from darkpool.operator.api.schemas import WithdrawalAck, WithdrawalView
 from darkpool.signing import WithdrawalRequest
 from darkpool.web.http import ack
-from darkpool.web.schemas import SignedEnvelope, WithdrawalAck
+from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/withdrawals", tags=["withdrawals"])
 
@@ -25,10 +24,10 @@ async def request_withdrawal(body: SignedEnvelope, core: Core, limiter: Limiter)
 
 
 @router.get("/{withdrawal_id}")
-async def get_withdrawal(withdrawal_id: int, core: Core) -> dict[str, Any]:
+async def get_withdrawal(withdrawal_id: int, core: Core) -> WithdrawalView:
     """Show a withdrawal and the batch that committed it (null until one has)."""
     for w in core.books.withdrawals:
         if w.withdrawal_id == withdrawal_id:
-            return {"withdrawal_id": w.withdrawal_id, "account": w.account, "amount": w.amount,
-                    "batch_id": w.batch_id}
+            return WithdrawalView(withdrawal_id=w.withdrawal_id, account=w.account, amount=w.amount,
+                                  batch_id=w.batch_id)
     raise NotFound(f"no withdrawal {withdrawal_id}")

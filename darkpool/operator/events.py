@@ -1,0 +1,386 @@
+"""The operator's journal events: one frozen dataclass per kind, encoded and decoded here only.
+
+An event is a *decision* the operator has checked: appliers (:mod:`darkpool.operator.apply`)
+take it and cannot fail, live and on replay alike. Every payload carries the journal format
+``v``; a journal of another format is refused on replay with "journal format N, expected M"
+(format 1, the untyped journal of the first release, has no ``v``).
+
+Times (``at``) are the operator's clock when it accepted the request, never read again on replay.
+Bytes travel as ``0x`` hex; signed messages that auditors check travel in their wire form
+(``wire``, canonical JSON text), which appliers never parse.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, NamedTuple
+
+from darkpool.domain import Account, OrderId
+from darkpool.errors import StorageError
+
+__all__ = [
+    "JOURNAL_FORMAT",
+    "BatchPosted",
+    "BatchPrepared",
+    "CommitEntry",
+    "CommitsAccepted",
+    "DepositCredited",
+    "Event",
+    "FheEvaluated",
+    "FheOrderAccepted",
+    "FheRoundInfo",
+    "FillSideOpened",
+    "InstrumentsExpired",
+    "LiquidationEntry",
+    "MarkSet",
+    "Mode",
+    "RevealEntry",
+    "RevealsAccepted",
+    "RoundAbandoned",
+    "RoundCleared",
+    "RoundOpened",
+    "RoundSealed",
+    "SealPosted",
+    "SlotReserved",
+    "WithdrawalRequested",
+    "decode",
+    "encode",
+]
+
+JOURNAL_FORMAT = 2
+
+
+class Mode(enum.StrEnum):
+    COMMIT_REVEAL = "commit_reveal"
+    FHE = "fhe"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every journal event; ``KIND`` names it in the journal."""
+
+    KIND: ClassVar[str] = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DepositCredited(Event):
+    KIND: ClassVar[str] = "deposit"
+    deposit_id: int
+    account: Account
+    amount: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkSet(Event):
+    KIND: ClassVar[str] = "mark"
+    underlying: str
+    price: float
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FheRoundInfo:
+    """The custodian's public description of an FHE round's masks and circuit."""
+
+    circuit_id: str
+    key_id: str
+    slots: int
+    levels: int
+    quantity_digits: int
+    digits_per_slot: int
+    max_quantity: int
+    masks_digest: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoundOpened(Event):
+    """A round announced; commit-reveal rounds carry their binding schedule and bond."""
+
+    KIND: ClassVar[str] = "round_open"
+    round_id: int
+    mode: Mode
+    instrument: str
+    reference_ticks: int
+    band_low_ticks: int
+    levels: int
+    at: int
+    commit_closes_at: int = 0
+    reveal_closes_at: int = 0
+    bond: int = 0
+    fhe: FheRoundInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalRequested(Event):
+    KIND: ClassVar[str] = "withdraw"
+    withdrawal_id: int
+    account: Account
+    amount: int
+    nonce: int
+    wire: str
+    at: int
+
+
+class CommitEntry(NamedTuple):
+    """One accepted commitment: the signed fields, the signature and the operator's labels."""
+
+    account: Account
+    nonce: int
+    commitment: bytes
+    bond: int
+    expiry: int
+    signature: bytes
+    order_id: OrderId
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class CommitsAccepted(Event):
+    KIND: ClassVar[str] = "commits"
+    round_id: int
+    commits: tuple[CommitEntry, ...]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSealed(Event):
+    """The commitments root and the operator's signature over its ``CommitmentsSealed`` statement."""
+
+    KIND: ClassVar[str] = "seal"
+    round_id: int
+    root: bytes
+    count: int
+    signature: bytes
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SealPosted(Event):
+    """The sealed root is on chain (``tx`` None when it was found there on reconciliation)."""
+
+    KIND: ClassVar[str] = "seal_posted"
+    round_id: int
+    tx: str | None
+    at: int
+
+
+class RevealEntry(NamedTuple):
+    """One opened commitment and the quantity the margin cap let trade."""
+
+    account: Account
+    nonce: int
+    side: int
+    limit_ticks: int
+    quantity_lots: int
+    salt: bytes
+    traded_lots: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevealsAccepted(Event):
+    KIND: ClassVar[str] = "reveals"
+    round_id: int
+    reveals: tuple[RevealEntry, ...]
+    at: int
+
+
+class LiquidationEntry(NamedTuple):
+    """A reduce-only order the operator placed for an account under maintenance margin."""
+
+    order_id: OrderId
+    account: Account
+    side: int
+    limit_ticks: int
+    quantity_lots: int
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCleared(Event):
+    """A commit-reveal round cleared; replay clears again and must find the same price and volume."""
+
+    KIND: ClassVar[str] = "clear"
+    round_id: int
+    liquidations: tuple[LiquidationEntry, ...]
+    price_ticks: int | None
+    volume_lots: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RoundAbandoned(Event):
+    """A round called off before clearing: bonds go back, nothing trades."""
+
+    KIND: ClassVar[str] = "abandon"
+    round_id: int
+    reason: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReserved(Event):
+    KIND: ClassVar[str] = "slot"
+    round_id: int
+    slot: int
+    account: Account
+    nonce: int
+    wire: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FheOrderAccepted(Event):
+    """A signed FHE order; its masked digits are sealed (``sealed_digits``), never in the clear."""
+
+    KIND: ClassVar[str] = "fhe_order"
+    round_id: int
+    slot: int
+    account: Account
+    nonce: int
+    side_commitment: str
+    sealed_digits: str
+    wire: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FheEvaluated(Event):
+    """The decrypted outputs of an FHE round: price, volume and each slot's fill (0 for none)."""
+
+    KIND: ClassVar[str] = "fhe_result"
+    round_id: int
+    caps: tuple[int, ...]
+    transcript_hash: str
+    price_ticks: int | None
+    volume_lots: int
+    slot_fills: tuple[int, ...]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FillSideOpened(Event):
+    KIND: ClassVar[str] = "fill_side"
+    round_id: int
+    slot: int
+    side: int
+    salt: bytes
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentsExpired(Event):
+    """Dated instruments past expiry: positions cash-settle at the mark, orders stop."""
+
+    KIND: ClassVar[str] = "expire"
+    symbols: tuple[str, ...]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPrepared(Event):
+    """A batch frozen from the books, with its roots; posted on chain next (see :class:`BatchPosted`)."""
+
+    KIND: ClassVar[str] = "batch"
+    batch_id: int
+    token: Account
+    balances: tuple[tuple[Account, int], ...]
+    journal_seq: int
+    journal_head: str
+    deposits_credited: int
+    fills_from: int
+    fills_to: int
+    withdrawal_ids: tuple[int, ...]
+    balances_root: str
+    fills_root: str
+    withdrawals_root: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPosted(Event):
+    """A prepared batch is committed on chain (``tx`` None when found there on reconciliation)."""
+
+    KIND: ClassVar[str] = "batch_posted"
+    batch_id: int
+    tx: str | None
+    at: int
+
+
+_EVENTS: dict[str, type[Event]] = {
+    cls.KIND: cls for cls in (
+        DepositCredited, MarkSet, RoundOpened, WithdrawalRequested, CommitsAccepted, RoundSealed, SealPosted,
+        RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved, FheOrderAccepted, FheEvaluated,
+        FillSideOpened, InstrumentsExpired, BatchPrepared, BatchPosted,
+    )
+}
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def _unhex(text: str) -> bytes:
+    return bytes.fromhex(text[2:])
+
+
+# Fields whose JSON form differs from the value: bytes as hex, nested tuples as lists of lists.
+_TO_JSON: dict[str, Callable[[Any], Any]] = {
+    "root": _hex, "signature": _hex, "salt": _hex,
+    "commits": lambda cs: [[c[0], c[1], _hex(c[2]), c[3], c[4], _hex(c[5]), c[6], c[7]] for c in cs],
+    "reveals": lambda rs: [[r[0], r[1], r[2], r[3], r[4], _hex(r[5]), r[6]] for r in rs],
+    "liquidations": lambda ls: [list(x) for x in ls],
+    "balances": lambda bs: [list(x) for x in bs],
+    "fhe": lambda info: None if info is None else {f.name: getattr(info, f.name) for f in fields(info)},
+    "mode": str,
+}
+_FROM_JSON: dict[str, Callable[[Any], Any]] = {
+    "root": _unhex, "signature": _unhex, "salt": _unhex,
+    "commits": lambda cs: tuple(CommitEntry(Account(c[0]), c[1], _unhex(c[2]), c[3], c[4], _unhex(c[5]),
+                                            OrderId(c[6]), c[7]) for c in cs),
+    "reveals": lambda rs: tuple(RevealEntry(Account(r[0]), r[1], r[2], r[3], r[4], _unhex(r[5]), r[6]) for r in rs),
+    "liquidations": lambda ls: tuple(LiquidationEntry(OrderId(x[0]), Account(x[1]), *x[2:]) for x in ls),
+    "balances": lambda bs: tuple((Account(a), v) for a, v in bs),
+    "fhe": lambda info: None if info is None else FheRoundInfo(**info),
+    "mode": Mode,
+    "symbols": tuple, "caps": tuple, "slot_fills": tuple, "withdrawal_ids": tuple,
+}
+
+
+def encode(event: Event) -> tuple[str, dict[str, Any]]:
+    """Return the journal kind and JSON payload of ``event``."""
+    payload: dict[str, Any] = {"v": JOURNAL_FORMAT}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        convert = _TO_JSON.get(f.name)
+        payload[f.name] = value if convert is None else convert(value)
+    return event.KIND, payload
+
+
+def decode(kind: str, payload: Mapping[str, Any], seq: int = 0) -> Event:
+    """Return the event of a journal entry; raise :class:`StorageError` on another format or kind."""
+    version = payload.get("v", 1)
+    if version != JOURNAL_FORMAT:
+        raise StorageError(f"journal format {version}, expected {JOURNAL_FORMAT} (entry {seq}): this operator "
+                           "cannot replay a journal written by another release")
+    cls = _EVENTS.get(kind)
+    if cls is None:
+        raise StorageError(f"journal entry {seq} has unknown kind {kind!r}")
+    try:
+        values = {}
+        for f in fields(cls):
+            if f.name in payload:
+                convert = _FROM_JSON.get(f.name)
+                raw = payload[f.name]
+                values[f.name] = raw if convert is None else convert(raw)
+        return cls(**values)
+    except (TypeError, ValueError, KeyError, IndexError) as exc:
+        raise StorageError(f"journal entry {seq} ({kind}) does not decode: {exc}") from None
+
+
+def wire_text(wire: Mapping[str, Any]) -> str:
+    """A signed message's wire form as the canonical JSON text events carry."""
+    return json.dumps(wire, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,33 @@
+"""What a finished round publishes for auditors and clients to check.
+
+A commit-reveal round publishes in :func:`commit_reveal.publish`'s format (every sealed
+commitment, every reveal with its salt and capped quantity, the operator's extra orders, the
+round document and the result), which :func:`commit_reveal.audit_publication` — and the auditor's
+own code — replays. An FHE round publishes its decrypted outputs, the caps it evaluated with,
+the transcript the custodian logged and the sides its filled slots opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from commit_reveal import Phase, publish
+from darkpool.errors import PhaseError
+from darkpool.operator.state import CommitRevealState, RoundState
+
+__all__ = ["publication"]
+
+
+def publication(state: RoundState) -> dict[str, object]:
+    """The publication of a cleared round; raise :class:`PhaseError` before it clears."""
+    if state.phase is not Phase.CLEARED:
+        raise PhaseError(f"round {state.round_id} publishes once cleared; it is {state.phase.value}")
+    common: dict[str, object] = {"round_id": state.round_id, "mode": state.mode.value,
+                                 "instrument": state.round.instrument}
+    if isinstance(state, CommitRevealState):
+        return {**publish(state.machine), **common}
+    assert state.evaluated is not None
+    info = asdict(state.info)
+    return {**common, "result": state.result(), "transcript_hash": state.evaluated.transcript_hash,
+            "caps": list(state.evaluated.caps), "circuit_id": info["circuit_id"], "masks_digest": info["masks_digest"],
+            "fill_sides": {str(slot): side for slot, side in sorted(state.sides.items())}}

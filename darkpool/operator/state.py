@@ -1,0 +1,164 @@
+"""The operator's state types: its configuration, each round's state, each batch's record.
+
+Per round: the commit-reveal machine, or an FHE round's slots and outputs.
+
+One phase vocabulary serves both modes (:class:`commit_reveal.Phase`): an FHE round takes orders
+in ``commit``, opens the sides of its filled slots in ``reveal``, and ends ``cleared`` or
+``cancelled``. Commit-reveal phases come from the machine, which reads them off the schedule
+fixed when the round was announced and the operator's two actions (seal, clear).
+
+Pure state: the operator's appliers change it, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from commit_reveal import CommitRevealRound, Phase
+from darkpool.domain import Account, Instrument, OrderId, Round, Side
+from darkpool.errors import PhaseError
+from darkpool.margin import MarginConfig
+from darkpool.operator.events import BatchPrepared, FheEvaluated, FheOrderAccepted, FheRoundInfo, Mode
+from darkpool.settlement.trees import BatchTrees
+from darkpool.signing import SigningDomain
+
+__all__ = ["BatchRecord", "CommitRevealState", "CoreConfig", "FheState", "Phase", "RoundState", "require"]
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """What the operator needs to decide: domain, token, instruments, margin policy, round defaults.
+
+    ``operator_key`` signs each commit-reveal round's ``CommitmentsSealed`` statement, the
+    receipt every committer can check (kept out of ``repr``).
+    """
+
+    domain: SigningDomain
+    token: str
+    instruments: tuple[Instrument, ...]
+    operator_key: bytes = field(repr=False)
+    margin: MarginConfig = field(default_factory=MarginConfig)
+    implied_vols: Mapping[str, float] = field(default_factory=dict)
+    max_levels: int = 64
+    max_slots: int = 64
+    commit_s: int = 30
+    reveal_s: int = 30
+
+
+@dataclass(slots=True)
+class BatchRecord:
+    """A journaled batch with its trees, built once; ``tx`` is set once it is on chain."""
+
+    prepared: BatchPrepared
+    trees: BatchTrees
+    posted: bool = False
+    tx: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The published batch: every leaf, so anyone rebuilds the roots."""
+        p, batch = self.prepared, self.trees.batch
+        return {"batch_id": p.batch_id, "token": p.token, "balances": dict(p.balances), "journal_seq": p.journal_seq,
+                "journal_head": p.journal_head, "deposits_credited": p.deposits_credited,
+                "fills": [{"round_id": f.round_id, "account": f.account, "instrument": f.instrument,
+                           "order_id": f.order_id, "side": int(f.side), "quantity_lots": int(f.quantity_lots),
+                           "price_ticks": int(f.price_ticks)} for f in batch.fills],
+                "withdrawals": [{"withdrawal_id": w.withdrawal_id, "account": w.account, "amount": int(w.amount)}
+                                for w in batch.withdrawals],
+                "balances_root": p.balances_root, "fills_root": p.fills_root, "withdrawals_root": p.withdrawals_root,
+                "posted": self.posted, "tx": self.tx, "at": p.at}
+
+
+@dataclass(slots=True)
+class CommitRevealState:
+    """A commit-reveal round: the machine, whether its root is on chain, and who owns each order."""
+
+    round_id: int
+    round: Round
+    opened_at: int
+    machine: CommitRevealRound
+    bond: int
+    posted: bool = False
+    abandoned: bool = False
+    owners: dict[OrderId, tuple[Account, Side]] = field(default_factory=dict)
+    mode: Mode = Mode.COMMIT_REVEAL
+
+    @property
+    def phase(self) -> Phase:
+        return Phase.CANCELLED if self.abandoned else self.machine.phase
+
+    def summary(self) -> dict[str, Any]:
+        machine = self.machine
+        sealed, result = machine.seal_record, machine.result
+        schedule = machine.config.schedule
+        return {**_common(self), "commitments": len(machine.commitments()),
+                "commitments_root": None if sealed is None or sealed.layout is None else "0x" + sealed.root.hex(),
+                "root_on_chain": self.posted, "reveals": machine.revealed_count(), "bond": self.bond,
+                "commit_closes_at": schedule.commit_closes_at, "reveal_closes_at": schedule.reveal_closes_at,
+                "slot_count": 0, "slots_taken": 0, "orders": 0,
+                "result": None if result is None else result.to_json_dict()}
+
+
+@dataclass(slots=True)
+class FheState:
+    """An FHE round: slot owners, accepted (sealed) orders, decrypted outputs, opened sides."""
+
+    round_id: int
+    round: Round
+    opened_at: int
+    info: FheRoundInfo
+    slots: dict[int, Account] = field(default_factory=dict)
+    orders: dict[int, FheOrderAccepted] = field(default_factory=dict)
+    evaluated: FheEvaluated | None = None
+    sides: dict[int, int] = field(default_factory=dict)
+    abandoned: bool = False
+    mode: Mode = Mode.FHE
+
+    @property
+    def phase(self) -> Phase:
+        if self.abandoned:
+            return Phase.CANCELLED
+        if self.evaluated is None:
+            return Phase.COMMIT
+        return Phase.REVEAL if self.pending_sides() else Phase.CLEARED
+
+    def pending_sides(self) -> dict[int, int]:
+        """Filled slots whose side is not open yet, with their fills."""
+        if self.evaluated is None:
+            return {}
+        return {s: q for s, q in enumerate(self.evaluated.slot_fills) if q > 0 and s not in self.sides}
+
+    def order_id(self, slot: int) -> OrderId:
+        return OrderId(f"{self.slots[slot]}:{self.round_id}:{slot}")
+
+    def result(self) -> dict[str, Any] | None:
+        e = self.evaluated
+        if e is None:
+            return None
+        return {"price_ticks": e.price_ticks, "volume_lots": e.volume_lots,
+                "fills": {self.order_id(s): e.slot_fills[s] for s in sorted(self.orders)}}
+
+    def summary(self) -> dict[str, Any]:
+        return {**_common(self), "commitments": 0, "commitments_root": None, "reveals": 0,
+                "slot_count": self.info.slots, "slots_taken": len(self.slots), "orders": len(self.orders),
+                "result": self.result()}
+
+
+RoundState = CommitRevealState | FheState
+
+
+def _common(state: RoundState) -> dict[str, Any]:
+    r = state.round
+    return {"round_id": state.round_id, "mode": state.mode.value, "phase": state.phase.value,
+            "instrument": r.instrument, "reference_ticks": r.reference_ticks, "band_low_ticks": r.band_low_ticks,
+            "levels": r.levels, "opened_at": state.opened_at}
+
+
+def require(state: RoundState, mode: Mode, *phases: Phase) -> None:
+    """Raise :class:`PhaseError` unless ``state`` is a ``mode`` round in one of ``phases``."""
+    if state.mode is not mode:
+        raise PhaseError(f"round {state.round_id} is a {state.mode.value} round, not {mode.value}")
+    if phases and state.phase not in phases:
+        wanted = " or ".join(p.value for p in phases)
+        raise PhaseError(f"round {state.round_id} is in phase {state.phase.value}; this needs phase {wanted}")
