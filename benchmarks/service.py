@@ -159,7 +159,7 @@ def main() -> None:
 
             httpx.post(f"http://127.0.0.1:{port}/rounds", headers={"Authorization": f"Bearer {ADMIN}"},
                        json={"mode": "commit_reveal", "instrument": "ETH-PERP", "reference_ticks": 300_000,
-                             "band_low_ticks": 299_996, "levels": 8}).raise_for_status()
+                             "band_low_ticks": 299_996, "levels": 8, "commit_s": 3600}).raise_for_status()
             seconds, latencies, errors = load(port, "/rounds/1/commitments", bodies, args.concurrency)
             rate = report("service_orders_per_s", seconds, latencies, errors, concurrency=args.concurrency,
                           journal="sqlite-wal-synchronous-full", signed="eip712")

@@ -196,14 +196,20 @@ def _fhe_perp_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[st
                f"{names[0]}'s unfilled FHE order (limit 299994, 17 lots) appears nowhere in the operator's journal")
 
 
+def _wait_for(admin: Any, rid: int, deadline: str) -> None:
+    """Sleep until the round's published ``deadline`` (its schedule binds the operator too)."""
+    time.sleep(max(0.0, admin.admin("GET", f"/rounds/{rid}")[deadline] - time.time() + 0.05))
+
+
 def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...]) -> None:
     reference = _option_reference_ticks()
     rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-3000-C",
                                           "reference_ticks": reference, "band_low_ticks": reference - 8,
-                                          "levels": 16})["round_id"]
+                                          "levels": 16, "commit_s": 2, "reveal_s": 2})["round_id"]
     orders = [(Side.BUY, reference + 6, 180), (Side.SELL, reference - 2, 60), (Side.SELL, reference - 4, 150)]
     tickets = [c.commit_order(rid, "ETH-3000-C", side, limit, qty, bond=10**6)
                for c, (side, limit, qty) in zip(clients, orders, strict=True)]
+    _wait_for(admin, rid, "commit_closes_at")
     sealed = admin.admin("POST", f"/rounds/{rid}/seal")
     summary = admin.admin("GET", f"/rounds/{rid}")
     flow.ok(f"commit-reveal round {rid} (ETH-3000-C call options): 3 sealed commitments; root "
@@ -212,10 +218,10 @@ def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], nam
         c.reveal(t)
     cleared = admin.admin("POST", f"/rounds/{rid}/clear")
     published = next(r for r in admin.admin("GET", "/audit/rounds") if r["round_id"] == rid)
-    gamma = published["requested"][f"{clients[2].address}:{tickets[2].nonce}"]
-    flow.check(gamma["cap_lots"] < gamma["requested_lots"],
-               f"margin cap applied: {names[2]}'s short call of {gamma['requested_lots']} lots was capped to "
-               f"{gamma['cap_lots']} lots by portfolio margin on its 500 mUSD")
+    gamma = next(r for r in published["reveals"] if r["account"] == clients[2].address)
+    flow.check(gamma["capped_quantity_lots"] < gamma["quantity_lots"],
+               f"margin cap applied: {names[2]}'s short call of {gamma['quantity_lots']} lots was capped to "
+               f"{gamma['capped_quantity_lots']} lots by portfolio margin on its 500 mUSD")
     result = cleared["result"]
     positions = [c.positions().get("ETH-3000-C", 0) for c in clients]
     flow.check(result["volume_lots"] > 0 and sum(positions) == 0,
@@ -230,13 +236,15 @@ def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], nam
 def _commit_reveal_perp_round(flow: _Flow, admin: Any, clients: list[Any]) -> None:
     rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
                                           "reference_ticks": 300_000, "band_low_ticks": 299_992,
-                                          "levels": 16})["round_id"]
+                                          "levels": 16, "commit_s": 2, "reveal_s": 2})["round_id"]
     orders = [(Side.SELL, 299_998, 40), (Side.BUY, 300_003, 25), (Side.BUY, 300_001, 10)]
     tickets = [c.commit_order(rid, "ETH-PERP", side, limit, qty) for c, (side, limit, qty)
                in zip(clients, orders, strict=True)]
+    _wait_for(admin, rid, "commit_closes_at")
     admin.admin("POST", f"/rounds/{rid}/seal")
     for c, t in zip(clients[:2], tickets[:2], strict=True):
         c.reveal(t)
+    _wait_for(admin, rid, "reveal_closes_at")  # the third commitment stays closed: its bond forfeits
     result = admin.admin("POST", f"/rounds/{rid}/clear")["result"]
     flow.check(result["volume_lots"] == 25,
                f"commit-reveal round {rid} (ETH-PERP): one commitment left unrevealed and dropped; "
