@@ -3,6 +3,11 @@
 :func:`run_audit` reads the operator's journal, batches and published rounds, the chain's events
 and the custodian's log, runs every check of :mod:`darkpool.audit._checks`, and returns an
 :class:`AuditReport`; it can also write the report as JSON and the rounds' curves as a PNG.
+
+The auditor is independent of the operator: it imports nothing private from the operator or the
+SDK, reads the chain through :mod:`darkpool.settlement`'s public API, and recomputes every leaf,
+tree and commitment with its own code (:mod:`darkpool.audit._recompute`, eth-abi and a small
+Merkle root of its own), so a bug in the operator's trees is caught rather than repeated.
 """
 
 from __future__ import annotations

@@ -1,20 +1,26 @@
-"""The auditor's checks: pure functions of :class:`AuditData`, each returning one :class:`Check`."""
+"""The auditor's checks: pure functions of :class:`AuditData`, each returning one :class:`Check`.
+
+Leaves, roots and commitments are recomputed by the auditor's own code
+(:mod:`darkpool.audit._recompute`), never by the operator's, so a bug there is caught here.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from darkpool.audit._commitments import commitment_hash, commitments_root
-from darkpool.audit._data import AuditData
+from darkpool.audit._data import AuditData, ChainView
+from darkpool.audit._recompute import batch_roots as recompute_roots
+from darkpool.audit._recompute import commitment_hash, commitments_root
 from darkpool.clearing import clear_reference, parse_round
+from darkpool.domain import Side
 from darkpool.errors import DarkPoolError
 from darkpool.ledger import verify_chain
-from darkpool.operator.batches import batch_trees
+from darkpool.signing import Commitment, Signed, SigningDomain, recover_digest, signed_from_wire
 
 __all__ = ["ALL_CHECKS", "Check"]
 
@@ -38,8 +44,10 @@ def batch_roots(data: AuditData) -> Check:
         return Check(name, None, "no batch committed")
     chain = {b["batch_id"]: b for b in data.chain.batches} if data.chain else None
     for record in data.batches:
-        trees = batch_trees(record)
-        got = (trees.balances_root, trees.fills_root, trees.withdrawals_root)
+        try:
+            got = tuple(recompute_roots(record))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            return Check(name, False, f"batch {record.get('batch_id')}: published leaves do not encode: {exc!r}")
         want = (record["balances_root"], record["fills_root"], record["withdrawals_root"])
         if got != want:
             return Check(name, False, f"batch {record['batch_id']}: published leaves give roots {got}, not {want}")
@@ -107,70 +115,97 @@ def journal_chain(data: AuditData) -> Check:
 
 
 def rounds_replay(data: AuditData) -> Check:
-    """Every commit-reveal round: sealed root matches the chain, reveals open commitments, clearing replays."""
+    """Every commit-reveal round: commitments rebuild the sealed root, reveals open them, clearing replays."""
     name = "commit-reveal rounds replay to their results"
-    commits: dict[tuple[int, str, int], bytes] = {}
-    reveals: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for entry in data.journal:
-        p = entry.data()
-        if entry.kind == "commit":
-            m = p["signed"]["message"]
-            commits[(p["round_id"], m["account"].lower(), m["nonce"])] = bytes.fromhex(m["commitment"][2:])
-        elif entry.kind == "reveal":
-            reveals[p["round_id"]].append(p)
     replayed = 0
     for published in data.rounds:
-        if published["mode"] != "commit_reveal":
+        if published.get("mode") != "commit_reveal":
             continue
-        rid = published["round_id"]
-        leaves = [(a, n, c) for (r, a, n), c in commits.items() if r == rid]
-        root = commitments_root(leaves) if leaves else None
-        if root != published.get("commitments_root"):
-            claimed = published.get("commitments_root")
-            return Check(name, False, f"round {rid}: commitments give root {root}, published {claimed}")
-        if data.chain is not None and root is not None and data.chain.sealed_roots.get(rid) != root:
-            return Check(name, False, f"round {rid}: sealed root on chain {data.chain.sealed_roots.get(rid)} != {root}")
-        round_, orders = parse_round(published["document"])
-        for rev in reveals[rid]:
-            opened = commitment_hash(rev["account"], round_.instrument, rid, rev["side"], rev["limit_ticks"],
-                                     rev["quantity_lots"], rev["nonce"], bytes.fromhex(rev["salt"][2:]))
-            if commits.get((rid, rev["account"], rev["nonce"])) != opened:
-                return Check(name, False, f"round {rid}: reveal {rev['account']}:{rev['nonce']} opens no commitment")
-        for o in orders:
-            asked = published["requested"].get(o.id)
-            if asked is None or o.quantity_lots > asked["requested_lots"]:
-                return Check(name, False, f"round {rid}: order {o.id} is not a revealed order within its size")
-        if clear_reference(round_, orders).to_json_dict() != published["result"]:
-            return Check(name, False, f"round {rid}: replayed clearing differs from the published result")
+        try:
+            problem = _replay_commit_reveal(published, data.chain)
+        except (KeyError, TypeError, ValueError, OverflowError, DarkPoolError) as exc:
+            problem = f"malformed publication: {exc!r}"
+        if problem is not None:
+            return Check(name, False, f"round {published.get('round_id')}: {problem}")
         replayed += 1
     if not replayed:
         return Check(name, None, "no commit-reveal round cleared")
     return Check(name, True, f"{replayed} round(s) replayed; roots and reveals check")
 
 
-SIGNED_KINDS = ("commit", "withdraw", "slot")
+def _replay_commit_reveal(published: dict[str, Any], chain: ChainView | None) -> str | None:
+    """Return what is wrong with one round's publication (``commit_reveal.publish``'s format), or None."""
+    rid = published["round_id"]
+    round_, orders = parse_round(published["document"])
+    committed = {(e["account"].lower(), e["nonce"]): e for e in published["commitments"]}
+    if len(committed) != len(published["commitments"]):
+        return "a commitment is listed twice"
+    root = commitments_root([(a, n, bytes.fromhex(e["commitment"][2:])) for (a, n), e in committed.items()])
+    if root != published["commitments_root"]:
+        return f"commitments give root {root}, published {published['commitments_root']}"
+    if chain is not None and committed and chain.sealed_roots.get(rid) != root:
+        return f"sealed root on chain {chain.sealed_roots.get(rid)} != {root}"
+    expected = []
+    for rev in published["reveals"]:
+        side = Side.parse(rev["side"])
+        sealed = committed.get((rev["account"].lower(), rev["nonce"]))
+        opened = commitment_hash(rev["account"], round_.instrument, rid, int(side), rev["limit_ticks"],
+                                 rev["quantity_lots"], rev["nonce"], bytes.fromhex(rev["salt"][2:]))
+        if sealed is None or not sealed["revealed"] or bytes.fromhex(sealed["commitment"][2:]) != opened:
+            return f"reveal {rev['account']}:{rev['nonce']} opens no commitment"
+        capped = rev["capped_quantity_lots"]
+        if not 0 <= capped <= rev["quantity_lots"]:
+            return f"reveal {rev['account']}:{rev['nonce']} capped to {capped} of {rev['quantity_lots']} lots"
+        if capped:
+            expected.append((sealed["order_id"], side, rev["limit_ticks"], capped, sealed["priority"]))
+    if sum(1 for e in committed.values() if e["revealed"]) != len(published["reveals"]):
+        return "revealed flags and reveals disagree"
+    for extra in published.get("extra_orders") or []:
+        expected.append((extra["order_id"], Side.parse(extra["side"]), extra["limit_ticks"], extra["quantity_lots"],
+                         extra["priority"]))
+    actual = [(o.id, o.side, o.limit_ticks, o.quantity_lots, o.priority) for o in orders]
+    if sorted(actual) != sorted(expected):
+        return "the round document is not the revealed orders"
+    if clear_reference(round_, orders).to_json_dict() != published["result"]:
+        return "replayed clearing differs from the published result"
+    return None
+
+
+WIRE_KINDS = ("withdraw", "slot")
+"""Journal kinds (format 2) that keep the signed request's wire form as JSON text in ``wire``."""
+
+
+def _signed_requests(data: AuditData) -> Iterator[tuple[int, Signed]]:
+    """Yield every journaled signed request (the commitments rebuilt from their round) with its entry's seq."""
+    instruments: dict[int, str] = {}
+    for entry in data.journal:
+        payload = entry.data()
+        if entry.kind == "round_open":
+            instruments[payload["round_id"]] = payload["instrument"]
+        elif entry.kind in WIRE_KINDS:
+            yield entry.seq, signed_from_wire(json.loads(payload["wire"]))
+        elif entry.kind == "commits":
+            rid, instrument = payload["round_id"], instruments[payload["round_id"]]
+            for account, nonce, commitment, bond, expiry, signature, *_labels in payload["commits"]:
+                message = Commitment(account, instrument, rid, bytes.fromhex(commitment[2:]), bond, nonce, expiry)
+                yield entry.seq, Signed(message, 0, "", bytes.fromhex(signature[2:]))
 
 
 def signed_messages(data: AuditData) -> Check:
     """Every commitment, withdrawal and slot reservation in the journal carries its account's signature."""
-    from darkpool.signing import SigningDomain, recover_digest, signed_from_wire
-
     name = "journaled requests are signed by their accounts"
     if data.domain is None:
         return Check(name, None, "no signing domain given")
     domain = SigningDomain(int(data.domain["chain_id"]), str(data.domain["verifying_contract"]))
     checked = 0
-    for entry in data.journal:
-        if entry.kind not in SIGNED_KINDS:
-            continue
-        try:
-            signed = signed_from_wire(entry.data()["signed"])
-            signer = recover_digest(signed.message.digest(domain), signed.signature)
-        except DarkPoolError as exc:
-            return Check(name, False, f"journal entry {entry.seq}: {exc}")
-        if signer != signed.message.signer.lower():
-            return Check(name, False, f"journal entry {entry.seq} is not signed by {signed.message.signer}")
-        checked += 1
+    seq = 0
+    try:
+        for seq, signed in _signed_requests(data):
+            if recover_digest(signed.message.digest(domain), signed.signature) != signed.message.signer.lower():
+                return Check(name, False, f"journal entry {seq} is not signed by {signed.message.signer}")
+            checked += 1
+    except (DarkPoolError, KeyError, TypeError, ValueError) as exc:
+        return Check(name, False, f"journal entry {seq}: {exc}")
     if not checked:
         return Check(name, None, "no signed request in the journal")
     return Check(name, True, f"{checked} signed requests verify (EIP-712, chain {domain.chain_id})")

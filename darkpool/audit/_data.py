@@ -13,7 +13,7 @@ import httpx
 
 from darkpool.ledger import JournalEntry
 
-__all__ = ["AuditData", "ChainView", "fetch_operator", "fetch_custodian_log"]
+__all__ = ["AuditData", "ChainView", "fetch_chain", "fetch_custodian_log", "fetch_operator"]
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,23 @@ def fetch_custodian_log(http: httpx.Client) -> list[dict[str, Any]]:
 
 
 def fetch_chain(w3: Any, vault: str) -> ChainView:
-    """Read batches, sealed roots, holdings and claims of ``vault`` from the chain."""
-    from darkpool.sdk._chain import chain_batches
-    from darkpool.settlement import load_artifact
+    """Read batches, sealed roots, holdings and claims of ``vault`` from the chain (``w3``: a connected Web3)."""
+    from darkpool.settlement import Chain, MockToken, Vault
 
-    contract = w3.eth.contract(address=w3.to_checksum_address(vault), abi=load_artifact("DarkPoolVault").abi)
-    token = w3.eth.contract(address=contract.functions.token().call(), abi=load_artifact("MockERC20").abi)
+    contract = Vault(Chain(w3), vault)
+    events = contract.contract.events
+    batches = [
+        {"batch_id": int(e["args"]["batchId"]),
+         "balances_root": "0x" + bytes(e["args"]["balancesRoot"]).hex(),
+         "fills_root": "0x" + bytes(e["args"]["fillsRoot"]).hex(),
+         "withdrawals_root": "0x" + bytes(e["args"]["withdrawalsRoot"]).hex(),
+         "journal_head": "0x" + bytes(e["args"]["journalHead"]).hex(),
+         "deposits_credited": int(e["args"]["depositsCredited"])}
+        for e in events.BatchCommitted().get_logs(from_block=0)
+    ]
     sealed = {int(e["args"]["roundId"]): "0x" + bytes(e["args"]["commitmentsRoot"]).hex()
-              for e in contract.events.CommitmentsSealed().get_logs(from_block=0)}
-    claimed = {int(e["args"]["withdrawalId"]) for e in contract.events.WithdrawalClaimed().get_logs(from_block=0)}
-    holdings = int(token.functions.balanceOf(contract.address).call())
-    return ChainView(chain_batches(w3, vault), sealed, holdings, claimed)
+              for e in events.CommitmentsSealed().get_logs(from_block=0)}
+    claimed = {int(e["args"]["withdrawalId"]) for e in events.WithdrawalClaimed().get_logs(from_block=0)}
+    # Any ERC-20 answers balanceOf; the test token's wrapper is the public one that reads it.
+    holdings = MockToken(contract.chain, contract.token_address()).balance_of(contract.address)
+    return ChainView(batches, sealed, holdings, claimed)

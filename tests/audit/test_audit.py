@@ -16,7 +16,7 @@ from darkpool.ledger import JournalEntry
 from darkpool.operator import create_operator_app
 from darkpool.sdk import DarkPoolClient
 from darkpool.web.serve import ServerThread
-from tests.operator.helpers import ADMIN, ORDERS, deposited_world
+from tests.operator.helpers import ADMIN, ORDERS, Clock, deposited_world
 
 pytestmark = pytest.mark.chain
 
@@ -25,7 +25,8 @@ pytestmark = pytest.mark.chain
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("audit")
     chain, d, people, settings = deposited_world(tmp / "j.db")
-    app = create_operator_app(settings, chain=chain)
+    clock = Clock()
+    app = create_operator_app(settings, chain=chain, clock=clock)
     with ServerThread(app) as server:
         admin = DarkPoolClient(server.url, admin_token=ADMIN)
         clients = [DarkPoolClient(server.url, who) for who in people]
@@ -36,9 +37,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                                               "levels": 8})["round_id"]
         tickets = [c.commit_order(rid, "ETH-PERP", s, lim, q, bond=10) for c, (s, lim, q) in zip(clients, ORDERS,
                                                                                                   strict=True)]
+        schedule = admin.admin("GET", f"/rounds/{rid}")
+        clock.now = schedule["commit_closes_at"]
         admin.admin("POST", f"/rounds/{rid}/seal")
         for c, t in zip(clients[:2], tickets[:2], strict=True):
             c.reveal(t)
+        clock.now = schedule["reveal_closes_at"]
         admin.admin("POST", f"/rounds/{rid}/clear")
         clients[0].withdraw(10**6)
         admin.admin("POST", "/batches")
@@ -107,9 +111,9 @@ def test_audit_when_balances_exceed_vault_fails_solvency(world: dict[str, Any]) 
 def test_audit_when_signed_commitment_altered_fails_signatures(world: dict[str, Any]) -> None:
     data = _data(world)
     for i, e in enumerate(data.journal):
-        if e.kind == "commit":
+        if e.kind == "commits":
             payload = e.data()
-            payload["signed"]["message"]["bond"] += 1
+            payload["commits"][0][3] += 1  # the bond it signed
             from darkpool.ledger import canonical_json
 
             data.journal[i] = JournalEntry(e.seq, e.kind, canonical_json(payload), e.head)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commit_reveal import CommitmentScheme, Reveal, Salt
-from darkpool.audit._commitments import commitment_hash
+from darkpool.audit._recompute import commitment_hash
 from darkpool.domain import Lots, Side, Ticks, account
 
 
