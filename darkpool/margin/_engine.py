@@ -319,12 +319,64 @@ class MarginEngine:
         return Lots(refine_cap(passes, guess, upper))
 
     def caps(self, requests: Sequence[CapRequest], now: int, max_lots: int | None = None) -> list[Lots]:
-        """Return :meth:`cap` for each request; each is judged alone against the current state."""
-        return [
-            self.cap(r.account, r.instrument, r.side, r.limit_ticks, now,
-                     r.max_lots if r.max_lots is not None else max_lots)
-            for r in requests
-        ]
+        """Return :meth:`cap` for each request; each is judged alone against the current state.
+
+        One vectorized pass first finds the requests whose whole quantity is affordable (an
+        opening trade that leaves free collateral clear of the threshold by a guard far above
+        float error): their cap is their quantity, as :meth:`cap` would find (it returns ``upper``
+        whenever ``upper`` passes). Every other request gets the exact search of :meth:`cap`.
+        """
+        out: list[Lots | None] = [None] * len(requests)
+        fast = self._affordable_whole(requests, now, max_lots)
+        for i, r in enumerate(requests):
+            upper = r.max_lots if r.max_lots is not None else max_lots
+            out[i] = Lots(upper) if fast[i] and upper is not None else self.cap(
+                r.account, r.instrument, r.side, r.limit_ticks, now, upper)
+        return [q for q in out if q is not None]
+
+    def _affordable_whole(self, requests: Sequence[CapRequest], now: int, max_lots: int | None) -> list[bool]:
+        """For each request, whether filling its whole ``max_lots`` surely keeps margin (False: not sure)."""
+        book, n = self._book, len(requests)
+        sure = [False] * n
+        if not n or float(exact_rate(self.config.fee_rate)) != 0.0:
+            return sure  # fees need exact rounding: leave them to the exact search
+        risk, table = self.risk(now), self.margin_table(now)
+        index = book.accounts_index
+        picked, rows, columns, lots = [], [], [], []
+        for i, r in enumerate(requests):
+            upper = r.max_lots if r.max_lots is not None else max_lots
+            row = index.get(r.account)
+            if row is None or upper is None or isinstance(upper, bool) or not isinstance(upper, int) or upper <= 0:
+                continue
+            column = book.column(r.instrument)
+            expiry = self.instruments[column].expiry
+            held = int(book.positions[row, column])
+            signed = r.side.sign * upper
+            if (expiry is not None and expiry <= now) or held * signed < 0 or type(r.limit_ticks) is not int \
+                    or r.limit_ticks < 0:
+                continue  # expired, closing (realizes PnL) or malformed: the exact search decides
+            picked.append(i)
+            rows.append(row)
+            columns.append(column)
+            lots.append((signed, r.limit_ticks))
+        if not picked:
+            return sure
+        row_index = np.array(rows, dtype=np.intp)
+        positions = book.positions[row_index].copy()
+        cost = book.cost[row_index].copy()
+        value = np.array([float(book.tick_values[c]) for c in columns])
+        signed_lots = np.array([q for q, _ in lots], dtype=np.float64)
+        prices = np.array([p for _, p in lots], dtype=np.float64)
+        at = np.arange(len(picked))
+        positions[at, columns] += signed_lots
+        cost[at, columns] += signed_lots * prices * value
+        after = portfolio_margin(positions, cost, book.balance[row_index], risk, self.config.maintenance_fraction)
+        free_now = table.equity[row_index] - table.initial[row_index]
+        threshold = np.minimum(0.0, np.floor(free_now))
+        guard = 1.0 + 1e-9 * (np.abs(after.equity) + after.initial + np.abs(cost).sum(axis=1))
+        for k in np.flatnonzero(after.equity - after.initial >= threshold + guard):
+            sure[picked[k]] = True
+        return sure
 
     # -- liquidation ----------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from darkpool.errors import (
     ValidationError,
 )
 from darkpool.ledger import Appended
+from darkpool.margin import CapRequest
 from darkpool.operator.apply import extra_orders
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import (
@@ -173,17 +174,16 @@ def reveal_many(core: OperatorCore, round_id: int,
         if not decision.accepted:
             return None, dict(decision.rejected)
         r = state.round
-        entries = []
-        for opened in decision.accepted:
-            traded = decision.capped.get(opened.key, opened.quantity_lots)
-            worst = min(max(opened.limit_ticks, r.band_low_ticks), r.band_high_ticks)
-            try:
-                cap = int(core.margin.cap(opened.account, r.instrument, opened.side, max(0, worst), now,
-                                          max_lots=opened.quantity_lots))
-            except MarginError:
-                cap = 0
-            entries.append(RevealEntry(opened.account, opened.nonce, int(opened.side), opened.limit_ticks,
-                                       opened.quantity_lots, opened.salt, min(traded, cap)))
+        requests = [CapRequest(o.account, r.instrument, o.side,
+                               Ticks(max(0, min(max(o.limit_ticks, r.band_low_ticks), r.band_high_ticks))),
+                               Lots(o.quantity_lots)) for o in decision.accepted]
+        try:
+            caps = core.margin.caps(requests, now)
+        except MarginError:
+            caps = [Lots(0)] * len(requests)
+        entries = [RevealEntry(o.account, o.nonce, int(o.side), o.limit_ticks, o.quantity_lots, o.salt,
+                               min(decision.capped.get(o.key, o.quantity_lots), cap))
+                   for o, cap in zip(decision.accepted, caps, strict=True)]
         appended = core.accept(RevealsAccepted(round_id, tuple(entries), now))
         return appended, dict(decision.rejected)
 

@@ -143,3 +143,19 @@ def test_caps_when_batch_then_equal_single_caps() -> None:
         e.cap(r.account, r.instrument, r.side, r.limit_ticks, T0, r.max_lots or 255) for r in requests
     ]
     assert caps[2] <= 7 and caps[3] == 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    deposit=st.integers(1, 10**10),
+    held=holdings,
+    orders=st.lists(st.tuples(st.sampled_from(SYMBOLS), st.sampled_from(list(Side)), st.floats(-0.05, 0.05),
+                              st.integers(1, 255)), min_size=1, max_size=8),
+)
+def test_caps_when_batch_fast_path_then_equal_single_exact_caps(
+    deposit: int, held: dict[str, int], orders: list[tuple[str, Side, float, int]]
+) -> None:
+    e = funded(deposit, held)
+    requests = [CapRequest(A, s, side, Ticks(max(0, round(mark_ticks(e, s) * (1 + off)))), Lots(q))
+                for s, side, off, q in orders]
+    assert e.caps(requests, T0) == [e.cap(A, r.instrument, r.side, r.limit_ticks, T0, r.max_lots) for r in requests]
