@@ -73,11 +73,25 @@ def parse_round(document: object) -> tuple[Round, list[Order]]:
     return round_, orders
 
 
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys; a round must not say two things at once.
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise RoundFormatError(f"round document: duplicate key {key!r}")
+        obj[key] = value
+    return obj
+
+
 def load_round(text: str | bytes) -> tuple[Round, list[Order]]:
-    """Parse round JSON text."""
+    """Parse round JSON text; duplicate keys, over-long integers and deep nesting are refused."""
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        document = json.loads(text, object_pairs_hook=_object_without_duplicates)
+    except RoundFormatError:
+        raise
+    except RecursionError:
+        raise RoundFormatError("round document is nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and integers past Python's digit limit
         raise RoundFormatError(f"round document is not valid JSON: {exc}") from None
     return parse_round(document)
 

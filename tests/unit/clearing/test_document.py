@@ -73,3 +73,18 @@ def test_dump_result_when_no_trade_writes_null_price() -> None:
     text = dump_result(RoundResult(None, Lots(0), {OrderId("a"): Lots(0)}))
     assert json.loads(text) == {"price_ticks": None, "volume_lots": 0, "fills": {"a": 0}}
     assert dump_result(RoundResult(Ticks(5), Lots(2), {})) == '{"price_ticks": 5, "volume_lots": 2, "fills": {}}'
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"round": ' + "9" * 5000 + "}", "not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"round": {}, "round": {}, "orders": []}', "duplicate key 'round'"),
+        (b"\xff", "not valid JSON"),
+    ],
+)
+def test_load_round_when_hostile_text_raises_round_format_error(text: str | bytes, fragment: str) -> None:
+    with pytest.raises(RoundFormatError) as info:
+        load_round(text)
+    assert fragment in str(info.value)
