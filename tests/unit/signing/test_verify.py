@@ -46,6 +46,13 @@ def test_verify_when_valid_returns_signer_and_spends_nonce() -> None:
     assert verifier.nonces.is_spent(KEY.address.lower(), 1)
 
 
+@pytest.mark.parametrize("key", [KEY.key, "0x" + bytes(KEY.key).hex()], ids=["bytes", "hex"])
+def test_sign_when_any_message_equals_eth_account_wallet_signature(key: bytes | str) -> None:
+    for message in (_order(), WithdrawalRequest(KEY.address, "0x" + "70" * 20, 10**18, 3, NOW + 60)):
+        wallet = Account.sign_typed_data(KEY.key, full_message=message.typed_data(DOMAIN))
+        assert sign(message, DOMAIN, key).signature == bytes(wallet.signature)
+
+
 def test_recover_when_signed_by_eth_account_matches_eth_account_recovery() -> None:
     signed = sign(_order(), DOMAIN, KEY.key)
     digest = signed.message.digest(DOMAIN)
@@ -115,7 +122,7 @@ def test_verify_when_signed_by_another_account_raises_invalid_signature() -> Non
 
 def test_verify_when_message_tampered_after_signing_raises_invalid_signature() -> None:
     signed = sign(_order(), DOMAIN, KEY.key)
-    tampered = Signed(dataclasses.replace(signed.message, quantity_lots=11), signed.chain_id,  # type: ignore[arg-type]
+    tampered = Signed(dataclasses.replace(_order(), quantity_lots=11), signed.chain_id,
                       signed.verifying_contract, signed.signature)
     with pytest.raises(InvalidSignature):
         _verifier().verify(tampered)
