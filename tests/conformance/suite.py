@@ -55,7 +55,7 @@ def check_invariants(round_: Round, orders: Sequence[Order], result: RoundResult
 class EngineConformance:
     """Subclass and set ``engine``; every test below then runs against it."""
 
-    engine: ClassVar[Engine]
+    engine: ClassVar[staticmethod[[Round, Sequence[Order]], RoundResult]]
     generated_rounds: ClassVar[int] = 300
     max_orders: ClassVar[int] = 16
     max_levels: ClassVar[int] = 16
