@@ -20,6 +20,7 @@ The flow, with time from an injected clock::
 commit-reveal``.
 """
 
+from commit_reveal._batching import cyclic_gc_paused
 from commit_reveal._bonds import Bond, BondLedger, BondState
 from commit_reveal._client import Committer, SealedOrder, sign_message
 from commit_reveal._commitment import (
@@ -77,6 +78,7 @@ __all__ = [
     "address_of",
     "audit_publication",
     "clear_commit_reveal",
+    "cyclic_gc_paused",
     "new_salt",
     "publish",
     "run_in_process",

@@ -32,8 +32,8 @@ class BondLedger:
 
     _amounts: dict[CommitKey, BaseUnits] = field(default_factory=dict)
     _states: dict[CommitKey, BondState] = field(default_factory=dict)
-    _held: dict[tuple[Account, BondState], int] = field(default_factory=dict)
-    """Per account and state, the sum of its bonds: the operator reads it on every commit."""
+    _held: dict[BondState, dict[Account, int]] = field(default_factory=lambda: {s: {} for s in BondState})
+    """Per state and account, the sum of its bonds: the operator reads it on every commit."""
 
     def post(self, key: CommitKey, amount: int) -> None:
         self.post_many([key], [amount])
@@ -49,13 +49,14 @@ class BondLedger:
         self._move(new, None, BondState.POSTED)
 
     def _move(self, keys: Iterable[CommitKey], before: BondState | None, after: BondState) -> None:
-        held, amounts = self._held, self._amounts
+        amounts, taken, given = self._amounts, None if before is None else self._held[before], self._held[after]
         for key in keys:
             amount = amounts[key]
             if amount:
-                if before is not None:
-                    held[(key[0], before)] -= amount
-                held[(key[0], after)] = held.get((key[0], after), 0) + amount
+                holder = key[0]
+                if taken is not None:
+                    taken[holder] -= amount
+                given[holder] = given.get(holder, 0) + amount
 
     def _settle(self, keys: Iterable[CommitKey], state: BondState) -> None:
         keys = list(keys)
@@ -93,7 +94,7 @@ class BondLedger:
 
     def held(self, account: Account, state: BondState = BondState.POSTED) -> BaseUnits:
         """Sum of ``account``'s bonds in ``state`` (posted: locked in running rounds)."""
-        return BaseUnits(self._held.get((account, state), 0))
+        return BaseUnits(self._held[state].get(account, 0))
 
     def by_account(self, state: BondState) -> dict[Account, BaseUnits]:
         """Sum of the bonds in ``state`` per account."""

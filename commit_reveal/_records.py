@@ -77,9 +77,15 @@ class RevealDecision:
 
 @dataclass(frozen=True, slots=True)
 class Clearing:
-    """A round's clearing: the orders that went in (revealed, capped, then the operator's extra
-    orders such as liquidations) and the result."""
+    """A round's clearing: the clients' orders that went in (revealed and capped, as columns:
+    ids, sides, limits, quantities, priorities), the operator's extra orders (liquidations) and
+    the result."""
 
-    orders: tuple[Order, ...]
+    columns: tuple[list[OrderId], list[Side], list[Ticks], list[Lots], list[int]]
     extra_orders: tuple[Order, ...]
     result: RoundResult
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        """The clients' orders (built on demand: clearing itself needs only the columns)."""
+        return tuple(map(Order, *self.columns))

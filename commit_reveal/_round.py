@@ -505,6 +505,7 @@ class CommitRevealRound:
         limits = [r.limit_ticks for r in opened]
         quantities = [capped.get(k, r.quantity_lots) for k, r in zip(keys, opened, strict=True)]
         priorities = [commits[k].priority for k in keys]
+        columns = (list(ids), list(side), list(limits), list(quantities), list(priorities))
         last = max(priorities, default=-1)
         for order in extra_orders:
             if order.id in self._order_ids or order.id in ids:
@@ -524,13 +525,13 @@ class CommitRevealRound:
                 quantity_lots=np.array(quantities, dtype=np.int64),
                 priority=np.array(priorities, dtype=np.int64),
             )
+        except OverflowError:  # beyond int64: the reference engine's Python integers
+            result = clear_reference(market, list(map(Order, ids, side, limits, quantities, priorities)))
+        else:
             cleared = clear_arrays(market, arrays)
             price = None if cleared.price_ticks is None else Ticks(cleared.price_ticks)
             result = RoundResult(price, Lots(cleared.volume_lots), dict(zip(ids, cleared.fills.tolist(), strict=True)))
-        except OverflowError:  # beyond int64: the reference engine's Python integers
-            result = clear_reference(market, list(map(Order, ids, side, limits, quantities, priorities)))
-        orders = tuple(map(Order, ids, side, limits, quantities, priorities))
-        return Clearing(orders[: len(orders) - len(extra_orders)], tuple(extra_orders), result)
+        return Clearing(columns, tuple(extra_orders), result)
 
     def apply_clear(self, clearing: Clearing) -> None:
         """Record the clearing; unrevealed bonds forfeit (cannot fail)."""

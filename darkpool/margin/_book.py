@@ -60,6 +60,11 @@ def apply_fill_to_position(
 ) -> FillEffect:
     """Return the position ``(lots, cost)`` after trading ``quantity`` lots on ``side``."""
     d = side.sign
+    if (not fee_rate and value_per_tick.denominator == 1 and cost.denominator == 1
+            and (lots == 0 or (lots > 0) == (d > 0))):
+        # Opening on integer tick values without a fee: exact in integers, no Fraction arithmetic.
+        return FillEffect(lots + d * quantity, Fraction(cost.numerator + d * quantity * price_ticks
+                                                        * value_per_tick.numerator), BaseUnits(0), BaseUnits(0))
     trade_value = price_ticks * value_per_tick
     fee = BaseUnits(math.ceil(quantity * trade_value * fee_rate))
     realized = Fraction(0)

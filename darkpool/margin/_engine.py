@@ -105,6 +105,8 @@ class MarginEngine:
 
         Each fill pays ``fee_rate`` of its value (``config.fee_rate`` unless given, the rate caps
         assume). Marks are checked first, so a stale mark refuses the batch before any fill lands.
+        Returns the margin of the touched accounts now under maintenance (one vectorized pass
+        finds them).
         """
         batch = list(fills)
         rate = exact_rate(self.config.fee_rate if fee_rate is None else fee_rate)
@@ -115,10 +117,12 @@ class MarginEngine:
         self.risk(now)
         touched = dict.fromkeys(self._book.apply(f, rate) for f in batch)
         self._dirty.update(touched)
-        reports = [self.account_margin(self._book.accounts[row], now) for row in touched]
+        table = self.margin_table(now)
+        rows = np.fromiter(touched, np.intp, len(touched))
+        under = rows[table.equity[rows] < table.maintenance[rows]]
+        reports = [self.account_margin(self._book.accounts[row], now) for row in under.tolist()]
         for report in reports:
-            if report.under_maintenance:
-                self._queue[report.account] = None
+            self._queue[report.account] = None
         return reports
 
     def settle_expired(self, now: int) -> list[Fill]:
@@ -342,39 +346,37 @@ class MarginEngine:
             return sure  # fees need exact rounding: leave them to the exact search
         risk, table = self.risk(now), self.margin_table(now)
         index = book.accounts_index
-        picked, rows, columns, lots = [], [], [], []
+        columns_of = {i.symbol: c for c, i in enumerate(self.instruments)}
+        live = {i.symbol for i in self.instruments if i.expiry is None or i.expiry > now}
+        picked, rows, columns, signed_lots, prices = [], [], [], [], []
         for i, r in enumerate(requests):
             upper = r.max_lots if r.max_lots is not None else max_lots
             row = index.get(r.account)
-            if row is None or upper is None or isinstance(upper, bool) or not isinstance(upper, int) or upper <= 0:
-                continue
-            column = book.column(r.instrument)
-            expiry = self.instruments[column].expiry
-            held = int(book.positions[row, column])
-            signed = r.side.sign * upper
-            if (expiry is not None and expiry <= now) or held * signed < 0 or type(r.limit_ticks) is not int \
-                    or r.limit_ticks < 0:
-                continue  # expired, closing (realizes PnL) or malformed: the exact search decides
+            if row is None or type(upper) is not int or upper <= 0 or r.instrument not in live \
+                    or type(r.limit_ticks) is not int or r.limit_ticks < 0:
+                continue  # unknown, expired, malformed: the exact search decides
             picked.append(i)
             rows.append(row)
-            columns.append(column)
-            lots.append((signed, r.limit_ticks))
+            columns.append(columns_of[r.instrument])
+            signed_lots.append(r.side.sign * upper)
+            prices.append(r.limit_ticks)
         if not picked:
             return sure
         row_index = np.array(rows, dtype=np.intp)
+        column_index = np.array(columns, dtype=np.intp)
         positions = book.positions[row_index].copy()
         cost = book.cost[row_index].copy()
-        value = np.array([float(book.tick_values[c]) for c in columns])
-        signed_lots = np.array([q for q, _ in lots], dtype=np.float64)
-        prices = np.array([p for _, p in lots], dtype=np.float64)
+        value = np.array([float(v) for v in book.tick_values])[column_index]
+        lots = np.array(signed_lots, dtype=np.float64)
         at = np.arange(len(picked))
-        positions[at, columns] += signed_lots
-        cost[at, columns] += signed_lots * prices * value
+        opening = positions[at, column_index] * lots >= 0  # closing realizes PnL: the exact search decides
+        positions[at, column_index] += lots
+        cost[at, column_index] += lots * np.array(prices, dtype=np.float64) * value
         after = portfolio_margin(positions, cost, book.balance[row_index], risk, self.config.maintenance_fraction)
         free_now = table.equity[row_index] - table.initial[row_index]
         threshold = np.minimum(0.0, np.floor(free_now))
         guard = 1.0 + 1e-9 * (np.abs(after.equity) + after.initial + np.abs(cost).sum(axis=1))
-        for k in np.flatnonzero(after.equity - after.initial >= threshold + guard):
+        for k in np.flatnonzero(opening & (after.equity - after.initial >= threshold + guard)):
             sure[picked[k]] = True
         return sure
 

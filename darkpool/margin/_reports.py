@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from darkpool.domain import Account, BaseUnits, Lots, Order, OrderId, Side, Ticks
 from darkpool.margin._scenarios import Scenario
@@ -81,9 +82,11 @@ class Greeks:
     theta: float
 
 
-@dataclass(frozen=True, slots=True)
-class CapRequest:
-    """An order to cap: ``account`` wants to trade ``instrument`` on ``side`` at ``limit_ticks``."""
+class CapRequest(NamedTuple):
+    """An order to cap: ``account`` wants to trade ``instrument`` on ``side`` at ``limit_ticks``.
+
+    A named tuple, not a dataclass: a round caps every reveal at once, 100,000 of them.
+    """
 
     account: Account
     instrument: str

@@ -19,6 +19,7 @@ from commit_reveal import (
     Clearing,
     CommitRecord,
     CommitRevealRound,
+    Recoverer,
     Reveal,
     RoundConfig,
     Salt,
@@ -83,8 +84,10 @@ def batch_input(state: OperatorState, event: BatchPrepared) -> BatchInput:
 class OperatorState:
     """Books, margin, bonds, rounds and batches: everything the journal replays into."""
 
-    def __init__(self, config: CoreConfig, *, sealer: Sealer | None = None) -> None:
+    def __init__(self, config: CoreConfig, *, sealer: Sealer | None = None, recoverer: Recoverer | None = None) -> None:
         self.config = config
+        self.recoverer = recoverer
+        """Where commit-reveal rounds recover signatures (in process by default; a process pool to scale)."""
         self.sealer = sealer if sealer is not None else Sealer(secrets.token_bytes(32))
         self.lock = threading.RLock()
         self.at = 0
@@ -143,7 +146,8 @@ class OperatorState:
         config = RoundConfig(e.round_id, market, self.config.domain,
                              Schedule(e.at, e.commit_closes_at, e.reveal_closes_at), self.config.operator_key,
                              bond_base_units=e.bond)
-        machine = CommitRevealRound(config, clock=lambda: self.at, nonces=self.verifier.nonces, bonds=self.bonds)
+        machine = CommitRevealRound(config, clock=lambda: self.at, nonces=self.verifier.nonces, bonds=self.bonds,
+                                    recoverer=self.recoverer)
         self.rounds[e.round_id] = CommitRevealState(e.round_id, market, e.at, machine, e.bond)
 
     def _withdraw(self, e: WithdrawalRequested, _: object) -> None:
@@ -151,8 +155,11 @@ class OperatorState:
         self.books.debit(Withdrawal(e.withdrawal_id, e.account, BaseUnits(e.amount)))
         self.margin.withdraw(e.account, e.amount, e.at)
 
-    def _commits(self, e: CommitsAccepted, _: object) -> None:
+    def _commits(self, e: CommitsAccepted, decided: object) -> None:
         machine = self.cr_state(e.round_id).machine
+        if isinstance(decided, list):  # the records the decision checked
+            machine.apply_commits(decided)
+            return
         digest_of = machine.digest_of
         records = []
         for c in e.commits:
@@ -172,19 +179,20 @@ class OperatorState:
     def _seal_posted(self, e: SealPosted, _: object) -> None:
         self.cr_state(e.round_id).posted = True
 
-    def _reveals(self, e: RevealsAccepted, _: object) -> None:
+    def _reveals(self, e: RevealsAccepted, decided: object) -> None:
         state = self.cr_state(e.round_id)
         machine = state.machine
-        opened, capped = [], {}
-        for r in e.reveals:
-            reveal = Reveal(r.account, r.nonce, Side(r.side), Ticks(r.limit_ticks), Lots(r.quantity_lots),
-                            Salt(r.salt))
-            opened.append(reveal)
-            if r.traded_lots < r.quantity_lots:
-                capped[reveal.key] = Lots(r.traded_lots)
-            record = machine.commitment_of(reveal.key)
+        if isinstance(decided, tuple):  # the reveals the decision checked, and their caps
+            opened, capped = decided
+        else:
+            opened = [Reveal(r.account, r.nonce, Side(r.side), Ticks(r.limit_ticks), Lots(r.quantity_lots),
+                             Salt(r.salt)) for r in e.reveals]
+            capped = {(r.account, r.nonce): Lots(r.traded_lots) for r in e.reveals if r.traded_lots < r.quantity_lots}
+        owners, commitment_of = state.owners, machine.commitment_of
+        for reveal in opened:
+            record = commitment_of(reveal.key)
             assert record is not None
-            state.owners[record.order_id] = (r.account, Side(r.side))
+            owners[record.order_id] = (reveal.account, reveal.side)
         machine.apply_reveals(opened, capped)
 
     def _clear(self, e: RoundCleared, decided: object) -> None:

@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from commit_reveal import address_of
+from commit_reveal import Recoverer, address_of, cyclic_gc_paused
 from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, Round, Ticks, account
 from darkpool.errors import (
@@ -73,15 +73,17 @@ class OperatorCore(OperatorState):
     rebuilt from its journal."""
 
     def __init__(self, journal: Journal, config: CoreConfig, clock: Callable[[], int],
-                 settler: Settler | None = None, *, fhe_backend: Any = None, sealer: Sealer | None = None) -> None:
-        super().__init__(config, sealer=sealer)
+                 settler: Settler | None = None, *, fhe_backend: Any = None, sealer: Sealer | None = None,
+                 recoverer: Recoverer | None = None) -> None:
+        super().__init__(config, sealer=sealer, recoverer=recoverer)
         self.fhe_backend = fhe_backend
         self.journal = journal
         self.clock = clock
         self.settler = settler
         self._failed: DarkPoolError | None = None
-        for entry in journal.recovered():
-            self.apply(decode(entry.kind, entry.data(), entry.seq))
+        with cyclic_gc_paused():
+            for entry in journal.recovered():
+                self.apply(decode(entry.kind, entry.data(), entry.seq))
 
     # -- the one path of every state change ------------------------------------------------------
 

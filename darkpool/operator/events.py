@@ -327,11 +327,50 @@ def _unhex(text: str) -> bytes:
     return bytes.fromhex(text[2:])
 
 
-# Fields whose JSON form differs from the value: bytes as hex, nested tuples as lists of lists.
+def _columns(rows: tuple[tuple[Any, ...], ...], names: tuple[str, ...], packed: frozenset[str]) -> dict[str, Any]:
+    """Rows as columns; fixed-size byte fields packed into one hex string each (a round's entries
+    run to 100,000 rows: columns encode and hash several times faster than rows of strings)."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    out: dict[str, Any] = {}
+    for name, column in zip(names, columns, strict=True):
+        if name == "account":
+            out[name] = "0x" + "".join(a[2:] for a in column)
+        elif name in packed:
+            out[name] = "0x" + b"".join(column).hex()
+        else:
+            out[name] = list(column)
+    return out
+
+
+def _rows(columns: Mapping[str, Any], names: tuple[str, ...], sizes: Mapping[str, int]) -> list[tuple[Any, ...]]:
+    """The inverse of :func:`_columns`."""
+    count = len(columns[names[1]])
+    decoded: list[list[Any]] = []
+    for name in names:
+        value = columns[name]
+        if name == "account":
+            raw = value[2:]
+            decoded.append([Account("0x" + raw[40 * i:40 * i + 40]) for i in range(count)])
+        elif name in sizes:
+            raw, size = bytes.fromhex(value[2:]), sizes[name]
+            if len(raw) != size * count:
+                raise ValueError(f"column {name} holds {len(raw)} bytes, expected {size * count}")
+            decoded.append([raw[size * i:size * i + size] for i in range(count)])
+        else:
+            decoded.append(list(value))
+    if any(len(c) != count for c in decoded):
+        raise ValueError("columns of unequal length")
+    return list(zip(*decoded, strict=True))
+
+
+_COMMIT_SIZES = {"commitment": 32, "signature": 65}
+_REVEAL_SIZES = {"salt": 32}
+
+# Fields whose JSON form differs from the value: bytes as hex, many rows as columns.
 _TO_JSON: dict[str, Callable[[Any], Any]] = {
     "root": _hex, "signature": _hex, "salt": _hex,
-    "commits": lambda cs: [[c[0], c[1], _hex(c[2]), c[3], c[4], _hex(c[5]), c[6], c[7]] for c in cs],
-    "reveals": lambda rs: [[r[0], r[1], r[2], r[3], r[4], _hex(r[5]), r[6]] for r in rs],
+    "commits": lambda cs: _columns(cs, CommitEntry._fields, frozenset(_COMMIT_SIZES)),
+    "reveals": lambda rs: _columns(rs, RevealEntry._fields, frozenset(_REVEAL_SIZES)),
     "liquidations": lambda ls: [list(x) for x in ls],
     "balances": lambda bs: [list(x) for x in bs],
     "fhe": lambda info: None if info is None else {f.name: getattr(info, f.name) for f in fields(info)},
@@ -339,9 +378,8 @@ _TO_JSON: dict[str, Callable[[Any], Any]] = {
 }
 _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "root": _unhex, "signature": _unhex, "salt": _unhex,
-    "commits": lambda cs: tuple(CommitEntry(Account(c[0]), c[1], _unhex(c[2]), c[3], c[4], _unhex(c[5]),
-                                            OrderId(c[6]), c[7]) for c in cs),
-    "reveals": lambda rs: tuple(RevealEntry(Account(r[0]), r[1], r[2], r[3], r[4], _unhex(r[5]), r[6]) for r in rs),
+    "commits": lambda cs: tuple(CommitEntry(*row) for row in _rows(cs, CommitEntry._fields, _COMMIT_SIZES)),
+    "reveals": lambda rs: tuple(RevealEntry(*row) for row in _rows(rs, RevealEntry._fields, _REVEAL_SIZES)),
     "liquidations": lambda ls: tuple(LiquidationEntry(OrderId(x[0]), Account(x[1]), *x[2:]) for x in ls),
     "balances": lambda bs: tuple((Account(a), v) for a, v in bs),
     "fhe": lambda info: None if info is None else FheRoundInfo(**info),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from commit_reveal import Phase, Receipt, Reveal, Salt
+from commit_reveal import CommitRecord, Phase, Receipt, Reveal, Salt, cyclic_gc_paused
 from darkpool.domain import Account, Lots, OrderId, Side, Ticks, account
 from darkpool.errors import (
     ChainError,
@@ -69,6 +69,7 @@ def commit(core: OperatorCore, round_id: int, signed: Signed) -> Appended:
     return appended
 
 
+@cyclic_gc_paused()
 def commit_many(core: OperatorCore, round_id: int,
                 signed: Sequence[Signed]) -> tuple[Appended | None, dict[int, DarkPoolError]]:
     """Check many signed commitments, journal the valid ones as one event; return the refusals by index.
@@ -81,7 +82,7 @@ def commit_many(core: OperatorCore, round_id: int,
         state = _state(core, round_id)
         outcome = state.machine.check_commits(signed)
         rejected = dict(outcome.rejected)
-        entries: list[CommitEntry] = []
+        records: list[CommitRecord] = []
         wanted: dict[Account, int] = {}
         index = iter(i for i in range(len(signed)) if i not in outcome.rejected)
         for record in outcome.accepted:
@@ -94,14 +95,15 @@ def commit_many(core: OperatorCore, round_id: int,
                         f"bond {record.bond} exceeds the free balance {free - total + record.bond} of {record.account}")
                     continue
                 wanted[record.account] = total
-            entries.append(CommitEntry(record.account, record.nonce, record.commitment, record.bond, record.expiry,
-                                       record.signature, record.order_id, record.priority))
-        if not entries:
+            records.append(record)
+        if not records:
             return None, dict(sorted(rejected.items()))
-        if len(entries) < len(outcome.accepted):  # a bond refusal: the records' priorities must stay dense
-            priorities = sorted(e.priority for e in entries)
-            entries = [e._replace(priority=p) for e, p in zip(entries, priorities, strict=True)]
-        appended = core.accept(CommitsAccepted(round_id, tuple(entries), now))
+        if len(records) < len(outcome.accepted):  # a bond refusal left a gap: priorities stay dense
+            base = records[0].priority
+            records = [r._replace(priority=base + k) for k, r in enumerate(records)]
+        entries = tuple(CommitEntry(r.account, r.nonce, r.commitment, r.bond, r.expiry, r.signature, r.order_id,
+                                    r.priority) for r in records)
+        appended = core.accept(CommitsAccepted(round_id, entries, now), records)
         return appended, dict(sorted(rejected.items()))
 
 
@@ -158,6 +160,7 @@ def reveal(core: OperatorCore, round_id: int, holder: str, nonce: int, side: int
     return appended
 
 
+@cyclic_gc_paused()
 def reveal_many(core: OperatorCore, round_id: int,
                 reveals: Sequence[Reveal]) -> tuple[Appended | None, dict[int, DarkPoolError]]:
     """Open many commitments (reveal phase, root on chain); journal the valid ones as one event.
@@ -181,13 +184,15 @@ def reveal_many(core: OperatorCore, round_id: int,
             caps = core.margin.caps(requests, now)
         except MarginError:
             caps = [Lots(0)] * len(requests)
-        entries = [RevealEntry(o.account, o.nonce, int(o.side), o.limit_ticks, o.quantity_lots, o.salt,
-                               min(decision.capped.get(o.key, o.quantity_lots), cap))
-                   for o, cap in zip(decision.accepted, caps, strict=True)]
-        appended = core.accept(RevealsAccepted(round_id, tuple(entries), now))
+        entries = tuple(RevealEntry(o.account, o.nonce, int(o.side), o.limit_ticks, o.quantity_lots, o.salt,
+                                    min(decision.capped.get(o.key, o.quantity_lots), cap))
+                        for o, cap in zip(decision.accepted, caps, strict=True))
+        capped = {(e.account, e.nonce): Lots(e.traded_lots) for e in entries if e.traded_lots < e.quantity_lots}
+        appended = core.accept(RevealsAccepted(round_id, entries, now), (decision.accepted, capped))
         return appended, dict(decision.rejected)
 
 
+@cyclic_gc_paused()
 def clear_round(core: OperatorCore, round_id: int) -> Appended:
     """Clear the revealed orders with the liquidation queue's reduce-only orders after them.
 
