@@ -186,9 +186,18 @@ def _signed_requests(data: AuditData) -> Iterator[tuple[int, Signed]]:
             yield entry.seq, signed_from_wire(json.loads(payload["wire"]))
         elif entry.kind == "commits":
             rid, instrument = payload["round_id"], instruments[payload["round_id"]]
-            for account, nonce, commitment, bond, expiry, signature, *_labels in payload["commits"]:
-                message = Commitment(account, instrument, rid, bytes.fromhex(commitment[2:]), bond, nonce, expiry)
-                yield entry.seq, Signed(message, 0, "", bytes.fromhex(signature[2:]))
+            for account, nonce, commitment, bond, expiry, signature in _commit_rows(payload["commits"]):
+                message = Commitment(account, instrument, rid, commitment, bond, nonce, expiry)
+                yield entry.seq, Signed(message, 0, "", signature)
+
+
+def _commit_rows(columns: dict[str, Any]) -> Iterator[tuple[str, int, bytes, int, int, bytes]]:
+    """The signed fields of a journaled batch of commitments (columns; byte fields packed as hex)."""
+    accounts, commitments = columns["account"][2:], bytes.fromhex(columns["commitment"][2:])
+    signatures = bytes.fromhex(columns["signature"][2:])
+    for i, (nonce, bond, expiry) in enumerate(zip(columns["nonce"], columns["bond"], columns["expiry"], strict=True)):
+        yield ("0x" + accounts[40 * i:40 * i + 40], nonce, commitments[32 * i:32 * i + 32], bond, expiry,
+               signatures[65 * i:65 * i + 65])
 
 
 def signed_messages(data: AuditData) -> Check:

@@ -113,7 +113,7 @@ def test_audit_when_signed_commitment_altered_fails_signatures(world: dict[str, 
     for i, e in enumerate(data.journal):
         if e.kind == "commits":
             payload = e.data()
-            payload["commits"][0][3] += 1  # the bond it signed
+            payload["commits"]["bond"][0] += 1  # the bond it signed
             from darkpool.ledger import canonical_json
 
             data.journal[i] = JournalEntry(e.seq, e.kind, canonical_json(payload), e.head)
