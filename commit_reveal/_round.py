@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
 import numpy as np
 
+from commit_reveal._admission import Admission
 from commit_reveal._batching import cyclic_gc_paused
 from commit_reveal._bonds import BondLedger, BondState
-from commit_reveal._commitment import CommitKey, CommitmentHash, CommitmentScheme, Reveal
+from commit_reveal._commitment import CommitKey, CommitmentScheme, Reveal
 from commit_reveal._config import CapFn, RoundConfig
 from commit_reveal._receipts import CommitmentsSealed, Receipt, sign_statement
 from commit_reveal._records import BatchOutcome, Clearing, CommitRecord, RevealDecision, RevealRecord
@@ -37,27 +37,18 @@ from commit_reveal._schedule import Phase
 from commit_reveal._seal import Seal, tree_layout
 from commit_reveal._signatures import CommitmentDigester, Recoverer, SerialRecoverer
 from darkpool.clearing import OrderArrays, clear_arrays, clear_reference
-from darkpool.crypto.secp256k1 import check_canonical
-from darkpool.domain import Account, BaseUnits, Lots, Order, OrderId, RoundResult, Side, Ticks, account
+from darkpool.domain import Lots, Order, OrderId, RoundResult, Side, Ticks, account
 from darkpool.errors import (
     AlreadyRevealed,
     DarkPoolError,
-    DuplicateNonce,
-    ExpiredMessage,
-    InsufficientBond,
     InvalidReveal,
-    InvalidSignature,
     PhaseError,
-    ReplayedMessage,
     TooEarly,
     TooLate,
     UnknownCommitment,
     ValidationError,
-    WrongChainId,
-    WrongRound,
-    WrongVerifyingContract,
 )
-from darkpool.signing import Commitment, NonceBook, Signed
+from darkpool.signing import NonceBook, Signed
 
 __all__ = ["CommitRevealRound", "RoundState"]
 
@@ -77,39 +68,6 @@ class RoundState:
     spent_nonces: frozenset[tuple[str, int]]
     order_ids: frozenset[str]
     result: RoundResult | None
-
-
-def _address(claimed: object) -> tuple[Account, bytes]:
-    """The account a message names, lowercase and as 20 raw bytes; raise if it is not an address."""
-    if type(claimed) is str and len(claimed) == 42 and claimed[:2] == "0x" and claimed.islower():
-        try:
-            raw = bytes.fromhex(claimed[2:])
-        except ValueError:
-            raw = b""
-        if len(raw) == 20:
-            return Account(claimed), raw
-    normalised = account(claimed)  # type: ignore[arg-type]  # raises ValidationError on a non-address
-    return normalised, bytes.fromhex(normalised[2:])
-
-
-class _Candidate(NamedTuple):
-    position: int
-    message: Commitment
-    signer: Account
-    address: bytes
-    digest: bytes
-
-
-@dataclass(slots=True)
-class _Admission:
-    """What one ``commit_many`` call has accepted and refused so far."""
-
-    order_ids: Sequence[str] | None
-    priorities: Sequence[int] | None
-    sequence: int
-    accepted: dict[CommitKey, CommitRecord] = field(default_factory=dict)
-    new_ids: set[str] = field(default_factory=set)
-    rejected: dict[int, DarkPoolError] = field(default_factory=dict)
 
 
 class CommitRevealRound:
@@ -142,6 +100,8 @@ class CommitRevealRound:
         self._scheme = CommitmentScheme(market.instrument, config.round_id)
         self._digester = CommitmentDigester(config.domain, market.instrument, config.round_id)
         self._commits: dict[CommitKey, CommitRecord] = {}
+        self._arrivals = 0
+        """Commitments ever accepted: the next default priority (a cancelled one leaves its number unused)."""
         self._order_ids: set[str] = set()
         self._reveals: dict[CommitKey, Reveal] = {}
         self._capped: dict[CommitKey, Lots] = {}
@@ -260,14 +220,15 @@ class CommitRevealRound:
         for name, labels in (("order ids", order_ids), ("priorities", priorities)):
             if labels is not None and len(labels) != len(signed):
                 raise ValidationError(f"expected {len(signed)} {name}, got {len(labels)}")
-        batch = _Admission(order_ids, priorities, len(self._commits))
+        batch = Admission(self.config, self._digester, self._commits, self._order_ids, self.nonces.is_spent,
+                          signed, order_ids, priorities, self._arrivals)
         # Chunks keep each message in cache from its first checks to its signature check.
         chunk = self._recoverer.batch_size or max(1, len(signed))
         for first in range(0, len(signed), chunk):
-            candidates = self._screen(signed, range(first, min(first + chunk, len(signed))), batch.rejected)
+            candidates = batch.screen(range(first, min(first + chunk, len(signed))), self._clock())
             recovered = self._recoverer.recover([c.digest for c in candidates],
                                                 [signed[c.position].signature for c in candidates])
-            self._admit(candidates, recovered, batch, signed)
+            batch.admit(candidates, recovered)
         return BatchOutcome(tuple(batch.accepted.values()), dict(sorted(batch.rejected.items())))
 
     def apply_commits(self, records: Sequence[CommitRecord]) -> None:
@@ -279,93 +240,28 @@ class CommitRevealRound:
         self.bonds.post_many(keyed, (r.bond for r in records))
         self._commits.update(keyed)
         self._order_ids.update(r.order_id for r in records)
+        self._arrivals += len(keyed)
+        self._positions = None
+
+    def check_cancel(self, account_: str, nonce: int) -> CommitRecord:
+        """Every check of withdrawing a commitment (commit phase only); return it, changing nothing."""
+        self._require(Phase.COMMIT, "cancel a commitment")
+        record = self._commits.get((account(account_), nonce))
+        if record is None:
+            raise UnknownCommitment(f"no commitment of {account_} with nonce {nonce}")
+        return record
+
+    def apply_cancel(self, record: CommitRecord) -> None:
+        """Withdraw a checked commitment: it leaves the round and its bond goes back (cannot fail)."""
+        key = (record.account, record.nonce)
+        del self._commits[key]
+        self._order_ids.discard(record.order_id)
+        self.bonds.release_many([key])
         self._positions = None
 
     def digest_of(self, address: bytes, commitment: bytes, bond: int, nonce: int, expiry: int) -> bytes:
         """The EIP-712 digest a committer signed (for rebuilding journaled records)."""
         return self._digester.digest(address, commitment, bond, nonce, expiry)
-
-    def _screen(
-        self, signed: Sequence[Signed], indices: range, rejected: dict[int, DarkPoolError]
-    ) -> list[_Candidate]:
-        """Every check short of the signature; return the survivors with their digests."""
-        now = self._clock()
-        config = self.config
-        chain_id, contract = config.domain.chain_id, config.domain.verifying_contract
-        round_id, instrument, min_bond = config.round_id, config.market.instrument, config.bond_base_units
-        digest_of = self._digester.digest
-        candidates = []
-        for i in indices:
-            item = signed[i]
-            try:
-                message = item.message
-                if not isinstance(message, Commitment):
-                    raise ValidationError(f"expected a Commitment message, got {type(message).__name__}")
-                if item.chain_id != chain_id:
-                    raise WrongChainId(f"expected chain id {chain_id}, got {item.chain_id}")
-                if item.verifying_contract != contract and account(item.verifying_contract) != contract:
-                    raise WrongVerifyingContract(
-                        f"expected verifying contract {contract}, got {item.verifying_contract}"
-                    )
-                if message.round_id != round_id or message.instrument != instrument:
-                    raise WrongRound(
-                        f"expected round {round_id} of {instrument}, got round {message.round_id} "
-                        f"of {message.instrument}"
-                    )
-                bond, nonce, expiry = message.bond, message.nonce, message.expiry
-                if type(bond) is not int or type(nonce) is not int or type(expiry) is not int:
-                    raise ValidationError(
-                        f"Commitment bond, nonce and expiry must be integers, got {bond!r}, {nonce!r}, {expiry!r}"
-                    )
-                if type(message.commitment) is not bytes:
-                    raise ValidationError("Commitment.commitment must be 32 bytes")
-                if expiry <= now:
-                    raise ExpiredMessage(f"message expired at {expiry}, now is {now}")
-                if bond < min_bond:
-                    raise InsufficientBond(f"round requires a bond of {min_bond} base units, got {bond}")
-                signer, raw = _address(message.account)
-                digest = digest_of(raw, message.commitment, bond, nonce, expiry)
-                check_canonical(item.signature)
-            except DarkPoolError as exc:
-                rejected[i] = exc
-                continue
-            candidates.append(_Candidate(i, message, signer, raw, digest))
-        return candidates
-
-    def _admit(self, candidates: list[_Candidate], recovered: list[bytes | None], batch: _Admission,
-               signed: Sequence[Signed]) -> None:
-        """The signature, nonce and id checks; admit each survivor into ``batch``."""
-        accepted, new_ids, rejected = batch.accepted, batch.new_ids, batch.rejected
-        commits, used_ids, is_spent = self._commits, self._order_ids, self.nonces.is_spent
-        for (i, message, signer, raw, digest), address in zip(candidates, recovered, strict=True):
-            nonce = message.nonce
-            key = (signer, nonce)
-            try:
-                if address != raw:  # None when recovery fails
-                    raise InvalidSignature("signature does not verify")
-                previous = commits.get(key) or accepted.get(key)
-                if previous is not None:
-                    if hmac.compare_digest(previous.digest, digest):
-                        raise ReplayedMessage(f"commitment with nonce {nonce} of {signer} was already accepted")
-                    raise DuplicateNonce(f"nonce {nonce} of {signer} is already used by another commitment")
-                if is_spent(signer, nonce):
-                    raise ReplayedMessage(f"nonce {nonce} of {signer} was already used")
-                order_id = OrderId(f"{signer}:{nonce}" if batch.order_ids is None else batch.order_ids[i])
-                if not isinstance(order_id, str) or not order_id:
-                    raise ValidationError(f"order id must be a non-empty string, got {order_id!r}")
-                if order_id in used_ids or order_id in new_ids:
-                    raise ValidationError(f"order id {order_id!r} is already in use in this round")
-                priority = batch.sequence + len(accepted) if batch.priorities is None else batch.priorities[i]
-                if type(priority) is not int:
-                    raise ValidationError(f"priority must be an integer, got {priority!r}")
-            except DarkPoolError as exc:
-                rejected[i] = exc
-                continue
-            new_ids.add(order_id)
-            accepted[key] = CommitRecord(
-                signer, raw, nonce, CommitmentHash(message.commitment), BaseUnits(message.bond), digest,
-                order_id, priority, message.expiry, signed[i].signature,
-            )
 
     # --- seal -----------------------------------------------------------------------------
 

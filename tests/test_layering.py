@@ -34,10 +34,7 @@ Violation = tuple[str, str, str]
 """``(rule, module, target)``: for ``cycle`` the module is the cycle's first member and the target
 the others; for ``size`` the target is empty."""
 
-KNOWN_VIOLATIONS: frozenset[Violation] = frozenset({
-    # 552 lines: the commit-reveal round machine is being split by its owner (issue 10).
-    ("size", "commit_reveal._round", ""),
-})
+KNOWN_VIOLATIONS: frozenset[Violation] = frozenset()
 
 CORE = ("darkpool.domain", "darkpool.errors", "darkpool.crypto", "darkpool.clearing", "darkpool.margin",
         "darkpool.ledger")

@@ -58,12 +58,16 @@ def _clearing_step(console: Console) -> None:
 def _signing_step(console: Console) -> None:
     from eth_account import Account
 
-    from darkpool.signing import SignedOrder, SigningDomain, Verifier, sign
+    from commit_reveal import CommitmentScheme, Reveal, Salt
+    from darkpool.domain import Lots, Ticks
+    from darkpool.signing import Commitment, SigningDomain, Verifier, sign
 
     key = Account.from_key(bytes(range(1, 33)))
     domain = SigningDomain(chain_id=31337, verifying_contract="0x" + "5e" * 20)
-    order = SignedOrder(account=key.address, instrument="ETH-PERP", round_id=1, side=int(Side.BUY),
-                        limit_ticks=300_001, quantity_lots=10, nonce=1, expiry=2_000_000_000)
+    sealed = CommitmentScheme("ETH-PERP", 1).commitment(
+        Reveal(key.address, 1, Side.BUY, Ticks(300_001), Lots(10), Salt(bytes(range(32)))))
+    order = Commitment(account=key.address, instrument="ETH-PERP", round_id=1, commitment=sealed, bond=0, nonce=1,
+                       expiry=2_000_000_000)
     signed = sign(order, domain, key.key)
     verifier = Verifier(domain, clock=lambda: 1_900_000_000)
     signer = verifier.verify(signed)
@@ -73,7 +77,7 @@ def _signing_step(console: Console) -> None:
         pass
     else:
         raise DarkPoolError("a replayed order was accepted")
-    _verified(console, f"EIP-712 order signed by {signer} verified; its replay rejected")
+    _verified(console, f"EIP-712 order commitment signed by {signer} verified; its replay rejected")
 
 
 def run_demo(chain: str = "embedded") -> None:

@@ -22,7 +22,6 @@ __all__ = [
     "FheOrder",
     "MESSAGE_TYPES",
     "MaskRequest",
-    "SignedOrder",
     "SigningDomain",
     "SlotReservation",
     "TypedMessage",
@@ -77,25 +76,6 @@ class TypedMessage(Eip712Struct):
     @property
     def message_expiry(self) -> int:
         return int(getattr(self, "expiry"))  # noqa: B009
-
-
-@dataclass(frozen=True, slots=True)
-class SignedOrder(TypedMessage):
-    """A plaintext order, as revealed in commit-reveal rounds."""
-
-    TYPE_NAME: ClassVar[str] = "Order"
-    SOL_TYPES: ClassVar[dict[str, str]] = {
-        "account": "address", "instrument": "string", "round_id": "uint64", "side": "uint8",
-        "limit_ticks": "int64", "quantity_lots": "uint64", "nonce": "uint64", "expiry": "uint64",
-    }
-    account: str
-    instrument: str
-    round_id: int
-    side: int
-    limit_ticks: int
-    quantity_lots: int
-    nonce: int
-    expiry: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,5 +191,5 @@ class WithdrawalRequest(TypedMessage):
 
 MESSAGE_TYPES: dict[str, type[TypedMessage]] = {
     cls.TYPE_NAME: cls
-    for cls in (SignedOrder, Commitment, Cancel, WithdrawalRequest, SlotReservation, MaskRequest, FheOrder)
+    for cls in (Commitment, Cancel, WithdrawalRequest, SlotReservation, MaskRequest, FheOrder)
 }

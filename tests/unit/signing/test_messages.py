@@ -18,7 +18,6 @@ from darkpool.signing import (
     Commitment,
     FheOrder,
     MaskRequest,
-    SignedOrder,
     SigningDomain,
     SlotReservation,
     TypedMessage,
@@ -31,7 +30,6 @@ DOMAIN = SigningDomain(chain_id=31337, verifying_contract="0x" + "5e" * 20)
 ALICE = "0x" + "a1" * 20
 
 SAMPLES: list[TypedMessage] = [
-    SignedOrder(ALICE, "ETH-PERP", 7, 1, -300, 12, 5, 1_900_000_000),
     FheOrder(ALICE, "ETH-PERP", 7, 3, bytes([1, 2, 3, 0]), bytes(range(32, 64)), 6, 1_900_000_000),
     SlotReservation(ALICE, "ETH-PERP", 7, 11, 1_900_000_000),
     MaskRequest(ALICE, 7, 3, 12, 1_900_000_000),
@@ -57,17 +55,16 @@ def test_digest_when_any_message_type_equals_eth_account(message: TypedMessage) 
     assert message.digest(DOMAIN) == _eth_account_digest(message, DOMAIN)
 
 
-def test_digest_when_order_equals_hand_built_abi_encoding() -> None:
-    order = SAMPLES[0]
-    assert isinstance(order, SignedOrder)
+def test_digest_when_commitment_equals_hand_built_abi_encoding() -> None:
+    order = next(m for m in SAMPLES if isinstance(m, Commitment))
     type_hash = keccak(
-        text="Order(address account,string instrument,uint64 roundId,uint8 side,int64 limitTicks,"
-        "uint64 quantityLots,uint64 nonce,uint64 expiry)"
+        text="Commitment(address account,string instrument,uint64 roundId,bytes32 commitment,uint256 bond,"
+        "uint64 nonce,uint64 expiry)"
     )
     struct = keccak(abi_encode(
-        ["bytes32", "address", "bytes32", "uint64", "uint8", "int64", "uint64", "uint64", "uint64"],
-        [type_hash, order.account, keccak(text=order.instrument), order.round_id, order.side,
-         order.limit_ticks, order.quantity_lots, order.nonce, order.expiry],
+        ["bytes32", "address", "bytes32", "uint64", "bytes32", "uint256", "uint64", "uint64"],
+        [type_hash, order.account, keccak(text=order.instrument), order.round_id, order.commitment,
+         order.bond, order.nonce, order.expiry],
     ))
     assert order.digest(DOMAIN) == keccak(b"\x19\x01" + DOMAIN.separator + struct)
 
@@ -79,13 +76,13 @@ def test_digest_when_frozen_vector_matches(vector: dict[str, str]) -> None:
 
 
 @given(
-    round_id=st.integers(0, 2**64 - 1), side=st.integers(0, 1), limit=st.integers(-(2**63), 2**63 - 1),
-    quantity=st.integers(0, 2**64 - 1), nonce=st.integers(0, 2**64 - 1), instrument=st.text(max_size=12),
+    round_id=st.integers(0, 2**64 - 1), commitment=st.binary(min_size=32, max_size=32),
+    bond=st.integers(0, 2**256 - 1), nonce=st.integers(0, 2**64 - 1), instrument=st.text(max_size=12),
 )
-def test_digest_when_random_order_equals_eth_account(
-    round_id: int, side: int, limit: int, quantity: int, nonce: int, instrument: str
+def test_digest_when_random_commitment_equals_eth_account(
+    round_id: int, commitment: bytes, bond: int, nonce: int, instrument: str
 ) -> None:
-    order = SignedOrder(ALICE, instrument, round_id, side, limit, quantity, nonce, 2**40)
+    order = Commitment(ALICE, instrument, round_id, commitment, bond, nonce, 2**40)
     assert order.digest(DOMAIN) == _eth_account_digest(order, DOMAIN)
 
 
@@ -96,5 +93,5 @@ def test_side_commitment_when_computed_equals_eth_abi_encoding() -> None:
 
 
 def test_check_ranges_when_field_overflows_names_field() -> None:
-    with pytest.raises(ValidationError, match=r"Order\.quantityLots"):
-        SignedOrder(ALICE, "X", 1, 0, 1, 2**64, 1, 1).check_ranges()
+    with pytest.raises(ValidationError, match=r"Commitment\.nonce"):
+        Commitment(ALICE, "X", 1, bytes(32), 1, 2**64, 1).check_ranges()

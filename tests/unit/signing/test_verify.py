@@ -17,8 +17,8 @@ from darkpool.errors import (
 )
 from darkpool.signing import (
     SECP256K1_N,
+    Commitment,
     Signed,
-    SignedOrder,
     SigningDomain,
     Verifier,
     WithdrawalRequest,
@@ -32,8 +32,8 @@ DOMAIN = SigningDomain(chain_id=31337, verifying_contract="0x" + "5e" * 20)
 NOW = 1_800_000_000
 
 
-def _order(nonce: int = 1, expiry: int = NOW + 60, account: str = KEY.address) -> SignedOrder:
-    return SignedOrder(account, "ETH-PERP", 4, 0, 300_001, 10, nonce, expiry)
+def _order(nonce: int = 1, expiry: int = NOW + 60, account: str = KEY.address) -> Commitment:
+    return Commitment(account, "ETH-PERP", 4, bytes(range(32)), 10, nonce, expiry)
 
 
 def _verifier() -> Verifier:
@@ -122,7 +122,7 @@ def test_verify_when_signed_by_another_account_raises_invalid_signature() -> Non
 
 def test_verify_when_message_tampered_after_signing_raises_invalid_signature() -> None:
     signed = sign(_order(), DOMAIN, KEY.key)
-    tampered = Signed(dataclasses.replace(_order(), quantity_lots=11), signed.chain_id,
+    tampered = Signed(dataclasses.replace(_order(), bond=11), signed.chain_id,
                       signed.verifying_contract, signed.signature)
     with pytest.raises(InvalidSignature):
         _verifier().verify(tampered)
