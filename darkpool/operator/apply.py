@@ -44,6 +44,7 @@ from darkpool.operator.events import (
     InstrumentsExpired,
     MarkSet,
     Mode,
+    OrderCancelled,
     RevealsAccepted,
     RoundAbandoned,
     RoundCleared,
@@ -169,6 +170,17 @@ class OperatorState:
                                         c.priority, c.expiry, c.signature))
         machine.apply_commits(records)
 
+    def _cancel(self, e: OrderCancelled, _: object) -> None:
+        self.verifier.nonces.spend(e.account, e.nonce)
+        state = self.rounds[e.round_id]
+        if isinstance(state, CommitRevealState):
+            record = state.machine.commitment_of((e.account, e.order_nonce))
+            assert record is not None
+            state.machine.apply_cancel(record)
+        else:
+            slot = next(s for s, o in state.orders.items() if o.account == e.account and o.nonce == e.order_nonce)
+            del state.orders[slot]
+
     def _seal(self, e: RoundSealed, decided: object) -> None:
         state = self.cr_state(e.round_id)
         sealed = decided if isinstance(decided, Seal) else state.machine.prepare_seal()
@@ -261,6 +273,7 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     RoundOpened: OperatorState._round_open,
     WithdrawalRequested: OperatorState._withdraw,
     CommitsAccepted: OperatorState._commits,
+    OrderCancelled: OperatorState._cancel,
     RoundSealed: OperatorState._seal,
     SealPosted: OperatorState._seal_posted,
     RevealsAccepted: OperatorState._reveals,

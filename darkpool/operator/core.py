@@ -41,6 +41,7 @@ from darkpool.operator.events import (
     InstrumentsExpired,
     MarkSet,
     Mode,
+    OrderCancelled,
     RoundAbandoned,
     RoundOpened,
     WithdrawalRequested,
@@ -49,7 +50,7 @@ from darkpool.operator.events import (
     wire_text,
 )
 from darkpool.operator.state import CommitRevealState, CoreConfig, RoundState
-from darkpool.signing import Signed, WithdrawalRequest, signed_to_wire
+from darkpool.signing import Cancel, Signed, WithdrawalRequest, signed_to_wire
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
 
@@ -204,6 +205,31 @@ class OperatorCore(OperatorState):
             if not isinstance(reason, str) or not 0 < len(reason) <= 200:
                 raise ValidationError("an abandon reason of 1..200 characters is required")
             return self.accept(RoundAbandoned(round_id, reason, now))
+
+    def cancel_order(self, signed: Signed) -> Appended:
+        """Withdraw the signer's order from a round still taking orders (a signed ``Cancel``).
+
+        Commit-reveal: the commitment leaves the round before the seal and its bond goes back.
+        FHE: the slot's order is dropped before evaluation (the slot stays the signer's).
+        """
+        message = signed.message
+        if not isinstance(message, Cancel):
+            raise ValidationError("expected a Cancel")
+        with self.lock:
+            now = self.tick()
+            state = self.get_round(message.round_id)
+            signer = Account(self.verifier.check(signed))
+            if isinstance(state, CommitRevealState):
+                if state.abandoned:
+                    raise PhaseError(f"round {message.round_id} was abandoned")
+                state.machine.check_cancel(signer, message.order_nonce)
+            else:
+                if state.phase.value != "commit":
+                    raise PhaseError(f"round {message.round_id} is in phase {state.phase.value}: orders are final")
+                if not any(o.account == signer and o.nonce == message.order_nonce for o in state.orders.values()):
+                    raise NotFound(f"no order of {signer} with nonce {message.order_nonce} in round {message.round_id}")
+            return self.accept(OrderCancelled(message.round_id, signer, message.order_nonce, message.nonce,
+                                              wire_text(signed_to_wire(signed)), now))
 
     # -- withdrawals -----------------------------------------------------------------------------
 

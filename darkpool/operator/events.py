@@ -36,6 +36,7 @@ __all__ = [
     "InstrumentsExpired",
     "LiquidationEntry",
     "MarkSet",
+    "OrderCancelled",
     "Mode",
     "RevealEntry",
     "RevealsAccepted",
@@ -143,6 +144,19 @@ class CommitsAccepted(Event):
     KIND: ClassVar[str] = "commits"
     round_id: int
     commits: tuple[CommitEntry, ...]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled(Event):
+    """A signed ``Cancel``: the account's order with ``order_nonce`` leaves the round before it closes."""
+
+    KIND: ClassVar[str] = "cancel"
+    round_id: int
+    account: Account
+    order_nonce: int
+    nonce: int
+    wire: str
     at: int
 
 
@@ -312,7 +326,8 @@ class BatchPosted(Event):
 
 _EVENTS: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (
-        DepositCredited, MarkSet, RoundOpened, WithdrawalRequested, CommitsAccepted, RoundSealed, SealPosted,
+        DepositCredited, MarkSet, RoundOpened, WithdrawalRequested, CommitsAccepted, OrderCancelled, RoundSealed,
+        SealPosted,
         RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved, FheOrderAccepted, FheEvaluated,
         FillSideOpened, InstrumentsExpired, BatchPrepared, BatchPosted,
     )

@@ -52,6 +52,8 @@ def signed_from_wire(raw: object, expected: type[TypedMessage] | None = None) ->
     if unknown:
         raise ValidationError(f"signed message has unknown field(s) {unknown}")
     cls = MESSAGE_TYPES.get(str(raw.get("type")))
+    if cls is None and expected is not None and raw.get("type") == expected.TYPE_NAME:
+        cls = expected  # a statement type defined elsewhere, such as commit_reveal's CommitmentsSealed
     if cls is None:
         raise ValidationError(f"unknown message type {raw.get('type')!r}; expected one of {sorted(MESSAGE_TYPES)}")
     if expected is not None and cls is not expected:

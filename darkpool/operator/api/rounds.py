@@ -25,7 +25,7 @@ from darkpool.operator.api.schemas import (
 )
 from darkpool.operator.events import Mode
 from darkpool.operator.publication import publication
-from darkpool.signing import Commitment, signed_to_wire
+from darkpool.signing import Cancel, Commitment, signed_to_wire
 from darkpool.web.http import AckResponse, MalformedBody, ack
 from darkpool.web.schemas import SignedEnvelope
 
@@ -84,6 +84,15 @@ async def commit(round_id: int, request: Request) -> AckResponse:
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
     return await ack(cr.commit(state.core, round_id, signed))
+
+
+@router.post("/{round_id}/cancellations", status_code=202)
+async def cancel(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> AckResponse:
+    """Withdraw the signer's order (a signed ``Cancel``) while the round still takes orders."""
+    signed = parse_limited(body.model_dump(), Cancel, limiter)
+    if signed.message.round_id != round_id:  # type: ignore[attr-defined]
+        raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
+    return await ack(core.cancel_order(signed))
 
 
 @router.post("/{round_id}/seal")
