@@ -97,7 +97,8 @@ def test_commits_when_any_batch_encoded_then_columns_decode_exactly(
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(-(2**63), 2**63 - 1), st.integers(1, 2**64 - 1),
                           st.binary(min_size=32, max_size=32)), max_size=20))
 def test_reveals_when_any_batch_encoded_then_columns_decode_exactly(rows: list[tuple[int, int, int, bytes]]) -> None:
-    entries = tuple(RevealEntry(ALICE, i, side, limit, q, salt, q // 2) for i, (side, limit, q, salt) in enumerate(rows))
+    entries = tuple(RevealEntry(ALICE, i, side, limit, q, salt, q // 2)
+                    for i, (side, limit, q, salt) in enumerate(rows))
     event = RevealsAccepted(2, entries, 1_800_000_000)
     assert decode(*encode(event)) == event
 

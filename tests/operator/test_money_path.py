@@ -172,7 +172,7 @@ async def test_abandon_when_round_running_then_bonds_return_and_nothing_trades(t
 
 
 async def test_expiry_when_option_expires_then_positions_settle_at_mark_in_next_batch(tmp_path: Path) -> None:
-    chain, d, people, s = deposited_world(tmp_path / "j.db")
+    chain, _, people, s = deposited_world(tmp_path / "j.db")
     clock = Clock()
     app = create_operator_app(s, clock=clock, chain=chain)
     transport = httpx.ASGITransport(app=app)
@@ -275,7 +275,7 @@ async def test_batch_when_chain_call_fails_then_next_settle_posts_it_once_and_id
                                                                                         after: bool) -> None:
     from darkpool.operator.settler import ChainSettler
 
-    chain, d, people, s = deposited_world(tmp_path / "j.db")
+    chain, d, _, s = deposited_world(tmp_path / "j.db")
     settler = ChainSettler(chain, d.vault, d.operator)
     clock = Clock()
     app = create_operator_app(s, clock=clock, settler=_FailingOnce(settler, "settle", after=after))
@@ -293,7 +293,7 @@ async def test_batch_when_chain_call_fails_then_next_settle_posts_it_once_and_id
     assert second["batch_id"] == 2 and settler.vault.last_batch_id() == 2
     batches = await admin.admin("GET", "/batches")
     assert [b["posted"] for b in batches] == [True, True]
-    assert [b["balances_root"] for b in batches][0] == prepared["balances_root"]
+    assert batches[0]["balances_root"] == prepared["balances_root"]
     app.state.core.journal.close()
 
 
@@ -310,8 +310,9 @@ async def test_receipt_when_sealed_then_operator_signed_and_verifies(tmp_path: P
     await admin.admin("POST", f"/rounds/{rid}/seal")
     who = clients[0].identity.address
     view = await admin.admin("GET", f"/rounds/{rid}/receipts/{who}/{ticket.nonce}")
-    receipt = Receipt(signed_from_wire(view["sealed"], CommitmentsSealed), who, ticket.nonce, bytes.fromhex(view["commitment"][2:]),
-                      view["tree_index"], tuple(bytes.fromhex(p[2:]) for p in view["proof"]))
+    receipt = Receipt(signed_from_wire(view["sealed"], CommitmentsSealed), who, ticket.nonce,
+                      bytes.fromhex(view["commitment"][2:]), view["tree_index"],
+                      tuple(bytes.fromhex(p[2:]) for p in view["proof"]))
     info = await admin.admin("GET", "/info")
     verify_receipt(receipt, domain=app.state.core.config.domain, operator=info["operator"])
     app.state.core.journal.close()
