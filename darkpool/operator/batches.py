@@ -69,7 +69,7 @@ def _post(core: OperatorCore, settler: Any, record: BatchRecord) -> Appended:
         return core.accept(BatchPosted(batch_id, None, core.tick()))
     if committed != batch_id - 1:
         raise ChainError(f"chain's last batch is {committed}, but batch {batch_id} is the next one journaled")
-    chain = settler.settle(record.trees.batch)
+    chain = settler.settle(record.trees)
     return core.accept(BatchPosted(batch_id, chain.get("tx"), core.tick()))
 
 

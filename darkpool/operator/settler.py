@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from darkpool.settlement import BatchInput, Chain, SettlementBatcher, Vault
+from darkpool.settlement import BatchTrees, Chain, SettlementBatcher, Vault
 
 __all__ = ["ChainSettler"]
 
@@ -20,9 +20,10 @@ class ChainSettler:
     def seal_round(self, round_id: int, commitments_root: str) -> str:
         return self.batcher.seal_round(round_id, commitments_root).tx_hash
 
-    def settle(self, batch: Any) -> dict[str, Any]:
-        assert isinstance(batch, BatchInput)
-        record = self.batcher.settle(batch)
+    def settle(self, trees: Any) -> dict[str, Any]:
+        """Commit a batch's trees, built once by the operator, in one transaction."""
+        assert isinstance(trees, BatchTrees)
+        record = self.batcher.settle(trees)
         return {"tx": record.tx.tx_hash, "block": record.tx.block_number}
 
     def commitments_root(self, round_id: int) -> str:

@@ -81,14 +81,15 @@ class SettlementBatcher:
         """Return the batches this batcher committed, oldest first."""
         return tuple(self._records)
 
-    def settle(self, batch: BatchInput) -> BatchRecord:
-        """Build the trees of ``batch``, commit them in one transaction and record the receipt."""
+    def settle(self, batch: BatchInput | BatchTrees) -> BatchRecord:
+        """Commit the trees of ``batch`` (built here unless given built) in one transaction; record the receipt."""
+        trees = batch if isinstance(batch, BatchTrees) else build_trees(batch)
+        batch = trees.batch
         last = self.vault.last_batch_id()
         if batch.batch_id <= last:
             raise ProtocolError(f"batch id must exceed the committed {last}, got {batch.batch_id}")
         if batch.token != account(self.vault.token_address()):
             raise ValidationError(f"batch token {batch.token} is not the vault's {self.vault.token_address()}")
-        trees = build_trees(batch)
         tx = self.vault.commit_batch(
             self.operator,
             batch.batch_id,
