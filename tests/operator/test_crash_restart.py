@@ -100,7 +100,7 @@ def test_operator_when_killed_mid_round_loses_no_ack_and_fills_once(tmp_path: Pa
         heads = {e["seq"]: e["head"] for e in entries}
         for seq, head in acked:
             assert heads[seq] == head
-        committed = [c for e in entries if e["kind"] == "commits" for c in json.loads(e["payload"])["commits"]]
+        committed = [n for e in entries if e["kind"] == "commits" for n in json.loads(e["payload"])["commits"]["nonce"]]
         assert admin.admin("GET", f"/rounds/{rid}")["commitments"] == len(committed) >= len(tickets)
         schedule = admin.admin("GET", f"/rounds/{rid}")
         _sleep_until(schedule["commit_closes_at"])
