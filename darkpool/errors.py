@@ -104,7 +104,7 @@ class ShapeError(ValidationError):
 class SignatureError(DarkPoolError, ValueError):
     """A signed message failed one of its checks."""
 
-    code = "invalid_signature"
+    code = "signature_error"
 
 
 class InvalidSignature(SignatureError):

@@ -15,7 +15,7 @@ import httpx
 
 from darkpool.domain import Round, Ticks
 from darkpool.errors import ForeignKey, ValidationError
-from darkpool.sdk._errors import raise_for_error
+from darkpool.web.codes import raise_for_error
 
 __all__ = ["CustodianFheBackend"]
 

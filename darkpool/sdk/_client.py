@@ -9,9 +9,9 @@ import httpx
 
 from darkpool.domain import Side
 from darkpool.errors import ValidationError
-from darkpool.sdk._errors import raise_for_error
 from darkpool.sdk._keys import Identity
 from darkpool.sdk._ops import Call, CommitTicket, FheTicket, Op, Ops
+from darkpool.web.codes import raise_for_error
 
 __all__ = ["AsyncDarkPoolClient", "DarkPoolClient"]
 

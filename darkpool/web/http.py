@@ -1,14 +1,14 @@
-"""HTTP plumbing shared by both services: error bodies with stable codes, auth, rate limits, acks.
+"""HTTP plumbing shared by both services: error handlers, the operator's bearer check, acks.
 
 Every :class:`~darkpool.errors.DarkPoolError` becomes ``{"error": {"code", "message"}}`` with the
-status of its class; FastAPI's own request validation becomes code ``malformed_request`` (422).
+status :mod:`darkpool.web.codes` gives its class; FastAPI's own request validation becomes
+:class:`~darkpool.web.codes.MalformedRequest`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,43 +16,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from darkpool import errors as e
-from darkpool.errors import NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from darkpool.errors import Unauthorized
 from darkpool.ledger import Appended
+from darkpool.web.codes import MalformedRequest, error_body, status_of
 
-__all__ = ["AckResponse", "MalformedBody", "ack", "check_bearer", "install_error_handlers", "status_of"]
-
-
-class MalformedBody(e.ValidationError):
-    """A body that is not the JSON shape the endpoint takes (same code as FastAPI's own validation)."""
-
-    code = "malformed_request"
-
-_STATUS: tuple[tuple[type[e.DarkPoolError], int], ...] = (
-    (NotFound, 404),
-    (Unauthorized, 401),
-    (RateLimited, 429),
-    (ServiceUnavailable, 503),
-    (e.ReplayedMessage, 409),
-    (e.SignatureError, 401),
-    (e.PhaseError, 409),
-    (e.PolicyViolation, 403),
-    (e.ProtocolError, 409),
-    (e.StorageError, 503),
-    (e.ChainError, 502),
-    (e.DarkPoolError, 422),
-)
-
-
-def status_of(error: e.DarkPoolError) -> int:
-    """Return the HTTP status of ``error``'s class (422 for input errors)."""
-    for cls, status in _STATUS:
-        if isinstance(error, cls):
-            return status
-    return 400
-
-
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message}}
+__all__ = ["AckResponse", "ack", "check_bearer", "install_error_handlers"]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -66,8 +34,8 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(x) for x in first.get("loc", ()))
-        return JSONResponse(error_body("malformed_request", f"{where}: {first.get('msg', 'invalid request')}"),
-                            status_code=422)
+        problem = MalformedRequest(f"{where}: {first.get('msg', 'invalid request')}")
+        return JSONResponse(error_body(problem.code, str(problem)), status_code=status_of(problem))
 
     app.add_exception_handler(e.DarkPoolError, darkpool_error)
     app.add_exception_handler(RequestValidationError, malformed)

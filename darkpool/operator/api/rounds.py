@@ -26,7 +26,8 @@ from darkpool.operator.api.schemas import (
 from darkpool.operator.events import Mode
 from darkpool.operator.publication import publication
 from darkpool.signing import Cancel, Commitment, signed_to_wire
-from darkpool.web.http import AckResponse, MalformedBody, ack
+from darkpool.web.codes import MalformedRequest as MalformedBody
+from darkpool.web.http import AckResponse, ack
 from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
