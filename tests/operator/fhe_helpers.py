@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +69,8 @@ class FheWorld:
 
 
 @contextmanager
-def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255) -> Iterator[FheWorld]:
+def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock: Callable[[], int] | None = None,
+              mark_max_age_s: int = 10**6) -> Iterator[FheWorld]:
     cache = tmp_path.parent / "fhe-cache"
     custodian_settings = CustodianSettings(vault=VAULT, operator_token=CUSTODIAN_TOKEN,
                                            log=str(tmp_path / "custodian-log.jsonl"),
@@ -79,11 +80,11 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255) -> Ite
         custodian = Recorder(create_custodian_app(custodian_settings))
         c_server = stack.enter_context(ServerThread(custodian))  # type: ignore[arg-type]
         settings = OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN,
-                                    admin_token=ADMIN, mark_max_age_s=10**6, custodian_url=c_server.url,
+                                    admin_token=ADMIN, mark_max_age_s=mark_max_age_s, custodian_url=c_server.url,
                                     custodian_token=CUSTODIAN_TOKEN, fhe_cache_dir=str(cache),
                                     fhe_simulate=simulate, fhe_max_quantity=max_quantity,
                                     data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4")
-        app = create_operator_app(settings)
+        app = create_operator_app(settings, clock=clock)
         operator = Recorder(app)
         o_server = stack.enter_context(ServerThread(operator))  # type: ignore[arg-type]
         yield FheWorld(o_server.url, c_server.url, operator, custodian, app, identities(4), tmp_path)

@@ -50,6 +50,40 @@ def test_fhe_round_when_simulated_matches_reference_and_books_fills(tmp_path: Pa
         assert report.ok and checks["custodian decrypted exactly once per FHE round"] is True
 
 
+@pytest.mark.attack
+def test_fhe_side_when_opened_after_mark_went_stale_then_refused_unjournaled_and_booked_once(tmp_path: Path) -> None:
+    import time
+
+    from darkpool.errors import NotFound, StaleMark
+    from tests.operator.helpers import Clock
+
+    clock = Clock(int(time.time()))
+    with fhe_world(tmp_path, simulate=True, clock=clock, mark_max_age_s=60) as world:
+        admin = world.admin()
+        for i, who in enumerate(world.people, start=1):
+            admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
+        admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+        rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
+                                              "band_low_ticks": BAND_LOW, "levels": LEVELS,
+                                              "slot_count": 4})["round_id"]
+        clients = [world.client(who) for who in world.people]
+        tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty)
+                   for c, (side, limit, qty) in zip(clients, FHE_ORDERS, strict=True)]
+        admin.admin("POST", f"/rounds/{rid}/clear")
+        clock.now += 120  # the mark goes stale between decryption and the side openings
+        core = world.operator_app.state.core
+        seq = core.journal.seq
+        for _ in range(3):
+            with pytest.raises(StaleMark):
+                clients[0].open_side(tickets[0])
+        assert core.journal.seq == seq and not core.books.fills
+        admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+        clients[0].open_side(tickets[0])
+        with pytest.raises(NotFound):
+            clients[0].open_side(tickets[0])
+        assert [f.quantity_lots for f in core.books.fills] == [47]
+
+
 def _tokens(blob: bytes) -> set[str]:
     return set(re.findall(r"(?<![0-9A-Za-z])[0-9]+(?![0-9A-Za-z])", blob.decode("latin-1")))
 
