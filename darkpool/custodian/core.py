@@ -17,7 +17,54 @@ from darkpool.domain import Account
 from darkpool.errors import NotFound, PolicyViolation
 from darkpool.signing import MaskRequest, Signed, SigningDomain, Verifier
 
-__all__ = ["CustodianCore"]
+__all__ = ["CustodianCore", "DecryptedRound", "IssuedMask", "LogRecord", "OpenedRound"]
+
+
+@dataclass(frozen=True)
+class OpenedRound:
+    """A round's masks drawn: ``Enc(R)`` (``masks``) and the circuit shape, for the operator."""
+
+    round_id: str
+    circuit_id: str
+    key_id: str
+    slots: int
+    levels: int
+    quantity_digits: int
+    digits_per_slot: int
+    max_quantity: int
+    masks_digest: str
+    masks: bytes
+
+
+@dataclass(frozen=True)
+class IssuedMask:
+    """One slot's mask digits, for the slot's own account."""
+
+    round_id: str
+    slot: int
+    digits: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class DecryptedRound:
+    """A round's declared outputs, decrypted once: tie-break rank (``None``: no trade), volume, fills."""
+
+    round_id: str
+    rank: int | None
+    volume_lots: int
+    fills: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One entry of the hash-chained decryption log, with its own hash."""
+
+    sequence: int
+    round_id: str
+    transcript_hash: str
+    outputs: dict[str, object] | None
+    previous: str
+    hash: str
 
 
 @dataclass
@@ -31,6 +78,11 @@ class CustodianCore:
 
     def __init__(self, domain: SigningDomain, clock: Callable[[], int], key_dir: Path, log_path: Path,
                  cache_dir: Path | None, simulate: bool) -> None:
+        # Import concrete here, on the thread that builds the app: its tracing keeps a thread-local
+        # tag stack that only the importing thread gets, and circuits are compiled on that thread.
+        import fhe.artifacts
+        import fhe.custodian
+        import fhe.transcript  # noqa: F401
         from fhe.log import DecryptionLog
 
         self.verifier = Verifier(domain, clock=clock)
@@ -61,19 +113,19 @@ class CustodianCore:
             self._custodians[key] = found
         return found
 
-    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int) -> dict[str, Any]:
+    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int) -> OpenedRound:
         """Draw the round's masks; return ``Enc(R)`` and the shape for the operator."""
         with self.lock:
             custodian = self._custodian(slots, levels, max_quantity)
             masks = custodian.open_round(round_id)
             shape = custodian._circuit.shape
             self._rounds[round_id] = _Round((shape.slots, shape.levels, shape.quantity_digits))
-            return {"round_id": round_id, "circuit_id": str(masks.circuit_id), "key_id": masks.key_id,
-                    "slots": shape.slots, "levels": shape.levels, "quantity_digits": shape.quantity_digits,
-                    "digits_per_slot": shape.digits_per_slot, "max_quantity": shape.max_quantity,
-                    "masks_digest": masks.digest, "masks": masks.ciphertext}
+            return OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
+                               shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
+                               bytes(masks.ciphertext))
 
     def evaluation_keys(self, circuit_id: str) -> bytes:
+        """Return the public evaluation keys of a circuit this custodian keyed."""
         for custodian in self._custodians.values():
             if str(custodian._circuit.id) == circuit_id:
                 return bytes(custodian.evaluation_keys)
@@ -93,7 +145,7 @@ class CustodianCore:
                 raise PolicyViolation(f"slot {slot} of round {round_id} already has an owner")
             state.owners[slot] = holder
 
-    def issue_mask(self, signed: Signed) -> dict[str, Any]:
+    def issue_mask(self, signed: Signed) -> IssuedMask:
         """Give a slot's mask to the slot's own account, once, for a signed request."""
         message = signed.message
         assert isinstance(message, MaskRequest)
@@ -105,10 +157,10 @@ class CustodianCore:
                 raise PolicyViolation(f"slot {message.slot} of round {round_id} does not belong to {signer}")
             mask = self._custodians[state.shape_key].issue_mask(round_id, message.slot)
             self.verifier.nonces.spend(signer, message.nonce)
-            return {"round_id": round_id, "slot": message.slot, "digits": list(mask.digits)}
+            return IssuedMask(round_id, message.slot, tuple(int(d) for d in mask.digits))
 
     def decrypt(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
-                transcript: str, outputs: list[bytes]) -> dict[str, Any]:
+                transcript: str, outputs: list[bytes]) -> DecryptedRound:
         """Decrypt a round's declared outputs once, under the custodian's policy; it is logged."""
         from fhe.artifacts import CircuitId
         from fhe.transcript import DecryptionRequest
@@ -118,8 +170,9 @@ class CustodianCore:
             request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment, transcript,
                                         tuple(outputs))
             out = self._custodians[state.shape_key].decrypt(request)
-            return {"round_id": round_id, "rank": out.rank, "volume_lots": out.volume_lots, "fills": list(out.fills)}
+            return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills))
 
-    def log_entries(self) -> list[dict[str, Any]]:
-        return [{"sequence": e.sequence, "round_id": e.round_id, "transcript_hash": e.transcript_hash,
-                 "outputs": e.outputs, "previous": e.previous, "hash": e.hash} for e in self.log.entries]
+    def log_entries(self) -> list[LogRecord]:
+        """Return the decryption log, oldest first."""
+        return [LogRecord(e.sequence, e.round_id, e.transcript_hash, e.outputs, e.previous, e.hash)
+                for e in self.log.entries]

@@ -1,0 +1,34 @@
+"""``create_custodian_app``: the key custodian's FastAPI app (``darkpool custodian``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from darkpool.custodian.api import keys, log, rounds
+from darkpool.custodian.core import CustodianCore
+from darkpool.signing import SigningDomain
+from darkpool.web.http import install_error_handlers
+from darkpool.web.settings import CustodianSettings, parse_shapes
+
+__all__ = ["create_custodian_app"]
+
+
+def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int] | None = None) -> FastAPI:
+    """Build the custodian app; keys are generated (or loaded) per circuit shape now or on first use."""
+    core = CustodianCore(SigningDomain(settings.chain_id, settings.vault), clock or (lambda: int(time.time())),
+                         Path(settings.key_dir), Path(settings.log),
+                         Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate)
+    for slots, levels, max_quantity in parse_shapes(settings.shapes):
+        core.prepare(slots, levels, max_quantity)
+    app = FastAPI(title="darkpool key custodian", version="1",
+                  description="Per-round masks, Enc(R), decryption of declared round outputs once, its log.")
+    app.state.core = core
+    app.state.settings = settings
+    install_error_handlers(app)
+    for module in (rounds, keys, log):
+        app.include_router(module.router)
+    return app
