@@ -32,7 +32,8 @@ def custodian_app(tmp_path: Path, request: pytest.FixtureRequest) -> FastAPI:
     settings = CustodianSettings(vault=VAULT, operator_token=TOKEN, log=str(tmp_path / "log.jsonl"),
                                  key_dir=str(tmp_path / "keys"), simulate=True, shapes=request.param,
                                  cache_dir=str(tmp_path.parent / "fhe-cache"))
-    return create_custodian_app(settings, clock=Clock())
+    app: FastAPI = create_custodian_app(settings, clock=Clock())
+    return app
 
 
 @pytest.fixture
