@@ -22,6 +22,7 @@ __all__ = [
     "Instrument",
     "InstrumentKind",
     "Lots",
+    "MAX_LEVELS",
     "Order",
     "OrderId",
     "OptionRight",
@@ -43,6 +44,10 @@ Account = NewType("Account", str)
 """A checksummed-or-lowercase 0x Ethereum address, normalised to lowercase."""
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+MAX_LEVELS = 4096
+"""The most price levels a round's band may have: every engine allocates per level (the FHE
+circuits compile up to 16), so an unbounded count is a memory attack, not a market."""
 
 
 def account(address: str) -> Account:
@@ -190,6 +195,8 @@ class Round:
         _require_int("round reference_ticks", self.reference_ticks)
         _require_int("round band_low_ticks", self.band_low_ticks)
         _require_int("round levels", self.levels, minimum=1)
+        if self.levels > MAX_LEVELS:
+            raise ValidationError(f"round levels must be at most {MAX_LEVELS}, got {self.levels}")
 
     @property
     def band_high_ticks(self) -> Ticks:

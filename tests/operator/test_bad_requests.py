@@ -163,3 +163,10 @@ async def test_openapi_when_requested_lists_every_router(env: tuple[httpx.AsyncC
     paths = (await http.get("/openapi.json")).json()["paths"]
     for path in ("/rounds", "/withdrawals", "/batches", "/audit/journal", "/accounts/{address}/proofs", "/info"):
         assert path in paths
+
+
+@pytest.mark.attack
+async def test_audit_journal_when_cursor_beyond_int64_then_422_not_500(env: tuple[httpx.AsyncClient, Any]) -> None:
+    http, _ = env
+    response = await http.get("/audit/journal", params={"after": 2**63})
+    assert response.status_code == 422 and response.json()["error"]["code"] == "malformed_request"

@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from darkpool.domain import (
+    MAX_LEVELS,
     Account,
     Fill,
     Instrument,
@@ -132,3 +133,10 @@ def test_fills_for_when_filled_order_has_no_owner_raises_naming_it() -> None:
     result = RoundResult(Ticks(1), Lots(1), {OrderId("ghost"): Lots(1)})
     with pytest.raises(ValidationError, match="ghost"):
         result.fills_for(1, "ETH-PERP", {})
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("levels", [MAX_LEVELS + 1, 10**9, 2**70])
+def test_round_when_levels_beyond_limit_then_refused_before_any_allocation(levels: int) -> None:
+    with pytest.raises(ValidationError, match=f"at most {MAX_LEVELS}"):
+        Round("ETH-PERP", Ticks(300_000), Ticks(299_996), levels)

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 
 @router.get("/journal")
-async def journal(core: Core, after: Annotated[int, Query(ge=0)] = 0,
+async def journal(core: Core, after: Annotated[int, Query(ge=0, lt=2**63)] = 0,
                   limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
     """Durable journal entries with ``seq > after``, oldest first."""
     return [e.to_json_dict() for e in core.journal.entries(after, limit)]
