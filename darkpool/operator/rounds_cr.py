@@ -87,14 +87,15 @@ def commit_many(core: OperatorCore, round_id: int,
         index = iter(i for i in range(len(signed)) if i not in outcome.rejected)
         for record in outcome.accepted:
             position = next(index)
-            if record.bond:
-                total = wanted.get(record.account, 0) + record.bond
-                free = core.free_balance(record.account)
-                if total > free:
-                    rejected[position] = PolicyViolation(
-                        f"bond {record.bond} exceeds the free balance {free - total + record.bond} of {record.account}")
-                    continue
-                wanted[record.account] = total
+            # Every commitment is backed by collateral: an unfunded key cannot grow a round.
+            total = wanted.get(record.account, 0) + record.bond
+            free = core.free_balance(record.account)
+            if total > free or free <= 0:
+                rejected[position] = PolicyViolation(
+                    f"bond {record.bond} exceeds the free balance {free - total + record.bond} of {record.account}"
+                    if total > free else f"{record.account} has no free collateral to back a commitment")
+                continue
+            wanted[record.account] = total
             records.append(record)
         if not records:
             return None, dict(sorted(rejected.items()))

@@ -332,3 +332,18 @@ async def test_commit_many_when_bond_exceeds_free_balance_then_only_that_one_ref
         await clients[0].commit_order(rid, "ETH-PERP", Side.BUY, 300_002, 5, bond=3000)  # 6000 locked in all
     assert core.free_balance(clients[0].identity.address) == 2000
     core.journal.close()
+
+
+@pytest.mark.attack
+async def test_commit_when_key_never_funded_then_refused_even_with_zero_bond(tmp_path: Path) -> None:
+    app, _, admin, clients = _world(tmp_path)
+    await fund(admin, [clients[0].identity])  # only the first institution deposits
+    rid = await _open(admin)
+    core = app.state.core
+    seq = core.journal.seq
+    for _ in range(3):
+        with pytest.raises(Exception, match="no free collateral"):
+            await clients[1].commit_order(rid, "ETH-PERP", Side.BUY, 300_002, 5)
+    assert core.journal.seq == seq and (await admin.round(rid))["commitments"] == 0
+    await clients[0].commit_order(rid, "ETH-PERP", Side.BUY, 300_002, 5)
+    core.journal.close()
