@@ -84,7 +84,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     from darkpool.custodian import create_custodian_app
     from darkpool.operator import create_operator_app
     from darkpool.sdk import DarkPoolClient, Identity
-    from darkpool.sdk._chain import Wallet, chain_batches
+    from darkpool.settlement import Vault
     from darkpool.settlement.deploy import deploy, fund_institution
     from darkpool.web.serve import ServerThread
     from darkpool.web.settings import CustodianSettings, OperatorSettings
@@ -113,8 +113,9 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     admin = stack.enter_context(DarkPoolClient(server.url, admin_token=admin_token))
     clients = [stack.enter_context(DarkPoolClient(server.url, who, custodian=custodian.url)) for who in people]
 
+    vault = Vault(chain, d.vault)
     for who, amount in zip(people, DEPOSITS, strict=True):
-        Wallet(chain.w3, who, d.vault, d.token).deposit(amount)
+        vault.deposit(who, amount, approve=True)
     credited = admin.admin("POST", "/admin/deposits/sync")["credited"]
     balances = [c.balance()["balance"] for c in clients]
     flow.check(credited == 3 and balances == list(DEPOSITS),
@@ -127,9 +128,9 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     _commit_reveal_perp_round(flow, admin, clients)
 
     batch = admin.admin("POST", "/batches")
-    on_chain = chain_batches(chain.w3, d.vault)
-    flow.check(on_chain[-1]["balances_root"] == batch["balances_root"]
-               and on_chain[-1]["journal_head"] == batch["journal_head"],
+    on_chain = vault.committed_batches()
+    flow.check(on_chain[-1].balances_root == batch["balances_root"]
+               and on_chain[-1].journal_head == batch["journal_head"],
                f"batch {batch['batch_id']} settled on chain (tx {batch['tx'][:12]}...): balances, fills and "
                f"withdrawals roots and journal head {batch['journal_head'][:12]}... match the BatchCommitted event")
 
@@ -137,14 +138,13 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     wid = clients[1].withdraw(amount)
     batch2 = admin.admin("POST", "/batches")
     proof = next(w for b in clients[1].proofs() for w in b["withdrawals"] if w["withdrawal_id"] == wid)
-    wallet = Wallet(chain.w3, people[1], d.vault, d.token)
-    before = wallet.token_balance()
-    wallet.claim_withdrawal(batch2["batch_id"], wid, proof["amount"], proof["proof"])
-    flow.check(wallet.token_balance() - before == amount,
+    before = vault.token().balance_of(people[1].address)
+    vault.claim_withdrawal(people[1], batch2["batch_id"], wid, people[1].address, proof["amount"], proof["proof"])
+    flow.check(vault.token().balance_of(people[1].address) - before == amount,
                f"{names[1]} withdrew {amount / 1e6:,.0f} mUSD on chain with a Merkle proof against batch "
                f"{batch2['batch_id']}'s withdrawals root")
 
-    on_chain = chain_batches(chain.w3, d.vault)
+    on_chain = vault.committed_batches()
     for name, client in zip(names, clients, strict=True):
         statements = client.verify_inclusion(on_chain)
         flow.check(bool(statements), f"{name} verified its own inclusion in every batch: {'; '.join(statements)}")

@@ -1,27 +1,30 @@
-"""Sync and async clients over httpx, driving the shared operations of :mod:`darkpool.sdk._ops`."""
+"""Sync and async clients over httpx, driving the shared operations of :mod:`darkpool.sdk._ops`.
+
+Both clients have the same verbs with the same arguments and results; each verb is one line that
+hands an operation to its client's driver. A test runs one scenario through both and compares.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from darkpool.domain import Side
 from darkpool.errors import ValidationError
 from darkpool.sdk._keys import Identity
-from darkpool.sdk._ops import Call, CommitTicket, FheTicket, Op, Ops
+from darkpool.sdk._ops import Call, CommitTicket, FheTicket, Op, Ops, Pause
 from darkpool.web.codes import raise_for_error
+
+if TYPE_CHECKING:
+    from darkpool.settlement import CommittedBatch
 
 __all__ = ["AsyncDarkPoolClient", "DarkPoolClient"]
 
-
-def _headers(call: Call, admin_token: str | None) -> dict[str, str]:
-    if not call.admin:
-        return {}
-    if admin_token is None:
-        raise ValidationError("this call needs the operator's admin token")
-    return {"Authorization": f"Bearer {admin_token}"}
+H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 
 class _Base:
@@ -33,11 +36,25 @@ class _Base:
     def address(self) -> str:
         return self.ops.me.address
 
+    def _headers(self, call: Call) -> dict[str, str]:
+        if not call.admin:
+            return {}
+        if self.admin_token is None:
+            raise ValidationError("this call needs the operator's admin token")
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    @staticmethod
+    def _pick(call: Call, operator: H, custodian: H | None) -> H:
+        http = operator if call.service == "operator" else custodian
+        if http is None:
+            raise ValidationError(f"no {call.service} client configured")
+        return http
+
 
 class DarkPoolClient(_Base):
     """A synchronous client of the operator (and optionally the custodian).
 
-    Pass ``transport=httpx.ASGITransport(app)`` to talk to an app in process.
+    Pass ``transport=`` (e.g. ``httpx.WSGITransport`` or a ``MockTransport``) to talk without a socket.
     """
 
     def __init__(self, base_url: str, identity: Identity | None = None, *, admin_token: str | None = None,
@@ -61,53 +78,44 @@ class DarkPoolClient(_Base):
     def run(self, op: Op) -> Any:
         """Drive one operation to its result."""
         try:
-            call = next(op)
+            step = next(op)
             while True:
-                http = self.http if call.service == "operator" else self.custodian
-                if http is None:
-                    raise ValidationError(f"no {call.service} client configured")
-                response = http.request(call.method, call.path, json=call.json,
-                                        headers=_headers(call, self.admin_token))
-                call = op.send(raise_for_error(response))
+                if isinstance(step, Pause):
+                    time.sleep(step.seconds)
+                    step = op.send(None)
+                    continue
+                http = self._pick(step, self.http, self.custodian)
+                response = http.request(step.method, step.path, json=step.json, headers=self._headers(step))
+                step = op.send(raise_for_error(response))
         except StopIteration as done:
             return done.value
 
-    # -- institution verbs ----------------------------------------------------------------------
+    # -- institution verbs (AsyncDarkPoolClient has each, with the same signature) ---------------
     def info(self) -> dict[str, Any]:
         return dict(self.run(self.ops.info()))
 
     def balance(self) -> dict[str, Any]:
-        return dict(self.run(self.ops.get(f"/accounts/{self.address}/balance")))
+        return dict(self.run(self.ops.balance()))
 
     def positions(self) -> dict[str, int]:
-        return dict(self.run(self.ops.get(f"/accounts/{self.address}/positions")))
+        return dict(self.run(self.ops.positions()))
 
     def fills(self) -> list[dict[str, Any]]:
-        return list(self.run(self.ops.get(f"/accounts/{self.address}/fills")))
+        return list(self.run(self.ops.fills()))
 
     def margin(self) -> dict[str, Any]:
-        return dict(self.run(self.ops.get(f"/accounts/{self.address}/margin")))
+        return dict(self.run(self.ops.margin()))
 
     def rounds(self) -> list[dict[str, Any]]:
-        return list(self.run(self.ops.get("/rounds")))
+        return list(self.run(self.ops.rounds()))
 
     def round(self, round_id: int) -> dict[str, Any]:
-        return dict(self.run(self.ops.get(f"/rounds/{round_id}")))
+        return dict(self.run(self.ops.round(round_id)))
 
     def follow(self, round_id: int, phase: str = "cleared", timeout_s: float = 600.0,
-               sleep: Callable[[float], None] | None = None, poll_s: float = 0.2) -> dict[str, Any]:
+               poll_s: float = 0.2) -> dict[str, Any]:
         """Poll the round until it reaches ``phase``; return it."""
-        import time
-
-        pause = sleep or time.sleep
-        deadline = time.monotonic() + timeout_s
-        while True:
-            state = self.round(round_id)
-            if state["phase"] == phase:
-                return state
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"round {round_id} did not reach {phase} in {timeout_s}s")
-            pause(poll_s)
+        return dict(self.run(self.ops.follow(round_id, phase, timeout_s, poll_s)))
 
     def commit_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int, quantity_lots: int,
                      bond: int = 0) -> CommitTicket:
@@ -131,35 +139,39 @@ class DarkPoolClient(_Base):
         return int(self.run(self.ops.withdraw(amount)))
 
     def withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
-        return dict(self.run(self.ops.get(f"/withdrawals/{withdrawal_id}")))
+        return dict(self.run(self.ops.withdrawal(withdrawal_id)))
 
     def proofs(self) -> list[dict[str, Any]]:
-        return list(self.run(self.ops.get(f"/accounts/{self.address}/proofs")))
+        return list(self.run(self.ops.proofs()))
 
-    def verify_inclusion(self, chain_batches: list[dict[str, Any]] | None = None) -> list[str]:
+    def verify_inclusion(self, chain_batches: Sequence[CommittedBatch] | None = None) -> list[str]:
+        """Check this account's proofs against the operator's roots (and the chain's, when given)."""
         return list(self.run(self.ops.verify_inclusion(chain_batches)))
 
     # -- operator verbs (admin token) -----------------------------------------------------------
     def admin(self, method: str, path: str, body: Any = None) -> Any:
-        return self.run(_admin(method, path, body))
-
-
-def _admin(method: str, path: str, body: Any) -> Op:
-    return (yield Call(method, path, body, admin=True))
+        return self.run(self.ops.admin(method, path, body))
 
 
 class AsyncDarkPoolClient(_Base):
-    """The asynchronous twin of :class:`DarkPoolClient`."""
+    """The asynchronous twin of :class:`DarkPoolClient`: the same verbs, awaited.
+
+    Pass ``transport=httpx.ASGITransport(app)`` to talk to an app in process.
+    """
 
     def __init__(self, base_url: str, identity: Identity | None = None, *, admin_token: str | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None, custodian: httpx.AsyncClient | None = None,
-                 timeout: float = 60.0, ops: Ops | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 custodian: httpx.AsyncClient | str | None = None, timeout: float = 600.0,
+                 ops: Ops | None = None) -> None:
         super().__init__(identity, admin_token, ops)
         self.http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
-        self.custodian = custodian
+        self.custodian = (httpx.AsyncClient(base_url=custodian, timeout=timeout) if isinstance(custodian, str)
+                          else custodian)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        if self.custodian is not None:
+            await self.custodian.aclose()
 
     async def __aenter__(self) -> AsyncDarkPoolClient:
         return self
@@ -168,35 +180,46 @@ class AsyncDarkPoolClient(_Base):
         await self.aclose()
 
     async def run(self, op: Op) -> Any:
+        """Drive one operation to its result."""
         try:
-            call = next(op)
+            step = next(op)
             while True:
-                http = self.http if call.service == "operator" else self.custodian
-                if http is None:
-                    raise ValidationError(f"no {call.service} client configured")
-                response = await http.request(call.method, call.path, json=call.json,
-                                              headers=_headers(call, self.admin_token))
-                call = op.send(raise_for_error(response))
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    step = op.send(None)
+                    continue
+                http = self._pick(step, self.http, self.custodian)
+                response = await http.request(step.method, step.path, json=step.json, headers=self._headers(step))
+                step = op.send(raise_for_error(response))
         except StopIteration as done:
             return done.value
 
+    # -- institution verbs ----------------------------------------------------------------------
     async def info(self) -> dict[str, Any]:
         return dict(await self.run(self.ops.info()))
 
     async def balance(self) -> dict[str, Any]:
-        return dict(await self.run(self.ops.get(f"/accounts/{self.address}/balance")))
+        return dict(await self.run(self.ops.balance()))
 
     async def positions(self) -> dict[str, int]:
-        return dict(await self.run(self.ops.get(f"/accounts/{self.address}/positions")))
+        return dict(await self.run(self.ops.positions()))
 
     async def fills(self) -> list[dict[str, Any]]:
-        return list(await self.run(self.ops.get(f"/accounts/{self.address}/fills")))
+        return list(await self.run(self.ops.fills()))
 
     async def margin(self) -> dict[str, Any]:
-        return dict(await self.run(self.ops.get(f"/accounts/{self.address}/margin")))
+        return dict(await self.run(self.ops.margin()))
+
+    async def rounds(self) -> list[dict[str, Any]]:
+        return list(await self.run(self.ops.rounds()))
 
     async def round(self, round_id: int) -> dict[str, Any]:
-        return dict(await self.run(self.ops.get(f"/rounds/{round_id}")))
+        return dict(await self.run(self.ops.round(round_id)))
+
+    async def follow(self, round_id: int, phase: str = "cleared", timeout_s: float = 600.0,
+                     poll_s: float = 0.2) -> dict[str, Any]:
+        """Poll the round until it reaches ``phase``; return it."""
+        return dict(await self.run(self.ops.follow(round_id, phase, timeout_s, poll_s)))
 
     async def commit_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int,
                            quantity_lots: int, bond: int = 0) -> CommitTicket:
@@ -209,6 +232,7 @@ class AsyncDarkPoolClient(_Base):
 
     async def fhe_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int,
                         quantity_lots: int) -> FheTicket:
+        """Reserve a slot, fetch its mask from the custodian, submit the masked order."""
         ticket: FheTicket = await self.run(self.ops.fhe_order(round_id, instrument, side, limit_ticks,
                                                               quantity_lots))
         return ticket
@@ -219,8 +243,16 @@ class AsyncDarkPoolClient(_Base):
     async def withdraw(self, amount: int) -> int:
         return int(await self.run(self.ops.withdraw(amount)))
 
-    async def verify_inclusion(self, chain_batches: list[dict[str, Any]] | None = None) -> list[str]:
+    async def withdrawal(self, withdrawal_id: int) -> dict[str, Any]:
+        return dict(await self.run(self.ops.withdrawal(withdrawal_id)))
+
+    async def proofs(self) -> list[dict[str, Any]]:
+        return list(await self.run(self.ops.proofs()))
+
+    async def verify_inclusion(self, chain_batches: Sequence[CommittedBatch] | None = None) -> list[str]:
+        """Check this account's proofs against the operator's roots (and the chain's, when given)."""
         return list(await self.run(self.ops.verify_inclusion(chain_batches)))
 
+    # -- operator verbs (admin token) -----------------------------------------------------------
     async def admin(self, method: str, path: str, body: Any = None) -> Any:
-        return await self.run(_admin(method, path, body))
+        return await self.run(self.ops.admin(method, path, body))

@@ -1,16 +1,17 @@
 """The SDK's operations, written once as generators that yield HTTP calls and receive decoded JSON.
 
 The sync and async clients drive the same generators, so both behave identically. Operations that
-need no network (signing, salts, proof checks) run inside them.
+need no network (signing, salts, proof checks) run inside them; an operation that waits yields a
+:class:`Pause` and its driver sleeps the way it knows (``time.sleep`` or ``asyncio.sleep``).
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commit_reveal import CommitmentScheme, Reveal, Salt
 from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks, account
@@ -28,7 +29,10 @@ from darkpool.signing import (
     signed_to_wire,
 )
 
-__all__ = ["Call", "CommitTicket", "FheTicket", "Ops"]
+if TYPE_CHECKING:
+    from darkpool.settlement import CommittedBatch
+
+__all__ = ["Call", "CommitTicket", "FheTicket", "Op", "Ops", "Pause"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,14 @@ class Call:
     service: str = "operator"
 
 
-Op = Generator[Call, Any, Any]
+@dataclass(frozen=True)
+class Pause:
+    """Wait ``seconds`` before the next call (the driver sleeps; the operation reads no clock)."""
+
+    seconds: float
+
+
+Op = Generator[Call | Pause, Any, Any]
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,47 @@ class Ops:
     def get(self, path: str) -> Op:
         return (yield Call("GET", path))
 
+    def admin(self, method: str, path: str, body: Any = None) -> Op:
+        """Call an operator-only endpoint (the client adds its admin token)."""
+        return (yield Call(method, path, body, admin=True))
+
+    # -- reads of this account (the paths in one place) ------------------------------------------
+    def balance(self) -> Op:
+        return (yield Call("GET", f"/accounts/{self.me.address}/balance"))
+
+    def positions(self) -> Op:
+        return (yield Call("GET", f"/accounts/{self.me.address}/positions"))
+
+    def fills(self) -> Op:
+        return (yield Call("GET", f"/accounts/{self.me.address}/fills"))
+
+    def margin(self) -> Op:
+        return (yield Call("GET", f"/accounts/{self.me.address}/margin"))
+
+    def proofs(self) -> Op:
+        return (yield Call("GET", f"/accounts/{self.me.address}/proofs"))
+
+    def withdrawal(self, withdrawal_id: int) -> Op:
+        return (yield Call("GET", f"/withdrawals/{withdrawal_id}"))
+
+    # -- rounds ----------------------------------------------------------------------------------
+    def rounds(self) -> Op:
+        return (yield Call("GET", "/rounds"))
+
+    def round(self, round_id: int) -> Op:
+        return (yield Call("GET", f"/rounds/{round_id}"))
+
+    def follow(self, round_id: int, phase: str = "cleared", timeout_s: float = 600.0, poll_s: float = 0.2) -> Op:
+        """Poll the round every ``poll_s`` until it reaches ``phase``; return it, or raise ``TimeoutError``."""
+        if poll_s <= 0 or timeout_s < 0:
+            raise ValidationError(f"poll_s must be positive and timeout_s not negative, got {poll_s}, {timeout_s}")
+        for _ in range(int(timeout_s / poll_s) + 1):
+            state = yield from self.round(round_id)
+            if state["phase"] == phase:
+                return state
+            yield Pause(poll_s)
+        raise TimeoutError(f"round {round_id} did not reach {phase} in {timeout_s}s")
+
     def commit_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int, quantity_lots: int,
                      bond: int = 0) -> Op:
         """Sign and send a commitment; return the :class:`CommitTicket` to reveal later."""
@@ -167,8 +219,8 @@ class Ops:
         ack = yield Call("POST", "/withdrawals", signed_to_wire(self.me.sign(message, domain)))
         return int(ack["withdrawal_id"])
 
-    def verify_inclusion(self, chain_batches: list[dict[str, Any]] | None = None) -> Op:
+    def verify_inclusion(self, chain_batches: Sequence[CommittedBatch] | None = None) -> Op:
         """Check this account's proofs in every batch against the roots (and the chain's, when given)."""
-        proofs = yield Call("GET", f"/accounts/{self.me.address}/proofs")
-        my_fills = yield Call("GET", f"/accounts/{self.me.address}/fills")
+        proofs = yield from self.proofs()
+        my_fills = yield from self.fills()
         return verify_batches(self.me.address, proofs, my_fills, chain_batches)

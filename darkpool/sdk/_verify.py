@@ -6,11 +6,15 @@ chain's ``BatchCommitted`` events, which are what count.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from darkpool.crypto.merkle import leaf_hash, parse_hash, process_proof
 from darkpool.errors import InvalidProof
 from darkpool.settlement.trees import BALANCE_LEAF, FILL_LEAF, WITHDRAWAL_LEAF
+
+if TYPE_CHECKING:  # importing settlement loads web3; a check against given roots needs none of it
+    from darkpool.settlement import CommittedBatch
 
 __all__ = ["verify_batches"]
 
@@ -22,13 +26,13 @@ def _check(encoding: tuple[str, ...], value: list[Any], proof: list[str], root: 
 
 
 def verify_batches(holder: str, batches: list[dict[str, Any]], fills: list[dict[str, Any]],
-                   chain_batches: list[dict[str, Any]] | None = None) -> list[str]:
+                   chain_batches: Sequence[CommittedBatch] | None = None) -> list[str]:
     """Verify every proof of ``holder``; return what was verified; raise :class:`InvalidProof` on any failure.
 
     Fills the operator reports but no batch holds yet are counted in the statements.
     """
     statements: list[str] = []
-    on_chain = {b["batch_id"]: b for b in chain_batches or []}
+    on_chain = {b.batch_id: b for b in chain_batches or []}
     proven_fills: set[tuple[int, str]] = set()
     for batch in batches:
         bid = batch["batch_id"]
@@ -36,8 +40,9 @@ def verify_batches(holder: str, batches: list[dict[str, Any]], fills: list[dict[
             chain = on_chain.get(bid)
             if chain is None:
                 raise InvalidProof(f"batch {bid} is not on chain")
-            for name in ("balances_root", "fills_root", "withdrawals_root"):
-                if parse_hash(chain[name]) != parse_hash(batch[name]):
+            for name, root in (("balances_root", chain.balances_root), ("fills_root", chain.fills_root),
+                               ("withdrawals_root", chain.withdrawals_root)):
+                if parse_hash(root) != parse_hash(batch[name]):
                     raise InvalidProof(f"batch {bid}: operator's {name} differs from the chain's")
         if batch["balance"] is not None:
             b = batch["balance"]

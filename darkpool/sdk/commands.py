@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from darkpool.domain import Side
+from darkpool.errors import NotFound
 from darkpool.sdk._client import DarkPoolClient
 from darkpool.sdk._keys import create_key, load_key
 from darkpool.sdk._ops import CommitTicket
+
+if TYPE_CHECKING:
+    from darkpool.settlement import Vault
 
 __all__ = ["balance", "claim", "commit", "deposit", "fills", "key_create", "margin", "reveal", "verify",
            "withdraw"]
@@ -66,35 +70,29 @@ def withdraw(url: str, key: str, amount: int) -> dict[str, Any]:
         return {"withdrawal_id": c.withdraw(amount)}
 
 
+def _vault(rpc_url: str, address: str) -> Vault:
+    from darkpool.settlement import RpcChain, Vault
+
+    return Vault(RpcChain(rpc_url), address)
+
+
 def deposit(url: str, key: str, rpc_url: str, amount: int) -> dict[str, Any]:
-    """Approve and deposit ``amount`` into the operator's vault on chain."""
-    from web3 import Web3
-
-    from darkpool.sdk._chain import Wallet
-
+    """Approve and deposit ``amount`` into the operator's vault on chain (signed with this key)."""
     with _client(url, key) as c:
-        info = c.info()
-        wallet = Wallet(Web3(Web3.HTTPProvider(rpc_url)), c.ops.me, info["verifying_contract"], info["token"])
-        return {"tx": wallet.deposit(amount)}
+        vault = _vault(rpc_url, c.info()["verifying_contract"])
+        return {"tx": vault.deposit(c.ops.me, amount, approve=True).tx_hash}
 
 
 def claim(url: str, key: str, rpc_url: str, withdrawal_id: int) -> dict[str, Any]:
     """Claim a committed withdrawal on chain with its proof."""
-    from web3 import Web3
-
-    from darkpool.sdk._chain import Wallet
-
     with _client(url, key) as c:
-        info = c.info()
         for batch in c.proofs():
             for w in batch["withdrawals"]:
                 if w["withdrawal_id"] == withdrawal_id:
-                    wallet = Wallet(Web3(Web3.HTTPProvider(rpc_url)), c.ops.me, info["verifying_contract"],
-                                    info["token"])
-                    return {"tx": wallet.claim_withdrawal(batch["batch_id"], withdrawal_id, w["amount"],
-                                                          w["proof"])}
-    from darkpool.errors import NotFound
-
+                    vault = _vault(rpc_url, c.info()["verifying_contract"])
+                    tx = vault.claim_withdrawal(c.ops.me, batch["batch_id"], withdrawal_id, c.address, w["amount"],
+                                                w["proof"])
+                    return {"tx": tx.tx_hash}
     raise NotFound(f"withdrawal {withdrawal_id} is in no committed batch yet")
 
 
@@ -103,9 +101,5 @@ def verify(url: str, key: str, rpc_url: str | None = None) -> list[str]:
     with _client(url, key) as c:
         on_chain = None
         if rpc_url is not None:
-            from web3 import Web3
-
-            from darkpool.sdk._chain import chain_batches
-
-            on_chain = chain_batches(Web3(Web3.HTTPProvider(rpc_url)), c.info()["verifying_contract"])
+            on_chain = _vault(rpc_url, c.info()["verifying_contract"]).committed_batches()
         return c.verify_inclusion(on_chain)

@@ -1,4 +1,5 @@
-"""Settlement on chain: batch trees, the vault contract, chain adapters and the batcher.
+"""Settlement on chain: batch trees, the vault contract (one wrapper for operator, institutions and
+auditors), chain adapters and the batcher.
 
 Importing this package imports web3; the core (domain, engine, margin, ledger) must not.
 """
@@ -7,7 +8,15 @@ from __future__ import annotations
 
 from darkpool.settlement.batcher import BalanceProof, BatchRecord, SettlementBatcher, WithdrawalProof
 from darkpool.settlement.chain import Chain, RpcChain, TesterChain, anvil_binary, embedded_chain, start_anvil
-from darkpool.settlement.contracts import MockToken, TxResult, Vault, load_artifact
+from darkpool.settlement.contracts import (
+    CommittedBatch,
+    MockToken,
+    Sender,
+    Signer,
+    TxResult,
+    Vault,
+    load_artifact,
+)
 from darkpool.settlement.trees import (
     BALANCE_LEAF,
     EMPTY_ROOT,
@@ -33,9 +42,12 @@ __all__ = [
     "BatchRecord",
     "BatchTrees",
     "Chain",
+    "CommittedBatch",
     "MockToken",
     "RpcChain",
+    "Sender",
     "SettlementBatcher",
+    "Signer",
     "TesterChain",
     "TxResult",
     "Vault",

@@ -1,8 +1,11 @@
 """Typed wrappers of the settlement contracts, and the one place chain errors are translated.
 
-Every state-changing call sends one transaction from an unlocked account of the node, waits for
-its receipt and returns a :class:`TxResult`; every revert becomes
-:class:`~darkpool.errors.TransactionReverted` naming the contract's custom error.
+Every state-changing call sends one transaction, waits for its receipt and returns a
+:class:`TxResult`. The sender is either the address of an account the node unlocks (the operator
+on a dev chain, test accounts) or a :class:`Signer` whose key signs the transaction here, so an
+institution's calls work on any node (py-evm in process, anvil, a public JSON-RPC endpoint).
+Every revert, estimated or mined, becomes :class:`~darkpool.errors.TransactionReverted` naming
+the contract's custom error.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
@@ -24,9 +27,23 @@ from darkpool.crypto.merkle import parse_hash
 from darkpool.errors import ChainError, TransactionReverted
 from darkpool.settlement.chain import Chain
 
-__all__ = ["Artifact", "MockToken", "TxResult", "Vault", "load_artifact"]
+__all__ = ["Artifact", "CommittedBatch", "MockToken", "Sender", "Signer", "TxResult", "Vault", "load_artifact"]
 
 T = TypeVar("T")
+
+
+class Signer(Protocol):
+    """A key that signs its own transactions (the SDK's ``Identity`` is one)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def private_key(self) -> bytes: ...
+
+
+Sender = str | Signer
+"""Who sends a transaction: an account the node unlocks (its address), or a :class:`Signer`."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +159,24 @@ class _Wrapper:
                 raise TransactionReverted("revert", (), str(error)) from None
             raise _decode_revert(data, self._errors) from None
 
-    def _send(self, sender: str, function: str, *args: object) -> TxResult:
+    def _send(self, sender: Sender, function: str, *args: object) -> TxResult:
         bound = self.contract.functions[function](*args)
         w3 = self.chain.w3
 
         def send() -> TxResult:
-            tx_hash = bound.transact({"from": sender})
+            if isinstance(sender, str):
+                origin = w3.to_checksum_address(sender)
+                tx_hash = bound.transact({"from": origin})
+            else:
+                origin = w3.to_checksum_address(sender.address)
+                tx = bound.build_transaction({"from": origin, "nonce": w3.eth.get_transaction_count(origin),
+                                              "chainId": w3.eth.chain_id})
+                signed = w3.eth.account.sign_transaction(tx, sender.private_key)
+                tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
             receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120)
             if receipt["status"] != 1:
+                # Mined but failed (the estimate passed): replay it where it ran for the contract's reason.
+                bound.call({"from": origin}, block_identifier=max(0, receipt["blockNumber"] - 1))
                 raise TransactionReverted("revert", (), f"{function} mined with status 0")
             return TxResult("0x" + bytes(receipt["transactionHash"]).hex(), receipt["blockNumber"], receipt["gasUsed"])
 
@@ -169,22 +196,43 @@ class MockToken(_Wrapper):
         """Deploy a fresh token with 6 decimals."""
         return cls(chain, cls._deploy_address(chain, sender, name, symbol, 6))
 
-    def mint(self, sender: str, to: str, amount: int) -> TxResult:
-        return self._send(sender, "mint", to, amount)
+    def mint(self, sender: Sender, to: str, amount: int) -> TxResult:
+        return self._send(sender, "mint", self.chain.w3.to_checksum_address(to), amount)
 
-    def approve(self, owner: str, spender: str, amount: int) -> TxResult:
-        return self._send(owner, "approve", spender, amount)
+    def approve(self, owner: Sender, spender: str, amount: int) -> TxResult:
+        return self._send(owner, "approve", self.chain.w3.to_checksum_address(spender), amount)
 
     def balance_of(self, holder: str) -> int:
-        return int(self._read("balanceOf", holder))
+        return int(self._read("balanceOf", self.chain.w3.to_checksum_address(holder)))
 
 
 def _hashes(proof: Sequence[str | bytes]) -> list[bytes]:
     return [parse_hash(node) for node in proof]
 
 
+@dataclass(frozen=True)
+class CommittedBatch:
+    """A ``BatchCommitted`` event: the roots that count, as the chain holds them."""
+
+    batch_id: int
+    balances_root: str
+    fills_root: str
+    withdrawals_root: str
+    journal_head: str
+    deposits_credited: int
+    block: int
+
+
+def _hex(value: Any) -> str:
+    return "0x" + bytes(value).hex()
+
+
 class Vault(_Wrapper):
-    """The ``DarkPoolVault`` settlement contract."""
+    """The ``DarkPoolVault`` settlement contract, for its operator, institutions and anyone watching.
+
+    Every call names its sender (:data:`Sender`). Claims, forced withdrawals, freezes and escapes
+    are open to any sender on behalf of ``account``: the contract pays ``account`` only.
+    """
 
     artifact_name = "DarkPoolVault"
 
@@ -193,10 +241,13 @@ class Vault(_Wrapper):
         """Deploy a vault for ``token`` run by ``operator``."""
         return cls(chain, cls._deploy_address(chain, sender, token, operator, grace_period_s))
 
+    def _account(self, holder: str) -> str:
+        return self.chain.w3.to_checksum_address(holder)
+
     # operator
     def commit_batch(
         self,
-        operator: str,
+        operator: Sender,
         batch_id: int,
         balances_root: str,
         fills_root: str,
@@ -204,37 +255,50 @@ class Vault(_Wrapper):
         journal_head: str,
         deposits_credited: int,
     ) -> TxResult:
+        """Commit a batch's roots and the journal head in one transaction (operator only)."""
         roots = [parse_hash(r) for r in (balances_root, fills_root, withdrawals_root, journal_head)]
         return self._send(operator, "commitBatch", batch_id, *roots, deposits_credited)
 
-    def seal_commitments(self, operator: str, round_id: int, commitments_root: str) -> TxResult:
+    def seal_commitments(self, operator: Sender, round_id: int, commitments_root: str) -> TxResult:
+        """Seal a commit-reveal round's commitments root (operator only, once per round)."""
         return self._send(operator, "sealCommitments", round_id, parse_hash(commitments_root))
 
-    # users
-    def deposit(self, sender: str, amount: int) -> TxResult:
+    # institutions
+    def deposit(self, sender: Sender, amount: int, *, approve: bool = False) -> TxResult:
+        """Deposit ``amount`` base units of the vault's token; with ``approve``, approve the vault first."""
+        if approve:
+            self.token().approve(sender, self.address, amount)
         return self._send(sender, "deposit", amount)
 
     def claim_withdrawal(
-        self, sender: str, batch_id: int, withdrawal_id: int, account: str, amount: int, proof: Sequence[str | bytes]
+        self, sender: Sender, batch_id: int, withdrawal_id: int, account: str, amount: int,
+        proof: Sequence[str | bytes],
     ) -> TxResult:
-        checksummed = self.chain.w3.to_checksum_address(account)
-        return self._send(sender, "claimWithdrawal", batch_id, withdrawal_id, checksummed, amount, _hashes(proof))
+        """Pay ``account`` a withdrawal committed in ``batch_id``, once, with its proof."""
+        return self._send(sender, "claimWithdrawal", batch_id, withdrawal_id, self._account(account), amount,
+                          _hashes(proof))
 
-    def request_forced_withdrawal(self, sender: str) -> TxResult:
+    def request_forced_withdrawal(self, sender: Sender) -> TxResult:
+        """Start the escape hatch: unserved within the grace period, anyone may freeze the vault."""
         return self._send(sender, "requestForcedWithdrawal")
 
-    def freeze(self, sender: str, account: str) -> TxResult:
-        return self._send(sender, "freeze", self.chain.w3.to_checksum_address(account))
+    def freeze(self, sender: Sender, account: str) -> TxResult:
+        """Freeze the vault because ``account``'s forced withdrawal went unserved."""
+        return self._send(sender, "freeze", self._account(account))
 
-    def escape(self, sender: str, account: str, amount: int, proof: Sequence[str | bytes]) -> TxResult:
-        checksummed = self.chain.w3.to_checksum_address(account)
-        return self._send(sender, "escape", checksummed, amount, _hashes(proof))
+    def escape(self, sender: Sender, account: str, amount: int, proof: Sequence[str | bytes]) -> TxResult:
+        """After a freeze, pay ``account`` its last committed balance once, with its proof."""
+        return self._send(sender, "escape", self._account(account), amount, _hashes(proof))
 
-    def reclaim_deposit(self, sender: str, deposit_id: int, account: str, amount: int) -> TxResult:
-        checksummed = self.chain.w3.to_checksum_address(account)
-        return self._send(sender, "reclaimDeposit", deposit_id, checksummed, amount)
+    def reclaim_deposit(self, sender: Sender, deposit_id: int, account: str, amount: int) -> TxResult:
+        """After a freeze, return a deposit no batch credited to ``account``, once."""
+        return self._send(sender, "reclaimDeposit", deposit_id, self._account(account), amount)
 
     # views
+    def token(self) -> MockToken:
+        """The collateral token (an ERC-20; balances and approvals through :class:`MockToken`)."""
+        return MockToken(self.chain, self.token_address())
+
     def token_address(self) -> str:
         return str(self._read("token"))
 
@@ -242,13 +306,13 @@ class Vault(_Wrapper):
         return int(self._read("lastBatchId"))
 
     def balances_root(self) -> str:
-        return "0x" + bytes(self._read("balancesRoot")).hex()
+        return _hex(self._read("balancesRoot"))
 
     def withdrawals_root(self, batch_id: int) -> str:
-        return "0x" + bytes(self._read("withdrawalsRoots", batch_id)).hex()
+        return _hex(self._read("withdrawalsRoots", batch_id))
 
     def commitments_root(self, round_id: int) -> str:
-        return "0x" + bytes(self._read("commitmentsRoots", round_id)).hex()
+        return _hex(self._read("commitmentsRoots", round_id))
 
     def is_frozen(self) -> bool:
         return bool(self._read("frozen"))
@@ -267,4 +331,14 @@ class Vault(_Wrapper):
         logs = self._guard(lambda: self.contract.events.Deposited().get_logs(from_block=from_block))
         return [
             (int(e["args"]["depositId"]), str(e["args"]["account"]).lower(), int(e["args"]["amount"])) for e in logs
+        ]
+
+    def committed_batches(self, from_block: int = 0) -> list[CommittedBatch]:
+        """Return every ``BatchCommitted`` event, oldest first: the roots institutions check proofs against."""
+        logs = self._guard(lambda: self.contract.events.BatchCommitted().get_logs(from_block=from_block))
+        return [
+            CommittedBatch(int(e["args"]["batchId"]), _hex(e["args"]["balancesRoot"]), _hex(e["args"]["fillsRoot"]),
+                           _hex(e["args"]["withdrawalsRoot"]), _hex(e["args"]["journalHead"]),
+                           int(e["args"]["depositsCredited"]), int(e["blockNumber"]))
+            for e in logs
         ]

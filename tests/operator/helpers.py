@@ -73,8 +73,7 @@ def deposited_world(journal: Path, deposit: int = 10**11) -> tuple[Any, Any, lis
 
     Return the chain, the deployment, the institutions and settings for an operator settling there.
     """
-    from darkpool.sdk._chain import Wallet
-    from darkpool.settlement import embedded_chain
+    from darkpool.settlement import Vault, embedded_chain
     from darkpool.settlement.deploy import deploy, fund_institution
 
     chain = embedded_chain()
@@ -82,7 +81,7 @@ def deposited_world(journal: Path, deposit: int = 10**11) -> tuple[Any, Any, lis
     people = identities(3)
     fund_institution(chain, d, [p.address for p in people], 10**12)
     for who in people:
-        Wallet(chain.w3, who, d.vault, d.token).deposit(deposit)
+        Vault(chain, d.vault).deposit(who, deposit, approve=True)
     settings = OperatorSettings(journal=str(journal), chain_id=d.chain_id, vault=d.vault, token=d.token,
                                 operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6)
     return chain, d, people, settings

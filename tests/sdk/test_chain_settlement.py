@@ -7,10 +7,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from darkpool.errors import TransactionReverted
 from darkpool.operator import create_operator_app
 from darkpool.sdk import AsyncDarkPoolClient
-from darkpool.sdk._chain import Wallet, chain_batches
-from darkpool.settlement import embedded_chain
+from darkpool.settlement import Vault, embedded_chain
 from darkpool.settlement.deploy import deploy, fund_institution
 from darkpool.web.settings import OperatorSettings
 from tests.operator.helpers import ADMIN, Clock, commit_reveal_round, deposited_world, identities
@@ -36,17 +36,18 @@ async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path
     wid = await clients[1].withdraw(10**9)
     batch = await admin.admin("POST", "/batches")
     assert batch["withdrawals"] == [{"withdrawal_id": wid, "account": people[1].address, "amount": 10**9}]
-    on_chain = chain_batches(chain.w3, d.vault)
-    assert on_chain[0]["balances_root"] == batch["balances_root"]
+    vault = Vault(chain, d.vault)
+    on_chain = vault.committed_batches()
+    assert on_chain[0].balances_root == batch["balances_root"]
     for c in clients:
         statements = await c.verify_inclusion(on_chain)
         assert any("balance" in s for s in statements)
-    proofs = await clients[1].run(clients[1].ops.get(f"/accounts/{people[1].address}/proofs"))
-    w = proofs[0]["withdrawals"][0]
-    wallet = Wallet(chain.w3, people[1], d.vault, d.token)
-    before = wallet.token_balance()
-    wallet.claim_withdrawal(1, w["withdrawal_id"], w["amount"], w["proof"])
-    assert wallet.token_balance() == before + 10**9
+    w = (await clients[1].proofs())[0]["withdrawals"][0]
+    before = vault.token().balance_of(people[1].address)
+    vault.claim_withdrawal(people[1], 1, w["withdrawal_id"], people[1].address, w["amount"], w["proof"])
+    assert vault.token().balance_of(people[1].address) == before + 10**9
+    with pytest.raises(TransactionReverted, match="AlreadyClaimed"):
+        vault.claim_withdrawal(people[1], 1, w["withdrawal_id"], people[1].address, w["amount"], w["proof"])
     app.state.core.journal.close()
 
 
@@ -63,12 +64,12 @@ def test_operator_when_polling_deposits_credits_new_vault_deposit(tmp_path: Path
     settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
                                 operator_address=d.operator, admin_token=ADMIN, deposit_poll_s=0.1)
     with ServerThread(create_operator_app(settings, chain=chain)) as server:
-        Wallet(chain.w3, who, d.vault, d.token).deposit(10**8)
-        client = DarkPoolClient(server.url, who)
-        deadline = time.monotonic() + 20
-        while client.balance()["balance"] != 10**8:
-            assert time.monotonic() < deadline, "deposit was not credited"
-            time.sleep(0.1)
+        Vault(chain, d.vault).deposit(who, 10**8, approve=True)
+        with DarkPoolClient(server.url, who) as client:
+            deadline = time.monotonic() + 20
+            while client.balance()["balance"] != 10**8:
+                assert time.monotonic() < deadline, "deposit was not credited"
+                time.sleep(0.1)
 
 
 async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committed_balance(tmp_path: Path) -> None:
@@ -76,8 +77,9 @@ async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committe
     d = deploy(chain, grace_period_s=3600)
     people = identities(2)
     fund_institution(chain, d, [p.address for p in people], 10**9)
+    vault = Vault(chain, d.vault)
     for who in people:
-        Wallet(chain.w3, who, d.vault, d.token).deposit(10**8)
+        vault.deposit(who, 10**8, approve=True)
     settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
                                 operator_address=d.operator, admin_token=ADMIN)
     clock = Clock()
@@ -87,12 +89,14 @@ async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committe
     client = AsyncDarkPoolClient("http://op", people[0], transport=transport)
     await admin.admin("POST", "/admin/deposits/sync")
     await admin.admin("POST", "/batches")
-    balance = (await client.run(client.ops.get(f"/accounts/{people[0].address}/proofs")))[-1]["balance"]
-    wallet = Wallet(chain.w3, people[0], d.vault, d.token)
-    wallet.request_forced_withdrawal()
+    balance = (await client.proofs())[-1]["balance"]
+    me = people[0]
+    vault.request_forced_withdrawal(me)
+    with pytest.raises(TransactionReverted, match="GracePeriodRunning"):
+        vault.freeze(me, me.address)
     chain.advance_time(3601)  # the operator never serves it
-    wallet.freeze()
-    before = wallet.token_balance()
-    wallet.escape(balance["amount"], balance["proof"])
-    assert wallet.token_balance() - before == 10**8
+    vault.freeze(me, me.address)
+    before = vault.token().balance_of(me.address)
+    vault.escape(me, me.address, balance["amount"], balance["proof"])
+    assert vault.token().balance_of(me.address) - before == 10**8
     app.state.core.journal.close()

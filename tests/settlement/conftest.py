@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from darkpool.errors import ChainError
-from darkpool.settlement.chain import Chain, TesterChain, anvil_binary, start_anvil
-from darkpool.settlement.contracts import MockToken, Vault
+from darkpool.settlement import Chain, MockToken, TesterChain, Vault, anvil_binary, start_anvil
 from tests.environment import missing
 
 GRACE_PERIOD_S = 7 * 24 * 3600

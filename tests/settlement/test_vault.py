@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from web3.types import Wei
 
 from darkpool.errors import TransactionReverted
-from darkpool.settlement import BatchInput, SettlementBatcher, WithdrawalRecord
-from darkpool.settlement.contracts import MockToken
+from darkpool.sdk import Identity
+from darkpool.settlement import BatchInput, CommittedBatch, MockToken, SettlementBatcher, WithdrawalRecord
 from tests.settlement.conftest import GRACE_PERIOD_S, Deployment, deploy
 
 pytestmark = pytest.mark.chain
@@ -197,6 +198,52 @@ def test_deposits_when_made_then_events_credit_ledger(deployed: Deployment) -> N
     assert d.vault.deposits(from_block=start) == [(1, d.users[0].lower(), 10), (2, d.users[1].lower(), 20)]
     with _reverts("ZeroAmount"):
         d.vault.deposit(d.users[0], 0)
+
+
+def _funded_signer(d: Deployment, tokens: int) -> Identity:
+    """An institution whose key the node does not hold: its transactions are signed here and sent raw."""
+    who = Identity.from_key(b"\x07" * 32)
+    w3 = d.chain.w3
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction(
+        {"from": d.operator, "to": w3.to_checksum_address(who.address), "value": Wei(10**18)}))
+    d.token.mint(d.operator, who.address, tokens)
+    return who
+
+
+def test_deposit_when_signed_locally_approves_deposits_and_decodes_reverts(deployed: Deployment) -> None:
+    d = deployed
+    who = _funded_signer(d, 1000)
+    start = d.chain.w3.eth.block_number
+    d.vault.deposit(who, 400, approve=True)
+    assert d.token.balance_of(who.address) == 600
+    assert d.vault.deposits(from_block=start) == [(1, who.address.lower(), 400)]
+    with _reverts("ZeroAmount"):
+        d.vault.deposit(who, 0)
+    with _reverts("NotOperator"):
+        d.vault.commit_batch(who, 1, HEAD, HEAD, HEAD, HEAD, 0)
+    assert d.vault.deposit_count() == 1 and d.vault.last_batch_id() == 0
+
+
+def test_claim_and_escape_when_signed_locally_pay_the_institution(deployed: Deployment) -> None:
+    d = deployed
+    who = _funded_signer(d, 1000)
+    d.vault.deposit(who, 1000, approve=True)
+    batcher = SettlementBatcher(d.vault, d.operator)
+    batcher.settle(_batch(d, 1, {who.address: 600}, [(1, who.address, 400)], credited=1))
+    assert d.vault.committed_batches() == [CommittedBatch(
+        1, batcher.records[0].balances_root, batcher.records[0].fills_root, batcher.records[0].withdrawals_root,
+        HEAD, 1, batcher.records[0].tx.block_number)]
+    (claim,) = batcher.withdrawal_proofs(who.address)
+    d.vault.claim_withdrawal(who, 1, claim.withdrawal_id, who.address, claim.amount, claim.proof)
+    assert d.token.balance_of(who.address) == 400
+    with _reverts("AlreadyClaimed"):
+        d.vault.claim_withdrawal(who, 1, claim.withdrawal_id, who.address, claim.amount, claim.proof)
+    d.vault.request_forced_withdrawal(who)
+    d.chain.advance_time(GRACE_PERIOD_S + 1)
+    d.vault.freeze(who, who.address)
+    escape = batcher.balance_proof(who.address)
+    d.vault.escape(who, who.address, escape.amount, escape.proof)
+    assert d.token.balance_of(who.address) == 1000
 
 
 class _ReentrantToken(MockToken):
