@@ -21,6 +21,7 @@ from darkpool.operator.core import CoreConfig, OperatorCore, Settler
 from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
 from darkpool.signing import SigningDomain
 from darkpool.web.http import install_error_handlers
+from darkpool.web.limits import BodyLimit
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
@@ -118,7 +119,10 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
     app.state.settings = settings
     app.state.core = core
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst, monotonic)
+    # A network peer may carry many institutions (a gateway): ten accounts' worth before verification.
+    app.state.peer_limiter = RateLimiter(10 * settings.rate_per_s, 10 * settings.rate_burst, monotonic)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit)
     # The order endpoints come first: routes are matched in order and they carry the load.
     for module in (rounds, fhe, withdrawals, accounts, batches, audit, admin, info):
         app.include_router(module.router)

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from darkpool.errors import ValidationError
 from darkpool.operator.core import OperatorCore
-from darkpool.signing import Signed, TypedMessage, signed_from_wire
+from darkpool.signing import Signed, TypedMessage, recover_digest, signed_from_wire
 from darkpool.web.http import check_bearer
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
@@ -41,11 +40,24 @@ Limiter = Annotated[RateLimiter, Depends(get_limiter)]
 Admin = Annotated[None, Depends(require_admin)]
 
 
-def parse_limited(raw: dict[str, Any], expected: type[TypedMessage], limiter: RateLimiter) -> Signed:
-    """Rate-limit the claimed account, then parse the wire message strictly."""
-    message = raw.get("message")
-    claimed = message.get("account") if isinstance(message, dict) else None
-    if not isinstance(claimed, str):
-        raise ValidationError("signed message must name its account")
-    limiter.take(claimed.lower())
-    return signed_from_wire(raw, expected)
+def client_key(request: Request) -> str:
+    """The rate-limit key of a request's network peer."""
+    return "peer:" + (request.client.host if request.client is not None else "unknown")
+
+
+def parse_limited(raw: dict[str, Any], expected: type[TypedMessage], request: Request) -> Signed:
+    """Rate-limit the peer, parse the wire message strictly, then rate-limit its *verified* signer.
+
+    Keying on the claimed account would let anyone spend a victim's bucket with forged requests;
+    the signer recovered here is the one the signature proves (a forged signature recovers some
+    other address, whose bucket the forger spends, and the core then refuses the request).
+    """
+    state = request.app.state
+    state.peer_limiter.take(client_key(request))
+    signed = signed_from_wire(raw, expected)
+    try:
+        signer = recover_digest(signed.message.digest(state.core.config.domain), signed.signature)
+    except ValueError:
+        signer = "unrecoverable"
+    state.limiter.take(signer)
+    return signed

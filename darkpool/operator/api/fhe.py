@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from darkpool.errors import ValidationError
 from darkpool.operator import rounds_fhe as fr
-from darkpool.operator.api.deps import Core, Limiter, parse_limited
+from darkpool.operator.api.deps import Core, parse_limited
 from darkpool.operator.api.schemas import SlotResponse
 from darkpool.operator.state import FheState
 from darkpool.signing import FheOrder, SlotReservation
@@ -33,9 +33,9 @@ def _same_round(round_id: int, message: Any) -> None:
 
 
 @router.post("/{round_id}/slots", status_code=201)
-async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> SlotResponse:
+async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, request: Request) -> SlotResponse:
     """Reserve the next free input slot of an open FHE round; the custodian learns the slot's owner."""
-    signed = parse_limited(body.model_dump(), SlotReservation, limiter)
+    signed = parse_limited(body.model_dump(), SlotReservation, request)
     _same_round(round_id, signed.message)
     appended, slot = fr.reserve_slot(core, signed)
     done = await ack(appended)
@@ -45,9 +45,9 @@ async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, limiter:
 
 
 @router.post("/{round_id}/orders", status_code=202)
-async def submit_order(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> AckResponse:
+async def submit_order(round_id: int, body: SignedEnvelope, core: Core, request: Request) -> AckResponse:
     """Accept a signed FHE order (masked digits and a side commitment) for the signer's slot."""
-    signed = parse_limited(body.model_dump(), FheOrder, limiter)
+    signed = parse_limited(body.model_dump(), FheOrder, request)
     _same_round(round_id, signed.message)
     return await ack(fr.submit_order(core, signed))
 

@@ -13,7 +13,7 @@ from commit_reveal import Receipt
 from darkpool.errors import ValidationError
 from darkpool.operator import rounds_cr as cr
 from darkpool.operator import rounds_fhe
-from darkpool.operator.api.deps import Admin, Core, Limiter, parse_limited
+from darkpool.operator.api.deps import Admin, Core, client_key, parse_limited
 from darkpool.operator.api.schemas import (
     AbandonRequest,
     ClearResponse,
@@ -73,7 +73,7 @@ async def commit(round_id: int, request: Request) -> AckResponse:
         raise MalformedBody(f"body must be a JSON object, got {type(raw).__name__}")
     state = request.app.state
     try:
-        signed = parse_limited(raw, Commitment, state.limiter)
+        signed = parse_limited(raw, Commitment, request)
     except ValidationError:
         # Only a rejected body pays for the schema check that names what is malformed.
         try:
@@ -88,9 +88,9 @@ async def commit(round_id: int, request: Request) -> AckResponse:
 
 
 @router.post("/{round_id}/cancellations", status_code=202)
-async def cancel(round_id: int, body: SignedEnvelope, core: Core, limiter: Limiter) -> AckResponse:
+async def cancel(round_id: int, body: SignedEnvelope, core: Core, request: Request) -> AckResponse:
     """Withdraw the signer's order (a signed ``Cancel``) while the round still takes orders."""
-    signed = parse_limited(body.model_dump(), Cancel, limiter)
+    signed = parse_limited(body.model_dump(), Cancel, request)
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
     return await ack(core.cancel_order(signed))
@@ -105,9 +105,9 @@ async def seal(round_id: int, core: Core, _: Admin) -> AckResponse:
 
 
 @router.post("/{round_id}/reveals", status_code=202)
-async def reveal(round_id: int, body: RevealRequest, core: Core, limiter: Limiter) -> AckResponse:
-    """Open a commitment (reveal phase)."""
-    limiter.take(body.account.lower())
+async def reveal(round_id: int, body: RevealRequest, core: Core, request: Request) -> AckResponse:
+    """Open a commitment (reveal phase); unsigned (the opening authenticates it), so limited per peer."""
+    request.app.state.peer_limiter.take(client_key(request))
     return await ack(cr.reveal(core, round_id, body.account, body.nonce, body.side, body.limit_ticks,
                                body.quantity_lots, bytes.fromhex(body.salt[2:])))
 

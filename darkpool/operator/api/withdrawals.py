@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from darkpool.errors import NotFound
-from darkpool.operator.api.deps import Core, Limiter, parse_limited
+from darkpool.operator.api.deps import Core, parse_limited
 from darkpool.operator.api.schemas import WithdrawalAck, WithdrawalView
 from darkpool.signing import WithdrawalRequest
 from darkpool.web.http import ack
@@ -15,9 +15,9 @@ router = APIRouter(prefix="/withdrawals", tags=["withdrawals"])
 
 
 @router.post("", status_code=202)
-async def request_withdrawal(body: SignedEnvelope, core: Core, limiter: Limiter) -> WithdrawalAck:
+async def request_withdrawal(body: SignedEnvelope, core: Core, request: Request) -> WithdrawalAck:
     """Debit a signed withdrawal request from the account's free balance."""
-    signed = parse_limited(body.model_dump(), WithdrawalRequest, limiter)
+    signed = parse_limited(body.model_dump(), WithdrawalRequest, request)
     appended, withdrawal_id = core.request_withdrawal(signed)
     done = await ack(appended)
     return WithdrawalAck(seq=done.seq, head=done.head, withdrawal_id=withdrawal_id)
