@@ -157,15 +157,21 @@ def main() -> None:
         try:
             import httpx
 
-            httpx.post(f"http://127.0.0.1:{port}/rounds", headers={"Authorization": f"Bearer {ADMIN}"},
+            admin = {"Authorization": f"Bearer {ADMIN}"}
+            signers = list(dict.fromkeys(json.loads(b)["message"]["account"] for b in bodies))
+            for i, who in enumerate(signers, start=1):  # commitments must be backed by collateral
+                httpx.post(f"http://127.0.0.1:{port}/admin/deposits", headers=admin,
+                           json={"deposit_id": i, "account": who, "amount": 10**12}).raise_for_status()
+            httpx.post(f"http://127.0.0.1:{port}/rounds", headers=admin,
                        json={"mode": "commit_reveal", "instrument": "ETH-PERP", "reference_ticks": 300_000,
                              "band_low_ticks": 299_996, "levels": 8, "commit_s": 3600}).raise_for_status()
             seconds, latencies, errors = load(port, "/rounds/1/commitments", bodies, args.concurrency)
             rate = report("service_orders_per_s", seconds, latencies, errors, concurrency=args.concurrency,
                           journal="sqlite-wal-synchronous-full", signed="eip712")
             health = httpx.get(f"http://127.0.0.1:{port}/health").json()
-            if health["journal_seq"] != args.orders + 1:
-                raise RuntimeError(f"journal holds {health['journal_seq']} entries, expected {args.orders + 1}")
+            expected = args.orders + len(signers) + 1
+            if health["journal_seq"] != expected:
+                raise RuntimeError(f"journal holds {health['journal_seq']} entries, expected {expected}")
         finally:
             operator.kill()
             operator.wait()
