@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from darkpool.web.codes import PayloadTooLarge, error_body, status_of
+
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit"]
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
@@ -52,9 +54,9 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"error": {"code": "payload_too_large",
-                                     "message": f"request body exceeds {self.max_bytes} bytes"}}).encode()
-        await send({"type": "http.response.start", "status": 413,
+        problem = PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
+        body = json.dumps(error_body(problem.code, str(problem))).encode()
+        await send({"type": "http.response.start", "status": status_of(problem),
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
