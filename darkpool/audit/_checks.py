@@ -171,7 +171,7 @@ def _replay_commit_reveal(published: dict[str, Any], chain: ChainView | None) ->
     return None
 
 
-WIRE_KINDS = ("withdraw", "slot")
+WIRE_KINDS = ("withdraw", "slot", "fhe_order", "cancel")
 """Journal kinds (format 2) that keep the signed request's wire form as JSON text in ``wire``."""
 
 

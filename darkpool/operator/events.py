@@ -248,7 +248,8 @@ class SlotReserved(Event):
 
 @dataclass(frozen=True, slots=True)
 class FheOrderAccepted(Event):
-    """A signed FHE order; its masked digits are sealed (``sealed_digits``), never in the clear."""
+    """A signed FHE order (hiding commitments only); its masked digits and their salt are sealed
+    (``sealed_digits``), never in the clear."""
 
     KIND: ClassVar[str] = "fhe_order"
     round_id: int

@@ -30,7 +30,7 @@ from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import FheEvaluated, FheOrderAccepted, FillSideOpened, Mode, SlotReserved, wire_text
 from darkpool.operator.state import FheState, require
-from darkpool.signing import FheOrder, Signed, SlotReservation, side_commitment, signed_to_wire
+from darkpool.signing import FheOrder, Signed, SlotReservation, digits_commitment, side_commitment, signed_to_wire
 
 __all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "submit_order"]
 
@@ -87,8 +87,13 @@ def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
         return core.accept(event), slot
 
 
-def submit_order(core: OperatorCore, signed: Signed) -> Appended:
-    """Accept a signed FHE order for the signer's own slot; its digits are sealed in the journal."""
+def submit_order(core: OperatorCore, signed: Signed, digits: bytes, salt: bytes) -> Appended:
+    """Accept a signed FHE order for the signer's own slot with the opening of its digits commitment.
+
+    The signature covers only hiding commitments (digits and side) and the round the client
+    encoded against, which must be this round as announced; the digits and their salt are sealed
+    at rest, so nothing journaled or published is a function of the order.
+    """
     message = signed.message
     if not isinstance(message, FheOrder):
         raise ValidationError("expected an FheOrder")
@@ -100,15 +105,20 @@ def submit_order(core: OperatorCore, signed: Signed) -> Appended:
             raise PolicyViolation(f"slot {message.slot} of round {message.round_id} is not {signer}'s")
         if message.slot in state.orders:
             raise PolicyViolation(f"slot {message.slot} already holds an order")
-        width = state.info.digits_per_slot
-        digits = bytes(message.masked_digits)
+        r, info = state.round, state.info
+        announced = (r.instrument, r.reference_ticks, r.band_low_ticks, r.levels, info.circuit_id)
+        signed_for = (message.instrument, message.reference_ticks, message.band_low_ticks, message.levels,
+                      message.circuit_id)
+        if signed_for != announced:
+            raise ValidationError(f"order encoded for {signed_for}, but round {message.round_id} is {announced}")
+        width = info.digits_per_slot
         if len(digits) != width or any(d > 3 for d in digits):
-            raise ValidationError(f"masked_digits must be {width} base-4 digits (bytes 0..3), got {digits.hex()}")
-        wire = signed_to_wire(signed)
-        sealed = core.sealer.seal(digits, f"{message.round_id}:{message.slot}".encode())
-        wire["message"]["masked_digits"] = "sealed:" + sealed
+            raise ValidationError(f"masked_digits must be {width} base-4 digits (bytes 0..3)")
+        if len(salt) != 32 or not hmac.compare_digest(digits_commitment(digits, salt), message.digits_commitment):
+            raise InvalidReveal("masked digits and salt do not open the order's digits commitment")
+        sealed = core.sealer.seal(digits + salt, f"{message.round_id}:{message.slot}".encode())
         event = FheOrderAccepted(message.round_id, message.slot, signer, message.nonce,
-                                 str(wire["message"]["side_commitment"]), sealed, wire_text(wire), now)
+                                 "0x" + message.side_commitment.hex(), sealed, wire_text(signed_to_wire(signed)), now)
         return core.accept(event)
 
 
@@ -130,7 +140,8 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
         caps = [0] * info.slots
         for slot, order in state.orders.items():
             caps[slot] = _slot_cap(core, state, state.slots[slot], info.max_quantity, now)
-            orders[slot] = (list(core.sealer.open(order.sealed_digits, f"{round_id}:{slot}".encode())), caps[slot])
+            opened = core.sealer.open(order.sealed_digits, f"{round_id}:{slot}".encode())
+            orders[slot] = (list(opened[:info.digits_per_slot]), caps[slot])
         r = state.round
         out = _backend(core).clear(round_id, asdict(info), orders, r.reference_ticks, r.band_low_ticks, r.levels)
         fills = tuple(int(out["fills"][slot]) if slot in state.orders else 0 for slot in range(info.slots))

@@ -25,6 +25,7 @@ from darkpool.signing import (
     SigningDomain,
     SlotReservation,
     WithdrawalRequest,
+    digits_commitment,
     side_commitment,
     signed_to_wire,
 )
@@ -196,11 +197,17 @@ class Ops:
         round_ = Round(instrument, Ticks(view["reference_ticks"]), Ticks(view["band_low_ticks"]), view["levels"])
         plain = order_digits(shape, round_, Order(OrderId("own"), side, Ticks(limit_ticks), Lots(quantity_lots), 0))
         masked = mask_digits(plain, SlotMask(str(round_id), slot, tuple(mask["digits"])))
-        salt = secrets.token_bytes(32)
-        order = FheOrder(account=me, instrument=instrument, round_id=round_id, slot=slot, masked_digits=bytes(masked),
+        salt, digits_salt = secrets.token_bytes(32), secrets.token_bytes(32)
+        # Only hiding commitments are signed: the masked digits travel to the operator beside them.
+        order = FheOrder(account=me, instrument=instrument, round_id=round_id, slot=slot,
+                         digits_commitment=digits_commitment(bytes(masked), digits_salt),
                          side_commitment=side_commitment(me, round_id, slot, int(side), salt),
-                         nonce=self.nonce_source(), expiry=self._expiry())
-        yield Call("POST", f"/rounds/{round_id}/orders", signed_to_wire(self.me.sign(order, domain)))
+                         reference_ticks=round_.reference_ticks, band_low_ticks=round_.band_low_ticks,
+                         levels=round_.levels, circuit_id=str(info["circuit_id"]), nonce=self.nonce_source(),
+                         expiry=self._expiry())
+        yield Call("POST", f"/rounds/{round_id}/orders", {
+            "order": signed_to_wire(self.me.sign(order, domain)), "masked_digits": "0x" + bytes(masked).hex(),
+            "digits_salt": "0x" + digits_salt.hex()})
         return FheTicket(round_id, slot, side, salt)
 
     def open_side(self, ticket: FheTicket) -> Op:

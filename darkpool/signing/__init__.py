@@ -16,6 +16,7 @@ from darkpool.signing.messages import (
     SlotReservation,
     TypedMessage,
     WithdrawalRequest,
+    digits_commitment,
     side_commitment,
 )
 from darkpool.signing.verify import NonceBook, Signed, Verifier, sign
@@ -36,6 +37,7 @@ __all__ = [
     "Verifier",
     "WithdrawalRequest",
     "recover_digest",
+    "digits_commitment",
     "side_commitment",
     "sign",
     "signed_from_wire",

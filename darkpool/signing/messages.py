@@ -26,6 +26,7 @@ __all__ = [
     "SlotReservation",
     "TypedMessage",
     "WithdrawalRequest",
+    "digits_commitment",
     "side_commitment",
 ]
 
@@ -110,26 +111,44 @@ class MaskRequest(TypedMessage):
 
 @dataclass(frozen=True, slots=True)
 class FheOrder(TypedMessage):
-    """An FHE order: the slot's masked digits and a hiding commitment to the order's side.
+    """An FHE order: hiding commitments to its masked digits and its side, and the round it encodes for.
 
-    The operator cannot book a fill without its side, and the circuit reveals fills only; the
-    client opens ``side_commitment`` (see :func:`side_commitment`) for a filled slot after the
-    round, so the side of an unfilled order is never revealed.
+    The masked digits ``d`` take at most 4**K values, so a signature over ``d`` (or its plain
+    hash) lets whoever knows the mask — the custodian — find the order by trying them all.
+    The client signs ``digits_commitment = keccak256(d ‖ salt)`` instead (a fresh 32-byte salt;
+    see :func:`digits_commitment`) and sends ``d`` and the salt to the operator only, beside the
+    signed message. The order also binds the round's reference price, band and circuit it was
+    encoded against, so an operator that lied about them is caught by the signature. The client
+    opens ``side_commitment`` (see :func:`side_commitment`) for a filled slot after the round, so
+    the side of an unfilled order is never revealed.
     """
 
     TYPE_NAME: ClassVar[str] = "FheOrder"
     SOL_TYPES: ClassVar[dict[str, str]] = {
         "account": "address", "instrument": "string", "round_id": "uint64", "slot": "uint16",
-        "masked_digits": "bytes", "side_commitment": "bytes32", "nonce": "uint64", "expiry": "uint64",
+        "digits_commitment": "bytes32", "side_commitment": "bytes32", "reference_ticks": "int64",
+        "band_low_ticks": "int64", "levels": "uint16", "circuit_id": "string", "nonce": "uint64",
+        "expiry": "uint64",
     }
     account: str
     instrument: str
     round_id: int
     slot: int
-    masked_digits: bytes
+    digits_commitment: bytes
     side_commitment: bytes
+    reference_ticks: int
+    band_low_ticks: int
+    levels: int
+    circuit_id: str
     nonce: int
     expiry: int
+
+
+def digits_commitment(digits: bytes, salt: bytes) -> bytes:
+    """Return ``keccak256(digits ‖ salt)``: hiding (a fresh 32-byte salt) and binding."""
+    if len(salt) != 32:
+        raise ValidationError(f"digits commitment salt must be 32 bytes, got {len(salt)}")
+    return keccak256(bytes(digits), salt)
 
 
 def side_commitment(holder: str, round_id: int, slot: int, side: int, salt: bytes) -> bytes:

@@ -157,11 +157,14 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
         from darkpool.signing import FheOrder
 
         thief = world.people[1]
+        circuit = world.operator_app.state.core.get_round(rid2).info.circuit_id
         order = FheOrder(account=thief.address, instrument="ETH-PERP", round_id=rid2, slot=0,
-                         masked_digits=bytes(6), side_commitment=bytes(32), nonce=5, expiry=2**40)
+                         digits_commitment=bytes(32), side_commitment=bytes(32), reference_ticks=REFERENCE,
+                         band_low_ticks=BAND_LOW, levels=LEVELS, circuit_id=circuit, nonce=5, expiry=2**40)
         seq = world.operator_app.state.core.journal.seq
         response = httpx.post(f"{world.operator_url}/rounds/{rid2}/orders",
-                              json=signed_to_wire(thief.sign(order, domain)))
+                              json={"order": signed_to_wire(thief.sign(order, domain)), "masked_digits": "0x00",
+                                    "digits_salt": "0x" + "00" * 32})
         assert response.status_code == 403 and response.json()["error"]["code"] == PolicyViolation.code
         assert world.operator_app.state.core.journal.seq == seq
 

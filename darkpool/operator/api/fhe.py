@@ -44,12 +44,23 @@ async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, request:
     return SlotResponse(seq=done.seq, head=done.head, slot=slot, fhe=asdict(state.info))
 
 
+class FheOrderSubmission(BaseModel):
+    """A signed FHE order and, beside it (for the operator only), the masked digits and the salt
+    that open its ``digits_commitment``."""
+
+    model_config = ConfigDict(extra="forbid")
+    order: SignedEnvelope
+    masked_digits: str = Field(pattern=r"^0x([0-9a-fA-F]{2}){1,256}$")
+    digits_salt: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
 @router.post("/{round_id}/orders", status_code=202)
-async def submit_order(round_id: int, body: SignedEnvelope, core: Core, request: Request) -> AckResponse:
-    """Accept a signed FHE order (masked digits and a side commitment) for the signer's slot."""
-    signed = parse_limited(body.model_dump(), FheOrder, request)
+async def submit_order(round_id: int, body: FheOrderSubmission, core: Core, request: Request) -> AckResponse:
+    """Accept a signed FHE order for the signer's slot with the opening of its digits commitment."""
+    signed = parse_limited(body.order.model_dump(), FheOrder, request)
     _same_round(round_id, signed.message)
-    return await ack(fr.submit_order(core, signed))
+    return await ack(fr.submit_order(core, signed, bytes.fromhex(body.masked_digits[2:]),
+                                     bytes.fromhex(body.digits_salt[2:])))
 
 
 @router.post("/{round_id}/sides", status_code=202)

@@ -30,7 +30,8 @@ DOMAIN = SigningDomain(chain_id=31337, verifying_contract="0x" + "5e" * 20)
 ALICE = "0x" + "a1" * 20
 
 SAMPLES: list[TypedMessage] = [
-    FheOrder(ALICE, "ETH-PERP", 7, 3, bytes([1, 2, 3, 0]), bytes(range(32, 64)), 6, 1_900_000_000),
+    FheOrder(ALICE, "ETH-PERP", 7, 3, bytes(range(32)), bytes(range(32, 64)), 299_996, 299_992, 8, "c" * 16, 6,
+             1_900_000_000),
     SlotReservation(ALICE, "ETH-PERP", 7, 11, 1_900_000_000),
     MaskRequest(ALICE, 7, 3, 12, 1_900_000_000),
     Commitment(ALICE, "ETH-PERP", 7, bytes(range(32)), 10**18, 8, 1_900_000_000),
