@@ -6,6 +6,8 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     DarkPoolError
     ├── ValidationError (ValueError)          malformed or out-of-range input
     │   ├── NotFound                          no such round, batch, withdrawal or slot
+    │   ├── MalformedRequest                  a request body not in the JSON shape the endpoint takes
+    │   ├── PayloadTooLarge                   a request body longer than a service accepts
     │   ├── RoundFormatError                  round JSON that does not follow DESIGN.md §2
     │   ├── ShapeError                        input that does not fit a compiled circuit shape
     │   └── MerkleDumpError                   a Merkle tree dump that is malformed or inconsistent
@@ -41,6 +43,8 @@ the built-in exception it refines, so callers that only know Python's built-ins 
 from __future__ import annotations
 
 __all__ = [
+    "MalformedRequest",
+    "PayloadTooLarge",
     "Unauthorized",
     "ServiceUnavailable",
     "RateLimited",
@@ -349,3 +353,15 @@ class ServiceUnavailable(ProtocolError):
     """A dependency the request needs (chain, custodian) is not configured or failed."""
 
     code = "service_unavailable"
+
+
+class MalformedRequest(ValidationError):
+    """A request whose body is not the JSON shape the endpoint takes (FastAPI's own validation too)."""
+
+    code = "malformed_request"
+
+
+class PayloadTooLarge(ValidationError):
+    """A request body longer than the service accepts (refused before it is read whole)."""
+
+    code = "payload_too_large"

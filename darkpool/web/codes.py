@@ -16,20 +16,8 @@ from typing import Any, NamedTuple, Protocol
 
 from darkpool import errors as e
 
-__all__ = ["TABLE", "ErrorCode", "MalformedRequest", "PayloadTooLarge", "class_of", "error_body", "error_from_body",
+__all__ = ["TABLE", "ErrorCode", "class_of", "error_body", "error_from_body",
            "raise_for_error", "status_of"]
-
-
-class MalformedRequest(e.ValidationError):
-    """A request whose body is not the JSON shape the endpoint takes (FastAPI's own validation too)."""
-
-    code = "malformed_request"
-
-
-class PayloadTooLarge(e.ValidationError):
-    """A request body longer than the service accepts (refused before it is read whole)."""
-
-    code = "payload_too_large"
 
 
 class ErrorCode(NamedTuple):
@@ -47,8 +35,8 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.DarkPoolError, 422),
     # malformed or out-of-range input
     ErrorCode(e.ValidationError, 422),
-    ErrorCode(MalformedRequest, 422),
-    ErrorCode(PayloadTooLarge, 413),
+    ErrorCode(e.MalformedRequest, 422),
+    ErrorCode(e.PayloadTooLarge, 413),
     ErrorCode(e.NotFound, 404),
     ErrorCode(e.RoundFormatError, 422),
     ErrorCode(e.ShapeError, 422),

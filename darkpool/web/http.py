@@ -2,7 +2,7 @@
 
 Every :class:`~darkpool.errors.DarkPoolError` becomes ``{"error": {"code", "message"}}`` with the
 status :mod:`darkpool.web.codes` gives its class; FastAPI's own request validation becomes
-:class:`~darkpool.web.codes.MalformedRequest`.
+:class:`~darkpool.errors.MalformedRequest`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from darkpool import errors as e
-from darkpool.errors import Unauthorized
+from darkpool.errors import MalformedRequest, Unauthorized
 from darkpool.ledger import Appended
-from darkpool.web.codes import MalformedRequest, error_body, status_of
+from darkpool.web.codes import error_body, status_of
 
 __all__ = ["AckResponse", "ack", "check_bearer", "install_error_handlers"]
 

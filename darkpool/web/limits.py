@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from darkpool.web.codes import PayloadTooLarge, error_body, status_of
+from darkpool.errors import PayloadTooLarge
+from darkpool.web.codes import error_body, status_of
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit"]
 

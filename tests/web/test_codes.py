@@ -9,8 +9,9 @@ import pytest
 from fastapi import FastAPI
 
 import darkpool.errors as e
+from darkpool.errors import MalformedRequest
 from darkpool.sdk import AsyncDarkPoolClient
-from darkpool.web.codes import TABLE, MalformedRequest, class_of, error_from_body, raise_for_error, status_of
+from darkpool.web.codes import TABLE, class_of, error_from_body, raise_for_error, status_of
 from darkpool.web.http import install_error_handlers
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
 from commit_reveal import Receipt
-from darkpool.errors import ValidationError
+from darkpool.errors import MalformedRequest, ValidationError
 from darkpool.operator import rounds_cr as cr
 from darkpool.operator import rounds_fhe
 from darkpool.operator.api.deps import Admin, Core, client_key, parse_limited
@@ -26,7 +26,6 @@ from darkpool.operator.api.schemas import (
 from darkpool.operator.events import Mode
 from darkpool.operator.publication import publication
 from darkpool.signing import Cancel, Commitment, signed_to_wire
-from darkpool.web.codes import MalformedRequest as MalformedBody
 from darkpool.web.http import AckResponse, ack
 from darkpool.web.schemas import SignedEnvelope
 
@@ -68,9 +67,9 @@ async def commit(round_id: int, request: Request) -> AckResponse:
     try:
         raw = json.loads(await request.body())
     except ValueError as exc:
-        raise MalformedBody(f"body is not JSON: {exc}") from None
+        raise MalformedRequest(f"body is not JSON: {exc}") from None
     if not isinstance(raw, dict):
-        raise MalformedBody(f"body must be a JSON object, got {type(raw).__name__}")
+        raise MalformedRequest(f"body must be a JSON object, got {type(raw).__name__}")
     state = request.app.state
     try:
         signed = parse_limited(raw, Commitment, request)
@@ -80,7 +79,7 @@ async def commit(round_id: int, request: Request) -> AckResponse:
             SignedEnvelope.model_validate(raw)
         except PydanticValidationError as exc:
             first = exc.errors()[0]
-            raise MalformedBody(f"body.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
+            raise MalformedRequest(f"body.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
         raise
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
