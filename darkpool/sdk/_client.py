@@ -37,11 +37,12 @@ class _Base:
         return self.ops.me.address
 
     def _headers(self, call: Call) -> dict[str, str]:
+        headers = dict(call.headers)
         if not call.admin:
-            return {}
+            return headers
         if self.admin_token is None:
             raise ValidationError("this call needs the operator's admin token")
-        return {"Authorization": f"Bearer {self.admin_token}"}
+        return {**headers, "Authorization": f"Bearer {self.admin_token}"}
 
     @staticmethod
     def _pick(call: Call, operator: H, custodian: H | None) -> H:

@@ -7,6 +7,7 @@ need no network (signing, salts, proof checks) run inside them; an operation tha
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable, Generator, Sequence
@@ -19,6 +20,7 @@ from darkpool.errors import ValidationError
 from darkpool.sdk._keys import Identity
 from darkpool.sdk._verify import verify_batches
 from darkpool.signing import (
+    AccountRead,
     Commitment,
     FheOrder,
     MaskRequest,
@@ -45,6 +47,7 @@ class Call:
     json: Any = None
     admin: bool = False
     service: str = "operator"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Pause:
 
 
 Op = Generator[Call | Pause, Any, Any]
+
+READ_HEADER = "X-Darkpool-Read"
+"""The header an account's signed read travels in (the operator's ``deps.READ_HEADER``)."""
+READ_LIFETIME_S = 60
 
 
 @dataclass(frozen=True)
@@ -128,20 +135,27 @@ class Ops:
         return (yield Call(method, path, body, admin=True))
 
     # -- reads of this account (the paths in one place) ------------------------------------------
+    def _read(self, what: str) -> Op:
+        """Read this account's ``what`` under a fresh signed ``AccountRead`` (post-trade data is private)."""
+        domain = yield from self._domain()
+        grant = AccountRead(account=self.me.address, expiry=int(self.clock()) + READ_LIFETIME_S)
+        header = json.dumps(signed_to_wire(self.me.sign(grant, domain)), separators=(",", ":"))
+        return (yield Call("GET", f"/accounts/{self.me.address}/{what}", headers=((READ_HEADER, header),)))
+
     def balance(self) -> Op:
-        return (yield Call("GET", f"/accounts/{self.me.address}/balance"))
+        return (yield from self._read("balance"))
 
     def positions(self) -> Op:
-        return (yield Call("GET", f"/accounts/{self.me.address}/positions"))
+        return (yield from self._read("positions"))
 
     def fills(self) -> Op:
-        return (yield Call("GET", f"/accounts/{self.me.address}/fills"))
+        return (yield from self._read("fills"))
 
     def margin(self) -> Op:
-        return (yield Call("GET", f"/accounts/{self.me.address}/margin"))
+        return (yield from self._read("margin"))
 
     def proofs(self) -> Op:
-        return (yield Call("GET", f"/accounts/{self.me.address}/proofs"))
+        return (yield from self._read("proofs"))
 
     def withdrawal(self, withdrawal_id: int) -> Op:
         return (yield Call("GET", f"/withdrawals/{withdrawal_id}"))

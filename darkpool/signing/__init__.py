@@ -8,6 +8,7 @@ the callers that check signatures by hand.
 from darkpool.crypto.secp256k1 import SECP256K1_N, recover_digest
 from darkpool.signing.messages import (
     MESSAGE_TYPES,
+    AccountRead,
     Cancel,
     Commitment,
     FheOrder,
@@ -23,6 +24,7 @@ from darkpool.signing.verify import NonceBook, Signed, Verifier, sign
 from darkpool.signing.wire import signed_from_wire, signed_to_wire
 
 __all__ = [
+    "AccountRead",
     "MESSAGE_TYPES",
     "SECP256K1_N",
     "Cancel",

@@ -17,6 +17,7 @@ from darkpool.domain import account as _account
 from darkpool.errors import ValidationError
 
 __all__ = [
+    "AccountRead",
     "Cancel",
     "Commitment",
     "FheOrder",
@@ -208,7 +209,22 @@ class WithdrawalRequest(TypedMessage):
     expiry: int
 
 
+@dataclass(frozen=True, slots=True)
+class AccountRead(TypedMessage):
+    """Let the bearer read ``account``'s balance, positions, fills, margin and proofs until ``expiry``.
+
+    Post-trade data is private: the operator answers an account's reads only under its own
+    signature, with a short expiry (no nonce: a read changes nothing, and replay within the
+    expiry only repeats what the signer asked for).
+    """
+
+    TYPE_NAME: ClassVar[str] = "AccountRead"
+    SOL_TYPES: ClassVar[dict[str, str]] = {"account": "address", "expiry": "uint64"}
+    account: str
+    expiry: int
+
+
 MESSAGE_TYPES: dict[str, type[TypedMessage]] = {
     cls.TYPE_NAME: cls
-    for cls in (Commitment, Cancel, WithdrawalRequest, SlotReservation, MaskRequest, FheOrder)
+    for cls in (Commitment, Cancel, WithdrawalRequest, SlotReservation, MaskRequest, FheOrder, AccountRead)
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,9 @@ from darkpool.web.settings import OperatorSettings
 ADMIN = "test-admin-token"
 VAULT = "0x" + "5e" * 20
 TOKEN = "0x" + "70" * 20
-NOW = 1_790_000_000
+NOW = int(time.time())
+"""The operator clocks of the tests start at the real time: clients sign with their own (real) clocks,
+and an operator refuses a signed read that expires too far beyond its own now."""
 
 
 class Clock:

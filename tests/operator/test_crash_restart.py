@@ -70,7 +70,7 @@ def test_operator_when_killed_mid_round_loses_no_ack_and_fills_once(tmp_path: Pa
         acked.append((acked_mark["seq"], acked_mark["head"]))
         rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
                                               "reference_ticks": 300_000, "band_low_ticks": 299_996,
-                                              "levels": 8, "commit_s": 5, "reveal_s": 4})["round_id"]
+                                              "levels": 8, "commit_s": 5, "reveal_s": 20})["round_id"]
         clients = [DarkPoolClient(url, who) for who in people]
         stop = threading.Event()
 

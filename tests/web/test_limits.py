@@ -91,3 +91,31 @@ def test_rate_limiter_when_flooded_with_fresh_keys_then_memory_stays_bounded() -
     limiter.take("victim")
     with pytest.raises(RateLimited):
         limiter.take("victim")  # the most recently used bucket is kept, so its limit holds
+
+
+async def test_account_reads_when_unsigned_forged_or_foreign_then_refused(env: tuple[httpx.AsyncClient, Any]) -> None:
+    """Post-trade privacy (issue 11): only the account itself (or the operator's token) reads its data."""
+    import json
+
+    from darkpool.signing import AccountRead
+
+    http, app = env
+    alice, bob = identities(2)
+    now = int(app.state.core.clock())
+
+    def grant(signer: Any, account: str, expiry: int) -> dict[str, str]:
+        wire = signed_to_wire(signer.sign(AccountRead(account=account, expiry=expiry), app_domain()))
+        return {"X-Darkpool-Read": json.dumps(wire)}
+
+    path = f"/accounts/{alice.address}/balance"
+    assert (await http.get(path, headers=grant(alice, alice.address, now + 60))).status_code == 200
+    for headers in ({},                                            # nobody's
+                    grant(bob, bob.address, now + 60),             # bob reading alice with his own grant
+                    grant(bob, alice.address, now + 60),           # bob forging alice's grant
+                    grant(alice, alice.address, now - 3600),       # expired long ago
+                    grant(alice, alice.address, now + 86_400),     # valid for a day: refused
+                    {"X-Darkpool-Read": "not json"}):
+        for what in ("balance", "positions", "fills", "margin", "proofs"):
+            response = await http.get(f"/accounts/{alice.address}/{what}", headers=headers)
+            assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+    assert (await http.get(path, headers=AUTH)).status_code == 200  # the operator's own tooling

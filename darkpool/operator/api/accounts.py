@@ -1,11 +1,13 @@
-"""Accounts: balances, positions, fills, margin and inclusion proofs of one account."""
+"""Accounts: balances, positions, fills, margin and inclusion proofs of one account — to itself only.
+
+Every route needs the account's fresh signed ``AccountRead`` (see :func:`deps.require_reader`).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from darkpool.domain import account
-from darkpool.operator.api.deps import Core
+from darkpool.operator.api.deps import Core, Reader
 from darkpool.operator.api.schemas import BalanceView, FillView, MarginView, ProofsView
 from darkpool.operator.batches import proofs_of
 
@@ -13,15 +15,14 @@ router = APIRouter(prefix="/accounts", tags=["accounts"])
 
 
 @router.get("/{address}/balance")
-async def balance(address: str, core: Core) -> BalanceView:
+async def balance(who: Reader, core: Core) -> BalanceView:
     """Return the account's balance, free balance and locked bonds (token base units)."""
-    return BalanceView(**core.balance_view(account(address)))
+    return BalanceView(**core.balance_view(who))
 
 
 @router.get("/{address}/positions")
-async def positions(address: str, core: Core) -> dict[str, int]:
+async def positions(who: Reader, core: Core) -> dict[str, int]:
     """Return the account's net position per instrument (lots, long positive)."""
-    who = account(address)
     with core.lock:
         if who not in core.margin.accounts:
             return {}
@@ -29,19 +30,18 @@ async def positions(address: str, core: Core) -> dict[str, int]:
 
 
 @router.get("/{address}/fills")
-async def fills(address: str, core: Core) -> list[FillView]:
+async def fills(who: Reader, core: Core) -> list[FillView]:
     """Return every fill of the account."""
     return [
         FillView(round_id=f.round_id, instrument=f.instrument, order_id=f.order_id, side=f.side.label,
                  quantity_lots=int(f.quantity_lots), price_ticks=int(f.price_ticks))
-        for f in core.books.fills_of(account(address))
+        for f in core.books.fills_of(who)
     ]
 
 
 @router.get("/{address}/margin")
-async def margin(address: str, core: Core) -> MarginView:
+async def margin(who: Reader, core: Core) -> MarginView:
     """Return the account's portfolio margin now (needs fresh marks)."""
-    who = account(address)
     with core.lock:
         if who not in core.margin.accounts:
             return MarginView(account=who, equity=0, initial_margin=0, maintenance_margin=0, free_collateral=0,
@@ -53,6 +53,6 @@ async def margin(address: str, core: Core) -> MarginView:
 
 
 @router.get("/{address}/proofs")
-async def proofs(address: str, core: Core) -> list[ProofsView]:
+async def proofs(who: Reader, core: Core) -> list[ProofsView]:
     """Return, per committed batch, the account's balance, fills and withdrawals with proofs."""
-    return [ProofsView(**p) for p in proofs_of(core, address)]
+    return [ProofsView(**p) for p in proofs_of(core, who)]

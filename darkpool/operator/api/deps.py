@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
+from darkpool.domain import Account, account
+from darkpool.errors import Unauthorized
 from darkpool.operator.core import OperatorCore
-from darkpool.signing import Signed, TypedMessage, recover_digest, signed_from_wire
+from darkpool.signing import AccountRead, Signed, TypedMessage, recover_digest, signed_from_wire
 from darkpool.web.http import check_bearer
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
-__all__ = ["Admin", "Core", "Limiter", "Settings", "parse_limited"]
+__all__ = ["READ_HEADER", "Admin", "Core", "Limiter", "Reader", "Settings", "client_key", "parse_limited"]
 
 
 async def get_core(request: Request) -> OperatorCore:
@@ -38,6 +41,52 @@ Core = Annotated[OperatorCore, Depends(get_core)]
 Settings = Annotated[OperatorSettings, Depends(get_settings)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]
 Admin = Annotated[None, Depends(require_admin)]
+
+
+READ_HEADER = "X-Darkpool-Read"
+"""The header carrying an account's signed :class:`~darkpool.signing.AccountRead` (its wire JSON)."""
+MAX_READ_LIFETIME_S = 600
+MAX_CLOCK_SKEW_S = 300
+"""How far a client's clock may lag the operator's: a read that expired this recently still counts."""
+
+
+async def require_reader(request: Request, address: str) -> Account:
+    """The account of the path, if the request carries its fresh signed read (or the admin token).
+
+    Post-trade data is private: without this any party could read every institution's history.
+    """
+    who = account(address)
+    settings = request.app.state.settings
+    authorization = request.headers.get("authorization")
+    if authorization is not None:
+        check_bearer(authorization, settings.admin_token)
+        return who
+    raw = request.headers.get(READ_HEADER)
+    if raw is None:
+        raise Unauthorized(f"reads of {who} need its signed AccountRead in the {READ_HEADER} header")
+    try:
+        signed = signed_from_wire(json.loads(raw), AccountRead)
+    except ValueError as exc:
+        raise Unauthorized(f"{READ_HEADER} is not a signed AccountRead: {exc}") from None
+    core = request.app.state.core
+    domain, now = core.config.domain, int(core.clock())
+    message = signed.message
+    assert isinstance(message, AccountRead)
+    if signed.chain_id != domain.chain_id or account(signed.verifying_contract) != domain.verifying_contract:
+        raise Unauthorized("the AccountRead is for another operator")
+    if not now - MAX_CLOCK_SKEW_S < message.expiry <= now + MAX_READ_LIFETIME_S:
+        raise Unauthorized(f"an AccountRead must expire within {MAX_READ_LIFETIME_S} s of now ({now}), "
+                           f"got {message.expiry}")
+    try:
+        signer = recover_digest(message.digest(domain), signed.signature)
+    except ValueError:
+        signer = ""
+    if signer != who or account(message.account) != who:
+        raise Unauthorized(f"the AccountRead is not {who}'s own signature")
+    return who
+
+
+Reader = Annotated[Account, Depends(require_reader)]
 
 
 def client_key(request: Request) -> str:
