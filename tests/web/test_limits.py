@@ -119,3 +119,32 @@ async def test_account_reads_when_unsigned_forged_or_foreign_then_refused(env: t
             response = await http.get(f"/accounts/{alice.address}/{what}", headers=headers)
             assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
     assert (await http.get(path, headers=AUTH)).status_code == 200  # the operator's own tooling
+
+
+async def test_openapi_when_read_documents_every_error_status_on_every_route(
+    env: tuple[httpx.AsyncClient, Any]
+) -> None:
+    http, _ = env
+    spec = (await http.get("/openapi.json")).json()
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            documented = set(operation["responses"])
+            assert {"401", "403", "404", "409", "413", "422", "429", "503"} <= documented, (method, path)
+
+
+async def test_body_when_not_utf8_then_error_in_project_format(env: tuple[httpx.AsyncClient, Any]) -> None:
+    http, app = env
+    seq = app.state.core.journal.seq
+    for path in ("/rounds/1/commitments", "/rounds/1/reveals", "/withdrawals", "/rounds/1/cancellations"):
+        response = await http.post(path, content=b"\xff\xfe{", headers={"content-type": "application/json"})
+        assert 400 <= response.status_code < 500 and "error" in response.json(), (path, response.text)
+    assert app.state.core.journal.seq == seq
+
+
+def test_bearer_when_configured_token_empty_then_nobody_is_admitted() -> None:
+    from darkpool.errors import Unauthorized
+    from darkpool.web.http import check_bearer
+
+    for given in ("Bearer ", "Bearer", "", None):
+        with pytest.raises(Unauthorized):
+            check_bearer(given, "")

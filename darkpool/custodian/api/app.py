@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from darkpool.custodian.api import keys, log, rounds
 from darkpool.custodian.core import CustodianCore
 from darkpool.signing import SigningDomain
-from darkpool.web.http import install_error_handlers
+from darkpool.web.http import ERROR_RESPONSES, install_error_handlers
 from darkpool.web.settings import CustodianSettings, parse_shapes
 
 __all__ = ["create_custodian_app"]
@@ -24,7 +24,7 @@ def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int
                          Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate)
     for slots, levels, max_quantity in parse_shapes(settings.shapes):
         core.prepare(slots, levels, max_quantity)
-    app = FastAPI(title="darkpool key custodian", version="1",
+    app = FastAPI(title="darkpool key custodian", version="1", responses=ERROR_RESPONSES,
                   description="Per-round masks, Enc(R), decryption of declared round outputs once, its log.")
     app.state.core = core
     app.state.settings = settings

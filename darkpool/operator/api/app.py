@@ -20,7 +20,7 @@ from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, ro
 from darkpool.operator.core import CoreConfig, OperatorCore, Settler
 from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
 from darkpool.signing import SigningDomain
-from darkpool.web.http import install_error_handlers
+from darkpool.web.http import ERROR_RESPONSES, install_error_handlers
 from darkpool.web.limits import BodyLimit
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
@@ -114,7 +114,7 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
             poller.cancel()
         core.journal.close()
 
-    app = FastAPI(title="darkpool operator", version="1", lifespan=lifespan,
+    app = FastAPI(title="darkpool operator", version="1", responses=ERROR_RESPONSES, lifespan=lifespan,
                   description="Sealed batch auctions (FHE and commit-reveal), margin, journal and settlement.")
     app.state.settings = settings
     app.state.core = core
