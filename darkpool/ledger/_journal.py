@@ -76,6 +76,17 @@ class Journal:
     def seq(self) -> Seq:
         return Seq(self._seq)
 
+    @property
+    def lag(self) -> int:
+        """Entries appended but not yet durable (the group commit's backlog)."""
+        with self._lock:
+            return len(self._pending)
+
+    @property
+    def healthy(self) -> bool:
+        """Whether appends are still taken (no failed write, not closed, writer alive)."""
+        return self._failed is None and not self._closing and self._writer.is_alive()
+
     def append(self, kind: str, payload: Mapping[str, Any]) -> Appended:
         """Sequence and chain ``payload`` as the next entry and queue it for a durable write."""
         body = canonical_json(payload)

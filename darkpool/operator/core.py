@@ -86,6 +86,11 @@ class OperatorCore(OperatorState):
             for entry in journal.recovered():
                 self.apply(decode(entry.kind, entry.data(), entry.seq))
 
+    @property
+    def healthy(self) -> bool:
+        """False once an applier failed: memory and journal disagree until a restart."""
+        return self._failed is None
+
     # -- the one path of every state change ------------------------------------------------------
 
     def tick(self) -> int:

@@ -22,6 +22,7 @@ from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
 from darkpool.signing import SigningDomain
 from darkpool.web.http import ERROR_RESPONSES, install_error_handlers
 from darkpool.web.limits import BodyLimit
+from darkpool.web.observability import MetricsMiddleware, ServiceMetrics, configure_logging
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
@@ -123,6 +124,9 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
     app.state.peer_limiter = RateLimiter(10 * settings.rate_per_s, 10 * settings.rate_burst, monotonic)
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
+    configure_logging()
+    app.state.metrics = ServiceMetrics("operator")
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     # The order endpoints come first: routes are matched in order and they carry the load.
     for module in (rounds, fhe, withdrawals, accounts, batches, audit, admin, info):
         app.include_router(module.router)

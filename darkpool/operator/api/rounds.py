@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -30,6 +32,7 @@ from darkpool.web.http import AckResponse, ack
 from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
+_log = logging.getLogger("darkpool.operator")
 
 
 @router.get("")
@@ -112,16 +115,24 @@ async def reveal(round_id: int, body: RevealRequest, core: Core, request: Reques
 
 
 @router.post("/{round_id}/clear")
-async def clear(round_id: int, core: Core, _: Admin) -> ClearResponse:
+async def clear(round_id: int, core: Core, _: Admin, request: Request) -> ClearResponse:
     """Clear and book the round (operator only); return its result."""
     state = core.get_round(round_id)
+    metrics = request.app.state.metrics
     if state.mode is Mode.FHE:
+        start = time.perf_counter()
         appended = await run_in_threadpool(rounds_fhe.clear_fhe_round, core, round_id)
+        metrics.fhe_evaluation_seconds.observe(time.perf_counter() - start)
     else:
         appended = await run_in_threadpool(cr.clear_round, core, round_id)
     done = await ack(appended)
     with core.lock:
         summary = core.get_round(round_id).summary()
+        lasted = core.at - state.opened_at
+    metrics.round_seconds.labels(state.mode.value).observe(lasted)
+    result = summary["result"] or {}
+    _log.info("round cleared", extra={"round": round_id, "mode": state.mode.value, "instrument": state.round.instrument,
+                                      "volume_lots": result.get("volume_lots"), "seq": done.seq})
     return ClearResponse(seq=done.seq, head=done.head, result=summary["result"])
 
 
