@@ -40,7 +40,7 @@ async def test_metrics_and_readiness_when_a_round_clears_then_counted_and_logged
     assert 'darkpool_requests_total{method="POST",route="/rounds/{round_id}/commitments",status="202"} 3.0' in text
     assert "darkpool_round_seconds_count" in text and "darkpool_journal_seq" in text
     cleared = [r for r in caplog.records if r.getMessage() == "round cleared"]
-    assert cleared and getattr(cleared[0], "round") == 1
+    assert cleared and cleared[0].__dict__["round"] == 1
     line = json.loads(JsonFormatter().format(cleared[0]))
     assert line["round"] == 1 and line["level"] == "info"
     logged = "\n".join(JsonFormatter().format(r) for r in caplog.records)
