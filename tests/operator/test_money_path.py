@@ -229,17 +229,28 @@ class _FailingOnce:
         return call
 
 
-@pytest.mark.attack
-@pytest.mark.chain
-@pytest.mark.parametrize("after", [False, True], ids=["tx-lost", "tx-landed"])
-async def test_seal_when_chain_call_fails_then_reveals_wait_and_retry_posts_root_once(tmp_path: Path,
-                                                                                    after: bool) -> None:
+def _restartable(tmp_path: Path, failing: str, *, after: bool) -> tuple[Any, Any, list[Identity], Any, Clock]:
+    """A chain world whose settler fails its next ``failing`` call; return settings, the real settler,
+    the institutions, an operator app on the failing settler and its clock."""
     from darkpool.operator.settler import ChainSettler
 
     chain, d, people, s = deposited_world(tmp_path / "j.db")
     settler = ChainSettler(chain, d.vault, d.operator)
     clock = Clock()
-    app = create_operator_app(s, clock=clock, settler=_FailingOnce(settler, "seal_round", after=after))
+    app = create_operator_app(s, clock=clock, settler=_FailingOnce(settler, failing, after=after))
+    return s, settler, people, app, clock
+
+
+def _admin(app: Any) -> AsyncDarkPoolClient:
+    return AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=httpx.ASGITransport(app=app))
+
+
+@pytest.mark.attack
+@pytest.mark.chain
+@pytest.mark.parametrize("after", [False, True], ids=["tx-lost", "tx-landed"])
+async def test_seal_when_chain_call_fails_then_reveals_wait_and_retry_posts_root_once(tmp_path: Path,
+                                                                                    after: bool) -> None:
+    s, settler, people, app, clock = _restartable(tmp_path, "seal_round", after=after)
     transport = httpx.ASGITransport(app=app)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
     clients = [AsyncDarkPoolClient("http://op", who, transport=transport) for who in people]
@@ -275,13 +286,8 @@ async def test_seal_when_chain_call_fails_then_reveals_wait_and_retry_posts_root
 @pytest.mark.parametrize("after", [False, True], ids=["tx-lost", "tx-landed"])
 async def test_batch_when_chain_call_fails_then_next_settle_posts_it_once_and_ids_continue(tmp_path: Path,
                                                                                         after: bool) -> None:
-    from darkpool.operator.settler import ChainSettler
-
-    chain, d, _, s = deposited_world(tmp_path / "j.db")
-    settler = ChainSettler(chain, d.vault, d.operator)
-    clock = Clock()
-    app = create_operator_app(s, clock=clock, settler=_FailingOnce(settler, "settle", after=after))
-    admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=httpx.ASGITransport(app=app))
+    s, settler, _, app, clock = _restartable(tmp_path, "settle", after=after)
+    admin = _admin(app)
     await admin.admin("POST", "/admin/deposits/sync")
     with pytest.raises(ChainError):
         await admin.admin("POST", "/batches")
@@ -290,7 +296,7 @@ async def test_batch_when_chain_call_fails_then_next_settle_posts_it_once_and_id
     app.state.core.journal.close()
     time.sleep(0)  # a restart: the journal is all the operator keeps
     app = create_operator_app(s, clock=clock, settler=settler)
-    admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=httpx.ASGITransport(app=app))
+    admin = _admin(app)
     second = await admin.admin("POST", "/batches")
     assert second["batch_id"] == 2 and settler.vault.last_batch_id() == 2
     batches = await admin.admin("GET", "/batches")
