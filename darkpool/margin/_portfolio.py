@@ -57,6 +57,9 @@ def portfolio_margin(
     """
     held = positions.T
     accounts = held.shape[1]
+    if accounts == 0:  # no account yet: empty margin, not a reshape of nothing
+        empty = np.zeros(0)
+        return MarginArrays(empty, empty.copy(), empty.copy(), empty.copy())
     groups = len(risk.underlyings)
     core = (risk.core_block.T @ held).reshape(groups, -1, accounts).min(axis=1)
     extended = (risk.extended_block.T @ np.minimum(held, 0.0)).reshape(groups, -1, accounts).min(axis=1)

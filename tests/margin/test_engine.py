@@ -161,3 +161,9 @@ def test_settle_expired_when_call_expires_in_the_money_then_closed_at_intrinsic(
     assert e.balances(long)[2] == 0 and e.balances(short)[2] == 0  # settlement pays no fee
     assert e.settle_expired(expiry) == []
     assert e.cap(short, "ETH-30D-3000-C", Side.SELL, 1, expiry) == 0
+
+
+def test_liquidation_orders_when_no_account_yet_then_none_and_no_crash() -> None:
+    from tests.margin.helpers import T0, engine
+
+    assert engine().liquidation_orders(T0) == []
