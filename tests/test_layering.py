@@ -36,8 +36,8 @@ the others; for ``size`` the target is empty."""
 
 KNOWN_VIOLATIONS: frozenset[Violation] = frozenset()
 
-CORE = ("darkpool.domain", "darkpool.errors", "darkpool.crypto", "darkpool.clearing", "darkpool.margin",
-        "darkpool.ledger")
+CORE = ("darkpool.domain", "darkpool.errors", "darkpool.jsontext", "darkpool.crypto", "darkpool.clearing",
+        "darkpool.margin", "darkpool.ledger")
 ADAPTERS = ("fhe", "commit_reveal", "concrete", "fastapi", "starlette", "httpx", "web3", "eth_tester", "ray",
             "uvicorn", "darkpool.operator", "darkpool.custodian", "darkpool.verifier", "darkpool.web",
             "darkpool.sdk", "darkpool.audit", "darkpool.demo", "darkpool.settlement", "darkpool.cli")

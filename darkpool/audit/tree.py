@@ -6,12 +6,12 @@ Reads ``standard-v1`` dumps (``StandardMerkleTree``, the format darkpool writes)
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from darkpool.crypto.merkle import StandardMerkleTree, hex_hash
+from darkpool.crypto.merkle import MAX_DUMP_NESTING, StandardMerkleTree, hex_hash
 from darkpool.crypto.merkle_dump import SIMPLE_FORMAT, check_simple_dump
 from darkpool.errors import MerkleDumpError
+from darkpool.jsontext import loads_bounded
 
 __all__ = ["audit_tree"]
 
@@ -22,10 +22,7 @@ def audit_tree(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise MerkleDumpError(f"cannot read {path}: {error}") from None
-    try:
-        data = json.loads(text)
-    except ValueError as error:
-        raise MerkleDumpError(f"{path} is not valid JSON: {error}") from None
+    data = loads_bounded(text, max_depth=MAX_DUMP_NESTING, error=MerkleDumpError, what=str(path))
     if not isinstance(data, dict):
         raise MerkleDumpError(f"expected a JSON object, got {type(data).__name__}")
     if data.get("format") == SIMPLE_FORMAT:

@@ -8,12 +8,12 @@ replayed as it is; since no field is optional, a misspelt one still fails as mis
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from darkpool.domain import Lots, Order, OrderId, Round, RoundResult, Side, Ticks
 from darkpool.errors import RoundFormatError, ValidationError
+from darkpool.jsontext import loads_bounded
 
 __all__ = ["dump_result", "load_round", "parse_round", "round_to_document"]
 
@@ -85,36 +85,13 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 MAX_NESTING = 32
-"""Deepest JSON nesting a round document may have (it needs 3): deeper text is refused before
-parsing, since the C parser's recursion can outrun a thread's stack when the interpreter's
-recursion limit has been raised."""
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACKET = re.compile(r"[\[\]{}]")
-
-
-def _nesting(text: str) -> int:
-    """The deepest bracket nesting of JSON ``text`` (strings skipped)."""
-    depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
+"""Deepest JSON nesting a round document may have (it needs 3)."""
 
 
 def load_round(text: str | bytes) -> tuple[Round, list[Order]]:
     """Parse round JSON text; duplicate keys, over-long integers and deep nesting are refused."""
-    try:
-        decoded = text.decode() if isinstance(text, bytes) else text
-        if _nesting(decoded) > MAX_NESTING:
-            raise RoundFormatError(f"round document is nested too deeply (more than {MAX_NESTING} levels)")
-        document = json.loads(decoded, object_pairs_hook=_object_without_duplicates)
-    except RoundFormatError:
-        raise
-    except RecursionError:
-        raise RoundFormatError("round document is nested too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, and integers past Python's digit limit
-        raise RoundFormatError(f"round document is not valid JSON: {exc}") from None
+    document = loads_bounded(text, max_depth=MAX_NESTING, error=RoundFormatError, what="round document",
+                             object_pairs_hook=_object_without_duplicates)
     return parse_round(document)
 
 

@@ -34,8 +34,10 @@ from darkpool.crypto.merkle_nodes import (
     process_proof,
 )
 from darkpool.errors import InvalidProof, MerkleDumpError, ValidationError
+from darkpool.jsontext import loads_bounded
 
 __all__ = [
+    "MAX_DUMP_NESTING",
     "DUMP_FORMAT",
     "HexHash",
     "IndexedValue",
@@ -54,6 +56,9 @@ __all__ = [
 ]
 
 _KECCAK = new_keccak
+
+MAX_DUMP_NESTING = 16
+"""Deepest JSON nesting a tree dump may have (values are arrays of scalars inside a list of entries)."""
 
 
 class StandardMerkleTree:
@@ -206,10 +211,7 @@ class StandardMerkleTree:
     @classmethod
     def loads(cls, text: str) -> StandardMerkleTree:
         """Load a ``standard-v1`` dump from JSON text."""
-        try:
-            data = json.loads(text)
-        except ValueError as error:
-            raise MerkleDumpError(f"dump is not valid JSON: {error}") from None
+        data = loads_bounded(text, max_depth=MAX_DUMP_NESTING, error=MerkleDumpError, what="dump")
         if not isinstance(data, dict):
             raise MerkleDumpError(f"expected a JSON object, got {type(data).__name__}")
         return cls.load(data)

@@ -79,3 +79,13 @@ def test_audit_tree_when_oz_simple_dump_returns_root_and_catches_tampering(name:
     tampered.write_text(json.dumps(data))
     with pytest.raises(MerkleDumpError, match=r"values\[0\]"):
         audit_tree(tampered)
+
+
+@pytest.mark.attack
+def test_audit_tree_when_dump_nested_100k_deep_then_merkle_dump_error(tmp_path: Path) -> None:
+    from darkpool.audit.tree import audit_tree
+
+    dump = tmp_path / "deep.json"
+    dump.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(MerkleDumpError):
+        audit_tree(dump)
