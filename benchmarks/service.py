@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import emit
 
-ADMIN = "bench-admin"
+ADMIN = "bench-admin-token-not-secret"
 VAULT = "0x" + "5e" * 20
 TOKEN = "0x" + "70" * 20
 
@@ -151,6 +151,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         env.update({"DARKPOOL_JOURNAL": str(Path(tmp) / "journal.db"), "DARKPOOL_ADMIN_TOKEN": ADMIN,
+                    "DARKPOOL_SECRETS_DIR": str(Path(tmp) / "secrets"),
                     "DARKPOOL_VAULT": VAULT, "DARKPOOL_TOKEN": TOKEN, "DARKPOOL_PORT": str(port),
                     "DARKPOOL_RATE_PER_S": "1e9", "DARKPOOL_RATE_BURST": "1e9"})
         operator = _start([sys.executable, "-m", "darkpool.web", "operator"], env, port)

@@ -126,38 +126,45 @@ def audit_run_command(
     raise typer.Exit(status)
 
 
-def _overrides(pairs: list[str] | None) -> dict[str, str]:
+def _overrides(pairs: list[str] | None, env_prefix: str) -> dict[str, str]:
     result: dict[str, str] = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
             _fail(f"--set expects KEY=VALUE, got {pair!r}")
-        result[key.strip()] = value
+        # ``token`` is the collateral token's address and a ``*_token_file`` a path: neither is secret.
+        if "token" in key and key != "token" and not key.endswith("_file"):
+            _fail(f"--set {key}: tokens are never taken from the command line (every local user can read "
+                  f"a process's arguments); set {env_prefix}{key.upper()} or --set {key}_file=PATH (a 0600 file)")
+        result[key] = value
     return result
 
 
 @app.command()
 def serve(overrides: Overrides = None) -> None:
-    """Run the operator service (FastAPI); settings from DARKPOOL_* and --set KEY=VALUE."""
+    """Run the operator service (FastAPI); settings from DARKPOOL_* and --set KEY=VALUE (tokens: env or file)."""
     import pydantic
 
     from darkpool.web.serve import serve_operator
 
+    settings = _overrides(overrides, "DARKPOOL_")
     try:
-        serve_operator(**_overrides(overrides))
+        serve_operator(**settings)
     except (DarkPoolError, pydantic.ValidationError) as exc:
         _fail(str(exc))
 
 
 @app.command()
 def custodian(overrides: Overrides = None) -> None:
-    """Run the key custodian service; settings from DARKPOOL_CUSTODIAN_* and --set KEY=VALUE."""
+    """Run the key custodian service; settings from DARKPOOL_CUSTODIAN_* and --set KEY=VALUE (tokens: env or file)."""
     import pydantic
 
     from darkpool.web.serve import serve_custodian
 
+    settings = _overrides(overrides, "DARKPOOL_CUSTODIAN_")
     try:
-        serve_custodian(**_overrides(overrides))
+        serve_custodian(**settings)
     except (DarkPoolError, pydantic.ValidationError) as exc:
         _fail(str(exc))
 

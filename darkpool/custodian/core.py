@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from darkpool.crypto.sealing import check_private_tree, restrict_tree
 from darkpool.domain import Account
 from darkpool.errors import NotFound, PolicyViolation
 from darkpool.signing import MaskRequest, Signed, SigningDomain, Verifier
@@ -109,7 +110,11 @@ class CustodianCore:
         found = self._custodians.get(key)
         if found is None:
             circuit = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
-            found = Custodian(circuit, key_dir=self.key_dir / str(circuit.id), log=self.log)
+            key_dir = self.key_dir / str(circuit.id)
+            check_private_tree(key_dir)
+            found = Custodian(circuit, key_dir=key_dir, log=self.log)
+            if key_dir.exists():
+                restrict_tree(key_dir)  # concrete writes secret.keys with the umask's mode
             self._custodians[key] = found
         return found
 

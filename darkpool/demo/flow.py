@@ -101,12 +101,13 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
                              "(cached after the first run)..."):
         custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
             chain_id=d.chain_id, vault=d.vault, operator_token=custodian_token, log=str(flow.out_dir / "custodian.log"),
-            key_dir=str(flow.out_dir / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}"))))
+            key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}"))))
         settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
                                     mark_max_age_s=3600, custodian_url=custodian.url,
                                     custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
-                                    fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"))
+                                    fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"),
+                                    secrets_dir=str(flow.out_dir.resolve() / "operator-secrets"))
         server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain)))
     flow.ok(f"key custodian on {custodian.url} (holds the FHE secret key); operator on {server.url} (evaluation "
             f"keys only; journal: SQLite WAL at {settings.journal})")

@@ -1,12 +1,26 @@
-"""Frozen service settings from the environment (``DARKPOOL_*``) or keyword arguments; unknown keys are refused."""
+"""Frozen service settings from the environment (``DARKPOOL_*``) or keyword arguments; unknown keys are refused.
+
+Secrets are handled as secrets: tokens come from the environment or from a 0600 ``*_token_file``
+(never the command line, see :mod:`darkpool.cli`), and a service refuses to start
+(:meth:`OperatorSettings.check_startable`) without an absolute secrets directory or with a token
+shorter than :data:`MIN_TOKEN_CHARS`.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from darkpool.crypto.sealing import read_secret
 from darkpool.errors import ValidationError
 
-__all__ = ["CustodianSettings", "OperatorSettings", "parse_shapes"]
+__all__ = ["MIN_TOKEN_CHARS", "CustodianSettings", "OperatorSettings", "parse_shapes"]
+
+MIN_TOKEN_CHARS = 16
+"""Shortest bearer token a service starts with (``secrets.token_urlsafe(16)`` gives 22)."""
 
 
 def parse_shapes(text: str) -> list[tuple[int, ...]]:
@@ -17,13 +31,44 @@ def parse_shapes(text: str) -> list[tuple[int, ...]]:
         raise ValidationError(f"shapes must look like 4x4x255,8x8x63, got {text!r}") from None
 
 
+def _tokens_from_files(data: Any, names: tuple[str, ...]) -> Any:
+    """Fill each token ``name`` from the file ``name_file`` names, if one is given."""
+    if not isinstance(data, dict):
+        return data
+    for name in names:
+        file = data.get(f"{name}_file")
+        if file:
+            if data.get(name):
+                raise ValidationError(f"give {name} or {name}_file, not both")
+            data = {**data, name: read_secret(Path(file))}
+    return data
+
+
+def _require_token(name: str, value: str | None, env: str) -> None:
+    if len(value or "") < MIN_TOKEN_CHARS:
+        raise ValidationError(f"{name} must be at least {MIN_TOKEN_CHARS} characters, got {len(value or '')}: "
+                              f"set {env} or {name}_file (a 0600 file), e.g. from secrets.token_urlsafe(32)")
+
+
+def _absolute_dir(name: str, value: str | None, env: str) -> Path:
+    if not value:
+        raise ValidationError(f"{name} is required: the absolute directory (0700) of the service's secret keys; "
+                              f"set {env}")
+    path = Path(value)
+    if not path.is_absolute():
+        raise ValidationError(f"{name} must be an absolute path, got {value!r}")
+    return path
+
+
 class OperatorSettings(BaseSettings):
     """Settings of ``darkpool serve``.
 
     ``journal`` is a SQLite path or a ``postgresql://`` URL. ``rpc_url`` with ``vault`` and
     ``operator_address`` connects settlement to a JSON-RPC chain; without them the operator runs
     without a chain unless the app factory is handed one. ``admin_token`` guards operator-only
-    endpoints (round control, deposit feed, batches).
+    endpoints (round control, deposit feed, batches). ``secrets_dir`` holds the sealing key and the
+    receipt-signing key (0600 files in a 0700 directory). Each ``*_token`` may instead be read from
+    the 0600 file its ``*_token_file`` names.
     """
 
     model_config = SettingsConfigDict(env_prefix="DARKPOOL_", frozen=True, extra="forbid")
@@ -34,38 +79,74 @@ class OperatorSettings(BaseSettings):
     token: str = "0x" + "00" * 19 + "02"
     operator_address: str | None = None
     rpc_url: str | None = None
-    admin_token: str
+    admin_token: str = Field("", repr=False)
+    admin_token_file: str | None = None
+    secrets_dir: str | None = None
     rate_per_s: float = 200.0
     rate_burst: float = 400.0
     mark_max_age_s: int = 60
     deposit_poll_s: float = 0.0
     """Poll the vault's Deposited events this often (0: only on POST /admin/deposits/sync)."""
     custodian_url: str | None = None
-    custodian_token: str | None = None
+    custodian_token: str | None = Field(None, repr=False)
+    custodian_token_file: str | None = None
     fhe_cache_dir: str | None = None
     fhe_simulate: bool = False
     fhe_max_quantity: int = 255
     fhe_shapes: str = ""
     """Round shapes ``SLOTSxLEVELS`` (comma separated) to compile at start-up, e.g. ``4x4,8x8``."""
     data_dir: str = "."
-    sealing_key_file: str | None = None
     host: str = "127.0.0.1"
     port: int = 8400
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_token_files(cls, data: Any) -> Any:
+        return _tokens_from_files(data, ("admin_token", "custodian_token"))
+
+    def secrets_path(self) -> Path:
+        """The absolute directory of the operator's secret keys; refuse a missing or relative one."""
+        return _absolute_dir("secrets_dir", self.secrets_dir, "DARKPOOL_SECRETS_DIR")
+
+    def check_startable(self) -> None:
+        """Refuse to start without an absolute secrets directory or with a missing or short token."""
+        self.secrets_path()
+        _require_token("admin_token", self.admin_token, "DARKPOOL_ADMIN_TOKEN")
+        if self.custodian_url is not None:
+            _require_token("custodian_token", self.custodian_token, "DARKPOOL_CUSTODIAN_TOKEN")
+
 
 class CustodianSettings(BaseSettings):
-    """Settings of ``darkpool custodian``; ``operator_token`` authenticates the operator to it."""
+    """Settings of ``darkpool custodian``; ``operator_token`` authenticates the operator to it.
+
+    ``key_dir`` is the absolute directory (0700) of the custodian's secret keys (0600 files).
+    """
 
     model_config = SettingsConfigDict(env_prefix="DARKPOOL_CUSTODIAN_", frozen=True, extra="forbid")
 
     chain_id: int = 31337
     vault: str = "0x" + "00" * 19 + "01"
-    operator_token: str
+    operator_token: str = Field("", repr=False)
+    operator_token_file: str | None = None
     log: str = "darkpool-custodian-log.jsonl"
-    key_dir: str = ".darkpool-keys"
+    key_dir: str | None = None
     cache_dir: str | None = None
     simulate: bool = False
     shapes: str = ""
     """Round shapes ``SLOTSxLEVELSxMAXLOTS`` (comma separated) to compile and key at start-up."""
     host: str = "127.0.0.1"
     port: int = 8401
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_token_files(cls, data: Any) -> Any:
+        return _tokens_from_files(data, ("operator_token",))
+
+    def secrets_path(self) -> Path:
+        """The absolute directory of the custodian's secret keys; refuse a missing or relative one."""
+        return _absolute_dir("key_dir", self.key_dir, "DARKPOOL_CUSTODIAN_KEY_DIR")
+
+    def check_startable(self) -> None:
+        """Refuse to start without an absolute key directory or with a missing or short token."""
+        self.secrets_path()
+        _require_token("operator_token", self.operator_token, "DARKPOOL_CUSTODIAN_OPERATOR_TOKEN")

@@ -81,6 +81,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
         c_server = stack.enter_context(ServerThread(custodian))  # type: ignore[arg-type]
         settings = OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN,
                                     admin_token=ADMIN, mark_max_age_s=mark_max_age_s, custodian_url=c_server.url,
+                                    secrets_dir=str(tmp_path / "operator-secrets"),
                                     custodian_token=CUSTODIAN_TOKEN, fhe_cache_dir=str(cache),
                                     fhe_simulate=simulate, fhe_max_quantity=max_quantity,
                                     data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4")

@@ -31,7 +31,7 @@ class Clock:
 
 def settings(tmp_path: Path, **extra: Any) -> OperatorSettings:
     return OperatorSettings(journal=str(tmp_path / "journal.db"), data_dir=str(tmp_path), vault=VAULT, token=TOKEN,
-                            admin_token=ADMIN,
+                            admin_token=ADMIN, secrets_dir=str(tmp_path / "secrets"),
                             mark_max_age_s=10_000, **extra)
 
 
@@ -86,5 +86,6 @@ def deposited_world(journal: Path, deposit: int = 10**11) -> tuple[Any, Any, lis
     for who in people:
         Vault(chain, d.vault).deposit(who, deposit, approve=True)
     settings = OperatorSettings(journal=str(journal), chain_id=d.chain_id, vault=d.vault, token=d.token,
-                                operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6)
+                                operator_address=d.operator, admin_token=ADMIN, mark_max_age_s=10**6,
+                                secrets_dir=str(journal.parent / "secrets"))
     return chain, d, people, settings

@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 @contextmanager
 def operator_process(journal: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
-    env = {**os.environ, "DARKPOOL_JOURNAL": str(journal), "DARKPOOL_ADMIN_TOKEN": ADMIN, "DARKPOOL_VAULT": VAULT,
+    env = {**os.environ, "DARKPOOL_JOURNAL": str(journal), "DARKPOOL_ADMIN_TOKEN": ADMIN,
+           "DARKPOOL_SECRETS_DIR": str(journal.parent / "secrets"), "DARKPOOL_VAULT": VAULT,
            "DARKPOOL_TOKEN": TOKEN, "DARKPOOL_PORT": str(port), "DARKPOOL_MARK_MAX_AGE_S": "100000",
            "DARKPOOL_RATE_BURST": "100000", "DARKPOOL_RATE_PER_S": "100000"}
     process = subprocess.Popen([sys.executable, "-m", "darkpool.web", "operator"], env=env, cwd=REPO)

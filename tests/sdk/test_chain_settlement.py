@@ -62,7 +62,8 @@ def test_operator_when_polling_deposits_credits_new_vault_deposit(tmp_path: Path
     who = identities(1)[0]
     fund_institution(chain, d, [who.address], 10**9)
     settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
-                                operator_address=d.operator, admin_token=ADMIN, deposit_poll_s=0.1)
+                                operator_address=d.operator, admin_token=ADMIN, deposit_poll_s=0.1,
+                                secrets_dir=str(tmp_path / "secrets"))
     with ServerThread(create_operator_app(settings, chain=chain)) as server:
         Vault(chain, d.vault).deposit(who, 10**8, approve=True)
         with DarkPoolClient(server.url, who) as client:
@@ -81,7 +82,7 @@ async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committe
     for who in people:
         vault.deposit(who, 10**8, approve=True)
     settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
-                                operator_address=d.operator, admin_token=ADMIN)
+                                operator_address=d.operator, admin_token=ADMIN, secrets_dir=str(tmp_path / "secrets"))
     clock = Clock()
     app = create_operator_app(settings, clock=clock, chain=chain)
     transport = httpx.ASGITransport(app=app)

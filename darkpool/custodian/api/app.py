@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from darkpool.crypto.sealing import private_dir
 from darkpool.custodian.api import keys, log, rounds
 from darkpool.custodian.core import CustodianCore
 from darkpool.signing import SigningDomain
@@ -19,8 +20,9 @@ __all__ = ["create_custodian_app"]
 
 def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int] | None = None) -> FastAPI:
     """Build the custodian app; keys are generated (or loaded) per circuit shape now or on first use."""
+    settings.check_startable()
     core = CustodianCore(SigningDomain(settings.chain_id, settings.vault), clock or (lambda: int(time.time())),
-                         Path(settings.key_dir), Path(settings.log),
+                         private_dir(settings.secrets_path()), Path(settings.log),
                          Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate)
     for slots, levels, max_quantity in parse_shapes(settings.shapes):
         core.prepare(slots, levels, max_quantity)

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from darkpool.crypto.sealing import Sealer, load_or_create_key
+from darkpool.crypto.sealing import Sealer, load_or_create_key, private_dir
 from darkpool.errors import DarkPoolError
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig
@@ -29,21 +29,18 @@ from darkpool.web.settings import OperatorSettings
 __all__ = ["create_operator_app", "create_operator_core"]
 
 
-def _key_path(settings: OperatorSettings, name: str, suffix: str) -> Path:
-    """Where a key of the operator lives: beside a SQLite journal, or in ``data_dir`` for a server's."""
-    journal = settings.journal
-    on_server = journal.startswith(("postgres://", "postgresql://"))
-    return Path(settings.data_dir) / f"darkpool-{name}.key" if on_server else Path(journal + suffix)
+def _key_path(settings: OperatorSettings, name: str) -> Path:
+    """Where a secret key of the operator lives: a 0600 file in its 0700 secrets directory."""
+    return private_dir(settings.secrets_path()) / f"{name}.key"
 
 
 def _sealer(settings: OperatorSettings) -> Sealer:
-    path = settings.sealing_key_file
-    return Sealer(load_or_create_key(Path(path) if path is not None else _key_path(settings, "sealing", ".key")))
+    return Sealer(load_or_create_key(_key_path(settings, "sealing")))
 
 
 def _operator_key(settings: OperatorSettings) -> bytes:
     """The key that signs commit-reveal receipts: a valid secp256k1 scalar, made on first start."""
-    return load_or_create_key(_key_path(settings, "operator", ".operator.key"))
+    return load_or_create_key(_key_path(settings, "receipt-signing"))
 
 
 def _fhe_backend(settings: OperatorSettings) -> Any:
@@ -64,6 +61,7 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
                          settler: Settler | None = None, chain: Any = None,
                          fhe_backend: Any = None) -> OperatorCore:
     """Open the journal, replay it and return the core (chain from ``settler``, ``chain`` or ``rpc_url``)."""
+    settings.check_startable()
     if settler is None and settings.operator_address is not None and (chain is not None or settings.rpc_url):
         from darkpool.operator.settler import ChainSettler
 
