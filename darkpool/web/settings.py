@@ -79,7 +79,7 @@ class OperatorSettings(BaseSettings):
     token: str = "0x" + "00" * 19 + "02"
     operator_address: str | None = None
     rpc_url: str | None = None
-    admin_token: str = Field("", repr=False)
+    admin_token: str = Field(default="", repr=False)
     admin_token_file: str | None = None
     secrets_dir: str | None = None
     rate_per_s: float = 200.0
@@ -88,7 +88,7 @@ class OperatorSettings(BaseSettings):
     deposit_poll_s: float = 0.0
     """Poll the vault's Deposited events this often (0: only on POST /admin/deposits/sync)."""
     custodian_url: str | None = None
-    custodian_token: str | None = Field(None, repr=False)
+    custodian_token: str | None = Field(default=None, repr=False)
     custodian_token_file: str | None = None
     fhe_cache_dir: str | None = None
     fhe_simulate: bool = False
@@ -126,7 +126,7 @@ class CustodianSettings(BaseSettings):
 
     chain_id: int = 31337
     vault: str = "0x" + "00" * 19 + "01"
-    operator_token: str = Field("", repr=False)
+    operator_token: str = Field(default="", repr=False)
     operator_token_file: str | None = None
     log: str = "darkpool-custodian-log.jsonl"
     key_dir: str | None = None
