@@ -116,6 +116,20 @@ def test_custodian_start_when_key_file_readable_by_others_refuses(tmp_path: Path
         create_custodian_app(_custodian_settings(tmp_path / "b", shapes="4x4x255"))
 
 
+def test_custodian_start_when_keys_generated_writes_them_0600_and_refuses_them_once_group_readable(
+        tmp_path: Path) -> None:
+    create_custodian_app(_custodian_settings(tmp_path, simulate=False, shapes="4x4x255"))
+    keys = tmp_path / "keys"
+    files = [p for p in keys.rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"secret.keys", "eval.keys"}
+    assert all(_mode(p) == 0o600 for p in files)
+    assert all(_mode(p) == 0o700 for p in (keys, *keys.rglob("*")) if p.is_dir())
+    secret = next(p for p in files if p.name == "secret.keys")
+    secret.chmod(0o640)
+    with pytest.raises(StorageError, match=rf"{secret}.*0640"):
+        create_custodian_app(_custodian_settings(tmp_path, simulate=False, shapes="4x4x255"))
+
+
 def test_settings_when_token_file_is_0600_reads_the_token(tmp_path: Path) -> None:
     path = tmp_path / "admin.token"
     path.write_text(ADMIN + "\n")
