@@ -1,8 +1,11 @@
 """The custodian service's state: one ``fhe.custodian.Custodian`` per circuit shape, slot owners, one log.
 
 The only module of the services that imports :mod:`fhe` on the custodian side. It never
-receives order digits: only round shapes, slot owners (from the operator), signed mask requests
-(from clients) and decryption requests (from the operator).
+receives order digits: only round shapes (from the operator), signed mask requests with the
+client's own signed slot reservation and the operator's signed grant (from clients) and
+decryption requests (from the operator). A mask leaves sealed to the requesting client's X25519
+key and signed with the custodian's own key (:mod:`darkpool.crypto.boxes`), so a relay or an
+observer of the path learns nothing and cannot substitute a mask.
 """
 
 from __future__ import annotations
@@ -13,12 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from darkpool.crypto.boxes import SealedBox, seal_to
 from darkpool.crypto.sealing import check_private_tree, restrict_tree
-from darkpool.domain import Account
-from darkpool.errors import NotFound, PolicyViolation
-from darkpool.signing import MaskRequest, Signed, SigningDomain, Verifier
+from darkpool.crypto.secp256k1 import address_of
+from darkpool.domain import Account, account
+from darkpool.errors import MaskReuse, NotFound, PolicyViolation, ValidationError
+from darkpool.signing import (
+    MaskDelivery,
+    MaskRequest,
+    Signed,
+    SigningDomain,
+    SlotGrant,
+    SlotReservation,
+    Verifier,
+    sign,
+    statement_signer,
+)
+from darkpool.signing.statements import mask_box_context
 
-__all__ = ["CustodianCore", "DecryptedRound", "IssuedMask", "LogRecord", "OpenedRound"]
+__all__ = ["CustodianCore", "DecryptedRound", "DoubleGrant", "IssuedMask", "LogRecord", "OpenedRound"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +51,27 @@ class OpenedRound:
     max_quantity: int
     masks_digest: str
     masks: bytes
+    custodian: str
 
 
 @dataclass(frozen=True)
 class IssuedMask:
-    """One slot's mask digits, for the slot's own account."""
+    """One slot's mask digits sealed to its own account's box key, with the custodian's signed delivery."""
 
     round_id: str
     slot: int
-    digits: tuple[int, ...]
+    box: SealedBox
+    delivery: Signed
+
+
+@dataclass(frozen=True)
+class DoubleGrant:
+    """The operator's two signed grants of one slot to two accounts: evidence against it."""
+
+    round_id: int
+    slot: int
+    first: Signed
+    second: Signed
 
 
 @dataclass(frozen=True)
@@ -71,14 +99,18 @@ class LogRecord:
 @dataclass
 class _Round:
     shape_key: tuple[int, int, int]
-    owners: dict[int, Account] = field(default_factory=dict)
+    opened: OpenedRound
+    operator: Account
+    grants: dict[int, Signed] = field(default_factory=dict)
+    digits: dict[int, bytes] = field(default_factory=dict)
+    decrypted: bool = False
 
 
 class CustodianCore:
     """Masks, slot owners and decryptions across rounds of any shape."""
 
     def __init__(self, domain: SigningDomain, clock: Callable[[], int], key_dir: Path, log_path: Path,
-                 cache_dir: Path | None, simulate: bool) -> None:
+                 cache_dir: Path | None, simulate: bool, signing_key: bytes) -> None:
         # Import concrete here, on the thread that builds the app: its tracing keeps a thread-local
         # tag stack that only the importing thread gets, and circuits are compiled on that thread.
         import fhe.artifacts
@@ -94,6 +126,9 @@ class CustodianCore:
         self.lock = threading.RLock()
         self._custodians: dict[tuple[int, int, int], Any] = {}
         self._rounds: dict[str, _Round] = {}
+        self._signing_key = signing_key
+        self.address = Account(address_of(signing_key))
+        self.evidence: list[DoubleGrant] = []
 
     def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
         """Compile and key a shape now (call from the main thread: concrete traces only there)."""
@@ -118,16 +153,29 @@ class CustodianCore:
             self._custodians[key] = found
         return found
 
-    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int) -> OpenedRound:
-        """Draw the round's masks; return ``Enc(R)`` and the shape for the operator."""
+    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int, operator: str) -> OpenedRound:
+        """Draw the round's masks; return ``Enc(R)`` and the shape for the operator.
+
+        ``operator`` is the address whose grants name the round's slot owners. Opening the same
+        round again with the same shape and operator returns the same ``Enc(R)`` (an operator that
+        crashed before journaling the round gets it back); anything else is refused.
+        """
+        grantor = account(operator)
         with self.lock:
             custodian = self._custodian(slots, levels, max_quantity)
-            masks = custodian.open_round(round_id)
             shape = custodian._circuit.shape
-            self._rounds[round_id] = _Round((shape.slots, shape.levels, shape.quantity_digits))
-            return OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
-                               shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
-                               bytes(masks.ciphertext))
+            key = (shape.slots, shape.levels, shape.quantity_digits)
+            known = self._rounds.get(round_id)
+            if known is not None:
+                if known.shape_key != key or known.operator != grantor:
+                    raise PolicyViolation(f"round {round_id} is already open with another shape or operator")
+                return known.opened
+            masks = custodian.open_round(round_id)
+            opened = OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
+                                 shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
+                                 bytes(masks.ciphertext), self.address)
+            self._rounds[round_id] = _Round(key, opened, grantor)
+            return opened
 
     def evaluation_keys(self, circuit_id: str) -> bytes:
         """Return the public evaluation keys of a circuit this custodian keyed."""
@@ -142,27 +190,53 @@ class CustodianCore:
             raise NotFound(f"round {round_id} was not opened at this custodian")
         return found
 
-    def assign_slot(self, round_id: str, slot: int, holder: Account) -> None:
-        """Record (from the operator) which account owns ``slot``."""
-        with self.lock:
-            state = self._round(round_id)
-            if slot in state.owners:
-                raise PolicyViolation(f"slot {slot} of round {round_id} already has an owner")
-            state.owners[slot] = holder
+    def issue_mask(self, request: Signed, reservation: Signed, grant: Signed) -> IssuedMask:
+        """Seal a slot's mask to the account that reserved it, for its signed request.
 
-    def issue_mask(self, signed: Signed) -> IssuedMask:
-        """Give a slot's mask to the slot's own account, once, for a signed request."""
-        message = signed.message
-        assert isinstance(message, MaskRequest)
+        The account shows its own signed :class:`SlotReservation` and the operator's signed
+        :class:`SlotGrant` of the slot for that reservation; the first account to do so owns the
+        slot here. The same owner may ask again (a new box key, the same digits); a second grant of
+        the slot to another account is refused and kept as evidence against the operator.
+        """
+        message, reserved, granted = request.message, reservation.message, grant.message
+        if not (isinstance(message, MaskRequest) and isinstance(reserved, SlotReservation)
+                and isinstance(granted, SlotGrant)):
+            raise ValidationError("expected a MaskRequest, a SlotReservation and a SlotGrant")
         round_id = str(message.round_id)
         with self.lock:
-            signer = self.verifier.check(signed)
+            signer = Account(self.verifier.check(request))
             state = self._round(round_id)
-            if state.owners.get(message.slot) != signer:
-                raise PolicyViolation(f"slot {message.slot} of round {round_id} does not belong to {signer}")
-            mask = self._custodians[state.shape_key].issue_mask(round_id, message.slot)
+            if not 0 <= message.slot < state.opened.slots:
+                raise ValidationError(f"slot must be in 0..{state.opened.slots - 1}, got {message.slot}")
+            if statement_signer(reservation, self.verifier.domain) != signer or reserved.round_id != message.round_id:
+                raise PolicyViolation(f"the reservation is not {signer}'s for round {round_id}")
+            if statement_signer(grant, self.verifier.domain) != state.operator:
+                raise PolicyViolation(f"the slot grant is not signed by round {round_id}'s operator {state.operator}")
+            granted_for = (account(granted.account), granted.round_id, granted.slot, granted.reservation)
+            if granted_for != (signer, message.round_id, message.slot, reserved.digest(self.verifier.domain)):
+                raise PolicyViolation(f"the grant is for {granted_for[:3]}, not slot {message.slot} of {signer}'s "
+                                      f"reservation in round {round_id}")
+            first = state.grants.get(message.slot)
+            owner = None if first is None else account(getattr(first.message, "account"))  # noqa: B009
+            if first is not None and owner != signer:
+                self.evidence.append(DoubleGrant(message.round_id, message.slot, first, grant))
+                raise PolicyViolation(f"slot {message.slot} of round {round_id} was granted to {owner} first: "
+                                      "the operator granted it twice")
+            if state.decrypted:
+                raise MaskReuse(f"round {round_id} is decrypted; its masks are spent")
+            digits = state.digits.get(message.slot)
+            if digits is None:
+                mask = self._custodians[state.shape_key].issue_mask(round_id, message.slot)
+                digits = bytes(int(d) for d in mask.digits)
+            domain = self.verifier.domain
+            box = seal_to(message.box_key, digits, mask_box_context(domain, message.round_id, message.slot, signer))
+            delivery = sign(MaskDelivery(custodian=self.address, account=signer, round_id=message.round_id,
+                                         slot=message.slot, request=message.digest(domain), box=box.digest),
+                            domain, self._signing_key)
+            state.grants.setdefault(message.slot, grant)
+            state.digits[message.slot] = digits
             self.verifier.nonces.spend(signer, message.nonce)
-            return IssuedMask(round_id, message.slot, tuple(int(d) for d in mask.digits))
+            return IssuedMask(round_id, message.slot, box, delivery)
 
     def decrypt(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
                 transcript: str, outputs: list[bytes]) -> DecryptedRound:
@@ -175,6 +249,7 @@ class CustodianCore:
             request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment, transcript,
                                         tuple(outputs))
             out = self._custodians[state.shape_key].decrypt(request)
+            state.decrypted = True
             return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills))
 
     def log_entries(self) -> list[LogRecord]:

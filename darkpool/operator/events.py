@@ -23,6 +23,7 @@ from darkpool.errors import StorageError
 
 __all__ = [
     "JOURNAL_FORMAT",
+    "PRIVATE_KINDS",
     "BatchPosted",
     "BatchPrepared",
     "CommitEntry",
@@ -52,6 +53,10 @@ __all__ = [
 ]
 
 JOURNAL_FORMAT = 2
+
+PRIVATE_KINDS = frozenset({"slot", "fhe_order", "fill_side", "batch"})
+"""Kinds the public sees only as digests: who holds which FHE slot, its order, its side, and the
+leaves of every batch (each account's balance and fills). See :meth:`JournalEntry.redacted`."""
 
 
 class Mode(enum.StrEnum):
@@ -95,6 +100,8 @@ class FheRoundInfo:
     digits_per_slot: int
     max_quantity: int
     masks_digest: str
+    custodian: str = ""
+    """The address that signs the custodian's mask deliveries (empty in journals written before it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ class CustodianFheBackend:
     """Open rounds at the custodian, evaluate them here, have the custodian decrypt the outputs."""
 
     def __init__(self, custodian_url: str, token: str, cache_dir: str | None, *, simulate: bool = False,
-                 max_quantity: int = 255, data_dir: str | Path = ".",
+                 max_quantity: int = 255, data_dir: str | Path = ".", operator_address: str,
                  transport: httpx.BaseTransport | None = None) -> None:
         self.http = httpx.Client(base_url=custodian_url, headers={"Authorization": f"Bearer {token}"},
                                  timeout=1800, transport=transport)
@@ -32,6 +32,7 @@ class CustodianFheBackend:
         self.simulate = simulate
         self.max_quantity = max_quantity
         self.data_dir = Path(data_dir)
+        self.operator_address = operator_address
         self._operators: dict[str, Any] = {}
         self._circuits: dict[tuple[int, int, int], Any] = {}
         self._lock = threading.Lock()
@@ -51,7 +52,8 @@ class CustodianFheBackend:
     def open_round(self, round_id: int, slots: int, levels: int) -> dict[str, Any]:
         info = raise_for_error(self.http.post("/rounds", json={"round_id": round_id, "slots": slots,
                                                                "levels": levels,
-                                                               "max_quantity": self.max_quantity}))
+                                                               "max_quantity": self.max_quantity,
+                                                               "operator": self.operator_address}))
         masks = base64.b64decode(info.pop("masks"))
         from fhe.transcript import digest
 
@@ -60,9 +62,6 @@ class CustodianFheBackend:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._masks_path(round_id).write_bytes(masks)
         return dict(info)
-
-    def assign_slot(self, round_id: int, slot: int, holder: str) -> None:
-        raise_for_error(self.http.post(f"/rounds/{round_id}/slots", json={"slot": slot, "account": holder}))
 
     def _operator(self, info: dict[str, Any]) -> Any:
         from fhe.artifacts import compile_circuit

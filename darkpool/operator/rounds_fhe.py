@@ -30,9 +30,18 @@ from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import FheEvaluated, FheOrderAccepted, FillSideOpened, Mode, SlotReserved, wire_text
 from darkpool.operator.state import FheState, require
-from darkpool.signing import FheOrder, Signed, SlotReservation, digits_commitment, side_commitment, signed_to_wire
+from darkpool.signing import (
+    FheOrder,
+    Signed,
+    SlotGrant,
+    SlotReservation,
+    digits_commitment,
+    side_commitment,
+    sign,
+    signed_to_wire,
+)
 
-__all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "submit_order"]
+__all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "slot_grant", "submit_order"]
 
 
 class FheBackend(Protocol):
@@ -40,10 +49,6 @@ class FheBackend(Protocol):
 
     def open_round(self, round_id: int, slots: int, levels: int) -> dict[str, Any]:
         """Have the custodian issue the round's masks; return its public description (shape, digests)."""
-        ...
-
-    def assign_slot(self, round_id: int, slot: int, holder: str) -> None:
-        """Tell the custodian which account may fetch the mask of ``slot``."""
         ...
 
     def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, tuple[list[int], int]],
@@ -66,8 +71,13 @@ def _fhe_round(core: OperatorCore, round_id: int, phase: Phase) -> FheState:
     return state
 
 
-def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
-    """Give the signer the next free slot of an open FHE round."""
+def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int, Signed]:
+    """Give the signer the next free slot of an open FHE round, with the operator's signed grant.
+
+    Nothing is sent to the custodian: the client shows its own signed reservation and this grant
+    there when it asks for the slot's mask, so the custodian's idea of who owns a slot is always a
+    journaled reservation (nothing to reconcile after a crash) and never the operator's bare word.
+    """
     message = signed.message
     if not isinstance(message, SlotReservation):
         raise ValidationError("expected a SlotReservation")
@@ -82,9 +92,19 @@ def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int]:
         slot = len(state.slots)
         if slot >= state.info.slots:
             raise PolicyViolation(f"round {message.round_id} has no free slot (of {state.info.slots})")
-        _backend(core).assign_slot(message.round_id, slot, signer)
+        _backend(core)
         event = SlotReserved(message.round_id, slot, signer, message.nonce, wire_text(signed_to_wire(signed)), now)
-        return core.accept(event), slot
+        return core.accept(event), slot, slot_grant(core, signed, slot)
+
+
+def slot_grant(core: OperatorCore, reservation: Signed, slot: int) -> Signed:
+    """The operator's countersignature of ``reservation`` for ``slot`` (deterministic, so re-signable)."""
+    message = reservation.message
+    assert isinstance(message, SlotReservation)
+    domain = core.verifier.domain
+    grant = SlotGrant(operator=core.operator_address, account=account(message.account), round_id=message.round_id,
+                      slot=slot, reservation=message.digest(domain))
+    return sign(grant, domain, core.config.operator_key)
 
 
 def submit_order(core: OperatorCore, signed: Signed, digits: bytes, salt: bytes) -> Appended:

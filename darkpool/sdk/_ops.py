@@ -15,22 +15,28 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from commit_reveal import CommitmentScheme, Reveal, Salt
+from darkpool.crypto.boxes import BoxKey, SealedBox
 from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks, account
-from darkpool.errors import ValidationError
+from darkpool.errors import ForeignKey, InvalidSignature, ValidationError
 from darkpool.sdk._keys import Identity
 from darkpool.sdk._verify import verify_batches
 from darkpool.signing import (
     AccountRead,
     Commitment,
     FheOrder,
+    MaskDelivery,
     MaskRequest,
+    Signed,
     SigningDomain,
     SlotReservation,
     WithdrawalRequest,
     digits_commitment,
     side_commitment,
+    signed_from_wire,
     signed_to_wire,
+    statement_signer,
 )
+from darkpool.signing.statements import mask_box_context
 
 if TYPE_CHECKING:
     from darkpool.settlement import CommittedBatch
@@ -105,6 +111,9 @@ class Ops:
     nonce_source: Callable[[], int] = field(default=lambda: secrets.randbits(62))
     domain: SigningDomain | None = None
     token: str | None = None
+    custodian_address: str | None = None
+    """The custodian's mask-signing address, pinned; else the one the operator announces for the round
+    (which must equal what the custodian itself says)."""
 
     @property
     def me(self) -> Identity:
@@ -198,19 +207,16 @@ class Ops:
 
         domain = yield from self._domain()
         me = self.me.address
-        reservation = SlotReservation(account=me, instrument=instrument, round_id=round_id,
-                                      nonce=self.nonce_source(), expiry=self._expiry())
-        reserved = yield Call("POST", f"/rounds/{round_id}/slots", signed_to_wire(self.me.sign(reservation, domain)))
+        reservation = self.me.sign(SlotReservation(account=me, instrument=instrument, round_id=round_id,
+                                                   nonce=self.nonce_source(), expiry=self._expiry()), domain)
+        reserved = yield Call("POST", f"/rounds/{round_id}/slots", signed_to_wire(reservation))
         slot, info = int(reserved["slot"]), reserved["fhe"]
         view = yield Call("GET", f"/rounds/{round_id}")
-        request = MaskRequest(account=me, round_id=round_id, slot=slot, nonce=self.nonce_source(),
-                              expiry=self._expiry())
-        mask = yield Call("POST", f"/rounds/{round_id}/mask", signed_to_wire(self.me.sign(request, domain)),
-                          service="custodian")
+        digits = yield from self._mask(domain, round_id, slot, reservation, reserved["grant"], info)
         shape = Shape(info["slots"], info["levels"], info["quantity_digits"])
         round_ = Round(instrument, Ticks(view["reference_ticks"]), Ticks(view["band_low_ticks"]), view["levels"])
         plain = order_digits(shape, round_, Order(OrderId("own"), side, Ticks(limit_ticks), Lots(quantity_lots), 0))
-        masked = mask_digits(plain, SlotMask(str(round_id), slot, tuple(mask["digits"])))
+        masked = mask_digits(plain, SlotMask(str(round_id), slot, digits))
         salt, digits_salt = secrets.token_bytes(32), secrets.token_bytes(32)
         # Only hiding commitments are signed: the masked digits travel to the operator beside them.
         order = FheOrder(account=me, instrument=instrument, round_id=round_id, slot=slot,
@@ -223,6 +229,32 @@ class Ops:
             "order": signed_to_wire(self.me.sign(order, domain)), "masked_digits": "0x" + bytes(masked).hex(),
             "digits_salt": "0x" + digits_salt.hex()})
         return FheTicket(round_id, slot, side, salt)
+
+    def _mask(self, domain: SigningDomain, round_id: int, slot: int, reservation: Signed, grant: Any,
+              info: dict[str, Any]) -> Op:
+        """Fetch the slot's mask from the custodian, sealed to a fresh key; check who signed it; open it."""
+        identity = yield Call("GET", "/identity", service="custodian")
+        announced = self.custodian_address or info.get("custodian") or ""
+        if not announced or account(identity["address"]) != account(announced):
+            raise ForeignKey(f"the custodian signs as {identity['address']}, but the round names {announced!r}")
+        custodian = account(announced)
+        key = BoxKey()
+        request = self.me.sign(MaskRequest(account=self.me.address, round_id=round_id, slot=slot, box_key=key.public,
+                                           nonce=self.nonce_source(), expiry=self._expiry()), domain)
+        answer = yield Call("POST", f"/rounds/{round_id}/mask", {
+            "request": signed_to_wire(request), "reservation": signed_to_wire(reservation), "grant": grant},
+            service="custodian")
+        delivery = signed_from_wire(answer["delivery"], MaskDelivery)
+        box = SealedBox.from_wire(answer["box"])
+        said = delivery.message
+        assert isinstance(said, MaskDelivery)
+        if statement_signer(delivery, domain) != custodian:
+            raise InvalidSignature(f"the mask delivery is not signed by the custodian {custodian}")
+        expected = (account(self.me.address), round_id, slot, request.message.digest(domain), box.digest)
+        if (account(said.account), said.round_id, said.slot, said.request, said.box) != expected:
+            raise InvalidSignature("the custodian's signed delivery is for another request or another box")
+        digits = key.open(box, mask_box_context(domain, round_id, slot, self.me.address))
+        return tuple(int(d) for d in digits)
 
     def open_side(self, ticket: FheTicket) -> Op:
         """Open the side of a filled FHE order so the operator can book the fill."""

@@ -20,6 +20,7 @@ from darkpool.signing.messages import (
     digits_commitment,
     side_commitment,
 )
+from darkpool.signing.statements import MaskDelivery, SlotGrant, statement_signer
 from darkpool.signing.verify import NonceBook, Signed, Verifier, sign
 from darkpool.signing.wire import signed_from_wire, signed_to_wire
 
@@ -30,10 +31,12 @@ __all__ = [
     "Cancel",
     "Commitment",
     "FheOrder",
+    "MaskDelivery",
     "MaskRequest",
     "NonceBook",
     "Signed",
     "SigningDomain",
+    "SlotGrant",
     "SlotReservation",
     "TypedMessage",
     "Verifier",
@@ -42,6 +45,7 @@ __all__ = [
     "digits_commitment",
     "side_commitment",
     "sign",
+    "statement_signer",
     "signed_from_wire",
     "signed_to_wire",
 ]

@@ -97,15 +97,18 @@ class SlotReservation(TypedMessage):
 
 @dataclass(frozen=True, slots=True)
 class MaskRequest(TypedMessage):
-    """Ask the custodian for the digit masks of the account's own slot in FHE round ``round_id``."""
+    """Ask the custodian for the digit masks of the account's own slot in FHE round ``round_id``,
+    sealed to the fresh X25519 public key ``box_key`` (see :mod:`darkpool.crypto.boxes`)."""
 
     TYPE_NAME: ClassVar[str] = "MaskRequest"
     SOL_TYPES: ClassVar[dict[str, str]] = {
-        "account": "address", "round_id": "uint64", "slot": "uint16", "nonce": "uint64", "expiry": "uint64",
+        "account": "address", "round_id": "uint64", "slot": "uint16", "box_key": "bytes32", "nonce": "uint64",
+        "expiry": "uint64",
     }
     account: str
     round_id: int
     slot: int
+    box_key: bytes
     nonce: int
     expiry: int
 

@@ -118,7 +118,9 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
 
     from darkpool.domain import Side
     from darkpool.errors import PhaseError, PolicyViolation
-    from darkpool.signing import MaskRequest, SigningDomain, signed_to_wire
+    from darkpool.crypto.boxes import BoxKey
+    from darkpool.operator.rounds_fhe import slot_grant
+    from darkpool.signing import MaskRequest, SigningDomain, SlotReservation, signed_to_wire
     from tests.operator.helpers import VAULT
 
     with fhe_world(tmp_path, simulate=True) as world:
@@ -126,11 +128,17 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
         rid = out["round_id"]
         domain = SigningDomain(31337, VAULT)
         stranger = world.people[3]
-        # A mask for someone else's slot, and a second mask for one's own slot: refused by the custodian.
-        for who, slot, code in ((stranger, 0, "policy_violation"), (world.people[0], 0, "mask_reuse")):
-            request = MaskRequest(account=who.address, round_id=rid, slot=slot, nonce=99 + slot, expiry=2**40)
-            response = httpx.post(f"{world.custodian_url}/rounds/{rid}/mask",
-                                  json=signed_to_wire(who.sign(request, domain)))
+        # A mask for someone else's slot (the stranger's own reservation, granted by the operator), and
+        # a second mask for one's own slot after the round was decrypted: refused by the custodian.
+        core = world.operator_app.state.core
+        for who, code in ((stranger, "policy_violation"), (world.people[0], "mask_reuse")):
+            reservation = who.sign(SlotReservation(account=who.address, instrument="ETH-PERP", round_id=rid,
+                                                   nonce=98, expiry=2**40), domain)
+            request = MaskRequest(account=who.address, round_id=rid, slot=0, box_key=BoxKey().public, nonce=99,
+                                  expiry=2**40)
+            response = httpx.post(f"{world.custodian_url}/rounds/{rid}/mask", json={
+                "request": signed_to_wire(who.sign(request, domain)), "reservation": signed_to_wire(reservation),
+                "grant": signed_to_wire(slot_grant(core, reservation, 0))})
             assert response.status_code == 403 and response.json()["error"]["code"] == code
         # Decryption without the operator's token, and a second decryption: refused, log unchanged.
         body = {"circuit_id": "x", "masks_digest": "x", "inputs_commitment": "x", "transcript_hash": "x", "outputs": []}

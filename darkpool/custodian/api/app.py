@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from darkpool.crypto.sealing import private_dir
+from darkpool.crypto.sealing import load_or_create_key, private_dir
 from darkpool.custodian.api import keys, log, rounds
 from darkpool.custodian.core import CustodianCore
 from darkpool.signing import SigningDomain
@@ -21,9 +21,10 @@ __all__ = ["create_custodian_app"]
 def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int] | None = None) -> FastAPI:
     """Build the custodian app; keys are generated (or loaded) per circuit shape now or on first use."""
     settings.check_startable()
+    key_dir = private_dir(settings.secrets_path())
     core = CustodianCore(SigningDomain(settings.chain_id, settings.vault), clock or (lambda: int(time.time())),
-                         private_dir(settings.secrets_path()), Path(settings.log),
-                         Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate)
+                         key_dir, Path(settings.log), Path(settings.cache_dir) if settings.cache_dir else None,
+                         settings.simulate, signing_key=load_or_create_key(key_dir / "mask-signing.key"))
     for slots, levels, max_quantity in parse_shapes(settings.shapes):
         core.prepare(slots, levels, max_quantity)
     app = FastAPI(title="darkpool key custodian", version="1", responses=ERROR_RESPONSES,
@@ -33,4 +34,5 @@ def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int
     install_error_handlers(app)
     for module in (rounds, keys, log):
         app.include_router(module.router)
+    app.include_router(keys.identity_router)
     return app

@@ -1,10 +1,11 @@
-"""Evaluation keys: public, by circuit id."""
+"""Public keys: evaluation keys by circuit id, and the custodian's signing identity."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
 from darkpool.custodian.api.deps import Core
+from darkpool.custodian.api.schemas import IdentityView
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -14,3 +15,12 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 def evaluation_keys(circuit_id: str, core: Core) -> Response:
     """The circuit's evaluation keys (public)."""
     return Response(core.evaluation_keys(circuit_id), media_type="application/octet-stream")
+
+
+identity_router = APIRouter(tags=["keys"])
+
+
+@identity_router.get("/identity")
+def identity(core: Core) -> IdentityView:
+    """The address that signs this custodian's mask deliveries (clients pin it)."""
+    return IdentityView(address=core.address)

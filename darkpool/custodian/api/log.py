@@ -7,7 +7,9 @@ from dataclasses import asdict
 from fastapi import APIRouter
 
 from darkpool.custodian.api.deps import Core
-from darkpool.custodian.api.schemas import LogEntryView
+from darkpool.custodian.api.schemas import EvidenceView, LogEntryView
+from darkpool.signing import signed_to_wire
+from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/log", tags=["log"])
 
@@ -16,3 +18,10 @@ router = APIRouter(prefix="/log", tags=["log"])
 def decryption_log(core: Core) -> list[LogEntryView]:
     """The hash-chained decryption log, oldest first."""
     return [LogEntryView(**asdict(entry)) for entry in core.log_entries()]
+
+
+@router.get("/evidence")
+def evidence(core: Core) -> list[EvidenceView]:
+    """Slots the operator granted twice, with both of its signed grants."""
+    return [EvidenceView(round_id=e.round_id, slot=e.slot, first=SignedEnvelope(**signed_to_wire(e.first)),
+                         second=SignedEnvelope(**signed_to_wire(e.second))) for e in core.evidence]

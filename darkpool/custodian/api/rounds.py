@@ -1,4 +1,4 @@
-"""Rounds at the custodian: masks drawn, slot owners, masks issued to their owners, decryption once."""
+"""Rounds at the custodian: masks drawn, masks sealed to the slots' own accounts, decryption once."""
 
 from __future__ import annotations
 
@@ -12,15 +12,14 @@ from darkpool.custodian.api.deps import Core, OperatorOnly
 from darkpool.custodian.api.schemas import (
     DecryptedView,
     DecryptRequest,
+    MaskRequestBody,
     MaskView,
     OpenedRoundView,
     OpenRoundRequest,
-    SlotAssigned,
-    SlotOwnerRequest,
+    SealedBoxView,
 )
-from darkpool.domain import account
 from darkpool.errors import ValidationError
-from darkpool.signing import MaskRequest, signed_from_wire
+from darkpool.signing import MaskRequest, SlotGrant, SlotReservation, signed_from_wire, signed_to_wire
 from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
@@ -29,27 +28,24 @@ router = APIRouter(prefix="/rounds", tags=["rounds"])
 @router.post("")
 def open_round(body: OpenRoundRequest, core: Core, _: OperatorOnly) -> OpenedRoundView:
     """Draw a round's masks and return Enc(R) (base64) with the circuit shape (operator only)."""
-    opened = core.open_round(str(body.round_id), body.slots, body.levels, body.max_quantity)
+    opened = core.open_round(str(body.round_id), body.slots, body.levels, body.max_quantity, body.operator)
     return OpenedRoundView(**{**asdict(opened), "masks": base64.b64encode(opened.masks).decode()})
 
 
-@router.post("/{round_id}/slots")
-def assign_slot(round_id: int, body: SlotOwnerRequest, core: Core, _: OperatorOnly) -> SlotAssigned:
-    """Record which account owns a slot (operator only)."""
-    core.assign_slot(str(round_id), body.slot, account(body.account))
-    return SlotAssigned(round_id=round_id, slot=body.slot)
-
-
 @router.post("/{round_id}/mask")
-def issue_mask(round_id: int, body: SignedEnvelope, core: Core) -> MaskView:
-    """Give the slot's mask digits to its own account (signed MaskRequest), once."""
-    signed = signed_from_wire(body.model_dump(), MaskRequest)
+def issue_mask(round_id: int, body: MaskRequestBody, core: Core) -> MaskView:
+    """Seal the slot's mask digits to the requester's box key, for its signed request, its own signed
+    reservation and the operator's grant of the slot; the response is signed by the custodian."""
+    signed = signed_from_wire(body.request.model_dump(), MaskRequest)
+    reservation = signed_from_wire(body.reservation.model_dump(), SlotReservation)
+    grant = signed_from_wire(body.grant.model_dump(), SlotGrant)
     message = signed.message
     assert isinstance(message, MaskRequest)
     if message.round_id != round_id:
         raise ValidationError(f"request is for round {message.round_id}, not {round_id}")
-    mask = core.issue_mask(signed)
-    return MaskView(round_id=mask.round_id, slot=mask.slot, digits=list(mask.digits))
+    mask = core.issue_mask(signed, reservation, grant)
+    return MaskView(round_id=mask.round_id, slot=mask.slot, box=SealedBoxView(**mask.box.to_wire()),
+                    delivery=SignedEnvelope(**signed_to_wire(mask.delivery)))
 
 
 @router.post("/{round_id}/decrypt")

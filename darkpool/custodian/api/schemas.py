@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DecryptRequest", "DecryptedView", "LogEntryView", "MaskView", "OpenRoundRequest", "OpenedRoundView",
-           "SlotAssigned", "SlotOwnerRequest"]
+from darkpool.web.schemas import SignedEnvelope
+
+__all__ = ["DecryptRequest", "DecryptedView", "EvidenceView", "IdentityView", "LogEntryView", "MaskRequestBody",
+           "MaskView", "OpenRoundRequest", "OpenedRoundView", "SealedBoxView"]
 
 
 class Strict(BaseModel):
@@ -19,6 +21,7 @@ class OpenRoundRequest(Strict):
     slots: int = Field(ge=1)
     levels: int = Field(ge=1)
     max_quantity: int = Field(ge=1)
+    operator: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="the address whose grants name slot owners")
 
 
 class OpenedRoundView(BaseModel):
@@ -34,26 +37,47 @@ class OpenedRoundView(BaseModel):
     max_quantity: int
     masks_digest: str
     masks: str
+    custodian: str
 
 
-class SlotOwnerRequest(Strict):
-    """Which account owns a slot of the round (the operator reserved it for that account)."""
+class MaskRequestBody(Strict):
+    """A client's signed MaskRequest with its own signed SlotReservation and the operator's SlotGrant."""
 
-    slot: int = Field(ge=0)
-    account: str
+    request: SignedEnvelope
+    reservation: SignedEnvelope
+    grant: SignedEnvelope
 
 
-class SlotAssigned(BaseModel):
-    round_id: int
-    slot: int
+class SealedBoxView(BaseModel):
+    """An X25519 sealed box (0x hex): the custodian's ephemeral key, the nonce, ciphertext and tag."""
+
+    ephemeral: str
+    nonce: str
+    body: str
 
 
 class MaskView(BaseModel):
-    """A slot's mask digits, for its own account only."""
+    """A slot's mask digits sealed to the requester's box key, and the custodian's signed delivery."""
 
     round_id: str
     slot: int
-    digits: list[int]
+    box: SealedBoxView
+    delivery: SignedEnvelope
+
+
+class IdentityView(BaseModel):
+    """The address of the key that signs this custodian's mask deliveries."""
+
+    address: str
+
+
+class EvidenceView(BaseModel):
+    """Two operator grants of one slot to two accounts (wire form)."""
+
+    round_id: int
+    slot: int
+    first: SignedEnvelope
+    second: SignedEnvelope
 
 
 class DecryptRequest(Strict):

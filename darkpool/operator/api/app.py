@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from darkpool.crypto.sealing import Sealer, load_or_create_key, private_dir
+from darkpool.crypto.secp256k1 import address_of
 from darkpool.errors import DarkPoolError
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig
@@ -51,7 +52,7 @@ def _fhe_backend(settings: OperatorSettings) -> Any:
 
     backend = CustodianFheBackend(settings.custodian_url, settings.custodian_token or "", settings.fhe_cache_dir,
                                   simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
-                                  data_dir=settings.data_dir)
+                                  data_dir=settings.data_dir, operator_address=address_of(_operator_key(settings)))
     for slots, levels, *_ in parse_shapes(settings.fhe_shapes):
         backend.prepare(slots, levels)
     return backend

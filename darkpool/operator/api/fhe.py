@@ -13,7 +13,7 @@ from darkpool.operator import rounds_fhe as fr
 from darkpool.operator.api.deps import Core, parse_limited
 from darkpool.operator.api.schemas import SlotResponse
 from darkpool.operator.state import FheState
-from darkpool.signing import FheOrder, SlotReservation
+from darkpool.signing import FheOrder, SlotReservation, signed_to_wire
 from darkpool.web.http import AckResponse, ack
 from darkpool.web.schemas import SignedEnvelope
 
@@ -34,14 +34,15 @@ def _same_round(round_id: int, message: Any) -> None:
 
 @router.post("/{round_id}/slots", status_code=201)
 async def reserve_slot(round_id: int, body: SignedEnvelope, core: Core, request: Request) -> SlotResponse:
-    """Reserve the next free input slot of an open FHE round; the custodian learns the slot's owner."""
+    """Reserve the next free input slot of an open FHE round; answer with the operator's signed grant."""
     signed = parse_limited(body.model_dump(), SlotReservation, request)
     _same_round(round_id, signed.message)
-    appended, slot = fr.reserve_slot(core, signed)
+    appended, slot, grant = fr.reserve_slot(core, signed)
     done = await ack(appended)
     state = core.get_round(round_id)
     assert isinstance(state, FheState)
-    return SlotResponse(seq=done.seq, head=done.head, slot=slot, fhe=asdict(state.info))
+    return SlotResponse(seq=done.seq, head=done.head, slot=slot, fhe=asdict(state.info),
+                        grant=SignedEnvelope(**signed_to_wire(grant)))
 
 
 class FheOrderSubmission(BaseModel):

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from darkpool.web.schemas import SignedEnvelope
+
 __all__ = [
     "AbandonRequest", "BalanceView", "BatchView", "ClearResponse", "DepositCredit", "DepositEvent", "DomainInfo",
     "FillView", "MarginView", "MarkRequest", "OpenRoundRequest", "ProofsView", "ReceiptView", "RevealRequest",
@@ -69,10 +71,14 @@ class WithdrawalAck(BaseModel):
 
 
 class SlotResponse(BaseModel):
+    """The reserved slot, the round's FHE description and the operator's signed grant of the slot
+    (the client shows it, with its own reservation, to the custodian for the slot's mask)."""
+
     seq: int
     head: str
     slot: int
     fhe: dict[str, Any]
+    grant: SignedEnvelope
 
 
 class DepositCredit(BaseModel):
@@ -164,14 +170,17 @@ class MarginView(BaseModel):
 
 
 class BatchView(BaseModel):
+    """A batch's roots and journal head; its leaves (``balances``, ``fills``, ``withdrawals``) only for
+    the operator and the auditors (null for the public)."""
+
     batch_id: int
     token: str
-    balances: dict[str, int]
+    balances: dict[str, int] | None
     journal_seq: int
     journal_head: str
     deposits_credited: int
-    fills: list[dict[str, Any]]
-    withdrawals: list[dict[str, Any]]
+    fills: list[dict[str, Any]] | None
+    withdrawals: list[dict[str, Any]] | None
     balances_root: str
     fills_root: str
     withdrawals_root: str

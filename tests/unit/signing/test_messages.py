@@ -17,8 +17,10 @@ from darkpool.signing import (
     Cancel,
     Commitment,
     FheOrder,
+    MaskDelivery,
     MaskRequest,
     SigningDomain,
+    SlotGrant,
     SlotReservation,
     TypedMessage,
     WithdrawalRequest,
@@ -33,10 +35,12 @@ SAMPLES: list[TypedMessage] = [
     FheOrder(ALICE, "ETH-PERP", 7, 3, bytes(range(32)), bytes(range(32, 64)), 299_996, 299_992, 8, "c" * 16, 6,
              1_900_000_000),
     SlotReservation(ALICE, "ETH-PERP", 7, 11, 1_900_000_000),
-    MaskRequest(ALICE, 7, 3, 12, 1_900_000_000),
+    MaskRequest(ALICE, 7, 3, bytes(range(64, 96)), 12, 1_900_000_000),
     Commitment(ALICE, "ETH-PERP", 7, bytes(range(32)), 10**18, 8, 1_900_000_000),
     Cancel(ALICE, 7, 5, 9, 1_900_000_000),
     WithdrawalRequest(ALICE, "0x" + "70" * 20, 2 * 10**18, 10, 1_900_000_000),
+    SlotGrant("0x" + "0e" * 20, ALICE, 7, 3, bytes(range(96, 128))),
+    MaskDelivery("0x" + "c0" * 20, ALICE, 7, 3, bytes(range(128, 160)), bytes(range(160, 192))),
 ]
 
 
