@@ -38,9 +38,19 @@ def run_audit(
     custodian: str | httpx.Client | None = None,
     json_path: str | Path | None = None,
     png_path: str | Path | None = None,
+    auditor_token: str | None = None,
 ) -> AuditReport:
-    """Audit an operator (URL or client), with the chain (``w3`` or ``rpc_url``, and ``vault``) and custodian."""
+    """Audit an operator (URL or client), with the chain (``w3`` or ``rpc_url``, and ``vault``) and custodian.
+
+    With the auditors' ``auditor_token`` the operator shows private journal entries and batch
+    leaves, and every check runs in full; without it the audit is the public's: the whole journal
+    chain (private entries by digest), roots against the chain, FHE rounds' aggregates, the
+    commit-reveal rounds' replays and the custodian's log.
+    """
     owned: list[httpx.Client] = []
+    if auditor_token and not isinstance(operator, httpx.Client):
+        operator = httpx.Client(base_url=operator, timeout=60, headers={"Authorization": f"Bearer {auditor_token}"})
+        owned.append(operator)
     try:
         return _run(operator, w3, rpc_url, vault, custodian, json_path, png_path, owned)
     finally:

@@ -38,12 +38,17 @@ class Check:
 
 
 def batch_roots(data: AuditData) -> Check:
-    """Every published batch's trees recompute to its roots, and equal the roots committed on chain."""
+    """Every published batch's trees recompute to its roots, and equal the roots committed on chain.
+
+    The public's view has no leaves: then only the roots are held against the chain (the auditors'
+    token recomputes them; each institution checks its own proofs).
+    """
     name = "batch roots recompute and match the chain"
     if not data.batches:
         return Check(name, None, "no batch committed")
     chain = {b["batch_id"]: b for b in data.chain.batches} if data.chain else None
-    for record in data.batches:
+    private = any(record.get("balances") is None for record in data.batches)
+    for record in () if private else data.batches:
         try:
             got = tuple(recompute_roots(record))
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
@@ -51,23 +56,37 @@ def batch_roots(data: AuditData) -> Check:
         want = (record["balances_root"], record["fills_root"], record["withdrawals_root"])
         if got != want:
             return Check(name, False, f"batch {record['batch_id']}: published leaves give roots {got}, not {want}")
-        if chain is not None:
-            on_chain = chain.get(record["batch_id"])
-            if on_chain is None:
-                return Check(name, False, f"batch {record['batch_id']} is not on chain")
-            for key in ("balances_root", "fills_root", "withdrawals_root", "journal_head", "deposits_credited"):
-                if on_chain[key] != record[key]:
-                    return Check(name, False, f"batch {record['batch_id']}: {key} on chain {on_chain[key]} "
-                                              f"differs from published {record[key]}")
+    mismatch = _roots_against_chain(data.batches, chain)
+    if mismatch is not None:
+        return Check(name, False, mismatch)
     if chain is not None and len(chain) != len(data.batches):
         return Check(name, False, f"{len(chain)} batches on chain, {len(data.batches)} published")
     where = "published and on chain" if chain is not None else "published (no chain given)"
+    if private:
+        return Check(name, chain is not None, f"{len(data.batches)} batch root(s) {where}; leaves are private "
+                                              "(recomputed with the auditors' token)")
     return Check(name, chain is not None, f"{len(data.batches)} batch(es) recomputed, {where}")
+
+
+def _roots_against_chain(batches: list[dict[str, Any]], chain: dict[int, dict[str, Any]] | None) -> str | None:
+    """Why a published batch differs from the chain's, or None (also when no chain is given)."""
+    if chain is None:
+        return None
+    for record in batches:
+        on_chain = chain.get(record["batch_id"])
+        if on_chain is None:
+            return f"batch {record['batch_id']} is not on chain"
+        for key in ("balances_root", "fills_root", "withdrawals_root", "journal_head", "deposits_credited"):
+            if on_chain[key] != record[key]:
+                return f"batch {record['batch_id']}: {key} on chain {on_chain[key]} differs from {record[key]}"
+    return None
 
 
 def fills_net_to_zero(data: AuditData) -> Check:
     """Per round and instrument, bought lots equal sold lots equal the round's volume."""
     name = "fills net to zero per instrument and round"
+    if any(record.get("fills") is None for record in data.batches):
+        return _fills_net_publicly(data, name)
     net: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
     for record in data.batches:
         for f in record["fills"]:
@@ -83,6 +102,23 @@ def fills_net_to_zero(data: AuditData) -> Check:
     return Check(name, True, f"{len(net)} round(s): buys = sells = volume")
 
 
+def _fills_net_publicly(data: AuditData, name: str) -> Check:
+    """The public's form: every cleared round's published fills (both sides) sum to twice its volume."""
+    checked = 0
+    for summary in data.round_summaries:
+        result = summary.get("result") or {}
+        fills = result.get("fills")
+        if summary.get("phase") != "cleared" or fills is None or summary.get("mode") != "fhe":
+            continue
+        if sum(fills.values()) != 2 * result["volume_lots"]:
+            return Check(name, False, f"round {summary['round_id']}: fills total {sum(fills.values())}, "
+                                      f"twice the volume is {2 * result['volume_lots']}")
+        checked += 1
+    if not checked:
+        return Check(name, None, "fills by account are private; no FHE round's fills to total")
+    return Check(name, True, f"{checked} FHE round(s): fills total twice the volume (sides and accounts private)")
+
+
 def solvency(data: AuditData) -> Check:
     """Committed balances plus unclaimed committed withdrawals are at most what the vault holds."""
     name = "committed balances <= vault holdings"
@@ -90,6 +126,8 @@ def solvency(data: AuditData) -> Check:
         return Check(name, None, "no batch committed")
     if data.chain is None:
         return Check(name, False, "no chain given: cannot read vault holdings")
+    if data.batches[-1].get("balances") is None:
+        return Check(name, None, "balances are private: solvency needs the auditors' token")
     owed = sum(data.batches[-1]["balances"].values())
     unclaimed = sum(w["amount"] for b in data.batches for w in b["withdrawals"]
                     if w["withdrawal_id"] not in data.chain.claimed)
@@ -179,6 +217,8 @@ def _signed_requests(data: AuditData) -> Iterator[tuple[int, Signed]]:
     """Yield every journaled signed request (the commitments rebuilt from their round) with its entry's seq."""
     instruments: dict[int, str] = {}
     for entry in data.journal:
+        if entry.is_redacted:
+            continue
         payload = entry.data()
         if entry.kind == "round_open":
             instruments[payload["round_id"]] = payload["instrument"]

@@ -97,6 +97,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     fund_institution(chain, d, [p.address for p in people], max(DEPOSITS))
     admin_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
     custodian_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+    auditor_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
     with flow.console.status("key custodian: compiling the 4-slot, 4-level circuit and generating keys "
                              "(cached after the first run)..."):
         custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
@@ -104,6 +105,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
             key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}"))))
         settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
+                                    auditor_token=auditor_token,
                                     mark_max_age_s=3600, custodian_url=custodian.url,
                                     custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
                                     fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"),
@@ -152,8 +154,11 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
 
     from darkpool.audit import run_audit
 
+    public = run_audit(server.url, w3=chain.w3, custodian=custodian.url)
+    flow.check(public.ok, f"public audit (no token: private entries by digest, roots, FHE aggregates) passed "
+                          f"{sum(1 for c in public.checks if c.ok)} checks")
     report = run_audit(server.url, w3=chain.w3, custodian=custodian.url, json_path=flow.out_dir / "audit.json",
-                       png_path=flow.out_dir / "curves.png")
+                       png_path=flow.out_dir / "curves.png", auditor_token=auditor_token)
     report.render(flow.console)
     flow.check(report.ok, f"audit passed ({sum(1 for c in report.checks if c.ok)} checks; report "
                           f"{flow.out_dir / 'audit.json'}, curves {flow.out_dir / 'curves.png'})")

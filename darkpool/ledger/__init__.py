@@ -6,7 +6,15 @@ default and PostgreSQL is used for a ``postgresql://`` URL. Core code: no FastAP
 """
 
 from darkpool.ledger._books import Books, Deposit, Withdrawal
-from darkpool.ledger._chain import GENESIS_HEAD, JournalEntry, Seq, canonical_json, next_head, verify_chain
+from darkpool.ledger._chain import (
+    GENESIS_HEAD,
+    JournalEntry,
+    Seq,
+    canonical_json,
+    head_from_digest,
+    next_head,
+    verify_chain,
+)
 from darkpool.ledger._journal import Appended, Journal, journal_head_hex, open_store
 from darkpool.ledger._store import JournalStore, SqliteStore
 
@@ -23,6 +31,7 @@ __all__ = [
     "Withdrawal",
     "canonical_json",
     "journal_head_hex",
+    "head_from_digest",
     "next_head",
     "open_store",
     "verify_chain",

@@ -18,8 +18,12 @@ from darkpool.operator.state import CommitRevealState, RoundState
 __all__ = ["publication"]
 
 
-def publication(state: RoundState) -> dict[str, object]:
-    """The publication of a cleared round; raise :class:`PhaseError` before it clears."""
+def publication(state: RoundState, full: bool = True) -> dict[str, object]:
+    """The publication of a cleared round; raise :class:`PhaseError` before it clears.
+
+    The public's view of an FHE round (``full=False``) has fills by slot and no sides: the
+    aggregates, caps and transcript auditors check, not who traded what.
+    """
     if state.phase is not Phase.CLEARED:
         raise PhaseError(f"round {state.round_id} publishes once cleared; it is {state.phase.value}")
     common: dict[str, object] = {"round_id": state.round_id, "mode": state.mode.value,
@@ -28,6 +32,9 @@ def publication(state: RoundState) -> dict[str, object]:
         return {**publish(state.machine), **common}
     assert state.evaluated is not None
     info = asdict(state.info)
-    return {**common, "result": state.result(), "transcript_hash": state.evaluated.transcript_hash,
-            "caps": list(state.evaluated.caps), "circuit_id": info["circuit_id"], "masks_digest": info["masks_digest"],
-            "fill_sides": {str(slot): side for slot, side in sorted(state.sides.items())}}
+    published: dict[str, object] = {
+        **common, "result": state.result(full), "transcript_hash": state.evaluated.transcript_hash,
+        "caps": list(state.evaluated.caps), "circuit_id": info["circuit_id"], "masks_digest": info["masks_digest"]}
+    if full:
+        published["fill_sides"] = {str(slot): side for slot, side in sorted(state.sides.items())}
+    return published

@@ -88,7 +88,8 @@ class CommitRevealState:
     def phase(self) -> Phase:
         return Phase.CANCELLED if self.abandoned else self.machine.phase
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, full: bool = True) -> dict[str, Any]:
+        """The round's public summary (a commit-reveal round is public once revealed, ``full`` or not)."""
         machine = self.machine
         sealed, result = machine.seal_record, machine.result
         schedule = machine.config.schedule
@@ -132,17 +133,19 @@ class FheState:
     def order_id(self, slot: int) -> OrderId:
         return OrderId(f"{self.slots[slot]}:{self.round_id}:{slot}")
 
-    def result(self) -> dict[str, Any] | None:
+    def result(self, full: bool = True) -> dict[str, Any] | None:
+        """Price, volume and each order's fill; ``full=False`` (the public's view) keys fills by slot
+        only, so who traded what stays between each institution and the operator."""
         e = self.evaluated
         if e is None:
             return None
-        return {"price_ticks": e.price_ticks, "volume_lots": e.volume_lots,
-                "fills": {self.order_id(s): e.slot_fills[s] for s in sorted(self.orders)}}
+        fills = {(self.order_id(s) if full else f"slot:{s}"): e.slot_fills[s] for s in sorted(self.orders)}
+        return {"price_ticks": e.price_ticks, "volume_lots": e.volume_lots, "fills": fills}
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, full: bool = True) -> dict[str, Any]:
         return {**_common(self), "commitments": 0, "commitments_root": None, "reveals": 0,
                 "slot_count": self.info.slots, "slots_taken": len(self.slots), "orders": len(self.orders),
-                "result": self.result()}
+                "result": self.result(full)}
 
 
 RoundState = CommitRevealState | FheState

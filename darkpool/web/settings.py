@@ -81,6 +81,9 @@ class OperatorSettings(BaseSettings):
     rpc_url: str | None = None
     admin_token: str = Field(default="", repr=False)
     admin_token_file: str | None = None
+    auditor_token: str = Field(default="", repr=False)
+    """Lets the designated auditors read the private journal entries and batch leaves (empty: none)."""
+    auditor_token_file: str | None = None
     secrets_dir: str | None = None
     rate_per_s: float = 200.0
     rate_burst: float = 400.0
@@ -102,7 +105,7 @@ class OperatorSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_token_files(cls, data: Any) -> Any:
-        return _tokens_from_files(data, ("admin_token", "custodian_token"))
+        return _tokens_from_files(data, ("admin_token", "auditor_token", "custodian_token"))
 
     def secrets_path(self) -> Path:
         """The absolute directory of the operator's secret keys; refuse a missing or relative one."""
@@ -112,6 +115,8 @@ class OperatorSettings(BaseSettings):
         """Refuse to start without an absolute secrets directory or with a missing or short token."""
         self.secrets_path()
         _require_token("admin_token", self.admin_token, "DARKPOOL_ADMIN_TOKEN")
+        if self.auditor_token:
+            _require_token("auditor_token", self.auditor_token, "DARKPOOL_AUDITOR_TOKEN")
         if self.custodian_url is not None:
             _require_token("custodian_token", self.custodian_token, "DARKPOOL_CUSTODIAN_TOKEN")
 

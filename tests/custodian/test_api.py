@@ -10,8 +10,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from darkpool.custodian import create_custodian_app
 from darkpool.crypto.boxes import BoxKey, SealedBox
+from darkpool.custodian import create_custodian_app
 from darkpool.sdk import Identity
 from darkpool.signing import (
     MaskDelivery,

@@ -20,6 +20,7 @@ import pytest
 from darkpool.crypto.keccak import keccak256
 from darkpool.signing import FheOrder, digits_commitment, signed_from_wire
 from tests.operator.fhe_helpers import fhe_world, run_fhe_round
+from tests.operator.helpers import ADMIN
 
 pytestmark = [pytest.mark.fhe, pytest.mark.attack]
 
@@ -48,7 +49,9 @@ def test_custodian_when_brute_forcing_the_public_journal_then_recovers_no_order(
     with fhe_world(tmp_path, simulate=True) as world:
         out = run_fhe_round(world)
         public = _public(world.operator_url)
-        journal = [e for e in httpx.get(world.operator_url + "/audit/journal?limit=10000").json()
+        # Even the auditors' full view of the journal (the public sees these entries as digests only).
+        journal = [e for e in httpx.get(world.operator_url + "/audit/journal?limit=10000",
+                                        headers={"Authorization": f"Bearer {ADMIN}"}).json()
                    if e["kind"] == "fhe_order"]
         submissions = _submissions(world.operator_received.received)
         assert len(journal) == len(submissions) == 4
@@ -75,3 +78,62 @@ def test_custodian_when_brute_forcing_the_public_journal_then_recovers_no_order(
                 assert keccak256(raw) != order.digits_commitment
                 assert all(keccak256(raw, word) != order.digits_commitment for word in words[:64])
         assert out["result"]["volume_lots"] > 0
+
+
+def _hex_patterns(value: int) -> list[str]:
+    """Hex forms of ``value`` as whole tokens: ``0x…``, a 32-byte ABI word, and the bare digits when
+    long enough not to be part of ordinary words (``ad`` is in "load")."""
+    forms = [f"0x0*{value:x}", f"{value:064x}"] + ([f"{value:x}"] if len(f"{value:x}") >= 5 else [])
+    return [rf"(?<![0-9a-f]){form}(?![0-9a-f])" for form in forms]
+
+
+def _binary_forms(value: int) -> list[bytes]:
+    """Binary forms: 4- and 8-byte big and little endian (only for values too wide to occur by chance)."""
+    return [value.to_bytes(n, order) for n in (4, 8) for order in ("big", "little")]
+
+
+def test_scan_when_every_stored_logged_and_served_byte_is_searched_in_binary_and_hex_finds_no_unfilled_order(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    import logging
+
+    from darkpool.domain import Lots, Order, OrderId, Round, Ticks
+    from fhe.encoding import order_digits
+    from fhe.shape import Shape
+    from tests.operator.fhe_helpers import BAND_LOW, FHE_ORDERS, LEVELS, REFERENCE
+
+    caplog.set_level(logging.DEBUG)
+    with fhe_world(tmp_path, simulate=True) as world:
+        out = run_fhe_round(world)
+        rid = out["round_id"]
+        core = world.operator_app.state.core
+        core.journal.flush()
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        served = [httpx.get(world.operator_url + p, headers=h).content
+                  for p in ("/audit/journal?limit=10000", "/audit/rounds", "/rounds", f"/rounds/{rid}",
+                            f"/rounds/{rid}/publication", "/batches", "/info", "/metrics")
+                  for h in ({}, admin)]
+        served += [c.fills().__repr__().encode() + repr(c.balance()).encode() for c in out["clients"]]
+        stored = [p.read_bytes() for p in tmp_path.rglob("*")
+                  if p.is_file() and "custodian" not in str(p.relative_to(tmp_path))]
+        logs = (caplog.text + "".join(capfd.readouterr())).encode()
+        blob = b"\n".join([*served, *stored, logs, *world.operator_received.received])
+        text = blob.decode("latin-1").lower()
+        info = core.get_round(rid).info
+        shape = Shape(info.slots, info.levels, info.quantity_digits)
+        round_ = Round("ETH-PERP", Ticks(REFERENCE), Ticks(BAND_LOW), LEVELS)
+        fills = out["result"]["fills"]
+        unfilled = [(slot, order) for slot, (ticket, order) in enumerate(zip(out["tickets"], FHE_ORDERS, strict=True))
+                    if fills[f"{out['clients'][slot].address}:{rid}:{ticket.slot}"] == 0]
+        assert len(unfilled) == 2
+        scanned = 0
+        for _, (side, limit, quantity) in unfilled:
+            for value in (limit, quantity):
+                for pattern in _hex_patterns(value):
+                    assert not re.search(pattern, text), (value, pattern)
+                if value >= 2**16:
+                    assert not any(form in blob for form in _binary_forms(value)), value
+            plain = bytes(order_digits(shape, round_, Order(OrderId("x"), side, Ticks(limit), Lots(quantity), 0)))
+            if sum(1 for d in plain if d) >= 3:  # (an all-zero vector is in every file; nothing to scan for)
+                assert plain.hex() not in text and plain not in blob, (side, limit, quantity)
+                scanned += 1
+        assert scanned >= 1

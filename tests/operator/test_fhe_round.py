@@ -116,9 +116,9 @@ def test_fhe_round_when_encrypted_operator_and_custodian_see_no_unfilled_order_v
 def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp_path: Path) -> None:
     import httpx
 
+    from darkpool.crypto.boxes import BoxKey
     from darkpool.domain import Side
     from darkpool.errors import PhaseError, PolicyViolation
-    from darkpool.crypto.boxes import BoxKey
     from darkpool.operator.rounds_fhe import slot_grant
     from darkpool.signing import MaskRequest, SigningDomain, SlotReservation, signed_to_wire
     from tests.operator.helpers import VAULT

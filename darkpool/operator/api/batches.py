@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from darkpool.operator.api.deps import Admin, Core
+from darkpool.operator.api.deps import Admin, Core, FullView
 from darkpool.operator.api.schemas import BatchView, SettleResponse
 from darkpool.operator.batches import find_batch, settle_batch
 from darkpool.web.http import ack
@@ -22,11 +24,18 @@ async def settle(core: Core, _: Admin) -> SettleResponse:
 
 
 @router.get("")
-async def list_batches(core: Core) -> list[BatchView]:
-    """Every journaled batch with its roots and leaves (the data auditors and clients check)."""
-    return [BatchView(**r.to_json_dict()) for r in core.batches]
+async def list_batches(core: Core, full: FullView) -> list[BatchView]:
+    """Every journaled batch with its roots (and its leaves for the auditors and the operator; each
+    institution reads its own leaves and proofs at ``/accounts/{address}/proofs``)."""
+    return [_view(r.to_json_dict(), full) for r in core.batches]
 
 
 @router.get("/{batch_id}")
-async def get_batch(batch_id: int, core: Core) -> BatchView:
-    return BatchView(**find_batch(core, batch_id).to_json_dict())
+async def get_batch(batch_id: int, core: Core, full: FullView) -> BatchView:
+    return _view(find_batch(core, batch_id).to_json_dict(), full)
+
+
+def _view(record: dict[str, Any], full: bool) -> BatchView:
+    if not full:
+        record = {**record, "balances": None, "fills": None, "withdrawals": None}
+    return BatchView(**record)

@@ -15,7 +15,8 @@ from darkpool.web.http import check_bearer
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
-__all__ = ["READ_HEADER", "Admin", "Core", "Limiter", "Reader", "Settings", "client_key", "parse_limited"]
+__all__ = ["READ_HEADER", "Admin", "Core", "FullView", "Limiter", "Reader", "Settings", "client_key",
+           "parse_limited"]
 
 
 async def get_core(request: Request) -> OperatorCore:
@@ -37,7 +38,24 @@ async def require_admin(request: Request, authorization: Annotated[str | None, H
     check_bearer(authorization, request.app.state.settings.admin_token)
 
 
+async def full_view(request: Request, authorization: Annotated[str | None, Header()] = None) -> bool:
+    """Whether the request sees private audit data: it carries the admin's or the auditors' token.
+
+    Without a token the audit surface is public and shows FHE rounds only as aggregates, private
+    journal entries only as digests, and batches only as roots (see the README's "Who reads what").
+    """
+    if authorization is None:
+        return False
+    settings = request.app.state.settings
+    try:
+        check_bearer(authorization, settings.admin_token)
+    except Unauthorized:
+        check_bearer(authorization, settings.auditor_token)
+    return True
+
+
 Core = Annotated[OperatorCore, Depends(get_core)]
+FullView = Annotated[bool, Depends(full_view)]
 Settings = Annotated[OperatorSettings, Depends(get_settings)]
 Limiter = Annotated[RateLimiter, Depends(get_limiter)]
 Admin = Annotated[None, Depends(require_admin)]

@@ -15,7 +15,7 @@ from commit_reveal import Receipt
 from darkpool.errors import MalformedRequest, ValidationError
 from darkpool.operator import rounds_cr as cr
 from darkpool.operator import rounds_fhe
-from darkpool.operator.api.deps import Admin, Core, client_key, parse_limited
+from darkpool.operator.api.deps import Admin, Core, FullView, client_key, parse_limited
 from darkpool.operator.api.schemas import (
     AbandonRequest,
     ClearResponse,
@@ -36,17 +36,17 @@ _log = logging.getLogger("darkpool.operator")
 
 
 @router.get("")
-async def list_rounds(core: Core) -> list[RoundView]:
-    """List every round with its phase and, once cleared, its result."""
+async def list_rounds(core: Core, full: FullView) -> list[RoundView]:
+    """List every round with its phase and, once cleared, its result (FHE fills by slot unless audited)."""
     with core.lock:
-        return [RoundView(**r.summary()) for r in core.rounds.values()]
+        return [RoundView(**r.summary(full)) for r in core.rounds.values()]
 
 
 @router.get("/{round_id}")
-async def get_round(round_id: int, core: Core) -> RoundView:
+async def get_round(round_id: int, core: Core, full: FullView) -> RoundView:
     """Show one round."""
     with core.lock:
-        return RoundView(**core.get_round(round_id).summary())
+        return RoundView(**core.get_round(round_id).summary(full))
 
 
 @router.post("", status_code=201)
@@ -143,11 +143,11 @@ async def abandon(round_id: int, body: AbandonRequest, core: Core, _: Admin) -> 
 
 
 @router.get("/{round_id}/publication")
-async def get_publication(round_id: int, core: Core) -> dict[str, object]:
+async def get_publication(round_id: int, core: Core, full: FullView) -> dict[str, object]:
     """What a cleared round publishes for auditors to replay (commit-reveal: commitments, reveals,
     the operator's extra orders, the round document and the result)."""
     with core.lock:
-        return publication(core.get_round(round_id))
+        return publication(core.get_round(round_id), full)
 
 
 @router.get("/{round_id}/receipts/{address}/{nonce}")
