@@ -29,7 +29,8 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     │   │   └── InsufficientBond              a commitment below the round's bond
     │   ├── Unauthorized                      an operator-only endpoint without the operator's token
     │   ├── RateLimited                       the caller spent its token bucket
-    │   └── ServiceUnavailable                a configured dependency (chain, custodian) is absent or failing
+    │   ├── ServiceUnavailable                a configured dependency (chain, custodian) is failing
+    │   └── NotConfigured                     the service runs without the dependency (chain, custodian)
     ├── InvalidReveal (ValueError)            opaque: a reveal that does not open its commitment
     ├── UnknownCommitment (LookupError)       a reveal that names no sealed commitment
     ├── InvalidProof (ValueError)             opaque: a Merkle proof that does not verify
@@ -47,6 +48,7 @@ __all__ = [
     "PayloadTooLarge",
     "Unauthorized",
     "ServiceUnavailable",
+    "NotConfigured",
     "RateLimited",
     "NotFound",
     "AlreadyRevealed",
@@ -350,9 +352,16 @@ class RateLimited(ProtocolError):
 
 
 class ServiceUnavailable(ProtocolError):
-    """A dependency the request needs (chain, custodian) is not configured or failed."""
+    """A dependency the request needs (chain, custodian) failed or is not ready."""
 
     code = "service_unavailable"
+
+
+class NotConfigured(ProtocolError):
+    """The request needs a dependency (chain, custodian) this service was started without: a
+    permanent refusal of this deployment, not an outage (so a 4xx, not a 5xx)."""
+
+    code = "not_configured"
 
 
 class MalformedRequest(ValidationError):

@@ -120,6 +120,15 @@ def _quiet(_: str) -> AbstractContextManager[None]:
     return nullcontext()
 
 
+def _ensure_tag_stack() -> None:
+    """Give this thread concrete's tag stack: concrete creates it only on the thread that imported it,
+    and a service compiles a shape it was not started with on a worker thread."""
+    from concrete.fhe.extensions.tag import tag_context
+
+    if not hasattr(tag_context, "stack"):
+        tag_context.stack = []
+
+
 def compile_circuit(
     shape: Shape,
     *,
@@ -134,6 +143,7 @@ def compile_circuit(
     if server_path.exists():
         return load_circuit(shape, directory, simulate=simulate)
     step = progress or _quiet
+    _ensure_tag_stack()
     with step(f"compiling the {shape.id} circuit" + (" for simulation" if simulate else "")):
         compiler = fhe.Compiler(clearing_function(shape), ENCRYPTION)
         compiled = compiler.compile(inputset(shape), configuration(simulate=simulate))

@@ -25,10 +25,10 @@ from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, Round, Ticks, account
 from darkpool.errors import (
     DarkPoolError,
+    NotConfigured,
     NotFound,
     PhaseError,
     PolicyViolation,
-    ServiceUnavailable,
     StorageError,
     ValidationError,
 )
@@ -174,7 +174,7 @@ class OperatorCore(OperatorState):
                 if not 1 <= slot_count <= self.config.max_slots:
                     raise ValidationError(f"an FHE round needs 1..{self.config.max_slots} slots, got {slot_count}")
                 if self.fhe_backend is None:
-                    raise ServiceUnavailable("this operator has no FHE backend (custodian) configured")
+                    raise NotConfigured("this operator has no FHE backend (custodian) configured")
                 info = FheRoundInfo(**{k: v for k, v in self.fhe_backend.open_round(round_id, slot_count, levels)
                                        .items() if k in FheRoundInfo.__dataclass_fields__})
                 event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, now,
@@ -282,7 +282,7 @@ class OperatorCore(OperatorState):
 
     def require_settler(self) -> Settler:
         if self.settler is None:
-            raise ServiceUnavailable("this operator has no chain configured")
+            raise NotConfigured("this operator has no chain configured")
         return self.settler
 
     def balance_view(self, holder: Account) -> dict[str, Any]:

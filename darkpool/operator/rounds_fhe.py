@@ -21,9 +21,9 @@ from commit_reveal import Phase
 from darkpool.domain import Account, Side, account
 from darkpool.errors import (
     InvalidReveal,
+    NotConfigured,
     NotFound,
     PolicyViolation,
-    ServiceUnavailable,
     ValidationError,
 )
 from darkpool.ledger import Appended
@@ -60,7 +60,7 @@ class FheBackend(Protocol):
 def _backend(core: OperatorCore) -> FheBackend:
     backend = core.fhe_backend
     if backend is None:
-        raise ServiceUnavailable("this operator has no FHE backend (custodian) configured")
+        raise NotConfigured("this operator has no FHE backend (custodian) configured")
     return backend  # type: ignore[no-any-return]
 
 

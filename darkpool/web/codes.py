@@ -74,6 +74,7 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.Unauthorized, 401),
     ErrorCode(e.RateLimited, 429),
     ErrorCode(e.ServiceUnavailable, 503),
+    ErrorCode(e.NotConfigured, 409),
     # the services' own dependencies
     ErrorCode(e.ChainError, 502),
     ErrorCode(e.TransactionReverted, 502),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -62,16 +63,37 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = MalformedRequest(f"{where}: {first.get('msg', 'invalid request')}")
         return JSONResponse(error_body(problem.code, str(problem)), status_code=status_of(problem))
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
-        # The framework's own refusals (a body that does not parse, an unknown path or method).
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        # The framework's own refusals (a body that does not parse, an unknown path or method). A body
+        # that does not parse is malformed like any other: 422 as the table says, not Starlette's 400,
+        # which no route documents.
         assert isinstance(exc, StarletteHTTPException)
-        code = {400: MalformedRequest.code, 422: MalformedRequest.code, 404: e.NotFound.code}.get(
-            exc.status_code, f"http_{exc.status_code}")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+        known = {400: MalformedRequest, 422: MalformedRequest, 404: e.NotFound}.get(exc.status_code)
+        if known is None:
+            headers = exc.headers
+            if exc.status_code == 405:
+                headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+            return JSONResponse(error_body(f"http_{exc.status_code}", str(exc.detail)), status_code=exc.status_code,
+                                headers=headers)
+        problem = known(str(exc.detail))
+        return JSONResponse(error_body(problem.code, str(problem)), status_code=status_of(problem), headers=exc.headers)
 
     app.add_exception_handler(e.DarkPoolError, darkpool_error)
     app.add_exception_handler(RequestValidationError, malformed)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the schema documents at the request's path (Starlette names only one route's)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                  {m.upper() for m in operations})
+                 for path, operations in app.openapi().get("paths", {}).items()]
+        app.state.allowed_methods = table
+    path = request.url.path
+    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
 
 
 def check_bearer(authorization: str | None, token: str) -> None:

@@ -75,7 +75,7 @@ def _mask_request(round_id: int = 1, slot: int = 0, who: Identity | None = None,
             "grant": signed_to_wire(sign(grant, DOMAIN, granted_by.private_key))}
 
 
-DECRYPT = {"circuit_id": "c", "masks_digest": "d", "inputs_commitment": "i", "transcript_hash": "t",
+DECRYPT = {"circuit_id": "c", "masks_digest": "d" * 64, "inputs_commitment": "1" * 64, "transcript_hash": "7" * 64,
            "outputs": ["AAAA"]}
 OPEN = {"round_id": 1, "slots": 4, "levels": 4, "max_quantity": 255, "operator": OPERATOR.address}
 

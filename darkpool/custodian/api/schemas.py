@@ -10,6 +10,10 @@ __all__ = ["DecryptRequest", "DecryptedView", "EvidenceView", "IdentityView", "L
            "MaskView", "OpenRoundRequest", "OpenedRoundView", "SealedBoxView"]
 
 
+SHA256_HEX = r"^[0-9a-f]{64}$"
+"""How the transcript's digests travel (``fhe.transcript.digest``): lowercase SHA-256 hex."""
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,10 +87,10 @@ class EvidenceView(BaseModel):
 class DecryptRequest(Strict):
     """Decrypt a round's declared outputs (base64 ciphertexts) for the transcript they close."""
 
-    circuit_id: str
-    masks_digest: str
-    inputs_commitment: str
-    transcript_hash: str
+    circuit_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    masks_digest: str = Field(pattern=SHA256_HEX)
+    inputs_commitment: str = Field(pattern=SHA256_HEX)
+    transcript_hash: str = Field(pattern=SHA256_HEX)
     outputs: list[str]
 
 

@@ -7,6 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
+from darkpool.domain import account
+from darkpool.errors import ValidationError
 from darkpool.operator.api.deps import Admin, Core
 from darkpool.operator.api.schemas import DepositCredit, DepositEvent, MarkRequest
 from darkpool.web.http import AckResponse, ack
@@ -16,7 +18,17 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 @router.post("/deposits")
 async def credit_deposit(body: DepositEvent, core: Core, _: Admin) -> DepositCredit:
-    """Credit one vault ``Deposited`` event (idempotent by deposit id)."""
+    """Credit one vault ``Deposited`` event (idempotent by deposit id).
+
+    An operator that settles on chain credits only the vault's own events: a credit the chain does
+    not hold would make every later batch revert (the vault checks the deposits a batch counts).
+    """
+    deposits = getattr(core.settler, "deposits", None)
+    if deposits is not None:
+        on_chain = {d[0]: (d[0], account(d[1]), d[2]) for d in await run_in_threadpool(deposits)}
+        if on_chain.get(body.deposit_id) != (body.deposit_id, account(body.account), body.amount):
+            raise ValidationError(f"deposit {body.deposit_id} of {body.amount} to {body.account} is not a vault "
+                                  "Deposited event")
     appended = core.credit_deposit(body.deposit_id, body.account, body.amount)
     if appended is None:
         return DepositCredit(credited=False, deposit_id=body.deposit_id)
