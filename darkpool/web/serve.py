@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -12,7 +16,10 @@ from fastapi import FastAPI
 
 from darkpool.errors import StorageError
 
-__all__ = ["ServerThread", "free_port", "serve_custodian", "serve_operator"]
+__all__ = ["DRAIN_TIMEOUT_S", "DrainingServer", "ServerThread", "free_port", "serve", "serve_custodian",
+           "serve_operator"]
+
+_log = logging.getLogger("darkpool.serve")
 
 
 def free_port() -> int:
@@ -22,22 +29,57 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+DRAIN_TIMEOUT_S = 30
+"""How long a stopping service waits for its in-flight requests before it cancels them."""
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, ending with exit status 0 once a SIGTERM or SIGINT has drained it.
+
+    On either signal uvicorn stops accepting connections, lets in-flight requests finish (each
+    acknowledgement still waits for its journal entry to be durable) and runs the app's shutdown,
+    which writes what the journal holds and closes it. uvicorn then re-raises the signal, so the
+    process would die of it (status -15) after a clean drain; this server does not re-raise.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+            if self._captured_signals:
+                _log.info("stopped", extra={"signal": signal.Signals(self._captured_signals[0]).name})
+
+
+def serve(app: FastAPI, host: str, port: int) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, then drain and return (the process exits 0)."""
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+                            timeout_graceful_shutdown=DRAIN_TIMEOUT_S)
+    DrainingServer(config).run()
+
+
 def serve_operator(**overrides: Any) -> None:
-    """Run the operator (settings from ``DARKPOOL_*`` and ``overrides``) until interrupted."""
+    """Run the operator (settings from ``DARKPOOL_*`` and ``overrides``) until SIGTERM, then drain."""
     from darkpool.operator.api.app import create_operator_app
     from darkpool.web.settings import OperatorSettings
 
     settings = OperatorSettings(**overrides)
-    uvicorn.run(create_operator_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_operator_app(settings), settings.host, settings.port)
 
 
 def serve_custodian(**overrides: Any) -> None:
-    """Run the key custodian (settings from ``DARKPOOL_CUSTODIAN_*`` and ``overrides``) until interrupted."""
+    """Run the key custodian (settings from ``DARKPOOL_CUSTODIAN_*`` and ``overrides``) until SIGTERM, then drain."""
     from darkpool.custodian.api import create_custodian_app
     from darkpool.web.settings import CustodianSettings
 
     settings = CustodianSettings(**overrides)
-    uvicorn.run(create_custodian_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    serve(create_custodian_app(settings), settings.host, settings.port)
 
 
 class ServerThread:
