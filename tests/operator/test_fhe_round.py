@@ -141,7 +141,8 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
                 "grant": signed_to_wire(slot_grant(core, reservation, 0))})
             assert response.status_code == 403 and response.json()["error"]["code"] == code
         # Decryption without the operator's token, and a second decryption: refused, log unchanged.
-        body = {"circuit_id": "x", "masks_digest": "x", "inputs_commitment": "x", "transcript_hash": "x", "outputs": []}
+        body = {"circuit_id": "x", "masks_digest": "0" * 64, "inputs_commitment": "0" * 64,
+                "transcript_hash": "0" * 64, "outputs": []}
         response = httpx.post(f"{world.custodian_url}/rounds/{rid}/decrypt", json=body)
         assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
         response = httpx.post(f"{world.custodian_url}/rounds/{rid}/decrypt", json=body,
