@@ -270,7 +270,9 @@ class InsufficientBond(PolicyViolation):
 #         ├── MaskReuse                   a mask asked for twice, or a round opened twice
 #         ├── ReplayedDecryption          a second decryption request for a round
 #         ├── TranscriptMismatch          a request naming a transcript the custodian never issued
-#         └── UndeclaredOutput            a request to decrypt anything but the round's outputs
+#         ├── UndeclaredOutput            a request to decrypt anything but the round's outputs
+#         ├── MissingAttestation          fewer verifiers' signed re-evaluations than the quorum
+#         └── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
 
 
 class CiphertextShapeError(ShapeError):
@@ -321,6 +323,19 @@ class UndeclaredOutput(PolicyViolation):
     code = "undeclared_output"
 
 
+class MissingAttestation(PolicyViolation):
+    """A decryption request without the quorum of verifiers' signed re-evaluations of its transcript."""
+
+    code = "missing_attestation"
+
+
+class EvaluationMismatch(PolicyViolation):
+    """The operator's and a verifier's evaluations of one transcript decrypt to different values:
+    nothing is released, the round is void and the disagreement is logged as evidence."""
+
+    code = "evaluation_mismatch"
+
+
 __all__ += [
     "CiphertextShapeError",
     "ForeignKey",
@@ -330,6 +345,8 @@ __all__ += [
     "TranscriptMismatch",
     "UndeclaredOutput",
     "WrongRound",
+    "MissingAttestation",
+    "EvaluationMismatch",
 ]
 
 

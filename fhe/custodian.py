@@ -16,7 +16,7 @@ import io
 import random
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,7 @@ from concrete import fhe
 
 from darkpool.errors import (
     CiphertextShapeError,
+    EvaluationMismatch,
     ForeignKey,
     InconsistentOutputs,
     MaskReuse,
@@ -134,8 +135,14 @@ class Custodian:
         state.issued.add(slot)
         return SlotMask(round_id, slot, tuple(int(d) for d in state.masks[slot]))
 
-    def decrypt(self, request: DecryptionRequest) -> RoundOutputs:
-        """Decrypt a round's declared outputs, once, for a request naming its transcript."""
+    def decrypt(self, request: DecryptionRequest, attested: Sequence[tuple[bytes, ...]] = ()) -> RoundOutputs:
+        """Decrypt a round's declared outputs, once, for a request naming its transcript.
+
+        ``attested`` are independent re-evaluations of the same transcript (verifiers'): each is
+        decrypted too, and the outputs are released only if every one decrypts equal to the
+        request's (compared after decryption: evaluations differ byte-wise across processes).
+        A disagreement releases nothing, spends the round and is logged (outputs null).
+        """
         state = self._state(request.round_id)
         if request.circuit_id != self._circuit.id:
             raise ForeignKey(f"request names circuit {request.circuit_id!r}, custodian holds {self._circuit.id!r}")
@@ -148,9 +155,21 @@ class Custodian:
             raise ReplayedDecryption(f"round {request.round_id!r} was already decrypted")
         if len(request.outputs) != OUTPUT_COUNT:
             raise UndeclaredOutput(f"expected the round's {OUTPUT_COUNT} declared outputs, got {len(request.outputs)}")
+        if any(len(outputs) != OUTPUT_COUNT for outputs in attested):
+            raise UndeclaredOutput(f"an attested evaluation has not the round's {OUTPUT_COUNT} declared outputs")
         # Spent before decrypting: a failed or inconsistent decryption cannot be retried either.
         state.decrypted = True
-        values = self._decrypt_values(request.outputs)
+        try:
+            values = self._decrypt_values(request.outputs)
+            others = [self._decrypt_values(outputs) for outputs in attested]
+        except UndeclaredOutput:
+            self.log.append(request.round_id, request.transcript_hash, None)
+            raise
+        for index, other in enumerate(others):
+            if any(np.shape(a) != np.shape(b) or not np.array_equal(a, b) for a, b in zip(values, other, strict=True)):
+                self.log.append(request.round_id, request.transcript_hash, None)
+                raise EvaluationMismatch(f"round {request.round_id!r}: attested evaluation {index} decrypts "
+                                         "differently from the operator's; nothing released, the round is void")
         try:
             outputs = decode_outputs(self._circuit, request.round_id, values)
         except InconsistentOutputs:

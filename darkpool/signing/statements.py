@@ -8,17 +8,19 @@ request).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 from darkpool.crypto.abi import address_word, uint_word
+from darkpool.crypto.keccak import keccak256
 from darkpool.crypto.secp256k1 import recover_digest
 from darkpool.domain import account as _account
 from darkpool.errors import InvalidSignature, WrongChainId, WrongVerifyingContract
 from darkpool.signing.messages import SigningDomain, TypedMessage
 from darkpool.signing.verify import Signed
 
-__all__ = ["MaskDelivery", "SlotGrant", "mask_box_context", "statement_signer"]
+__all__ = ["EvaluationAttested", "MaskDelivery", "SlotGrant", "mask_box_context", "outputs_digest", "statement_signer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +105,39 @@ def statement_signer(signed: Signed, domain: SigningDomain) -> str:
 def mask_box_context(domain: SigningDomain, round_id: int, slot: int, holder: str) -> bytes:
     """What a slot's sealed mask is bound to: the signing domain, the round, the slot and its owner."""
     return domain.separator + uint_word(round_id, 64) + uint_word(slot, 16) + address_word(holder)
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationAttested(TypedMessage):
+    """A verifier's signature over its own re-evaluation of an FHE round: the round's circuit and
+    ``Enc(R)`` digest, the commitment to the clear inputs it evaluated (the operator's salt, its own
+    checks of every slot's opening), and the digest of the output ciphertexts it computed."""
+
+    TYPE_NAME: ClassVar[str] = "EvaluationAttested"
+    SOL_TYPES: ClassVar[dict[str, str]] = {
+        "verifier": "address", "round_id": "uint64", "circuit_id": "string", "masks_digest": "string",
+        "inputs_commitment": "string", "outputs": "bytes32",
+    }
+    verifier: str
+    round_id: int
+    circuit_id: str
+    masks_digest: str
+    inputs_commitment: str
+    outputs: bytes
+
+    @property
+    def signer(self) -> str:
+        return self.verifier
+
+    @property
+    def message_nonce(self) -> int:
+        return self.round_id
+
+    @property
+    def message_expiry(self) -> int:
+        return 2**64 - 1
+
+
+def outputs_digest(outputs: Sequence[bytes]) -> bytes:
+    """``keccak256`` over the output ciphertexts, each prefixed by its length."""
+    return keccak256(*(len(o).to_bytes(8, "big") + bytes(o) for o in outputs))

@@ -71,6 +71,8 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.ReplayedDecryption, 403),
     ErrorCode(e.TranscriptMismatch, 403),
     ErrorCode(e.UndeclaredOutput, 403),
+    ErrorCode(e.MissingAttestation, 403),
+    ErrorCode(e.EvaluationMismatch, 409),
     ErrorCode(e.Unauthorized, 401),
     ErrorCode(e.RateLimited, 429),
     ErrorCode(e.ServiceUnavailable, 503),

@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from darkpool.crypto.sealing import read_secret
 from darkpool.errors import ValidationError
 
-__all__ = ["MIN_TOKEN_CHARS", "CustodianSettings", "OperatorSettings", "parse_shapes"]
+__all__ = ["MIN_TOKEN_CHARS", "CustodianSettings", "OperatorSettings", "VerifierSettings", "parse_shapes"]
 
 MIN_TOKEN_CHARS = 16
 """Shortest bearer token a service starts with (``secrets.token_urlsafe(16)`` gives 22)."""
@@ -155,3 +155,36 @@ class CustodianSettings(BaseSettings):
         """Refuse to start without an absolute key directory or with a missing or short token."""
         self.secrets_path()
         _require_token("operator_token", self.operator_token, "DARKPOOL_CUSTODIAN_OPERATOR_TOKEN")
+
+
+class VerifierSettings(BaseSettings):
+    """Settings of ``darkpool verifier``: its own secret key (in ``key_dir``), the custodian it fetches
+    evaluation keys from, and the token the operator presents (re-evaluation is costly)."""
+
+    model_config = SettingsConfigDict(env_prefix="DARKPOOL_VERIFIER_", frozen=True, extra="forbid")
+
+    chain_id: int = 31337
+    vault: str = "0x" + "00" * 19 + "01"
+    operator_token: str = Field(default="", repr=False)
+    operator_token_file: str | None = None
+    custodian_url: str = "http://127.0.0.1:8401"
+    key_dir: str | None = None
+    cache_dir: str | None = None
+    simulate: bool = False
+    shapes: str = ""
+    """Round shapes ``SLOTSxLEVELSxMAXLOTS`` to compile at start-up."""
+    host: str = "127.0.0.1"
+    port: int = 8402
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_token_files(cls, data: Any) -> Any:
+        return _tokens_from_files(data, ("operator_token",))
+
+    def secrets_path(self) -> Path:
+        """The absolute directory of the verifier's secret key; refuse a missing or relative one."""
+        return _absolute_dir("key_dir", self.key_dir, "DARKPOOL_VERIFIER_KEY_DIR")
+
+    def check_startable(self) -> None:
+        self.secrets_path()
+        _require_token("operator_token", self.operator_token, "DARKPOOL_VERIFIER_OPERATOR_TOKEN")
