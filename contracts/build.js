@@ -20,13 +20,22 @@ const SETTINGS = {
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
 };
 
+// Imports such as "@openzeppelin/contracts/..." resolve from node_modules (versions pinned by the lock).
+function findImport(importPath) {
+  for (const base of [SRC, path.join(HERE, 'node_modules')]) {
+    const file = path.join(base, importPath);
+    if (file.startsWith(base + path.sep) && fs.existsSync(file)) return { contents: fs.readFileSync(file, 'utf8') };
+  }
+  return { error: `import not found: ${importPath}` };
+}
+
 function compile() {
   const sources = {};
   for (const name of fs.readdirSync(SRC).sort()) {
     if (name.endsWith('.sol')) sources[name] = { content: fs.readFileSync(path.join(SRC, name), 'utf8') };
   }
   const input = { language: 'Solidity', sources, settings: SETTINGS };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport }));
   const errors = (output.errors || []).filter(e => e.severity === 'error');
   for (const e of output.errors || []) process.stderr.write(e.formattedMessage + '\n');
   if (errors.length) process.exit(2);

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {IERC20} from "./IERC20.sol";
-import {MerkleProofLib} from "./MerkleProofLib.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 /// @title darkpool settlement vault: one ERC-20 collateral, batch roots, withdrawals, escape hatch.
 /// @notice The operator keeps balances off chain and commits Merkle roots of them in batches
@@ -16,7 +18,9 @@ import {MerkleProofLib} from "./MerkleProofLib.sol";
 ///      balances    abi.encode(address account, address token, uint256 amount)
 ///      withdrawals abi.encode(uint256 withdrawalId, address account, uint256 amount)
 ///      Withdrawal ids are global, so a withdrawal repeated in two batches is still paid once.
-contract DarkPoolVault {
+contract DarkPoolVault is ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
     IERC20 public immutable token;
     address public immutable operator;
     uint256 public immutable gracePeriod;
@@ -44,7 +48,6 @@ contract DarkPoolVault {
     mapping(address account => bool) public escaped;
 
     mapping(uint256 word => uint256) private _claimedBits;
-    bool private transient _entered;
 
     event Deposited(uint256 indexed depositId, address indexed account, uint256 amount);
     event BatchCommitted(
@@ -79,8 +82,6 @@ contract DarkPoolVault {
     error NoForcedRequest(address account);
     error GracePeriodRunning(address account, uint256 endsAt);
     error DepositNotReclaimable(uint256 depositId);
-    error Reentrancy();
-    error TransferFailed();
 
     modifier onlyOperator() {
         if (msg.sender != operator) revert NotOperator(msg.sender);
@@ -90,13 +91,6 @@ contract DarkPoolVault {
     modifier whenNotFrozen() {
         if (frozen) revert VaultFrozen();
         _;
-    }
-
-    modifier nonReentrant() {
-        if (_entered) revert Reentrancy();
-        _entered = true;
-        _;
-        _entered = false;
     }
 
     constructor(IERC20 token_, address operator_, uint256 gracePeriod_) {
@@ -165,7 +159,7 @@ contract DarkPoolVault {
         bytes32 root = withdrawalsRoots[batchId];
         if (root == bytes32(0)) revert UnknownBatch(batchId);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(withdrawalId, account, amount))));
-        if (!MerkleProofLib.verify(proof, root, leaf)) revert InvalidProof();
+        if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert InvalidProof();
         uint256 word = withdrawalId >> 8;
         uint256 bit = 1 << (withdrawalId & 0xff);
         uint256 bits = _claimedBits[word];
@@ -208,7 +202,7 @@ contract DarkPoolVault {
         if (!frozen) revert VaultNotFrozen();
         if (escaped[account]) revert AlreadyEscaped(account);
         bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, address(token), amount))));
-        if (!MerkleProofLib.verify(proof, balancesRoot, leaf)) revert InvalidProof();
+        if (!MerkleProof.verifyCalldata(proof, balancesRoot, leaf)) revert InvalidProof();
         escaped[account] = true;
         emit Escaped(account, amount);
         _push(account, amount);
@@ -228,17 +222,10 @@ contract DarkPoolVault {
     // --- token transfers (last, after every effect) -------------------------------------------
 
     function _pull(address from, uint256 amount) private {
-        _call(abi.encodeCall(IERC20.transferFrom, (from, address(this), amount)));
+        token.safeTransferFrom(from, address(this), amount);
     }
 
     function _push(address to, uint256 amount) private {
-        if (amount != 0) _call(abi.encodeCall(IERC20.transfer, (to, amount)));
-    }
-
-    function _call(bytes memory data) private {
-        (bool ok, bytes memory result) = address(token).call(data);
-        if (!ok || (result.length != 0 && !abi.decode(result, (bool))) || address(token).code.length == 0) {
-            revert TransferFailed();
-        }
+        if (amount != 0) token.safeTransfer(to, amount);
     }
 }

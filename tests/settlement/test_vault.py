@@ -267,6 +267,6 @@ def test_claim_when_token_reenters_vault_then_inner_call_fails(deployed: Deploym
     d.vault.claim_withdrawal(alice, *args)
     assert token._read("attackRan") and not token._read("attackSucceeded")
     assert bytes(token._read("attackReturn"))[:4] == bytes.fromhex(
-        d.chain.w3.keccak(text="Reentrancy()").hex().removeprefix("0x")[:8]
+        d.chain.w3.keccak(text="ReentrancyGuardReentrantCall()").hex().removeprefix("0x")[:8]
     )
     assert d.token.balance_of(d.vault.address) == 1200
