@@ -169,6 +169,20 @@ def custodian(overrides: Overrides = None) -> None:
         _fail(str(exc))
 
 
+@app.command()
+def verifier(overrides: Overrides = None) -> None:
+    """Run a verifier (re-evaluates FHE rounds, signs them); settings from DARKPOOL_VERIFIER_* and --set KEY=VALUE."""
+    import pydantic
+
+    from darkpool.web.serve import serve_verifier
+
+    settings = _overrides(overrides, "DARKPOOL_VERIFIER_")
+    try:
+        serve_verifier(**settings)
+    except (DarkPoolError, pydantic.ValidationError) as exc:
+        _fail(str(exc))
+
+
 def _print_json(data: object) -> None:
     import json
 

@@ -272,7 +272,9 @@ class InsufficientBond(PolicyViolation):
 #         ├── TranscriptMismatch          a request naming a transcript the custodian never issued
 #         ├── UndeclaredOutput            a request to decrypt anything but the round's outputs
 #         ├── MissingAttestation          fewer verifiers' signed re-evaluations than the quorum
-#         └── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
+#         ├── InvalidAttestation          an attestation by no configured verifier, or of another transcript
+#         ├── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
+#         └── CustodianHalted             decryption stopped after a void round (mismatch or inconsistent outputs)
 
 
 class CiphertextShapeError(ShapeError):
@@ -329,6 +331,13 @@ class MissingAttestation(PolicyViolation):
     code = "missing_attestation"
 
 
+class InvalidAttestation(PolicyViolation):
+    """A verifier's attestation that is not by a configured verifier, names another round, circuit,
+    ``Enc(R)`` or inputs than the request, or does not sign the outputs it came with."""
+
+    code = "invalid_attestation"
+
+
 class EvaluationMismatch(PolicyViolation):
     """The operator's and a verifier's evaluations of one transcript decrypt to different values:
     nothing is released, the round is void and the disagreement is logged as evidence."""
@@ -336,7 +345,16 @@ class EvaluationMismatch(PolicyViolation):
     code = "evaluation_mismatch"
 
 
+class CustodianHalted(PolicyViolation):
+    """The custodian decrypts nothing more: its log holds as many void rounds (evaluations that
+    disagreed, outputs that did not decode) as it tolerates. Each void round told the operator one
+    bit (equal or not), so the custodian stops before a chosen-ciphertext search can go on."""
+
+    code = "custodian_halted"
+
+
 __all__ += [
+    "CustodianHalted",
     "CiphertextShapeError",
     "ForeignKey",
     "InconsistentOutputs",
@@ -346,6 +364,7 @@ __all__ += [
     "UndeclaredOutput",
     "WrongRound",
     "MissingAttestation",
+    "InvalidAttestation",
     "EvaluationMismatch",
 ]
 

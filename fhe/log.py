@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +82,8 @@ class DecryptionLog:
         if self._path is not None:
             with self._path.open("a") as handle:
                 handle.write(entry.body() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())  # durable before the decryption is answered
         self._entries.append(entry)
         return entry
 

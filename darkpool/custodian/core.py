@@ -10,8 +10,9 @@ observer of the path learns nothing and cannot substitute a mask.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,17 @@ from darkpool.crypto.boxes import SealedBox, seal_to
 from darkpool.crypto.sealing import check_private_tree, restrict_tree
 from darkpool.crypto.secp256k1 import address_of
 from darkpool.domain import Account, account
-from darkpool.errors import MaskReuse, NotFound, PolicyViolation, ValidationError
+from darkpool.errors import (
+    CustodianHalted,
+    EvaluationMismatch,
+    InvalidAttestation,
+    MaskReuse,
+    MissingAttestation,
+    NotFound,
+    PolicyViolation,
+    ReplayedDecryption,
+    ValidationError,
+)
 from darkpool.signing import (
     MaskDelivery,
     MaskRequest,
@@ -32,9 +43,11 @@ from darkpool.signing import (
     sign,
     statement_signer,
 )
-from darkpool.signing.statements import mask_box_context
+from darkpool.signing.statements import EvaluationAttested, mask_box_context, outputs_digest
 
-__all__ = ["CustodianCore", "DecryptedRound", "DoubleGrant", "IssuedMask", "LogRecord", "OpenedRound"]
+__all__ = ["CustodianCore", "DecryptedRound", "DoubleGrant", "IssuedMask", "LogRecord", "OpenedRound", "Refusal"]
+
+_log = logging.getLogger("darkpool.custodian")
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,15 @@ class DecryptedRound:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A decryption request refused before anything was decrypted."""
+
+    round_id: str
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
 class LogRecord:
     """One entry of the hash-chained decryption log, with its own hash."""
 
@@ -110,7 +132,8 @@ class CustodianCore:
     """Masks, slot owners and decryptions across rounds of any shape."""
 
     def __init__(self, domain: SigningDomain, clock: Callable[[], int], key_dir: Path, log_path: Path,
-                 cache_dir: Path | None, simulate: bool, signing_key: bytes) -> None:
+                 cache_dir: Path | None, simulate: bool, signing_key: bytes,
+                 verifiers: tuple[str, ...] = (), verifier_quorum: int = 1, halt_after_void_rounds: int = 1) -> None:
         # Import concrete here, on the thread that builds the app: its tracing keeps a thread-local
         # tag stack that only the importing thread gets, and circuits are compiled on that thread.
         import fhe.artifacts
@@ -129,6 +152,13 @@ class CustodianCore:
         self._signing_key = signing_key
         self.address = Account(address_of(signing_key))
         self.evidence: list[DoubleGrant] = []
+        self.refusals: list[Refusal] = []
+        self.verifiers = frozenset(account(v) for v in verifiers)
+        if verifier_quorum > len(self.verifiers):
+            raise ValidationError(f"a quorum of {verifier_quorum} needs as many configured verifiers, "
+                                  f"got {len(self.verifiers)}")
+        self.verifier_quorum = verifier_quorum
+        self.halt_after_void_rounds = halt_after_void_rounds
 
     def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
         """Compile and key a shape now (call from the main thread: concrete traces only there)."""
@@ -162,6 +192,9 @@ class CustodianCore:
         """
         grantor = account(operator)
         with self.lock:
+            if round_id not in self._rounds and any(e.round_id == round_id for e in self.log.entries):
+                # A restarted custodian keeps no round in memory but its log: a logged round is spent.
+                raise ReplayedDecryption(f"round {round_id} is in the decryption log: it cannot be opened again")
             custodian = self._custodian(slots, levels, max_quantity)
             shape = custodian._circuit.shape
             key = (shape.slots, shape.levels, shape.quantity_digits)
@@ -239,18 +272,74 @@ class CustodianCore:
             return IssuedMask(round_id, message.slot, box, delivery)
 
     def decrypt(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
-                transcript: str, outputs: list[bytes]) -> DecryptedRound:
-        """Decrypt a round's declared outputs once, under the custodian's policy; it is logged."""
+                transcript: str, outputs: list[bytes],
+                attestations: Sequence[tuple[Signed, Sequence[bytes]]] = ()) -> DecryptedRound:
+        """Decrypt a round's declared outputs once, under the custodian's policy; it is logged.
+
+        ``attestations`` are verifiers' signed re-evaluations with their output ciphertexts. At
+        least ``verifier_quorum`` distinct configured verifiers must attest this very transcript
+        (round, circuit, ``Enc(R)`` digest, inputs commitment) and their outputs must decrypt equal
+        to the operator's; anything less is refused before a single ciphertext is decrypted.
+        """
         from fhe.artifacts import CircuitId
         from fhe.transcript import DecryptionRequest
 
         with self.lock:
             state = self._round(round_id)
-            request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment, transcript,
-                                        tuple(outputs))
-            out = self._custodians[state.shape_key].decrypt(request)
+            try:
+                self._check_not_halted()
+                attested = self._check_attestations(round_id, circuit_id, masks_digest, inputs_commitment,
+                                                    attestations)
+                request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment,
+                                            transcript, tuple(outputs))
+                out = self._custodians[state.shape_key].decrypt(request, attested)
+            except EvaluationMismatch:
+                state.decrypted = True  # logged in the hash chain with no outputs: the round is void
+                raise
+            except PolicyViolation as refused:
+                self.refusals.append(Refusal(round_id, refused.code, str(refused)))
+                _log.warning("decryption refused", extra={"round": round_id, "code": refused.code})
+                raise
             state.decrypted = True
             return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills))
+
+    def void_rounds(self) -> int:
+        """Rounds the log records with no outputs: evaluations that disagreed or did not decode."""
+        return sum(1 for entry in self.log.entries if entry.outputs is None)
+
+    def _check_not_halted(self) -> None:
+        voided = self.void_rounds()
+        if self.halt_after_void_rounds and voided >= self.halt_after_void_rounds:
+            raise CustodianHalted(f"the decryption log holds {voided} void round(s): this custodian decrypts "
+                                  "nothing more (each void round answered the operator one chosen bit)")
+
+    def _check_attestations(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
+                            attestations: Sequence[tuple[Signed, Sequence[bytes]]]) -> list[tuple[bytes, ...]]:
+        """The attested outputs, one per distinct configured verifier; refuse a short or foreign set."""
+        expected = (int(round_id), circuit_id, masks_digest, inputs_commitment)
+        by_verifier: dict[Account, tuple[bytes, ...]] = {}
+        for signed, outputs in attestations:
+            message = signed.message
+            if not isinstance(message, EvaluationAttested):
+                raise InvalidAttestation("expected a signed EvaluationAttested")
+            signer = Account(statement_signer(signed, self.verifier.domain))
+            if signer not in self.verifiers:
+                raise InvalidAttestation(f"{signer} is not a configured verifier")
+            if signer in by_verifier:
+                raise InvalidAttestation(f"verifier {signer} attests twice")
+            attested_for = (message.round_id, message.circuit_id, message.masks_digest, message.inputs_commitment)
+            if attested_for != expected:
+                raise InvalidAttestation(f"verifier {signer} attests round {message.round_id} (circuit, Enc(R), inputs "
+                                         f"{message.masks_digest[:12]}…/{message.inputs_commitment[:12]}…), not this "
+                                         f"request's round {round_id}")
+            if outputs_digest(outputs) != message.outputs:
+                raise InvalidAttestation(f"the outputs sent with verifier {signer}'s attestation are not the ones it "
+                                         "signed")
+            by_verifier[signer] = tuple(outputs)
+        if len(by_verifier) < self.verifier_quorum:
+            raise MissingAttestation(f"round {round_id} needs {self.verifier_quorum} verifier attestation(s), "
+                                     f"got {len(by_verifier)}")
+        return list(by_verifier.values())
 
     def log_entries(self) -> list[LogRecord]:
         """Return the decryption log, oldest first."""

@@ -81,13 +81,16 @@ def run_full_flow(console: Console, chain: str = "embedded", out_dir: str | Path
 def _run(flow: _Flow, stack: ExitStack) -> None:
     import secrets
 
+    import httpx
+
     from darkpool.custodian import create_custodian_app
     from darkpool.operator import create_operator_app
     from darkpool.sdk import DarkPoolClient, Identity
     from darkpool.settlement import Vault
     from darkpool.settlement.deploy import deploy, fund_institution
-    from darkpool.web.serve import ServerThread
-    from darkpool.web.settings import CustodianSettings, OperatorSettings
+    from darkpool.verifier import create_verifier_app
+    from darkpool.web.serve import ServerThread, free_port
+    from darkpool.web.settings import CustodianSettings, OperatorSettings, VerifierSettings
 
     chain = flow.chain
     d = deploy(chain)
@@ -98,21 +101,31 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     admin_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
     custodian_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
     auditor_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
-    with flow.console.status("key custodian: compiling the 4-slot, 4-level circuit and generating keys "
-                             "(cached after the first run)..."):
+    verifier_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
+    with flow.console.status("key custodian and verifier: compiling the 4-slot, 4-level circuit and generating "
+                             "keys (cached after the first run)..."):
+        custodian_port = free_port()
+        verifier = stack.enter_context(ServerThread(create_verifier_app(VerifierSettings(
+            chain_id=d.chain_id, vault=d.vault, operator_token=verifier_token,
+            custodian_url=f"http://127.0.0.1:{custodian_port}", key_dir=str(flow.out_dir.resolve() / "verifier-keys"),
+            shapes=f"4x4x{FHE_MAX_LOTS}"))))
+        verifier_address = httpx.get(f"{verifier.url}/identity").json()["address"]
         custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
             chain_id=d.chain_id, vault=d.vault, operator_token=custodian_token, log=str(flow.out_dir / "custodian.log"),
-            key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}"))))
+            key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}",
+            verifiers=verifier_address)), port=custodian_port))
         settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
                                     auditor_token=auditor_token,
                                     mark_max_age_s=3600, custodian_url=custodian.url,
                                     custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
                                     fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"),
+                                    verifier_urls=verifier.url, verifier_token=verifier_token,
                                     secrets_dir=str(flow.out_dir.resolve() / "operator-secrets"))
         server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain)))
     flow.ok(f"key custodian on {custodian.url} (holds the FHE secret key); operator on {server.url} (evaluation "
-            f"keys only; journal: SQLite WAL at {settings.journal})")
+            f"keys only; journal: SQLite WAL at {settings.journal}); verifier {verifier_address} on {verifier.url} "
+            "(re-evaluates every FHE round; the custodian decrypts only what it attests)")
     admin = stack.enter_context(DarkPoolClient(server.url, admin_token=admin_token))
     clients = [stack.enter_context(DarkPoolClient(server.url, who, custodian=custodian.url)) for who in people]
 

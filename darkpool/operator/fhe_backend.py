@@ -1,4 +1,4 @@
-"""The operator's FHE backend: the custodian over HTTP, evaluation with ``fhe.operator.Operator``.
+"""The operator's FHE backend: the custodian and the verifiers over HTTP, evaluation with ``fhe.operator.Operator``.
 
 The only module of the operator that imports :mod:`fhe`. It holds evaluation keys and server
 artifacts, never a secret key: masks arrive as ``Enc(R)`` and leave as a decryption request.
@@ -7,7 +7,9 @@ artifacts, never a secret key: masks arrive as ``Enc(R)`` and leave as a decrypt
 from __future__ import annotations
 
 import base64
+import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import httpx
 
 from darkpool.domain import Round, Ticks
 from darkpool.errors import ForeignKey, ValidationError
+from darkpool.operator.rounds_fhe import SlotInput
 from darkpool.web.codes import raise_for_error
 
 __all__ = ["CustodianFheBackend"]
@@ -25,7 +28,9 @@ class CustodianFheBackend:
 
     def __init__(self, custodian_url: str, token: str, cache_dir: str | None, *, simulate: bool = False,
                  max_quantity: int = 255, data_dir: str | Path = ".", operator_address: str,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 verifiers: tuple[str, ...] = (), verifier_token: str = "",
+                 transport: httpx.BaseTransport | None = None,
+                 verifier_transport: httpx.BaseTransport | None = None) -> None:
         self.http = httpx.Client(base_url=custodian_url, headers={"Authorization": f"Bearer {token}"},
                                  timeout=1800, transport=transport)
         self.cache_dir = Path(cache_dir) if cache_dir else None
@@ -33,6 +38,9 @@ class CustodianFheBackend:
         self.max_quantity = max_quantity
         self.data_dir = Path(data_dir)
         self.operator_address = operator_address
+        self.verifiers = verifiers
+        self.verifier_token = verifier_token
+        self._verifier_transport = verifier_transport
         self._operators: dict[str, Any] = {}
         self._circuits: dict[tuple[int, int, int], Any] = {}
         self._lock = threading.Lock()
@@ -81,30 +89,71 @@ class CustodianFheBackend:
                 found = self._operators[info["circuit_id"]] = Operator(circuit, keys, info["key_id"])
             return found
 
-    def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, tuple[list[int], int]],
+    def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,
               reference_ticks: int, band_low_ticks: int, levels: int) -> dict[str, Any]:
-        """Evaluate the round on ``orders`` (slot → (masked digits, cap)); return price, volume, fills."""
-        from fhe.artifacts import CircuitId
-        from fhe.encoding import MaskedOrder
+        """Evaluate the round on ``orders``, have the verifiers re-evaluate it from the clients' openings
+        (concurrently), and the custodian decrypt; return price, volume, fills and the transcript hash."""
         from fhe.operator import rank_order
-        from fhe.transcript import RoundMasks
 
-        operator = self._operator(info)
-        rid = str(round_id)
-        round_ = Round("fhe", Ticks(reference_ticks), Ticks(band_low_ticks), levels)
-        masks = RoundMasks(rid, CircuitId(info["circuit_id"]), info["key_id"], info["slots"], info["digits_per_slot"],
-                           self._masks_path(round_id).read_bytes())
-        operator.begin(rid, round_, masks)
-        for slot, (digits, cap) in sorted(orders.items()):
-            operator.submit(MaskedOrder(rid, slot, tuple(digits)), cap=cap)
-        request = operator.evaluate(rid)
-        out = raise_for_error(self.http.post(f"/rounds/{round_id}/decrypt", json={
-            "circuit_id": str(request.circuit_id), "masks_digest": request.masks_digest,
-            "inputs_commitment": request.inputs_commitment, "transcript_hash": request.transcript_hash,
-            "outputs": [base64.b64encode(o).decode() for o in request.outputs]}))
+        salt = secrets.token_bytes(32)
+        body = self.verifier_body(round_id, info, orders, instrument, reference_ticks, band_low_ticks, levels, salt)
+        with ThreadPoolExecutor(max_workers=max(1, len(self.verifiers))) as pool:
+            attesting = [pool.submit(self.attest, url, round_id, body) for url in self.verifiers]
+            request = self.evaluate(round_id, info, orders, reference_ticks, band_low_ticks, levels, salt)
+            attestations = [future.result() for future in attesting]
+        for attested in attestations:
+            if attested["inputs_commitment"] != request.inputs_commitment:
+                raise ForeignKey(f"a verifier committed to inputs {attested['inputs_commitment'][:16]}…, "
+                                 f"the operator to {request.inputs_commitment[:16]}…")
+        out = self.decrypt(round_id, request, attestations)
         rank = out["rank"]
+        round_ = Round("fhe", Ticks(reference_ticks), Ticks(band_low_ticks), levels)
         price = None if rank is None else band_low_ticks + rank_order(round_, info["levels"])[rank]
         if price is not None and price > band_low_ticks + levels - 1:
             raise ValidationError(f"decrypted level {price - band_low_ticks} is outside the band")
         return {"transcript_hash": request.transcript_hash, "price_ticks": price,
                 "volume_lots": out["volume_lots"], "fills": out["fills"]}
+
+    def verifier_body(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,
+                      reference_ticks: int, band_low_ticks: int, levels: int, salt: bytes) -> dict[str, Any]:
+        """What a verifier re-evaluates the round from: public terms, Enc(R), the salt, every opening."""
+        masks = self._masks_path(round_id).read_bytes()
+        return {"instrument": instrument, "reference_ticks": reference_ticks, "band_low_ticks": band_low_ticks,
+                "levels": levels, "circuit_id": info["circuit_id"], "key_id": info["key_id"], "slots": info["slots"],
+                "circuit_levels": info["levels"], "quantity_digits": info["quantity_digits"],
+                "digits_per_slot": info["digits_per_slot"], "max_quantity": info["max_quantity"],
+                "masks_digest": info["masks_digest"], "masks": base64.b64encode(masks).decode(),
+                "salt": "0x" + salt.hex(),
+                "openings": [{"slot": slot, "order": given.order, "masked_digits": "0x" + bytes(given.digits).hex(),
+                              "digits_salt": "0x" + given.salt.hex(), "cap": given.cap}
+                             for slot, given in sorted(orders.items())]}
+
+    def evaluate(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], reference_ticks: int,
+                 band_low_ticks: int, levels: int, salt: bytes) -> Any:
+        """The operator's own evaluation: a ``fhe.transcript.DecryptionRequest``."""
+        from fhe.artifacts import CircuitId
+        from fhe.encoding import MaskedOrder
+        from fhe.transcript import RoundMasks
+
+        operator = self._operator(info)
+        rid = str(round_id)
+        masks = RoundMasks(rid, CircuitId(info["circuit_id"]), info["key_id"], info["slots"], info["digits_per_slot"],
+                           self._masks_path(round_id).read_bytes())
+        operator.begin(rid, Round("fhe", Ticks(reference_ticks), Ticks(band_low_ticks), levels), masks)
+        for slot, given in sorted(orders.items()):
+            operator.submit(MaskedOrder(rid, slot, tuple(given.digits)), cap=given.cap)
+        return operator.evaluate(rid, salt=salt)
+
+    def attest(self, url: str, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """One verifier's re-evaluation of the round: its outputs and signed attestation."""
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {self.verifier_token}"},
+                          timeout=1800, transport=self._verifier_transport) as client:
+            return dict(raise_for_error(client.post(f"/rounds/{round_id}/evaluate", json=body)))
+
+    def decrypt(self, round_id: int, request: Any, attestations: list[dict[str, Any]]) -> dict[str, Any]:
+        """Ask the custodian to decrypt ``request``'s outputs with the verifiers' attestations."""
+        return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/decrypt", json={
+            "circuit_id": str(request.circuit_id), "masks_digest": request.masks_digest,
+            "inputs_commitment": request.inputs_commitment, "transcript_hash": request.transcript_hash,
+            "outputs": [base64.b64encode(o).decode() for o in request.outputs],
+            "attestations": [{"attestation": a["attestation"], "outputs": a["outputs"]} for a in attestations]})))

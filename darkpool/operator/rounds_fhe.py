@@ -14,7 +14,8 @@ admin's clear evaluates and decrypts, ``reveal`` takes the side openings of fill
 from __future__ import annotations
 
 import hmac
-from dataclasses import asdict
+import json
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from commit_reveal import Phase
@@ -41,7 +42,19 @@ from darkpool.signing import (
     signed_to_wire,
 )
 
-__all__ = ["FheBackend", "clear_fhe_round", "open_side", "reserve_slot", "slot_grant", "submit_order"]
+__all__ = ["FheBackend", "SlotInput", "clear_fhe_round", "open_side", "reserve_slot", "slot_grant", "slot_inputs",
+           "submit_order"]
+
+
+@dataclass(frozen=True)
+class SlotInput:
+    """One filled slot as the circuit takes it: masked digits and cap; with the client's signed order
+    (wire form) and the digits' salt, which open its commitment for the round's verifiers."""
+
+    digits: list[int]
+    cap: int
+    order: dict[str, Any]
+    salt: bytes
 
 
 class FheBackend(Protocol):
@@ -51,9 +64,10 @@ class FheBackend(Protocol):
         """Have the custodian issue the round's masks; return its public description (shape, digests)."""
         ...
 
-    def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, tuple[list[int], int]],
+    def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,
               reference_ticks: int, band_low_ticks: int, levels: int) -> dict[str, Any]:
-        """Evaluate and have the custodian decrypt; return price_ticks, volume_lots, per-slot fills, transcript."""
+        """Evaluate (and have the verifiers re-evaluate), have the custodian decrypt; return price_ticks,
+        volume_lots, per-slot fills, transcript."""
         ...
 
 
@@ -150,20 +164,30 @@ def _slot_cap(core: OperatorCore, state: FheState, holder: Account, max_lots: in
     return int(min(buy, sell))
 
 
+def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int], dict[int, SlotInput]]:
+    """Each slot's cap (0 when empty) and each filled slot's circuit input with its client's opening."""
+    state = _fhe_round(core, round_id, Phase.COMMIT)
+    info = state.info
+    orders: dict[int, SlotInput] = {}
+    caps = [0] * info.slots
+    for slot, order in state.orders.items():
+        caps[slot] = _slot_cap(core, state, state.slots[slot], info.max_quantity, now)
+        opened = core.sealer.open(order.sealed_digits, f"{round_id}:{slot}".encode())
+        orders[slot] = SlotInput(list(opened[:info.digits_per_slot]), caps[slot], json.loads(order.wire),
+                                 bytes(opened[info.digits_per_slot:]))
+    return caps, orders
+
+
 def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
     """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them."""
     with core.lock:
         now = core.tick()
         state = _fhe_round(core, round_id, Phase.COMMIT)
         info = state.info
-        orders: dict[int, tuple[list[int], int]] = {}
-        caps = [0] * info.slots
-        for slot, order in state.orders.items():
-            caps[slot] = _slot_cap(core, state, state.slots[slot], info.max_quantity, now)
-            opened = core.sealer.open(order.sealed_digits, f"{round_id}:{slot}".encode())
-            orders[slot] = (list(opened[:info.digits_per_slot]), caps[slot])
+        caps, orders = slot_inputs(core, round_id, now)
         r = state.round
-        out = _backend(core).clear(round_id, asdict(info), orders, r.reference_ticks, r.band_low_ticks, r.levels)
+        out = _backend(core).clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
+                                   r.levels)
         fills = tuple(int(out["fills"][slot]) if slot in state.orders else 0 for slot in range(info.slots))
         event = FheEvaluated(round_id, tuple(caps), str(out["transcript_hash"]), out["price_ticks"],
                              int(out["volume_lots"]), fills, now)

@@ -1,4 +1,5 @@
-"""Run the services: ``serve_operator``/``serve_custodian`` for the CLI, :class:`ServerThread` for tests."""
+"""Run the services: ``serve_operator``, ``serve_custodian``, ``serve_verifier`` for the CLI; :class:`ServerThread`
+for tests."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from darkpool.errors import StorageError
 
 __all__ = ["DRAIN_TIMEOUT_S", "DrainingServer", "ServerThread", "free_port", "serve", "serve_custodian",
-           "serve_operator"]
+           "serve_operator", "serve_verifier"]
 
 _log = logging.getLogger("darkpool.serve")
 
@@ -80,6 +81,15 @@ def serve_custodian(**overrides: Any) -> None:
 
     settings = CustodianSettings(**overrides)
     serve(create_custodian_app(settings), settings.host, settings.port)
+
+
+def serve_verifier(**overrides: Any) -> None:
+    """Run a verifier (settings from ``DARKPOOL_VERIFIER_*`` and ``overrides``) until SIGTERM, then drain."""
+    from darkpool.verifier import create_verifier_app
+    from darkpool.web.settings import VerifierSettings
+
+    settings = VerifierSettings(**overrides)
+    serve(create_verifier_app(settings), settings.host, settings.port)
 
 
 class ServerThread:

@@ -98,6 +98,10 @@ class OperatorSettings(BaseSettings):
     fhe_max_quantity: int = 255
     fhe_shapes: str = ""
     """Round shapes ``SLOTSxLEVELS`` (comma separated) to compile at start-up, e.g. ``4x4,8x8``."""
+    verifier_urls: str = ""
+    """Base URLs (comma separated) of the verifiers that re-evaluate each FHE round for the custodian."""
+    verifier_token: str | None = Field(default=None, repr=False)
+    verifier_token_file: str | None = None
     data_dir: str = "."
     host: str = "127.0.0.1"
     port: int = 8400
@@ -105,7 +109,7 @@ class OperatorSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _read_token_files(cls, data: Any) -> Any:
-        return _tokens_from_files(data, ("admin_token", "auditor_token", "custodian_token"))
+        return _tokens_from_files(data, ("admin_token", "auditor_token", "custodian_token", "verifier_token"))
 
     def secrets_path(self) -> Path:
         """The absolute directory of the operator's secret keys; refuse a missing or relative one."""
@@ -119,6 +123,12 @@ class OperatorSettings(BaseSettings):
             _require_token("auditor_token", self.auditor_token, "DARKPOOL_AUDITOR_TOKEN")
         if self.custodian_url is not None:
             _require_token("custodian_token", self.custodian_token, "DARKPOOL_CUSTODIAN_TOKEN")
+        if self.verifier_urls.strip():
+            _require_token("verifier_token", self.verifier_token, "DARKPOOL_VERIFIER_TOKEN")
+
+    def verifier_url_list(self) -> tuple[str, ...]:
+        """The configured verifiers' base URLs."""
+        return tuple(part.strip().rstrip("/") for part in self.verifier_urls.split(",") if part.strip())
 
 
 class CustodianSettings(BaseSettings):
@@ -139,6 +149,16 @@ class CustodianSettings(BaseSettings):
     simulate: bool = False
     shapes: str = ""
     """Round shapes ``SLOTSxLEVELSxMAXLOTS`` (comma separated) to compile and key at start-up."""
+    verifiers: str = ""
+    """Addresses (comma separated) of the verifiers whose signed re-evaluations the custodian accepts."""
+    verifier_quorum: int = Field(default=1, ge=0)
+    """How many distinct configured verifiers must attest a round before its outputs are released.
+    0 trusts the operator's evaluation alone (a custodian then decrypts whatever the operator sends
+    as a round's outputs: for tests of other parts only)."""
+    halt_after_void_rounds: int = Field(default=1, ge=0)
+    """Stop decrypting once the log holds this many void rounds (0: never). A void round is an
+    evaluation that disagreed with a verifier's, or outputs that did not decode: each answers the
+    operator one chosen bit, so a custodian that goes on is a slow decryption oracle."""
     host: str = "127.0.0.1"
     port: int = 8401
 
@@ -155,6 +175,16 @@ class CustodianSettings(BaseSettings):
         """Refuse to start without an absolute key directory or with a missing or short token."""
         self.secrets_path()
         _require_token("operator_token", self.operator_token, "DARKPOOL_CUSTODIAN_OPERATOR_TOKEN")
+        if self.verifier_quorum > len(self.verifier_addresses()):
+            raise ValidationError(f"verifier_quorum is {self.verifier_quorum} but {len(self.verifier_addresses())} "
+                                  "verifier(s) are configured: set DARKPOOL_CUSTODIAN_VERIFIERS to their addresses "
+                                  "(GET /identity of each `darkpool verifier`)")
+
+    def verifier_addresses(self) -> tuple[str, ...]:
+        """The configured verifiers' addresses (lowercase); refuse a malformed one."""
+        from darkpool.domain import account
+
+        return tuple(account(part.strip()) for part in self.verifiers.split(",") if part.strip())
 
 
 class VerifierSettings(BaseSettings):

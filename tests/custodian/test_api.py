@@ -44,7 +44,7 @@ def custodian_app(tmp_path: Path, request: pytest.FixtureRequest) -> FastAPI:
     """The custodian app; circuits of ``request.param``'s shapes compiled now (concrete traces on the main thread)."""
     settings = CustodianSettings(vault=VAULT, operator_token=TOKEN, log=str(tmp_path / "log.jsonl"),
                                  key_dir=str(tmp_path / "keys"), simulate=True, shapes=request.param,
-                                 cache_dir=str(tmp_path.parent / "fhe-cache"))
+                                 cache_dir=str(tmp_path.parent / "fhe-cache"), verifiers=VERIFIER.address)
     app: FastAPI = create_custodian_app(settings, clock=Clock())
     return app
 
@@ -57,6 +57,7 @@ async def custodian(custodian_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 OPERATOR = Identity.from_key(b"\x77" * 32)
+VERIFIER = Identity.from_key(b"\x55" * 32)
 
 
 def _mask_request(round_id: int = 1, slot: int = 0, who: Identity | None = None, key: BoxKey | None = None,
@@ -115,7 +116,7 @@ async def test_request_when_bad_returns_its_code_and_logs_nothing(
 async def test_openapi_when_requested_declares_request_and_response_schemas(custodian: httpx.AsyncClient) -> None:
     spec = (await custodian.get("/openapi.json")).json()
     assert set(spec["paths"]) == {"/rounds", "/rounds/{round_id}/mask", "/rounds/{round_id}/decrypt",
-                                  "/keys/{circuit_id}", "/log", "/log/evidence", "/identity"}
+                                  "/keys/{circuit_id}", "/log", "/log/evidence", "/log/refusals", "/identity"}
     schemas = set(spec["components"]["schemas"])
     assert {"OpenRoundRequest", "OpenedRoundView", "MaskRequestBody", "SignedEnvelope", "SealedBoxView",
             "MaskView", "DecryptRequest", "DecryptedView", "LogEntryView", "EvidenceView", "IdentityView"} <= schemas

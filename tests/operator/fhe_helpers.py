@@ -1,4 +1,4 @@
-"""Run an operator and a custodian on loopback for FHE rounds, recording everything each receives."""
+"""Run an operator, a custodian and a verifier on loopback for FHE rounds, recording everything each receives."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from darkpool.custodian import create_custodian_app
 from darkpool.domain import Side
 from darkpool.operator import create_operator_app
 from darkpool.sdk import DarkPoolClient, Identity
-from darkpool.web.serve import ServerThread
-from darkpool.web.settings import CustodianSettings, OperatorSettings
+from darkpool.verifier import create_verifier_app
+from darkpool.web.serve import ServerThread, free_port
+from darkpool.web.settings import CustodianSettings, OperatorSettings, VerifierSettings
 from tests.operator.helpers import ADMIN, TOKEN, VAULT, identities
 
 CUSTODIAN_TOKEN = "custodian-test-token"
+VERIFIER_TOKEN = "verifier-test-token"
 # (side, limit, quantity): band 299_996..299_999, reference 299_998. The first two trade 47 lots at
 # 299_998; the last two never fill (a sell at the band's top, a buy below the band). No one ever
 # sends their limits or sizes in the clear, so a scan must not find them anywhere.
@@ -60,6 +62,8 @@ class FheWorld:
     operator_app: Any
     people: list[Identity]
     data_dir: Path
+    verifier_url: str = ""
+    verifier_received: Recorder | None = None
 
     def client(self, who: Identity) -> DarkPoolClient:
         return DarkPoolClient(self.operator_url, who, custodian=self.custodian_url)
@@ -72,23 +76,33 @@ class FheWorld:
 def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock: Callable[[], int] | None = None,
               mark_max_age_s: int = 10**6) -> Iterator[FheWorld]:
     cache = tmp_path.parent / "fhe-cache"
+    c_port = free_port()
+    verifier_app = create_verifier_app(VerifierSettings(
+        vault=VAULT, operator_token=VERIFIER_TOKEN, custodian_url=f"http://127.0.0.1:{c_port}",
+        key_dir=str(tmp_path / "verifier-keys"), cache_dir=str(cache), simulate=simulate,
+        shapes=f"4x4x{max_quantity}"))
     custodian_settings = CustodianSettings(vault=VAULT, operator_token=CUSTODIAN_TOKEN,
                                            log=str(tmp_path / "custodian-log.jsonl"),
                                            key_dir=str(tmp_path / "custodian-keys"), cache_dir=str(cache),
-                                           simulate=simulate, shapes=f"4x4x{max_quantity}")
+                                           simulate=simulate, shapes=f"4x4x{max_quantity}",
+                                           verifiers=verifier_app.state.core.address)
     with ExitStack() as stack:
         custodian = Recorder(create_custodian_app(custodian_settings))
-        c_server = stack.enter_context(ServerThread(custodian))  # type: ignore[arg-type]
+        c_server = stack.enter_context(ServerThread(custodian, port=c_port))  # type: ignore[arg-type]
+        verifier = Recorder(verifier_app)
+        v_server = stack.enter_context(ServerThread(verifier))  # type: ignore[arg-type]
         settings = OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN,
                                     admin_token=ADMIN, mark_max_age_s=mark_max_age_s, custodian_url=c_server.url,
                                     secrets_dir=str(tmp_path / "operator-secrets"),
                                     custodian_token=CUSTODIAN_TOKEN, fhe_cache_dir=str(cache),
                                     fhe_simulate=simulate, fhe_max_quantity=max_quantity,
-                                    data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4")
+                                    data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4",
+                                    verifier_urls=v_server.url, verifier_token=VERIFIER_TOKEN)
         app = create_operator_app(settings, clock=clock)
         operator = Recorder(app)
         o_server = stack.enter_context(ServerThread(operator))  # type: ignore[arg-type]
-        yield FheWorld(o_server.url, c_server.url, operator, custodian, app, identities(4), tmp_path)
+        yield FheWorld(o_server.url, c_server.url, operator, custodian, app, identities(4), tmp_path, v_server.url,
+                       verifier)
 
 
 def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORDERS) -> dict[str, Any]:

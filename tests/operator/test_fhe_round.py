@@ -148,7 +148,7 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
         response = httpx.post(f"{world.custodian_url}/rounds/{rid}/decrypt", json=body,
                               headers={"Authorization": "Bearer custodian-test-token"})
         assert response.status_code in (403, 409) and response.json()["error"]["code"] in (
-            "transcript_mismatch", "foreign_key", "replayed_decryption")
+            "transcript_mismatch", "foreign_key", "replayed_decryption", "missing_attestation")
         assert len(httpx.get(f"{world.custodian_url}/log").json()) == 1
         # The operator refuses orders and clearing once the round is cleared.
         seq = world.operator_app.state.core.journal.seq

@@ -46,7 +46,7 @@ def operator_app(tmp_path: Path) -> FastAPI:
 def custodian_app(tmp_path: Path) -> FastAPI:
     settings = CustodianSettings(vault=VAULT, operator_token=CUSTODIAN_TOKEN, log=str(tmp_path / "log.jsonl"),
                                  key_dir=str(tmp_path / "keys"), simulate=True, shapes="",
-                                 cache_dir=str(tmp_path.parent / "fhe-cache"))
+                                 cache_dir=str(tmp_path.parent / "fhe-cache"), verifier_quorum=0)
     app: FastAPI = create_custodian_app(settings, clock=Clock())
     return app
 

@@ -32,7 +32,7 @@ def _mode(path: Path) -> int:
 def _custodian_settings(tmp_path: Path, **extra: object) -> CustodianSettings:
     fields: dict[str, object] = {"vault": VAULT, "operator_token": OPERATOR_TOKEN, "log": str(tmp_path / "log.jsonl"),
                                  "key_dir": str(tmp_path / "keys"), "simulate": True,
-                                 "cache_dir": str(tmp_path.parent / "fhe-cache"), **extra}
+                                 "cache_dir": str(tmp_path.parent / "fhe-cache"), "verifier_quorum": 0, **extra}
     return CustodianSettings(**fields)  # type: ignore[arg-type]
 
 

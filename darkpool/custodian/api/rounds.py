@@ -20,6 +20,7 @@ from darkpool.custodian.api.schemas import (
 )
 from darkpool.errors import ValidationError
 from darkpool.signing import MaskRequest, SlotGrant, SlotReservation, signed_from_wire, signed_to_wire
+from darkpool.signing.statements import EvaluationAttested
 from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
@@ -51,10 +52,16 @@ def issue_mask(round_id: int, body: MaskRequestBody, core: Core) -> MaskView:
 @router.post("/{round_id}/decrypt")
 def decrypt(round_id: int, body: DecryptRequest, core: Core, _: OperatorOnly) -> DecryptedView:
     """Decrypt the round's declared outputs once, for its transcript hash (operator only)."""
+    outputs = _ciphertexts(body.outputs)
+    attestations = [(signed_from_wire(a.attestation.model_dump(), EvaluationAttested), _ciphertexts(a.outputs))
+                    for a in body.attestations]
+    out = core.decrypt(str(round_id), body.circuit_id, body.masks_digest, body.inputs_commitment,
+                       body.transcript_hash, outputs, attestations)
+    return DecryptedView(round_id=out.round_id, rank=out.rank, volume_lots=out.volume_lots, fills=list(out.fills))
+
+
+def _ciphertexts(encoded: list[str]) -> list[bytes]:
     try:
-        outputs = [base64.b64decode(o, validate=True) for o in body.outputs]
+        return [base64.b64decode(o, validate=True) for o in encoded]
     except (binascii.Error, ValueError):
         raise ValidationError("outputs must be base64 ciphertexts") from None
-    out = core.decrypt(str(round_id), body.circuit_id, body.masks_digest, body.inputs_commitment,
-                       body.transcript_hash, outputs)
-    return DecryptedView(round_id=out.round_id, rank=out.rank, volume_lots=out.volume_lots, fills=list(out.fills))

@@ -6,7 +6,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from darkpool.web.schemas import SignedEnvelope
 
-__all__ = ["DecryptRequest", "DecryptedView", "EvidenceView", "IdentityView", "LogEntryView", "MaskRequestBody",
+__all__ = ["AttestedEvaluationBody", "DecryptRequest", "DecryptedView", "EvidenceView", "IdentityView",
+           "LogEntryView", "MaskRequestBody", "RefusalView",
            "MaskView", "OpenRoundRequest", "OpenedRoundView", "SealedBoxView"]
 
 
@@ -84,6 +85,21 @@ class EvidenceView(BaseModel):
     second: SignedEnvelope
 
 
+class AttestedEvaluationBody(Strict):
+    """A verifier's signed EvaluationAttested with the output ciphertexts (base64) it computed."""
+
+    attestation: SignedEnvelope
+    outputs: list[str] = Field(max_length=16)
+
+
+class RefusalView(BaseModel):
+    """A decryption request refused before anything was decrypted: the round, the error code, why."""
+
+    round_id: str
+    code: str
+    message: str
+
+
 class DecryptRequest(Strict):
     """Decrypt a round's declared outputs (base64 ciphertexts) for the transcript they close."""
 
@@ -92,6 +108,8 @@ class DecryptRequest(Strict):
     inputs_commitment: str = Field(pattern=SHA256_HEX)
     transcript_hash: str = Field(pattern=SHA256_HEX)
     outputs: list[str]
+    attestations: list[AttestedEvaluationBody] = Field(default_factory=list, max_length=64,
+                                                       description="verifiers' signed re-evaluations")
 
 
 class DecryptedView(BaseModel):

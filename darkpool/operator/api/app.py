@@ -52,7 +52,8 @@ def _fhe_backend(settings: OperatorSettings) -> Any:
 
     backend = CustodianFheBackend(settings.custodian_url, settings.custodian_token or "", settings.fhe_cache_dir,
                                   simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
-                                  data_dir=settings.data_dir, operator_address=address_of(_operator_key(settings)))
+                                  data_dir=settings.data_dir, operator_address=address_of(_operator_key(settings)),
+                                  verifiers=settings.verifier_url_list(), verifier_token=settings.verifier_token or "")
     for slots, levels, *_ in parse_shapes(settings.fhe_shapes):
         backend.prepare(slots, levels)
     return backend

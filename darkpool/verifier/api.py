@@ -1,0 +1,151 @@
+"""``create_verifier_app``: the verifier's FastAPI app (``darkpool verifier``).
+
+``POST /rounds/{round_id}/evaluate`` (operator's bearer token: re-evaluation is costly) takes a
+round's ``Enc(R)``, the operator's salt and every slot's opening, and answers the verifier's output
+ciphertexts with its signed :class:`~darkpool.signing.EvaluationAttested`; ``GET /identity`` is
+the address the custodian is configured to trust.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from darkpool.crypto.sealing import load_or_create_key, private_dir
+from darkpool.errors import ValidationError
+from darkpool.signing import FheOrder, SigningDomain, signed_from_wire, signed_to_wire
+from darkpool.verifier.core import RoundToVerify, SlotOpening, VerifierCore
+from darkpool.web.codes import raise_for_error
+from darkpool.web.http import ERROR_RESPONSES, check_bearer, install_error_handlers
+from darkpool.web.schemas import SignedEnvelope
+from darkpool.web.settings import VerifierSettings, parse_shapes
+
+__all__ = ["EvaluateRequest", "EvaluationView", "create_verifier_app"]
+
+HEX = r"^0x([0-9a-fA-F]{2})*$"
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SlotOpeningBody(Strict):
+    """One slot: the client's signed FheOrder, the digits and salt opening its commitment, the cap."""
+
+    slot: int = Field(ge=0, le=65535)
+    order: SignedEnvelope
+    masked_digits: str = Field(pattern=HEX, max_length=2 + 2 * 4096)
+    digits_salt: str = Field(pattern=HEX, min_length=66, max_length=66)
+    cap: int = Field(ge=0, le=2**32)
+
+
+class EvaluateRequest(Strict):
+    """A round to re-evaluate: its public terms, the custodian's Enc(R), the operator's salt, the openings."""
+
+    instrument: str = Field(min_length=1, max_length=64)
+    reference_ticks: int = Field(ge=-(2**62), le=2**62)
+    band_low_ticks: int = Field(ge=-(2**62), le=2**62)
+    levels: int = Field(ge=1, le=4096)
+    circuit_id: str = Field(pattern=r"^[A-Za-z0-9._-]{1,200}$")
+    key_id: str = Field(min_length=1, max_length=200)
+    slots: int = Field(ge=1, le=4096)
+    circuit_levels: int = Field(ge=1, le=4096)
+    quantity_digits: int = Field(ge=1, le=64)
+    digits_per_slot: int = Field(ge=1, le=4096)
+    max_quantity: int = Field(ge=1, le=2**32)
+    masks_digest: str = Field(pattern=SHA256_HEX)
+    masks: str = Field(description="Enc(R), base64")
+    salt: str = Field(pattern=HEX, min_length=66, max_length=66, description="the operator's inputs salt")
+    openings: list[SlotOpeningBody] = Field(max_length=4096)
+
+
+class EvaluationView(BaseModel):
+    """The verifier's outputs (base64 ciphertexts) and its signed attestation of them."""
+
+    round_id: int
+    inputs_commitment: str
+    outputs: list[str]
+    attestation: SignedEnvelope
+
+
+class IdentityView(BaseModel):
+    """The address of the key that signs this verifier's attestations."""
+
+    address: str
+
+
+async def _core(request: Request) -> VerifierCore:
+    core: VerifierCore = request.app.state.core
+    return core
+
+
+async def _operator_only(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    settings: VerifierSettings = request.app.state.settings
+    check_bearer(authorization, settings.operator_token)
+
+
+Core = Annotated[VerifierCore, Depends(_core)]
+OperatorOnly = Annotated[None, Depends(_operator_only)]
+
+router = APIRouter(tags=["verifier"])
+
+
+@router.post("/rounds/{round_id}/evaluate")
+def evaluate(round_id: int, body: EvaluateRequest, core: Core, _: OperatorOnly) -> EvaluationView:
+    """Check every slot's opening, re-evaluate the round's circuit and sign the outputs (operator only)."""
+    try:
+        masks = base64.b64decode(body.masks, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("masks must be base64 (Enc(R) as the custodian issued it)") from None
+    openings = tuple(SlotOpening(o.slot, signed_from_wire(o.order.model_dump(), FheOrder),
+                                 bytes.fromhex(o.masked_digits[2:]), bytes.fromhex(o.digits_salt[2:]), o.cap)
+                     for o in body.openings)
+    out = core.evaluate(RoundToVerify(
+        round_id, body.instrument, body.reference_ticks, body.band_low_ticks, body.levels, body.circuit_id,
+        body.key_id, body.slots, body.circuit_levels, body.quantity_digits, body.digits_per_slot,
+        body.max_quantity, body.masks_digest, masks, bytes.fromhex(body.salt[2:]), openings))
+    return EvaluationView(round_id=out.round_id, inputs_commitment=out.inputs_commitment,
+                          outputs=[base64.b64encode(o).decode() for o in out.outputs],
+                          attestation=SignedEnvelope(**signed_to_wire(out.attestation)))
+
+
+@router.get("/identity")
+def identity(core: Core) -> IdentityView:
+    """The address that signs this verifier's attestations (the custodian's ``verifiers`` lists it)."""
+    return IdentityView(address=core.address)
+
+
+def _key_fetcher(settings: VerifierSettings) -> Callable[[str], bytes]:
+    def fetch(circuit_id: str) -> bytes:
+        response = httpx.get(f"{settings.custodian_url}/keys/{circuit_id}", timeout=600)
+        if response.status_code != 200:
+            raise_for_error(response)
+        return response.content
+
+    return fetch
+
+
+def create_verifier_app(settings: VerifierSettings) -> FastAPI:
+    """Build the verifier app; its signing key is generated (0600) in ``key_dir`` on first start."""
+    settings.check_startable()
+    key_dir = private_dir(settings.secrets_path())
+    core = VerifierCore(SigningDomain(settings.chain_id, settings.vault), load_or_create_key(key_dir / "verifier.key"),
+                        Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate,
+                        _key_fetcher(settings))
+    for slots, levels, max_quantity in parse_shapes(settings.shapes):
+        core.prepare(slots, levels, max_quantity)
+    app = FastAPI(title="darkpool verifier", version="1", responses=ERROR_RESPONSES,
+                  description="Independent re-evaluation of FHE rounds, signed; evaluation keys only, never masks.")
+    app.state.core = core
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(router)
+    return app
