@@ -274,6 +274,7 @@ class InsufficientBond(PolicyViolation):
 #         ├── MissingAttestation          fewer verifiers' signed re-evaluations than the quorum
 #         ├── InvalidAttestation          an attestation by no configured verifier, or of another transcript
 #         ├── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
+#         ├── RoundAborted                the operator aborted the round at the custodian: no masks, no decryption
 #         └── CustodianHalted             decryption stopped after a void round (mismatch or inconsistent outputs)
 
 
@@ -345,6 +346,12 @@ class EvaluationMismatch(PolicyViolation):
     code = "evaluation_mismatch"
 
 
+class RoundAborted(PolicyViolation):
+    """The operator aborted this round at the custodian: its masks are spent and nothing is decrypted."""
+
+    code = "round_aborted"
+
+
 class CustodianHalted(PolicyViolation):
     """The custodian decrypts nothing more: its log holds as many void rounds (evaluations that
     disagreed, outputs that did not decode) as it tolerates. Each void round told the operator one
@@ -355,6 +362,7 @@ class CustodianHalted(PolicyViolation):
 
 __all__ += [
     "CustodianHalted",
+    "RoundAborted",
     "CiphertextShapeError",
     "ForeignKey",
     "InconsistentOutputs",

@@ -123,6 +123,25 @@ class Custodian:
             round_id, self._circuit.id, self.key_id, shape.slots, shape.digits_per_slot, ciphertext
         )
 
+    def restore_round(self, round_id: str, masks: IntArray, ciphertext: bytes, issued: set[int],
+                      spent: bool) -> None:
+        """Reload a round a restarted custodian persisted: its masks, ``Enc(R)``, issued slots, spent flag."""
+        if round_id in self._rounds:
+            raise MaskReuse(f"round {round_id!r} is already loaded")
+        shape = self._circuit.shape
+        array = np.asarray(masks, dtype=np.int64)
+        if array.shape != (shape.slots, shape.digits_per_slot):
+            raise CiphertextShapeError(f"stored masks of shape {array.shape} do not fit circuit {self._circuit.id}")
+        self._rounds[round_id] = _RoundState(array, digest(ciphertext), set(issued), spent)
+
+    def round_masks(self, round_id: str) -> IntArray:
+        """The round's mask digits ``R`` (for the custodian's own sealed storage only)."""
+        return self._state(round_id).masks.copy()
+
+    def spend(self, round_id: str) -> None:
+        """Mark the round spent without decrypting anything (an aborted round): no masks, no decryption."""
+        self._state(round_id).decrypted = True
+
     def issue_mask(self, round_id: str, slot: int) -> SlotMask:
         """Return slot ``slot``'s mask digits for its client; a second request is refused."""
         state = self._state(round_id)

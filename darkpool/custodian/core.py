@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from darkpool.crypto.boxes import SealedBox, seal_to
-from darkpool.crypto.sealing import check_private_tree, restrict_tree
+from darkpool.crypto.sealing import Sealer, check_private_tree, load_or_create_key, restrict_tree
 from darkpool.crypto.secp256k1 import address_of
+from darkpool.custodian.store import RoundRecord, RoundStore
 from darkpool.domain import Account, account
 from darkpool.errors import (
     CustodianHalted,
@@ -30,6 +31,7 @@ from darkpool.errors import (
     NotFound,
     PolicyViolation,
     ReplayedDecryption,
+    RoundAborted,
     ValidationError,
 )
 from darkpool.signing import (
@@ -41,6 +43,8 @@ from darkpool.signing import (
     SlotReservation,
     Verifier,
     sign,
+    signed_from_wire,
+    signed_to_wire,
     statement_signer,
 )
 from darkpool.signing.statements import EvaluationAttested, mask_box_context, outputs_digest
@@ -126,6 +130,7 @@ class _Round:
     grants: dict[int, Signed] = field(default_factory=dict)
     digits: dict[int, bytes] = field(default_factory=dict)
     decrypted: bool = False
+    aborted: str = ""
 
 
 class CustodianCore:
@@ -159,6 +164,9 @@ class CustodianCore:
                                   f"got {len(self.verifiers)}")
         self.verifier_quorum = verifier_quorum
         self.halt_after_void_rounds = halt_after_void_rounds
+        self.store = RoundStore(key_dir / "rounds", Sealer(load_or_create_key(key_dir / "round-wrap.key")))
+        with self.lock:
+            self._restore()
 
     def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
         """Compile and key a shape now (call from the main thread: concrete traces only there)."""
@@ -166,12 +174,17 @@ class CustodianCore:
             return str(self._custodian(slots, levels, max_quantity)._circuit.id)
 
     def _custodian(self, slots: int, levels: int, max_quantity: int) -> Any:
-        from fhe.artifacts import compile_circuit
-        from fhe.custodian import Custodian
         from fhe.shape import choose_shape
 
         shape = choose_shape(slots, levels, [max_quantity])
-        key = (shape.slots, shape.levels, shape.quantity_digits)
+        return self._custodian_for((shape.slots, shape.levels, shape.quantity_digits))
+
+    def _custodian_for(self, key: tuple[int, int, int]) -> Any:
+        from fhe.artifacts import compile_circuit
+        from fhe.custodian import Custodian
+        from fhe.shape import Shape
+
+        shape = Shape(*key)
         found = self._custodians.get(key)
         if found is None:
             circuit = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
@@ -207,7 +220,10 @@ class CustodianCore:
             opened = OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
                                  shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
                                  bytes(masks.ciphertext), self.address)
-            self._rounds[round_id] = _Round(key, opened, grantor)
+            state = _Round(key, opened, grantor)
+            self.store.save_masks(round_id, opened.masks)
+            self._save(state)
+            self._rounds[round_id] = state
             return opened
 
     def evaluation_keys(self, circuit_id: str) -> bytes:
@@ -257,6 +273,8 @@ class CustodianCore:
                                       "the operator granted it twice")
             if state.decrypted:
                 raise MaskReuse(f"round {round_id} is decrypted; its masks are spent")
+            if state.aborted:
+                raise RoundAborted(f"round {round_id} was aborted ({state.aborted}); its masks are spent")
             digits = state.digits.get(message.slot)
             if digits is None:
                 mask = self._custodians[state.shape_key].issue_mask(round_id, message.slot)
@@ -268,6 +286,7 @@ class CustodianCore:
                             domain, self._signing_key)
             state.grants.setdefault(message.slot, grant)
             state.digits[message.slot] = digits
+            self._save(state)  # durable before the mask leaves: a restarted custodian knows the slot's owner
             self.verifier.nonces.spend(signer, message.nonce)
             return IssuedMask(round_id, message.slot, box, delivery)
 
@@ -288,6 +307,10 @@ class CustodianCore:
             state = self._round(round_id)
             try:
                 self._check_not_halted()
+                if state.aborted:
+                    raise RoundAborted(f"round {round_id} was aborted ({state.aborted}): nothing is decrypted")
+                if state.decrypted:
+                    raise ReplayedDecryption(f"round {round_id} was already decrypted")
                 attested = self._check_attestations(round_id, circuit_id, masks_digest, inputs_commitment,
                                                     attestations)
                 request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment,
@@ -295,13 +318,55 @@ class CustodianCore:
                 out = self._custodians[state.shape_key].decrypt(request, attested)
             except EvaluationMismatch:
                 state.decrypted = True  # logged in the hash chain with no outputs: the round is void
+                self._save(state)
                 raise
             except PolicyViolation as refused:
                 self.refusals.append(Refusal(round_id, refused.code, str(refused)))
                 _log.warning("decryption refused", extra={"round": round_id, "code": refused.code})
                 raise
             state.decrypted = True
+            self._save(state)
             return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills))
+
+    def abort(self, round_id: str, reason: str) -> str:
+        """Abort a round the operator cannot finish: its masks are spent, nothing will be decrypted.
+
+        Idempotent; refused once the round is decrypted. Returns the recorded reason.
+        """
+        if not isinstance(reason, str) or not 0 < len(reason) <= 200:
+            raise ValidationError("an abort reason of 1..200 characters is required")
+        with self.lock:
+            state = self._round(round_id)
+            if state.decrypted:
+                raise ReplayedDecryption(f"round {round_id} is already decrypted: nothing to abort")
+            if not state.aborted:
+                state.aborted = reason
+                self._custodians[state.shape_key].spend(round_id)
+                self._save(state)
+            return state.aborted
+
+    def _save(self, state: _Round) -> None:
+        opened = {k: v for k, v in asdict(state.opened).items() if k != "masks"}
+        masks = self._custodians[state.shape_key].round_masks(state.opened.round_id)
+        self.store.save(RoundRecord(
+            state.opened.round_id, state.shape_key, state.operator, opened, [[int(d) for d in row] for row in masks],
+            {slot: signed_to_wire(grant) for slot, grant in state.grants.items()}, sorted(state.digits),
+            state.decrypted, state.aborted))
+
+    def _restore(self) -> None:
+        """Reload every persisted round (a restart): masks, owners, issued slots, spent flags."""
+        logged = {entry.round_id for entry in self.log.entries}
+        for record in self.store.load_all():
+            custodian = self._custodian_for(record.shape_key)
+            ciphertext = self.store.load_masks(record.round_id)
+            decrypted = record.decrypted or record.round_id in logged
+            custodian.restore_round(record.round_id, record.mask_digits, ciphertext, set(record.issued),
+                                    decrypted or bool(record.aborted))
+            opened = OpenedRound(**{**record.opened, "masks": ciphertext})
+            grants = {slot: signed_from_wire(wire, SlotGrant) for slot, wire in record.grants.items()}
+            digits = {slot: bytes(record.mask_digits[slot]) for slot in record.issued}
+            self._rounds[record.round_id] = _Round(record.shape_key, opened, account(record.operator), grants, digits,
+                                                   decrypted, record.aborted)
 
     def void_rounds(self) -> int:
         """Rounds the log records with no outputs: evaluations that disagreed or did not decode."""

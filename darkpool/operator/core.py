@@ -16,6 +16,7 @@ their clocks from it.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -53,6 +54,8 @@ from darkpool.operator.state import CommitRevealState, CoreConfig, RoundState
 from darkpool.signing import Cancel, Signed, WithdrawalRequest, signed_to_wire
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
+
+_log = logging.getLogger("darkpool.operator")
 
 _UINT256 = 2**256
 
@@ -209,7 +212,15 @@ class OperatorCore(OperatorState):
                 raise PhaseError(f"FHE round {round_id} is decrypted: its fills are booked as sides open")
             if not isinstance(reason, str) or not 0 < len(reason) <= 200:
                 raise ValidationError("an abandon reason of 1..200 characters is required")
-            return self.accept(RoundAbandoned(round_id, reason, now))
+            appended = self.accept(RoundAbandoned(round_id, reason, now))
+        if not isinstance(state, CommitRevealState) and self.fhe_backend is not None:
+            # Journaled first (the operator's word is final); then the custodian spends the round's
+            # masks so nothing of it is ever decrypted. A custodian that is down learns it on retry.
+            try:
+                self.fhe_backend.abort(round_id, reason)
+            except DarkPoolError as error:
+                _log.warning("custodian did not record the abort", extra={"round": round_id, "code": error.code})
+        return appended
 
     def cancel_order(self, signed: Signed) -> Appended:
         """Withdraw the signer's order from a round still taking orders (a signed ``Cancel``).

@@ -150,6 +150,10 @@ class CustodianFheBackend:
                           timeout=1800, transport=self._verifier_transport) as client:
             return dict(raise_for_error(client.post(f"/rounds/{round_id}/evaluate", json=body)))
 
+    def abort(self, round_id: int, reason: str) -> None:
+        """Have the custodian spend an abandoned round's masks: nothing of it is ever decrypted."""
+        raise_for_error(self.http.post(f"/rounds/{round_id}/abort", json={"reason": reason}))
+
     def decrypt(self, round_id: int, request: Any, attestations: list[dict[str, Any]]) -> dict[str, Any]:
         """Ask the custodian to decrypt ``request``'s outputs with the verifiers' attestations."""
         return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/decrypt", json={

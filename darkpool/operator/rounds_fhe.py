@@ -70,6 +70,10 @@ class FheBackend(Protocol):
         volume_lots, per-slot fills, transcript."""
         ...
 
+    def abort(self, round_id: int, reason: str) -> None:
+        """Have the custodian spend an abandoned round's masks."""
+        ...
+
 
 def _backend(core: OperatorCore) -> FheBackend:
     backend = core.fhe_backend

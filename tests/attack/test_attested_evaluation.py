@@ -20,7 +20,6 @@ import httpx
 import numpy as np
 import pytest
 
-from darkpool.custodian import create_custodian_app
 from darkpool.errors import DarkPoolError
 from darkpool.operator.rounds_fhe import SlotInput, slot_inputs
 from darkpool.signing import SigningDomain, sign, signed_to_wire
@@ -34,7 +33,6 @@ from tests.operator.fhe_helpers import (
     REFERENCE,
     FheWorld,
     fhe_world,
-    run_fhe_round,
 )
 from tests.operator.helpers import VAULT
 
@@ -242,24 +240,6 @@ def test_attestation_when_of_another_round_forged_or_detached_then_refused_befor
         _refused_before_decrypting(attacker, attacker.decrypt(request, []), "missing_attestation")
         assert [r["code"] for r in attacker.refusals()].count("invalid_attestation") >= 2
         _honest_then_clears(attacker)
-
-
-def test_replay_when_custodian_restarts_then_a_logged_round_cannot_be_opened_or_decrypted_again(
-        tmp_path: Path) -> None:
-    with fhe_world(tmp_path, simulate=True) as world:
-        out = run_fhe_round(world)
-        rid = out["round_id"]
-        settings = world.custodian_received.app.state.settings
-    restarted = create_custodian_app(settings)
-    core = restarted.state.core
-    operator = world.operator_app.state.core.operator_address
-    with pytest.raises(DarkPoolError, match="decryption log") as refused:
-        core.open_round(str(rid), 4, LEVELS, 255, operator)
-    assert refused.value.code == "replayed_decryption"
-    with pytest.raises(DarkPoolError) as missing:
-        core.decrypt(str(rid), "c", "0" * 64, "0" * 64, "0" * 64, [], [])
-    assert missing.value.code == "not_found"
-    assert [e.round_id for e in core.log_entries()] == [str(rid)]
 
 
 def test_round_when_really_encrypted_goes_through_operator_verifier_and_custodian(tmp_path: Path) -> None:

@@ -116,7 +116,8 @@ async def test_request_when_bad_returns_its_code_and_logs_nothing(
 async def test_openapi_when_requested_declares_request_and_response_schemas(custodian: httpx.AsyncClient) -> None:
     spec = (await custodian.get("/openapi.json")).json()
     assert set(spec["paths"]) == {"/rounds", "/rounds/{round_id}/mask", "/rounds/{round_id}/decrypt",
-                                  "/keys/{circuit_id}", "/log", "/log/evidence", "/log/refusals", "/identity"}
+                                  "/rounds/{round_id}/abort", "/keys/{circuit_id}", "/log", "/log/evidence",
+                                  "/log/refusals", "/identity"}
     schemas = set(spec["components"]["schemas"])
     assert {"OpenRoundRequest", "OpenedRoundView", "MaskRequestBody", "SignedEnvelope", "SealedBoxView",
             "MaskView", "DecryptRequest", "DecryptedView", "LogEntryView", "EvidenceView", "IdentityView"} <= schemas

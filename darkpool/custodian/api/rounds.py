@@ -10,6 +10,8 @@ from fastapi import APIRouter
 
 from darkpool.custodian.api.deps import Core, OperatorOnly
 from darkpool.custodian.api.schemas import (
+    AbortedView,
+    AbortRequest,
     DecryptedView,
     DecryptRequest,
     MaskRequestBody,
@@ -59,6 +61,12 @@ def decrypt(round_id: int, body: DecryptRequest, core: Core, _: OperatorOnly) ->
                        body.transcript_hash, outputs, attestations)
     return DecryptedView(round_id=out.round_id, rank=out.rank, volume_lots=out.volume_lots, fills=list(out.fills))
 
+
+
+@router.post("/{round_id}/abort")
+def abort(round_id: int, body: AbortRequest, core: Core, _: OperatorOnly) -> AbortedView:
+    """Abort a round the operator cannot finish (operator only): masks spent, nothing decrypted; idempotent."""
+    return AbortedView(round_id=str(round_id), reason=core.abort(str(round_id), body.reason))
 
 def _ciphertexts(encoded: list[str]) -> list[bytes]:
     try:

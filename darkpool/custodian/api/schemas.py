@@ -6,9 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from darkpool.web.schemas import SignedEnvelope
 
-__all__ = ["AttestedEvaluationBody", "DecryptRequest", "DecryptedView", "EvidenceView", "IdentityView",
-           "LogEntryView", "MaskRequestBody", "RefusalView",
-           "MaskView", "OpenRoundRequest", "OpenedRoundView", "SealedBoxView"]
+__all__ = ["AbortRequest", "AbortedView", "AttestedEvaluationBody", "DecryptRequest", "DecryptedView",
+           "EvidenceView", "IdentityView", "LogEntryView", "MaskRequestBody", "MaskView", "OpenRoundRequest",
+           "OpenedRoundView", "RefusalView", "SealedBoxView"]
 
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
@@ -90,6 +90,19 @@ class AttestedEvaluationBody(Strict):
 
     attestation: SignedEnvelope
     outputs: list[str] = Field(max_length=16)
+
+
+class AbortRequest(Strict):
+    """Why the operator aborts a round it cannot finish."""
+
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class AbortedView(BaseModel):
+    """An aborted round: its masks are spent and nothing of it will be decrypted."""
+
+    round_id: str
+    reason: str
 
 
 class RefusalView(BaseModel):

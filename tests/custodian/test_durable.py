@@ -1,0 +1,110 @@
+"""Issue 12 deliverable 3: a durable custodian.
+
+Per-round state (masks sealed at rest, slot owners, issued and decrypted flags) is written and
+fsync'd before any answer that depends on it. A restarted custodian (a new app on the same key
+directory and log) finishes a round in flight, refuses a second decryption of any round it ever
+decrypted, and the operator can abort a stuck round on both sides.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from darkpool.custodian import create_custodian_app
+from darkpool.domain import Side
+from darkpool.errors import DarkPoolError
+from tests.operator.fhe_helpers import BAND_LOW, CUSTODIAN_TOKEN, LEVELS, REFERENCE, FheWorld, fhe_world, run_fhe_round
+
+pytestmark = [pytest.mark.fhe]
+AUTH = {"Authorization": f"Bearer {CUSTODIAN_TOKEN}"}
+
+
+def _restart(world: FheWorld) -> Any:
+    """Replace the custodian's state by one rebuilt from its directory (what a restarted process loads)."""
+    settings = world.custodian_received.app.state.settings
+    world.custodian_received.app = create_custodian_app(settings)
+    return world.custodian_received.app.state.core
+
+
+def _open_round_with_orders(world: FheWorld, orders: list[tuple[Side, int, int]]) -> tuple[int, list[Any]]:
+    admin = world.admin()
+    for i, who in enumerate(world.people, start=1):
+        admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
+    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
+                                          "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
+    clients = [world.client(who) for who in world.people[: len(orders)]]
+    tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty) for c, (side, limit, qty) in zip(clients, orders,
+                                                                                                strict=True)]
+    return rid, tickets
+
+
+def test_round_when_custodian_restarts_mid_round_then_it_still_clears_once(tmp_path: Path) -> None:
+    with fhe_world(tmp_path, simulate=True) as world:
+        rid, _ = _open_round_with_orders(world, [(Side.BUY, 299_999, 47), (Side.SELL, 299_997, 53)])
+        before = world.custodian_received.app.state.core._rounds[str(rid)]
+        core = _restart(world)
+        after = core._rounds[str(rid)]
+        assert after.opened == before.opened and after.digits == before.digits
+        assert set(after.grants) == {0, 1} and not after.decrypted
+        # A third institution still gets a mask (the round is open), the round clears once.
+        world.client(world.people[2]).fhe_order(rid, "ETH-PERP", Side.SELL, 299_999, 5)
+        cleared = world.admin().admin("POST", f"/rounds/{rid}/clear")
+        assert cleared["result"]["volume_lots"] == 47
+        core = _restart(world)
+        assert core._rounds[str(rid)].decrypted
+
+
+def test_masks_when_stored_then_sealed_at_rest_and_private(tmp_path: Path) -> None:
+    with fhe_world(tmp_path, simulate=True) as world:
+        rid, _ = _open_round_with_orders(world, [(Side.BUY, 299_999, 47)])
+        core = world.custodian_received.app.state.core
+        record = core.store._path(str(rid))
+        raw = json.loads(record.read_text())
+        masks = core._custodians[core._rounds[str(rid)].shape_key].round_masks(str(rid))
+        assert json.dumps(masks.tolist()) not in record.read_text()
+        assert isinstance(raw["mask_digits"], str) and len(bytes.fromhex(raw["mask_digits"])) > 16
+        assert record.stat().st_mode & 0o077 == 0 and record.parent.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.attack
+def test_replay_when_custodian_restarts_after_decrypting_then_refused(tmp_path: Path) -> None:
+    with fhe_world(tmp_path, simulate=True) as world:
+        out = run_fhe_round(world)
+        rid = str(out["round_id"])
+        digest = world.custodian_received.app.state.core._rounds[rid].opened.masks_digest
+        core = _restart(world)
+        operator = world.operator_app.state.core.operator_address
+        assert core.open_round(rid, 4, LEVELS, 255, operator).masks_digest == digest  # the same round, spent
+        with pytest.raises(DarkPoolError) as refused:
+            core.decrypt(rid, "c", "0" * 64, "0" * 64, "0" * 64, [], [])
+        assert refused.value.code == "replayed_decryption"
+        # Even with its round files gone, the fsync'd log forbids opening the round again.
+        for path in core.store.directory.iterdir():
+            path.unlink()
+        core = _restart(world)
+        with pytest.raises(DarkPoolError, match="decryption log") as reopened:
+            core.open_round(rid, 4, LEVELS, 255, operator)
+        assert reopened.value.code == "replayed_decryption"
+
+
+def test_abort_when_operator_abandons_a_stuck_round_then_custodian_spends_it(tmp_path: Path) -> None:
+    with fhe_world(tmp_path, simulate=True) as world:
+        rid, _ = _open_round_with_orders(world, [(Side.BUY, 299_999, 47), (Side.SELL, 299_997, 53)])
+        world.admin().admin("POST", f"/rounds/{rid}/abandon", {"reason": "custodian restarted mid-round"})
+        assert world.operator_app.state.core.get_round(rid).abandoned
+        core = _restart(world)  # the abort is durable
+        assert core._rounds[str(rid)].aborted == "custodian restarted mid-round"
+        with pytest.raises(DarkPoolError) as refused:
+            core.decrypt(str(rid), "c", "0" * 64, "0" * 64, "0" * 64, [], [])
+        assert refused.value.code == "round_aborted"
+        response = httpx.post(f"{world.custodian_url}/rounds/{rid}/abort", headers=AUTH, json={"reason": "again"})
+        assert response.status_code == 200 and response.json()["reason"] == "custodian restarted mid-round"
+        with pytest.raises(DarkPoolError):
+            world.client(world.people[2]).fhe_order(rid, "ETH-PERP", Side.SELL, 299_999, 5)
+        assert httpx.get(f"{world.custodian_url}/log").json() == []
