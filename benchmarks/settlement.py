@@ -33,6 +33,7 @@ from darkpool.settlement.chain import Chain, TesterChain, start_anvil
 from darkpool.settlement.contracts import MockToken, Vault
 
 GRACE_PERIOD_S = 7 * 24 * 3600
+CHALLENGE_WINDOW_S = 3600
 
 
 def emit(metric: str, value: float, unit: str, **extra: object) -> None:
@@ -42,7 +43,8 @@ def emit(metric: str, value: float, unit: str, **extra: object) -> None:
 def _setup(chain: Chain) -> tuple[MockToken, Vault, list[str]]:
     accounts = chain.accounts
     token = MockToken.deploy(chain, accounts[0])
-    vault = Vault.deploy(chain, accounts[0], token.address, accounts[0], GRACE_PERIOD_S)
+    vault = Vault.deploy(chain, accounts[0], token.address, accounts[0], GRACE_PERIOD_S, auditors=accounts[4:7],
+                         veto_threshold=2, challenge_window_s=CHALLENGE_WINDOW_S)
     for user in accounts[1:4]:
         token.mint(accounts[0], user, 10**18)
         token.approve(user, vault.address, 2**256 - 1)
@@ -72,7 +74,7 @@ def measure_gas(chain: Chain) -> None:
         bar=150_000,
         aim=60_000,
         chain=chain.name,
-        note="steady state: balances root overwritten, new withdrawals root stored",
+        note="steady state: a new batch record (balances and withdrawals roots, commit time, credits)",
     )
     emit(
         "gas_commit_batch_first",
@@ -95,6 +97,11 @@ def measure_gas(chain: Chain) -> None:
     for batch_id, (metric, withdrawal_id, note) in enumerate(cases, start=4):
         root = process_proof(leaf_hash(WITHDRAWAL_LEAF, (withdrawal_id, claimer, 500)), siblings)
         vault.commit_batch(operator, batch_id, steady.balances_root, head, "0x" + root.hex(), head, 3)
+        chain.advance_time(CHALLENGE_WINDOW_S)
+        finalized = vault.finalize(accounts[9], batch_id)
+        if batch_id == 4:
+            emit("gas_finalize", finalized.gas_used, "gas", chain=chain.name,
+                 note="finalize(batchId) after the window: final batch id and event (claims finalize on the way)")
         claim = vault.claim_withdrawal(accounts[9], batch_id, withdrawal_id, claimer, 500, siblings)
         emit(
             metric,
@@ -103,8 +110,16 @@ def measure_gas(chain: Chain) -> None:
             bar=100_000,
             proof_length=20,
             chain=chain.name,
-            note=note + "; recipient already holds tokens",
+            note=note + "; batch already final; recipient already holds tokens",
         )
+
+    # Vetoes: 2 of 3 auditors; the first records, the second reaches the threshold and freezes the vault.
+    vault.commit_batch(operator, 6, steady.balances_root, head, head, head, 3)
+    first_veto = vault.veto(accounts[4], 6)
+    emit("gas_veto", first_veto.gas_used, "gas", chain=chain.name, note="a veto below the threshold (1 of 2)")
+    freezing = vault.veto(accounts[5], 6)
+    emit("gas_veto_freezing", freezing.gas_used, "gas", chain=chain.name,
+         note="the veto that reaches the threshold: batch vetoed, vault frozen")
 
 
 @contextmanager

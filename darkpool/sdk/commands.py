@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from darkpool.domain import Side
-from darkpool.errors import NotFound
+from darkpool.errors import NotFound, PhaseError
 from darkpool.sdk._client import DarkPoolClient
 from darkpool.sdk._keys import create_key, load_key
 from darkpool.sdk._ops import CommitTicket
@@ -90,6 +90,10 @@ def claim(url: str, key: str, rpc_url: str, withdrawal_id: int) -> dict[str, Any
             for w in batch["withdrawals"]:
                 if w["withdrawal_id"] == withdrawal_id:
                     vault = _vault(rpc_url, c.info()["verifying_contract"])
+                    state = vault.batch(batch["batch_id"])
+                    if not state.is_final and (state.vetoed or vault.is_frozen()):
+                        raise PhaseError(f"batch {batch['batch_id']} was vetoed or the vault froze before it became "
+                                         "final: escape with your last final balance instead")
                     tx = vault.claim_withdrawal(c.ops.me, batch["batch_id"], withdrawal_id, c.address, w["amount"],
                                                 w["proof"])
                     return {"tx": tx.tx_hash}

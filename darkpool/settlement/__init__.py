@@ -9,6 +9,7 @@ from __future__ import annotations
 from darkpool.settlement.batcher import BalanceProof, BatchRecord, SettlementBatcher, WithdrawalProof
 from darkpool.settlement.chain import Chain, RpcChain, TesterChain, anvil_binary, embedded_chain, start_anvil
 from darkpool.settlement.contracts import (
+    BatchState,
     CommittedBatch,
     MockToken,
     Sender,
@@ -40,6 +41,7 @@ __all__ = [
     "BatchId",
     "BatchInput",
     "BatchRecord",
+    "BatchState",
     "BatchTrees",
     "Chain",
     "CommittedBatch",

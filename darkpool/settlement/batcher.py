@@ -127,13 +127,18 @@ class SettlementBatcher:
             raise ValidationError(f"batch {batch_id} was not committed by this batcher")
         return found
 
-    def balance_proof(self, holder: str) -> BalanceProof:
-        """Return ``holder``'s balance in the latest batch with its proof (what ``escape`` needs)."""
+    def balance_proof(self, holder: str, batch_id: int | None = None) -> BalanceProof:
+        """Return ``holder``'s balance with its proof in ``batch_id``, by default the vault's last final
+        batch: the one ``escape`` pays from."""
         if not self._records:
             raise ProtocolError("no batch has been committed yet")
-        latest = self._records[-1]
-        amount, proof = self._trees[latest.batch_id].balance_proof(holder)
-        return BalanceProof(latest.batch_id, account(holder), amount, latest.balances_root, tuple(proof))
+        wanted = self.vault.final_batch_id() if batch_id is None else batch_id
+        record = next((r for r in self._records if r.batch_id == wanted), None)
+        if record is None:
+            raise ProtocolError(f"batch {wanted} is not one this batcher committed" if wanted
+                                else "no batch is final yet")
+        amount, proof = self._trees[record.batch_id].balance_proof(holder)
+        return BalanceProof(record.batch_id, account(holder), amount, record.balances_root, tuple(proof))
 
     def withdrawal_proofs(self, holder: str) -> list[WithdrawalProof]:
         """Return every committed withdrawal of ``holder`` with its proof, oldest batch first."""

@@ -24,10 +24,29 @@ from web3.contract import Contract
 from web3.exceptions import ContractCustomError, ContractLogicError, Web3Exception
 
 from darkpool.crypto.merkle import parse_hash
-from darkpool.errors import ChainError, TransactionReverted
+from darkpool.errors import ChainError, TransactionReverted, ValidationError
 from darkpool.settlement.chain import Chain
 
-__all__ = ["Artifact", "CommittedBatch", "MockToken", "Sender", "Signer", "TxResult", "Vault", "load_artifact"]
+__all__ = [
+    "DEFAULT_CANCEL_DELAY_S",
+    "DEFAULT_CHALLENGE_WINDOW_S",
+    "DEFAULT_MAX_FORCED_REQUESTS_PER_BLOCK",
+    "Artifact",
+    "BatchState",
+    "CommittedBatch",
+    "MockToken",
+    "Sender",
+    "Signer",
+    "TxResult",
+    "Vault",
+    "load_artifact",
+]
+
+DEFAULT_CHALLENGE_WINDOW_S = 6 * 3600
+"""How long auditors have to veto a batch before it becomes final, unless a deployment says otherwise."""
+DEFAULT_CANCEL_DELAY_S = 2 * 24 * 3600
+"""How long an uncredited deposit waits before its depositor may take it back without a freeze."""
+DEFAULT_MAX_FORCED_REQUESTS_PER_BLOCK = 8
 
 T = TypeVar("T")
 
@@ -223,6 +242,21 @@ class CommittedBatch:
     block: int
 
 
+@dataclass(frozen=True)
+class BatchState:
+    """What the vault keeps of a batch: its roots, when it becomes final, and its vetoes."""
+
+    batch_id: int
+    balances_root: str
+    withdrawals_root: str
+    committed_at: int
+    final_at: int
+    deposits_credited: int
+    vetoes: int
+    vetoed: bool
+    is_final: bool
+
+
 def _hex(value: Any) -> str:
     return "0x" + bytes(value).hex()
 
@@ -237,9 +271,26 @@ class Vault(_Wrapper):
     artifact_name = "DarkPoolVault"
 
     @classmethod
-    def deploy(cls, chain: Chain, sender: str, token: str, operator: str, grace_period_s: int) -> Vault:
-        """Deploy a vault for ``token`` run by ``operator``."""
-        return cls(chain, cls._deploy_address(chain, sender, token, operator, grace_period_s))
+    def deploy(
+        cls,
+        chain: Chain,
+        sender: str,
+        token: str,
+        operator: str,
+        grace_period_s: int,
+        *,
+        auditors: Sequence[str],
+        veto_threshold: int = 1,
+        challenge_window_s: int = DEFAULT_CHALLENGE_WINDOW_S,
+        cancel_delay_s: int = DEFAULT_CANCEL_DELAY_S,
+        max_forced_requests_per_block: int = DEFAULT_MAX_FORCED_REQUESTS_PER_BLOCK,
+    ) -> Vault:
+        """Deploy a vault for ``token`` run by ``operator``; ``veto_threshold`` of ``auditors`` can veto a batch."""
+        checksummed = [chain.w3.to_checksum_address(a) for a in auditors]
+        return cls(chain, cls._deploy_address(
+            chain, sender, chain.w3.to_checksum_address(token), chain.w3.to_checksum_address(operator),
+            grace_period_s, challenge_window_s, cancel_delay_s, checksummed, veto_threshold,
+            max_forced_requests_per_block))
 
     def _account(self, holder: str) -> str:
         return self.chain.w3.to_checksum_address(holder)
@@ -258,6 +309,14 @@ class Vault(_Wrapper):
         """Commit a batch's roots and the journal head in one transaction (operator only)."""
         roots = [parse_hash(r) for r in (balances_root, fills_root, withdrawals_root, journal_head)]
         return self._send(operator, "commitBatch", batch_id, *roots, deposits_credited)
+
+    def finalize(self, sender: Sender, batch_id: int) -> TxResult:
+        """Make ``batch_id`` (and every earlier batch) final once its challenge window has passed; anyone may."""
+        return self._send(sender, "finalize", batch_id)
+
+    def veto(self, auditor: Sender, batch_id: int) -> TxResult:
+        """Veto ``batch_id`` inside its challenge window (registered auditors; the k-th veto freezes the vault)."""
+        return self._send(auditor, "veto", batch_id)
 
     def seal_commitments(self, operator: Sender, round_id: int, commitments_root: str) -> TxResult:
         """Seal a commit-reveal round's commitments root (operator only, once per round)."""
@@ -290,9 +349,13 @@ class Vault(_Wrapper):
         """After a freeze, pay ``account`` its last committed balance once, with its proof."""
         return self._send(sender, "escape", self._account(account), amount, _hashes(proof))
 
-    def reclaim_deposit(self, sender: Sender, deposit_id: int, account: str, amount: int) -> TxResult:
-        """After a freeze, return a deposit no batch credited to ``account``, once."""
-        return self._send(sender, "reclaimDeposit", deposit_id, self._account(account), amount)
+    def reclaim_deposit(self, sender: Sender, deposit_id: int, account: str, amount: int,
+                        deposited_at: int | None = None) -> TxResult:
+        """Return a deposit to ``account``, once: after a freeze if no final batch credited it, or without
+        one if no committed batch credited it within the cancel delay (``deposited_at`` read from its event)."""
+        if deposited_at is None:
+            deposited_at = self.deposit_time(deposit_id)
+        return self._send(sender, "reclaimDeposit", deposit_id, self._account(account), amount, deposited_at)
 
     # views
     def token(self) -> MockToken:
@@ -306,10 +369,34 @@ class Vault(_Wrapper):
         return int(self._read("lastBatchId"))
 
     def balances_root(self) -> str:
-        return _hex(self._read("balancesRoot"))
+        """Return the balances root of the latest committed batch (final or not)."""
+        return self.batch(self.last_batch_id()).balances_root
+
+    def final_batch_id(self) -> int:
+        """Return the latest final batch id (0 while none is final)."""
+        return int(self._read("finalBatchId"))
+
+    def final_balances_root(self) -> str:
+        """Return the balances root escapes prove against: the last final batch's."""
+        return _hex(self._read("finalBalancesRoot"))
 
     def withdrawals_root(self, batch_id: int) -> str:
-        return _hex(self._read("withdrawalsRoots", batch_id))
+        return self.batch(batch_id).withdrawals_root
+
+    def batch(self, batch_id: int) -> BatchState:
+        """Return what the vault keeps of ``batch_id`` (zeros for an id never committed)."""
+        b = self._read("batches", batch_id)
+        return BatchState(batch_id, _hex(b[0]), _hex(b[1]), int(b[2]), int(b[3]), int(b[4]), int(b[5]), bool(b[6]),
+                          bool(b[7]))
+
+    def is_auditor(self, address: str) -> bool:
+        return int(self._read("auditorBit", self._account(address))) != 0
+
+    def challenge_window(self) -> int:
+        return int(self._read("challengeWindow"))
+
+    def veto_threshold(self) -> int:
+        return int(self._read("vetoThreshold"))
 
     def commitments_root(self, round_id: int) -> str:
         return _hex(self._read("commitmentsRoots", round_id))
@@ -324,7 +411,17 @@ class Vault(_Wrapper):
         return int(self._read("depositCount"))
 
     def deposits_credited(self) -> int:
+        """Return how many deposits the latest committed batch credits."""
         return int(self._read("depositsCredited"))
+
+    def deposit_time(self, deposit_id: int) -> int:
+        """Return the time of deposit ``deposit_id`` from its ``Deposited`` event."""
+        logs = self._guard(lambda: self.contract.events.Deposited().get_logs(
+            from_block=0, argument_filters={"depositId": deposit_id}))
+        for e in logs:
+            if int(e["args"]["depositId"]) == deposit_id:
+                return int(e["args"]["depositedAt"])
+        raise ValidationError(f"no deposit {deposit_id} on vault {self.address}")
 
     def deposits(self, from_block: int = 0) -> list[tuple[int, str, int]]:
         """Return ``(deposit_id, account, amount)`` of every ``Deposited`` event, for crediting."""

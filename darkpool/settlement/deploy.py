@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from web3.types import Wei
 
 from darkpool.settlement import Chain, MockToken, Vault
+from darkpool.settlement.contracts import DEFAULT_CHALLENGE_WINDOW_S
 
 __all__ = ["Deployment", "deploy", "fund_institution"]
 
@@ -20,14 +21,24 @@ class Deployment:
     vault: str
     operator: str
     chain_id: int
+    auditors: tuple[str, ...] = ()
 
 
-def deploy(chain: Chain, grace_period_s: int = 86_400) -> Deployment:
-    """Deploy a mock token and a vault whose operator is the node's first account."""
+def deploy(chain: Chain, grace_period_s: int = 86_400, *, challenge_window_s: int | None = None,
+           auditors: Sequence[str] | None = None, veto_threshold: int = 1) -> Deployment:
+    """Deploy a mock token and a vault whose operator is the node's first account.
+
+    The auditors default to the node's second account (one auditor, whose one veto stops a batch);
+    the challenge window to the default, or half the grace period when that is shorter.
+    """
+    if challenge_window_s is None:
+        challenge_window_s = min(DEFAULT_CHALLENGE_WINDOW_S, grace_period_s // 2)
     owner = chain.accounts[0]
+    chosen = tuple(a.lower() for a in (auditors if auditors is not None else chain.accounts[1:2]))
     token = MockToken.deploy(chain, owner)
-    vault = Vault.deploy(chain, owner, token.address, owner, grace_period_s)
-    return Deployment(token.address.lower(), vault.address.lower(), owner, int(chain.w3.eth.chain_id))
+    vault = Vault.deploy(chain, owner, token.address, owner, grace_period_s, auditors=chosen,
+                         veto_threshold=veto_threshold, challenge_window_s=challenge_window_s)
+    return Deployment(token.address.lower(), vault.address.lower(), owner, int(chain.w3.eth.chain_id), chosen)
 
 
 def fund_institution(chain: Chain, deployment: Deployment, holders: Sequence[str], tokens: int,

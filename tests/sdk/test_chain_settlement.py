@@ -44,6 +44,11 @@ async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path
         assert any("balance" in s for s in statements)
     w = (await clients[1].proofs())[0]["withdrawals"][0]
     before = vault.token().balance_of(people[1].address)
+    with pytest.raises(TransactionReverted, match="ChallengeWindowOpen"):  # not final: nobody can withdraw yet
+        vault.claim_withdrawal(people[1], 1, w["withdrawal_id"], people[1].address, w["amount"], w["proof"])
+    assert (await clients[1].withdrawal(wid))["claimable"] is False
+    chain.advance_time(vault.challenge_window())
+    assert (await clients[1].withdrawal(wid))["claimable"] is True
     vault.claim_withdrawal(people[1], 1, w["withdrawal_id"], people[1].address, w["amount"], w["proof"])
     assert vault.token().balance_of(people[1].address) == before + 10**9
     with pytest.raises(TransactionReverted, match="AlreadyClaimed"):
@@ -91,6 +96,8 @@ async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committe
     await admin.admin("POST", "/admin/deposits/sync")
     await admin.admin("POST", "/batches")
     balance = (await client.proofs())[-1]["balance"]
+    chain.advance_time(vault.challenge_window())  # no auditor vetoes: the batch becomes final
+    vault.finalize(people[1], 1)
     me = people[0]
     vault.request_forced_withdrawal(me)
     with pytest.raises(TransactionReverted, match="GracePeriodRunning"):

@@ -119,6 +119,7 @@ async def _scenario(tmp_path: Path, kind: str) -> dict[str, Any]:
     vault = Vault(chain, d.vault)
     seen["verified"] = [await c("verify_inclusion")(vault.committed_batches()) for c in clients]
     proof = seen["proofs"][1][-1]["withdrawals"][0]
+    chain.advance_time(vault.challenge_window())
     vault.claim_withdrawal(people[1], seen["batch"]["batch_id"], withdrawal_id, people[1].address, proof["amount"],
                            proof["proof"])
     seen["paid"] = vault.token().balance_of(people[1].address)

@@ -12,6 +12,9 @@ from darkpool.settlement import Chain, MockToken, TesterChain, Vault, anvil_bina
 from tests.environment import missing
 
 GRACE_PERIOD_S = 7 * 24 * 3600
+CHALLENGE_WINDOW_S = 3600
+CANCEL_DELAY_S = 2 * 24 * 3600
+VETO_THRESHOLD = 2
 FUNDS = 10**15
 
 
@@ -41,17 +44,25 @@ class Deployment:
     operator: str
     users: tuple[str, ...]
     outsider: str
+    auditors: tuple[str, ...]
+
+    def finalize(self, batch_id: int) -> None:
+        """Let ``batch_id``'s challenge window pass unvetoed and make it final."""
+        self.chain.advance_time(CHALLENGE_WINDOW_S)
+        self.vault.finalize(self.outsider, batch_id)
 
 
 def deploy(chain: Chain, token: MockToken | None = None) -> Deployment:
     accounts = chain.accounts
-    operator, outsider, users = accounts[0], accounts[9], tuple(accounts[1:4])
+    operator, outsider, users, auditors = accounts[0], accounts[9], tuple(accounts[1:4]), tuple(accounts[4:7])
     token = token or MockToken.deploy(chain, operator)
-    vault = Vault.deploy(chain, operator, token.address, operator, GRACE_PERIOD_S)
+    vault = Vault.deploy(chain, operator, token.address, operator, GRACE_PERIOD_S, auditors=auditors,
+                         veto_threshold=VETO_THRESHOLD, challenge_window_s=CHALLENGE_WINDOW_S,
+                         cancel_delay_s=CANCEL_DELAY_S)
     for user in users:
         token.mint(operator, user, FUNDS)
         token.approve(user, vault.address, 2**256 - 1)
-    return Deployment(chain, token, vault, operator, users, outsider)
+    return Deployment(chain, token, vault, operator, users, outsider, auditors)
 
 
 @pytest.fixture(params=["eth_tester", "anvil"])

@@ -27,7 +27,7 @@ from darkpool.settlement import (
     fill_leaf,
 )
 from darkpool.settlement.chain import Chain
-from tests.settlement.conftest import Deployment, deploy
+from tests.settlement.conftest import CHALLENGE_WINDOW_S, Deployment, deploy
 
 TOKEN = "0x" + "70" * 20
 ALICE, BOB = "0x" + "a1" * 20, "0x" + "b0" * 20
@@ -124,7 +124,11 @@ def test_settle_when_batches_then_one_tx_each_recorded_and_dumps_audit(deployed:
         batcher.settle(BatchInput(1, d.token.address, {alice: 60}, HEAD, 1))
     second = batcher.settle(BatchInput(2, d.token.address, {alice: 30, bob: 30}, HEAD, 1))
     assert second.withdrawals_root == EMPTY_ROOT and d.vault.withdrawals_root(2) == EMPTY_ROOT
-    assert batcher.balance_proof(bob).amount == 30 and batcher.balance_proof(bob).batch_id == 2
+    assert batcher.balance_proof(bob, 2).amount == 30 and batcher.balance_proof(bob, 2).batch_id == 2
+    with pytest.raises(ProtocolError, match="no batch is final"):
+        batcher.balance_proof(bob)
+    d.finalize(2)
+    assert batcher.balance_proof(bob).batch_id == 2
     assert [p.withdrawal_id for p in batcher.withdrawal_proofs(alice)] == [1]
 
 
@@ -163,6 +167,7 @@ def test_claim_when_python_tree_any_shape_then_contract_accepts_its_proofs(
     tree = StandardMerkleTree.of(leaves, WITHDRAWAL_LEAF)
     batch_id = d.vault.last_batch_id() + 1
     d.vault.commit_batch(d.operator, batch_id, HEAD, HEAD, tree.root, HEAD, d.vault.deposits_credited())
+    d.chain.advance_time(CHALLENGE_WINDOW_S)  # the simulated claim finalizes the batch first
     index = data.draw(st.integers(0, len(leaves) - 1))
     wid, _, amount = leaves[index]
     proof = [bytes.fromhex(p[2:]) for p in tree.get_proof(index)]

@@ -1,8 +1,9 @@
 """Stateful property on both chains: the vault's tokens always cover the committed liabilities.
 
-Liabilities are what users can take out without the operator: the latest committed balances of
-accounts that have not escaped, committed withdrawals not yet claimed, and deposits that no batch
-credited (reclaimable after a freeze). The operator here is honest, so the two are equal.
+Liabilities are what users can take out without the operator: the last final balances of
+accounts that have not escaped, final withdrawals not yet claimed, and deposits that no final batch
+credited (reclaimable after a freeze). The operator here is honest and every batch becomes final
+after its challenge window, so the two are equal.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def _machine(d: Deployment) -> type[RuleBasedStateMachine]:
                     self.batch_id, d.token.address, dict(self.ledger), HEAD, self.credited, (), tuple(withdrawals)
                 )
             )
+            d.finalize(self.batch_id)
             self.committed = dict(self.ledger)
             for w in withdrawals:
                 (proof,) = [p for p in self.batcher.withdrawal_proofs(w.account) if p.withdrawal_id == w.withdrawal_id]

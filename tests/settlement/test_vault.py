@@ -8,7 +8,7 @@ from web3.types import Wei
 from darkpool.errors import TransactionReverted
 from darkpool.sdk import Identity
 from darkpool.settlement import BatchInput, CommittedBatch, MockToken, SettlementBatcher, WithdrawalRecord
-from tests.settlement.conftest import GRACE_PERIOD_S, Deployment, deploy
+from tests.settlement.conftest import CHALLENGE_WINDOW_S, GRACE_PERIOD_S, Deployment, deploy
 
 pytestmark = pytest.mark.chain
 
@@ -27,12 +27,13 @@ def _batch(d: Deployment, batch_id: int, balances: dict[str, int], withdrawals=(
 
 
 def _settled(d: Deployment) -> SettlementBatcher:
-    """Alice deposits 1000 and withdraws 300; bob deposits 500; batch 1 commits it."""
+    """Alice deposits 1000 and withdraws 300; bob deposits 500; batch 1 commits it and becomes final."""
     alice, bob = d.users[0], d.users[1]
     d.vault.deposit(alice, 1000)
     d.vault.deposit(bob, 500)
     batcher = SettlementBatcher(d.vault, d.operator)
     batcher.settle(_batch(d, 1, {alice: 700, bob: 500}, [(1, alice, 300)], credited=2))
+    d.finalize(1)
     return batcher
 
 
@@ -165,6 +166,7 @@ def test_freeze_when_forced_withdrawal_served_in_time_then_reverts(deployed: Dep
     with _reverts("ForcedRequestPending"):
         d.vault.request_forced_withdrawal(alice)
     batcher.settle(_batch(d, 2, {alice: 0, d.users[1]: 500}, [(2, alice, 700)], credited=2))
+    d.chain.advance_time(CHALLENGE_WINDOW_S)  # the claim finalizes batch 2 on the way
     for claim in batcher.withdrawal_proofs(alice):  # the operator serves it by paying out
         d.vault.claim_withdrawal(d.operator, claim.batch_id, claim.withdrawal_id, alice, claim.amount, claim.proof)
     d.chain.advance_time(GRACE_PERIOD_S + 1)
@@ -233,6 +235,7 @@ def test_claim_and_escape_when_signed_locally_pay_the_institution(deployed: Depl
     assert d.vault.committed_batches() == [CommittedBatch(
         1, batcher.records[0].balances_root, batcher.records[0].fills_root, batcher.records[0].withdrawals_root,
         HEAD, 1, batcher.records[0].tx.block_number)]
+    d.finalize(1)
     (claim,) = batcher.withdrawal_proofs(who.address)
     d.vault.claim_withdrawal(who, 1, claim.withdrawal_id, who.address, claim.amount, claim.proof)
     assert d.token.balance_of(who.address) == 400

@@ -195,10 +195,14 @@ class SettleResponse(BatchView):
 
 
 class WithdrawalView(BaseModel):
+    """A withdrawal: ``batch_id`` is the batch that committed it (null until one has); ``claimable`` says
+    whether that batch is final on chain (its challenge window passed unvetoed), so the claim can be paid."""
+
     withdrawal_id: int
     account: str
     amount: int
     batch_id: int | None
+    claimable: bool = False
 
 
 class ProofsView(BaseModel):

@@ -1,8 +1,9 @@
-"""Withdrawals: signed requests, debited now and paid once a batch commits them."""
+"""Withdrawals: signed requests, debited now and paid once a batch that commits them is final."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from darkpool.errors import NotFound
 from darkpool.operator.api.deps import Core, parse_limited
@@ -25,9 +26,12 @@ async def request_withdrawal(body: SignedEnvelope, core: Core, request: Request)
 
 @router.get("/{withdrawal_id}")
 async def get_withdrawal(withdrawal_id: int, core: Core) -> WithdrawalView:
-    """Show a withdrawal and the batch that committed it (null until one has)."""
+    """Show a withdrawal, the batch that committed it (null until one has) and whether that batch is final."""
     for w in core.books.withdrawals:
         if w.withdrawal_id == withdrawal_id:
+            final = getattr(core.settler, "batch_final", None)
+            claimable = bool(w.batch_id is not None and final is not None
+                             and await run_in_threadpool(final, w.batch_id))
             return WithdrawalView(withdrawal_id=w.withdrawal_id, account=w.account, amount=w.amount,
-                                  batch_id=w.batch_id)
+                                  batch_id=w.batch_id, claimable=claimable)
     raise NotFound(f"no withdrawal {withdrawal_id}")
