@@ -126,6 +126,34 @@ def audit_run_command(
     raise typer.Exit(status)
 
 
+@audit_app.command("watch")
+def audit_watch_command(
+    rpc: RpcUrl,
+    vault: Annotated[str | None, typer.Option(help="Vault contract address (default: the operator's).")] = None,
+    operator: Annotated[str | None, typer.Option("--operator", envvar="DARKPOOL_OPERATOR_URL",
+                                                 help="Operator base URL (its published batches are checked).")] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="0600 file with the auditor's private key in hex (or DARKPOOL_AUDITOR_KEY_FILE, "
+                           "DARKPOOL_AUDITOR_KEY).")] = None,
+    poll: Annotated[float, typer.Option(help="Seconds between polls of the chain.")] = 2.0,
+    margin: Annotated[int, typer.Option(help="Veto a batch that cannot be checked this many seconds before its "
+                                             "window ends.")] = 60,
+    max_polls: Annotated[int | None, typer.Option(help="Stop after this many polls (default: until frozen).")] = None,
+) -> None:
+    """Follow the vault: audit each new batch inside its challenge window, veto it when a check fails.
+
+    Prints one JSON line per batch judged; exits 0 once the vault is frozen.
+    """
+    from darkpool.audit.command import watch_command
+
+    try:
+        status = watch_command(rpc, operator_url=operator, vault=vault, key_file=key_file, poll_s=poll,
+                               margin_s=margin, max_polls=max_polls)
+    except DarkPoolError as exc:
+        _fail(str(exc), status=1)
+    raise typer.Exit(status)
+
+
 def _overrides(pairs: list[str] | None, env_prefix: str) -> dict[str, str]:
     result: dict[str, str] = {}
     for pair in pairs or []:
