@@ -154,7 +154,8 @@ class Custodian:
         state.issued.add(slot)
         return SlotMask(round_id, slot, tuple(int(d) for d in state.masks[slot]))
 
-    def decrypt(self, request: DecryptionRequest, attested: Sequence[tuple[bytes, ...]] = ()) -> RoundOutputs:
+    def decrypt(self, request: DecryptionRequest, attested: Sequence[tuple[bytes, ...]] = (), *,
+                caps: Sequence[int] | None = None) -> RoundOutputs:
         """Decrypt a round's declared outputs, once, for a request naming its transcript.
 
         ``attested`` are independent re-evaluations of the same transcript (verifiers'): each is
@@ -194,7 +195,7 @@ class Custodian:
         except InconsistentOutputs:
             self.log.append(request.round_id, request.transcript_hash, None)
             raise
-        self.log.append(request.round_id, request.transcript_hash, outputs)
+        self.log.append(request.round_id, request.transcript_hash, outputs, caps=caps)
         return outputs
 
     def _state(self, round_id: str) -> _RoundState:

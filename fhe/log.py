@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,11 +74,14 @@ class DecryptionLog:
         """The hash of the last entry (``GENESIS`` when empty): what goes on chain."""
         return self._entries[-1].hash if self._entries else GENESIS
 
-    def append(self, round_id: str, transcript_hash: str, outputs: RoundOutputs | None) -> LogEntry:
-        """Record one decryption and return its entry."""
+    def append(self, round_id: str, transcript_hash: str, outputs: RoundOutputs | None, *,
+               caps: Sequence[int] | None = None) -> LogEntry:
+        """Record one decryption (with the attested caps it was evaluated with, if given) and return its entry."""
         revealed: dict[str, object] | None = None
         if outputs is not None:
             revealed = {"rank": outputs.rank, "volume_lots": outputs.volume_lots, "fills": list(outputs.fills)}
+            if caps is not None:
+                revealed["caps"] = [int(cap) for cap in caps]
         entry = LogEntry(len(self._entries), round_id, transcript_hash, revealed, self.head)
         if self._path is not None:
             with self._path.open("a") as handle:

@@ -297,10 +297,14 @@ def one_decryption_per_fhe_round(data: AuditData) -> Check:
             return Check(name, False, f"FHE round {rid}: the log's transcript differs from the operator's")
         if entry["outputs"] is None or entry["outputs"]["volume_lots"] != round_["result"]["volume_lots"]:
             return Check(name, False, f"FHE round {rid}: the decrypted volume differs from the published one")
+        attested_caps = entry["outputs"].get("caps")
+        if attested_caps is not None and attested_caps != list(round_.get("caps", [])):
+            return Check(name, False, f"FHE round {rid}: the caps the verifiers attested ({attested_caps}) are not "
+                                      f"the published ones ({round_.get('caps')})")
     if not published:
         return Check(name, None, "no FHE round cleared")
-    return Check(name, True, f"{len(published)} FHE round(s), one decryption each, transcripts match; "
-                             f"log of {len(data.custodian_log)} entries chained")
+    return Check(name, True, f"{len(published)} FHE round(s), one decryption each, transcripts and attested caps "
+                             f"match; log of {len(data.custodian_log)} entries chained")
 
 
 ALL_CHECKS: tuple[Callable[[AuditData], Check], ...] = (

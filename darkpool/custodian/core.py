@@ -47,7 +47,7 @@ from darkpool.signing import (
     signed_to_wire,
     statement_signer,
 )
-from darkpool.signing.statements import EvaluationAttested, mask_box_context, outputs_digest
+from darkpool.signing.statements import EvaluationAttested, caps_digest, mask_box_context, outputs_digest
 
 __all__ = ["CustodianCore", "DecryptedRound", "DoubleGrant", "IssuedMask", "LogRecord", "OpenedRound", "Refusal"]
 
@@ -292,13 +292,15 @@ class CustodianCore:
 
     def decrypt(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
                 transcript: str, outputs: list[bytes],
-                attestations: Sequence[tuple[Signed, Sequence[bytes]]] = ()) -> DecryptedRound:
+                attestations: Sequence[tuple[Signed, Sequence[bytes]]] = (),
+                caps: Sequence[int] = ()) -> DecryptedRound:
         """Decrypt a round's declared outputs once, under the custodian's policy; it is logged.
 
         ``attestations`` are verifiers' signed re-evaluations with their output ciphertexts. At
         least ``verifier_quorum`` distinct configured verifiers must attest this very transcript
-        (round, circuit, ``Enc(R)`` digest, inputs commitment) and their outputs must decrypt equal
-        to the operator's; anything less is refused before a single ciphertext is decrypted.
+        (round, circuit, ``Enc(R)`` digest, inputs commitment, ``caps``) and their outputs must
+        decrypt equal to the operator's; anything less is refused before a single ciphertext is
+        decrypted. The caps go into the log entry, for auditors to compare with the published ones.
         """
         from fhe.artifacts import CircuitId
         from fhe.transcript import DecryptionRequest
@@ -312,10 +314,10 @@ class CustodianCore:
                 if state.decrypted:
                     raise ReplayedDecryption(f"round {round_id} was already decrypted")
                 attested = self._check_attestations(round_id, circuit_id, masks_digest, inputs_commitment,
-                                                    attestations)
+                                                    attestations, caps, state.opened.slots)
                 request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment,
                                             transcript, tuple(outputs))
-                out = self._custodians[state.shape_key].decrypt(request, attested)
+                out = self._custodians[state.shape_key].decrypt(request, attested, caps=caps or None)
             except EvaluationMismatch:
                 state.decrypted = True  # logged in the hash chain with no outputs: the round is void
                 self._save(state)
@@ -379,8 +381,11 @@ class CustodianCore:
                                   "nothing more (each void round answered the operator one chosen bit)")
 
     def _check_attestations(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
-                            attestations: Sequence[tuple[Signed, Sequence[bytes]]]) -> list[tuple[bytes, ...]]:
+                            attestations: Sequence[tuple[Signed, Sequence[bytes]]], caps: Sequence[int],
+                            slots: int) -> list[tuple[bytes, ...]]:
         """The attested outputs, one per distinct configured verifier; refuse a short or foreign set."""
+        if attestations and len(caps) != slots:
+            raise InvalidAttestation(f"the request names {len(caps)} caps for a round of {slots} slots")
         expected = (int(round_id), circuit_id, masks_digest, inputs_commitment)
         by_verifier: dict[Account, tuple[bytes, ...]] = {}
         for signed, outputs in attestations:
@@ -397,6 +402,8 @@ class CustodianCore:
                 raise InvalidAttestation(f"verifier {signer} attests round {message.round_id} (circuit, Enc(R), inputs "
                                          f"{message.masks_digest[:12]}…/{message.inputs_commitment[:12]}…), not this "
                                          f"request's round {round_id}")
+            if caps_digest(caps) != message.caps:
+                raise InvalidAttestation(f"verifier {signer} attests other caps than the request's")
             if outputs_digest(outputs) != message.outputs:
                 raise InvalidAttestation(f"the outputs sent with verifier {signer}'s attestation are not the ones it "
                                          "signed")

@@ -105,7 +105,8 @@ class CustodianFheBackend:
             if attested["inputs_commitment"] != request.inputs_commitment:
                 raise ForeignKey(f"a verifier committed to inputs {attested['inputs_commitment'][:16]}…, "
                                  f"the operator to {request.inputs_commitment[:16]}…")
-        out = self.decrypt(round_id, request, attestations)
+        caps = [orders[slot].cap if slot in orders else 0 for slot in range(info["slots"])]
+        out = self.decrypt(round_id, request, attestations, caps)
         rank = out["rank"]
         round_ = Round("fhe", Ticks(reference_ticks), Ticks(band_low_ticks), levels)
         price = None if rank is None else band_low_ticks + rank_order(round_, info["levels"])[rank]
@@ -154,10 +155,11 @@ class CustodianFheBackend:
         """Have the custodian spend an abandoned round's masks: nothing of it is ever decrypted."""
         raise_for_error(self.http.post(f"/rounds/{round_id}/abort", json={"reason": reason}))
 
-    def decrypt(self, round_id: int, request: Any, attestations: list[dict[str, Any]]) -> dict[str, Any]:
-        """Ask the custodian to decrypt ``request``'s outputs with the verifiers' attestations."""
+    def decrypt(self, round_id: int, request: Any, attestations: list[dict[str, Any]],
+                caps: list[int]) -> dict[str, Any]:
+        """Ask the custodian to decrypt ``request``'s outputs with the verifiers' attestations and the caps."""
         return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/decrypt", json={
             "circuit_id": str(request.circuit_id), "masks_digest": request.masks_digest,
             "inputs_commitment": request.inputs_commitment, "transcript_hash": request.transcript_hash,
-            "outputs": [base64.b64encode(o).decode() for o in request.outputs],
+            "outputs": [base64.b64encode(o).decode() for o in request.outputs], "caps": caps,
             "attestations": [{"attestation": a["attestation"], "outputs": a["outputs"]} for a in attestations]})))

@@ -20,7 +20,8 @@ from darkpool.errors import InvalidSignature, WrongChainId, WrongVerifyingContra
 from darkpool.signing.messages import SigningDomain, TypedMessage
 from darkpool.signing.verify import Signed
 
-__all__ = ["EvaluationAttested", "MaskDelivery", "SlotGrant", "mask_box_context", "outputs_digest", "statement_signer"]
+__all__ = ["EvaluationAttested", "MaskDelivery", "SlotGrant", "caps_digest", "mask_box_context", "outputs_digest",
+           "statement_signer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,18 +112,20 @@ def mask_box_context(domain: SigningDomain, round_id: int, slot: int, holder: st
 class EvaluationAttested(TypedMessage):
     """A verifier's signature over its own re-evaluation of an FHE round: the round's circuit and
     ``Enc(R)`` digest, the commitment to the clear inputs it evaluated (the operator's salt, its own
-    checks of every slot's opening), and the digest of the output ciphertexts it computed."""
+    checks of every slot's opening), the caps it evaluated (:func:`caps_digest`, which the custodian
+    logs and auditors compare with the published ones) and the digest of the output ciphertexts."""
 
     TYPE_NAME: ClassVar[str] = "EvaluationAttested"
     SOL_TYPES: ClassVar[dict[str, str]] = {
         "verifier": "address", "round_id": "uint64", "circuit_id": "string", "masks_digest": "string",
-        "inputs_commitment": "string", "outputs": "bytes32",
+        "inputs_commitment": "string", "caps": "bytes32", "outputs": "bytes32",
     }
     verifier: str
     round_id: int
     circuit_id: str
     masks_digest: str
     inputs_commitment: str
+    caps: bytes
     outputs: bytes
 
     @property
@@ -136,6 +139,11 @@ class EvaluationAttested(TypedMessage):
     @property
     def message_expiry(self) -> int:
         return 2**64 - 1
+
+
+def caps_digest(caps: Sequence[int]) -> bytes:
+    """``keccak256`` over every slot's cap (0 for an empty slot) as uint64 words, in slot order."""
+    return keccak256(*(uint_word(int(cap), 64) for cap in caps))
 
 
 def outputs_digest(outputs: Sequence[bytes]) -> bytes:

@@ -30,7 +30,7 @@ from darkpool.crypto.secp256k1 import address_of
 from darkpool.domain import Account, Round, Ticks, account
 from darkpool.errors import ForeignKey, InvalidReveal, PolicyViolation, ValidationError
 from darkpool.signing import FheOrder, Signed, SigningDomain, digits_commitment, sign
-from darkpool.signing.statements import EvaluationAttested, outputs_digest, statement_signer
+from darkpool.signing.statements import EvaluationAttested, caps_digest, outputs_digest, statement_signer
 
 __all__ = ["Evaluation", "RoundToVerify", "SlotOpening", "VerifierCore"]
 
@@ -176,9 +176,12 @@ class VerifierCore:
             for slot, digits, cap in checked:
                 operator.submit(MaskedOrder(rid, slot, tuple(digits)), cap=cap)
             request = operator.evaluate(rid, salt=round_.salt)
+        caps = [0] * round_.slots
+        for slot, _, cap in checked:
+            caps[slot] = cap
         attestation = sign(EvaluationAttested(verifier=self.address, round_id=round_.round_id,
                                               circuit_id=round_.circuit_id, masks_digest=round_.masks_digest,
-                                              inputs_commitment=request.inputs_commitment,
+                                              inputs_commitment=request.inputs_commitment, caps=caps_digest(caps),
                                               outputs=outputs_digest(request.outputs)),
                            self.domain, self._signing_key)
         return Evaluation(round_.round_id, request.inputs_commitment, request.outputs, attestation)

@@ -23,7 +23,7 @@ import pytest
 from darkpool.errors import DarkPoolError
 from darkpool.operator.rounds_fhe import SlotInput, slot_inputs
 from darkpool.signing import SigningDomain, sign, signed_to_wire
-from darkpool.signing.statements import EvaluationAttested, outputs_digest
+from darkpool.signing.statements import EvaluationAttested, caps_digest, outputs_digest
 from fhe.custodian import load_array, save_array
 from tests.operator.fhe_helpers import (
     BAND_LOW,
@@ -68,13 +68,16 @@ class Attacker:
     def attest(self, body: dict[str, Any], round_id: int | None = None) -> dict[str, Any]:
         return dict(self.backend.attest(self.world.verifier_url, round_id or self.round_id, body))
 
-    def decrypt(self, request: Any, attestations: list[dict[str, Any]], round_id: int | None = None) -> httpx.Response:
+    def decrypt(self, request: Any, attestations: list[dict[str, Any]], round_id: int | None = None,
+                caps: list[int] | None = None) -> httpx.Response:
+        if caps is None:
+            caps = [self.orders[slot].cap if slot in self.orders else 0 for slot in range(4)]
         return httpx.post(f"{self.world.custodian_url}/rounds/{round_id or self.round_id}/decrypt", headers=AUTH,
                           timeout=600, json={
                               "circuit_id": str(request.circuit_id), "masks_digest": request.masks_digest,
                               "inputs_commitment": request.inputs_commitment,
                               "transcript_hash": request.transcript_hash,
-                              "outputs": [base64.b64encode(o).decode() for o in request.outputs],
+                              "outputs": [base64.b64encode(o).decode() for o in request.outputs], "caps": caps,
                               "attestations": [{"attestation": a["attestation"], "outputs": a["outputs"]}
                                                for a in attestations]})
 
@@ -177,7 +180,14 @@ def test_chosen_caps_when_operator_evaluates_other_inputs_than_attested_then_ref
                   for slot, given in attacker.orders.items()}
         response = attacker.decrypt(attacker.evaluate(chosen), [attacker.attest(attacker.body())])
         _refused_before_decrypting(attacker, response, "invalid_attestation")
+        # Chosen caps shown to the verifier too, but the honest caps named to the custodian (to publish
+        # them): the attestation signs the caps it evaluated, so the request is refused.
+        response = attacker.decrypt(attacker.evaluate(chosen), [attacker.attest(attacker.body(chosen))])
+        _refused_before_decrypting(attacker, response, "invalid_attestation")
+        assert "other caps" in response.json()["error"]["message"]
         _honest_then_clears(attacker)
+        # The log keeps the caps the verifier attested; the auditor compares them with the publication.
+        assert attacker.custodian_log()[0]["outputs"]["caps"] == [o.cap for o in attacker.orders.values()]
 
 
 def test_chosen_rank_when_operator_moves_the_reference_then_refused_by_verifier_or_custodian(tmp_path: Path) -> None:
@@ -225,7 +235,7 @@ def test_attestation_when_of_another_round_forged_or_detached_then_refused_befor
         core = world.operator_app.state.core
         forged = sign(EvaluationAttested(verifier=core.operator_address, round_id=attacker.round_id,
                                          circuit_id=str(request.circuit_id), masks_digest=request.masks_digest,
-                                         inputs_commitment=request.inputs_commitment,
+                                         inputs_commitment=request.inputs_commitment, caps=caps_digest([0] * 4),
                                          outputs=outputs_digest(request.outputs)), DOMAIN, core.config.operator_key)
         response = attacker.decrypt(request, [{"attestation": signed_to_wire(forged),
                                                "outputs": [base64.b64encode(o).decode() for o in request.outputs]}])
@@ -257,3 +267,22 @@ def test_round_when_really_encrypted_goes_through_operator_verifier_and_custodia
         assert world.verifier_received is not None
         evaluations = [r for r in world.verifier_received.received if r.startswith(b"/rounds/")]
         assert len(evaluations) == 2
+
+
+def test_audit_when_published_caps_differ_from_the_attested_ones_then_fails(tmp_path: Path) -> None:
+    from darkpool.audit._checks import one_decryption_per_fhe_round
+    from darkpool.audit._data import fetch_custodian_log, fetch_operator
+    from tests.operator.fhe_helpers import run_fhe_round
+    from tests.operator.helpers import ADMIN
+
+    with fhe_world(tmp_path, simulate=True) as world:
+        run_fhe_round(world)
+        with httpx.Client(base_url=world.operator_url, headers={"Authorization": f"Bearer {ADMIN}"}) as operator, \
+                httpx.Client(base_url=world.custodian_url) as custodian:
+            data = fetch_operator(operator)
+            data.custodian_log = fetch_custodian_log(custodian)
+    assert one_decryption_per_fhe_round(data).ok is True
+    fhe_round = next(r for r in data.rounds if r["mode"] == "fhe")
+    fhe_round["caps"] = [0, *fhe_round["caps"][1:]]  # an operator publishing caps it did not evaluate with
+    check = one_decryption_per_fhe_round(data)
+    assert check.ok is False and "caps" in check.detail

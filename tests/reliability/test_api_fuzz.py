@@ -1,4 +1,4 @@
-"""Schemathesis against the operator's and the custodian's OpenAPI schemas (issue 16, deliverable 5).
+"""Schemathesis against the operator's, the custodian's and the verifier's OpenAPI schemas (issue 16, deliverable 5).
 
 A few cases per operation in the default run; at least 1,000 per operation under ``slow``. No 5xx,
 every status documented, every body as documented, errors in the project's format.
@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from darkpool.custodian import create_custodian_app
 from darkpool.operator import create_operator_app
 from darkpool.sdk import AsyncDarkPoolClient
-from darkpool.web.settings import CustodianSettings
+from darkpool.verifier import create_verifier_app
+from darkpool.web.settings import CustodianSettings, VerifierSettings
 from tests.operator.helpers import ADMIN, VAULT, Clock, deposited_world
 from tests.reliability.fuzzing import fuzz_app
 
@@ -48,6 +49,14 @@ def custodian_app(tmp_path: Path) -> FastAPI:
                                  key_dir=str(tmp_path / "keys"), simulate=True, shapes="",
                                  cache_dir=str(tmp_path.parent / "fhe-cache"), verifier_quorum=0)
     app: FastAPI = create_custodian_app(settings, clock=Clock())
+    return app
+
+
+def verifier_app(tmp_path: Path) -> FastAPI:
+    settings = VerifierSettings(vault=VAULT, operator_token=CUSTODIAN_TOKEN, key_dir=str(tmp_path / "verifier-keys"),
+                                simulate=True, cache_dir=str(tmp_path.parent / "fhe-cache"),
+                                custodian_url="http://127.0.0.1:9")
+    app: FastAPI = create_verifier_app(settings)
     return app
 
 
@@ -89,3 +98,12 @@ def test_operator_schema_when_fuzzed_a_thousand_times_per_operation_then_holds(t
 @pytest.mark.slow
 def test_custodian_schema_when_fuzzed_a_thousand_times_per_operation_then_holds(tmp_path: Path) -> None:
     _fuzz(custodian_app(tmp_path), CUSTODIAN_TOKEN, SLOW)
+
+
+def test_verifier_schema_when_fuzzed_then_no_5xx_every_status_documented_errors_in_format(tmp_path: Path) -> None:
+    _fuzz(verifier_app(tmp_path), CUSTODIAN_TOKEN, FAST)
+
+
+@pytest.mark.slow
+def test_verifier_schema_when_fuzzed_a_thousand_times_per_operation_then_holds(tmp_path: Path) -> None:
+    _fuzz(verifier_app(tmp_path), CUSTODIAN_TOKEN, SLOW)

@@ -58,7 +58,7 @@ def decrypt(round_id: int, body: DecryptRequest, core: Core, _: OperatorOnly) ->
     attestations = [(signed_from_wire(a.attestation.model_dump(), EvaluationAttested), _ciphertexts(a.outputs))
                     for a in body.attestations]
     out = core.decrypt(str(round_id), body.circuit_id, body.masks_digest, body.inputs_commitment,
-                       body.transcript_hash, outputs, attestations)
+                       body.transcript_hash, outputs, attestations, body.caps)
     return DecryptedView(round_id=out.round_id, rank=out.rank, volume_lots=out.volume_lots, fills=list(out.fills))
 
 

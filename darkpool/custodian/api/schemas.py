@@ -121,6 +121,8 @@ class DecryptRequest(Strict):
     inputs_commitment: str = Field(pattern=SHA256_HEX)
     transcript_hash: str = Field(pattern=SHA256_HEX)
     outputs: list[str]
+    caps: list[int] = Field(default_factory=list, max_length=4096,
+                            description="every slot's cap the round was evaluated with (0: empty slot)")
     attestations: list[AttestedEvaluationBody] = Field(default_factory=list, max_length=64,
                                                        description="verifiers' signed re-evaluations")
 
