@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import os
 import random
 import secrets
 import shutil
@@ -87,6 +88,8 @@ class Custodian:
         progress: Callable[[str], AbstractContextManager[None]] | None = None,
     ) -> None:
         self._circuit = circuit
+        self._key_dir = key_dir
+        self._retired = False
         self._rng = rng or secrets.SystemRandom()
         self._rounds: dict[str, _RoundState] = {}
         self.log = log or DecryptionLog()
@@ -106,6 +109,7 @@ class Custodian:
 
     def open_round(self, round_id: str) -> RoundMasks:
         """Draw the round's masks ``R`` and return ``Enc(R)`` for the operator (once per round)."""
+        self._check_live()
         if round_id in self._rounds:
             raise MaskReuse(f"round {round_id!r} already has masks; masks are never drawn twice")
         shape = self._circuit.shape
@@ -122,6 +126,24 @@ class Custodian:
         return RoundMasks(
             round_id, self._circuit.id, self.key_id, shape.slots, shape.digits_per_slot, ciphertext
         )
+
+    def retire(self) -> None:
+        """Destroy this key set's secret key (its rounds are all spent): a later leak of the machine
+        cannot decrypt them. Every later request of this key set is refused."""
+        self._retired = True
+        self._client = None
+        secret = (self._key_dir or Path()) / "keyset" / "secret.keys"
+        if self._key_dir is not None and secret.exists():
+            size = secret.stat().st_size
+            with secret.open("r+b") as handle:  # overwrite first (best effort: SSDs may keep old blocks)
+                handle.write(b"\0" * size)
+                handle.flush()
+                os.fsync(handle.fileno())
+            secret.unlink()
+
+    def _check_live(self) -> None:
+        if self._retired:
+            raise ForeignKey(f"key set {self.key_id} is retired: its secret key is destroyed")
 
     def restore_round(self, round_id: str, masks: IntArray, ciphertext: bytes, issued: set[int],
                       spent: bool) -> None:
@@ -163,6 +185,7 @@ class Custodian:
         request's (compared after decryption: evaluations differ byte-wise across processes).
         A disagreement releases nothing, spends the round and is logged (outputs null).
         """
+        self._check_live()
         state = self._state(request.round_id)
         if request.circuit_id != self._circuit.id:
             raise ForeignKey(f"request names circuit {request.circuit_id!r}, custodian holds {self._circuit.id!r}")

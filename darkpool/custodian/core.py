@@ -125,6 +125,7 @@ class LogRecord:
 @dataclass
 class _Round:
     shape_key: tuple[int, int, int]
+    epoch: int
     opened: OpenedRound
     operator: Account
     grants: dict[int, Signed] = field(default_factory=dict)
@@ -138,7 +139,8 @@ class CustodianCore:
 
     def __init__(self, domain: SigningDomain, clock: Callable[[], int], key_dir: Path, log_path: Path,
                  cache_dir: Path | None, simulate: bool, signing_key: bytes,
-                 verifiers: tuple[str, ...] = (), verifier_quorum: int = 1, halt_after_void_rounds: int = 1) -> None:
+                 verifiers: tuple[str, ...] = (), verifier_quorum: int = 1, halt_after_void_rounds: int = 1,
+                 epoch_rounds: int = 0) -> None:
         # Import concrete here, on the thread that builds the app: its tracing keeps a thread-local
         # tag stack that only the importing thread gets, and circuits are compiled on that thread.
         import fhe.artifacts
@@ -152,7 +154,8 @@ class CustodianCore:
         self.simulate = simulate
         self.log = DecryptionLog(log_path)
         self.lock = threading.RLock()
-        self._custodians: dict[tuple[int, int, int], Any] = {}
+        self._custodians: dict[tuple[tuple[int, int, int], int], Any] = {}
+        self.epoch_rounds = epoch_rounds
         self._rounds: dict[str, _Round] = {}
         self._signing_key = signing_key
         self.address = Account(address_of(signing_key))
@@ -169,32 +172,47 @@ class CustodianCore:
             self._restore()
 
     def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
-        """Compile and key a shape now (call from the main thread: concrete traces only there)."""
+        """Compile and key a shape for the latest epoch now (from the main thread: concrete traces only there)."""
         with self.lock:
-            return str(self._custodian(slots, levels, max_quantity)._circuit.id)
+            epoch = max((state.epoch for state in self._rounds.values()), default=0)
+            return str(self._custodian(slots, levels, max_quantity, epoch)._circuit.id)
 
-    def _custodian(self, slots: int, levels: int, max_quantity: int) -> Any:
+    def epoch_of(self, round_id: str) -> int:
+        """The key epoch of a round: ``(round - 1) // epoch_rounds`` (0 throughout when not rotating)."""
+        return (int(round_id) - 1) // self.epoch_rounds if self.epoch_rounds else 0
+
+    def _custodian(self, slots: int, levels: int, max_quantity: int, epoch: int) -> Any:
         from fhe.shape import choose_shape
 
         shape = choose_shape(slots, levels, [max_quantity])
-        return self._custodian_for((shape.slots, shape.levels, shape.quantity_digits))
+        return self._custodian_for((shape.slots, shape.levels, shape.quantity_digits), epoch)
 
-    def _custodian_for(self, key: tuple[int, int, int]) -> Any:
+    def _custodian_for(self, key: tuple[int, int, int], epoch: int) -> Any:
+        """One key set per circuit shape and epoch, under ``key_dir/<circuit>/epoch-<n>``."""
         from fhe.artifacts import compile_circuit
         from fhe.custodian import Custodian
         from fhe.shape import Shape
 
-        shape = Shape(*key)
-        found = self._custodians.get(key)
+        found = self._custodians.get((key, epoch))
         if found is None:
-            circuit = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
-            key_dir = self.key_dir / str(circuit.id)
-            check_private_tree(key_dir)
-            found = Custodian(circuit, key_dir=key_dir, log=self.log)
-            if key_dir.exists():
-                restrict_tree(key_dir)  # concrete writes secret.keys with the umask's mode
-            self._custodians[key] = found
+            circuit = compile_circuit(Shape(*key), simulate=self.simulate, cache_dir=self.cache_dir)
+            circuit_dir = self.key_dir / str(circuit.id)
+            check_private_tree(circuit_dir)
+            found = Custodian(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log)
+            if circuit_dir.exists():
+                restrict_tree(circuit_dir)  # concrete writes secret.keys with the umask's mode
+            self._custodians[(key, epoch)] = found
         return found
+
+    def _retire_spent_epochs(self) -> None:
+        """Destroy the secret key of every past epoch whose rounds are all decrypted or aborted."""
+        current = max((state.epoch for state in self._rounds.values()), default=0)
+        for (key, epoch), custodian in list(self._custodians.items()):
+            if epoch < current and all(state.decrypted or state.aborted for state in self._rounds.values()
+                                       if (state.shape_key, state.epoch) == (key, epoch)):
+                custodian.retire()
+                del self._custodians[(key, epoch)]
+                _log.info("key set retired", extra={"epoch": epoch, "key_id": custodian.key_id})
 
     def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int, operator: str) -> OpenedRound:
         """Draw the round's masks; return ``Enc(R)`` and the shape for the operator.
@@ -208,7 +226,8 @@ class CustodianCore:
             if round_id not in self._rounds and any(e.round_id == round_id for e in self.log.entries):
                 # A restarted custodian keeps no round in memory but its log: a logged round is spent.
                 raise ReplayedDecryption(f"round {round_id} is in the decryption log: it cannot be opened again")
-            custodian = self._custodian(slots, levels, max_quantity)
+            epoch = self.epoch_of(round_id)
+            custodian = self._custodian(slots, levels, max_quantity, epoch)
             shape = custodian._circuit.shape
             key = (shape.slots, shape.levels, shape.quantity_digits)
             known = self._rounds.get(round_id)
@@ -220,18 +239,22 @@ class CustodianCore:
             opened = OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
                                  shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
                                  bytes(masks.ciphertext), self.address)
-            state = _Round(key, opened, grantor)
+            state = _Round(key, epoch, opened, grantor)
             self.store.save_masks(round_id, opened.masks)
             self._save(state)
             self._rounds[round_id] = state
+            self._retire_spent_epochs()
             return opened
 
-    def evaluation_keys(self, circuit_id: str) -> bytes:
-        """Return the public evaluation keys of a circuit this custodian keyed."""
-        for custodian in self._custodians.values():
-            if str(custodian._circuit.id) == circuit_id:
-                return bytes(custodian.evaluation_keys)
-        raise NotFound(f"no circuit {circuit_id} at this custodian")
+    def evaluation_keys(self, circuit_id: str, key_id: str | None = None) -> bytes:
+        """Return the public evaluation keys of a circuit's key set ``key_id`` (default: the latest epoch's)."""
+        with self.lock:
+            found = sorted(((epoch, custodian) for (_, epoch), custodian in self._custodians.items()
+                            if str(custodian._circuit.id) == circuit_id
+                            and (key_id is None or custodian.key_id == key_id)), key=lambda pair: pair[0])
+            if not found:
+                raise NotFound(f"no live key set {key_id or ''} of circuit {circuit_id} at this custodian")
+            return bytes(found[-1][1].evaluation_keys)
 
     def _round(self, round_id: str) -> _Round:
         found = self._rounds.get(round_id)
@@ -277,7 +300,7 @@ class CustodianCore:
                 raise RoundAborted(f"round {round_id} was aborted ({state.aborted}); its masks are spent")
             digits = state.digits.get(message.slot)
             if digits is None:
-                mask = self._custodians[state.shape_key].issue_mask(round_id, message.slot)
+                mask = self._custodians[(state.shape_key, state.epoch)].issue_mask(round_id, message.slot)
                 digits = bytes(int(d) for d in mask.digits)
             domain = self.verifier.domain
             box = seal_to(message.box_key, digits, mask_box_context(domain, message.round_id, message.slot, signer))
@@ -317,10 +340,11 @@ class CustodianCore:
                                                     attestations, caps, state.opened.slots)
                 request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment,
                                             transcript, tuple(outputs))
-                out = self._custodians[state.shape_key].decrypt(request, attested, caps=caps or None)
+                out = self._custodians[(state.shape_key, state.epoch)].decrypt(request, attested, caps=caps or None)
             except EvaluationMismatch:
                 state.decrypted = True  # logged in the hash chain with no outputs: the round is void
                 self._save(state)
+                self._retire_spent_epochs()
                 raise
             except PolicyViolation as refused:
                 self.refusals.append(Refusal(round_id, refused.code, str(refused)))
@@ -328,6 +352,7 @@ class CustodianCore:
                 raise
             state.decrypted = True
             self._save(state)
+            self._retire_spent_epochs()
             return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills))
 
     def abort(self, round_id: str, reason: str) -> str:
@@ -343,32 +368,38 @@ class CustodianCore:
                 raise ReplayedDecryption(f"round {round_id} is already decrypted: nothing to abort")
             if not state.aborted:
                 state.aborted = reason
-                self._custodians[state.shape_key].spend(round_id)
+                self._custodians[(state.shape_key, state.epoch)].spend(round_id)
                 self._save(state)
+                self._retire_spent_epochs()
             return state.aborted
 
     def _save(self, state: _Round) -> None:
         opened = {k: v for k, v in asdict(state.opened).items() if k != "masks"}
-        masks = self._custodians[state.shape_key].round_masks(state.opened.round_id)
+        masks = self._custodians[(state.shape_key, state.epoch)].round_masks(state.opened.round_id)
         self.store.save(RoundRecord(
             state.opened.round_id, state.shape_key, state.operator, opened, [[int(d) for d in row] for row in masks],
             {slot: signed_to_wire(grant) for slot, grant in state.grants.items()}, sorted(state.digits),
-            state.decrypted, state.aborted))
+            state.decrypted, state.aborted, state.epoch))
 
     def _restore(self) -> None:
         """Reload every persisted round (a restart): masks, owners, issued slots, spent flags."""
         logged = {entry.round_id for entry in self.log.entries}
         for record in self.store.load_all():
-            custodian = self._custodian_for(record.shape_key)
             ciphertext = self.store.load_masks(record.round_id)
             decrypted = record.decrypted or record.round_id in logged
-            custodian.restore_round(record.round_id, record.mask_digits, ciphertext, set(record.issued),
-                                    decrypted or bool(record.aborted))
+            epoch_dir = self.key_dir / str(record.opened["circuit_id"]) / f"epoch-{record.epoch}"
+            secret = epoch_dir / "keyset" / "secret.keys"
+            if self.simulate or secret.exists() or not (decrypted or record.aborted):
+                custodian = self._custodian_for(record.shape_key, record.epoch)
+                custodian.restore_round(record.round_id, record.mask_digits, ciphertext, set(record.issued),
+                                        decrypted or bool(record.aborted))
+            # else: a spent round of a retired key set; nothing of it needs the (destroyed) secret key
             opened = OpenedRound(**{**record.opened, "masks": ciphertext})
             grants = {slot: signed_from_wire(wire, SlotGrant) for slot, wire in record.grants.items()}
             digits = {slot: bytes(record.mask_digits[slot]) for slot in record.issued}
-            self._rounds[record.round_id] = _Round(record.shape_key, opened, account(record.operator), grants, digits,
-                                                   decrypted, record.aborted)
+            self._rounds[record.round_id] = _Round(record.shape_key, record.epoch, opened, account(record.operator),
+                                                   grants, digits, decrypted, record.aborted)
+        self._retire_spent_epochs()
 
     def void_rounds(self) -> int:
         """Rounds the log records with no outputs: evaluations that disagreed or did not decode."""

@@ -37,6 +37,8 @@ class RoundRecord:
     decrypted: bool = False
     aborted: str = ""
     """Why the operator aborted the round (empty: not aborted)."""
+    epoch: int = 0
+    """The key epoch whose key set the round's masks are encrypted under."""
 
 
 class RoundStore:
@@ -60,6 +62,7 @@ class RoundStore:
             "mask_digits": self._sealer.seal(json.dumps(record.mask_digits).encode(), self._context(record.round_id)),
             "grants": {str(slot): grant for slot, grant in record.grants.items()},
             "issued": sorted(record.issued), "decrypted": record.decrypted, "aborted": record.aborted,
+            "epoch": record.epoch,
         }
         self._write(self._path(record.round_id), json.dumps(body, sort_keys=True).encode())
 
@@ -95,7 +98,7 @@ class RoundStore:
                 records.append(RoundRecord(
                     round_id, tuple(raw["shape_key"]), raw["operator"], raw["opened"], digits,
                     {int(slot): grant for slot, grant in raw["grants"].items()}, list(raw["issued"]),
-                    bool(raw["decrypted"]), str(raw["aborted"])))
+                    bool(raw["decrypted"]), str(raw["aborted"]), int(raw.get("epoch", 0))))
             except (KeyError, ValueError, TypeError) as error:
                 raise StorageError(f"custodian round file {path} is unreadable: {error}") from error
         return records

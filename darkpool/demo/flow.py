@@ -113,7 +113,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
         custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
             chain_id=d.chain_id, vault=d.vault, operator_token=custodian_token, log=str(flow.out_dir / "custodian.log"),
             key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}",
-            verifiers=verifier_address)), port=custodian_port))
+            verifiers=verifier_address, epoch_rounds=1)), port=custodian_port))
         settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
                                     auditor_token=auditor_token,

@@ -20,7 +20,14 @@ from darkpool.errors import ForeignKey, ValidationError
 from darkpool.operator.rounds_fhe import SlotInput
 from darkpool.web.codes import raise_for_error
 
-__all__ = ["CustodianFheBackend"]
+__all__ = ["CustodianFheBackend", "raise_for_bytes"]
+
+
+def raise_for_bytes(response: httpx.Response) -> bytes:
+    """The body of a binary answer, or the error it carries."""
+    if response.status_code != 200:
+        raise_for_error(response)
+    return response.content
 
 
 class CustodianFheBackend:
@@ -41,7 +48,7 @@ class CustodianFheBackend:
         self.verifiers = verifiers
         self.verifier_token = verifier_token
         self._verifier_transport = verifier_transport
-        self._operators: dict[str, Any] = {}
+        self._operators: dict[tuple[str, str], Any] = {}
         self._circuits: dict[tuple[int, int, int], Any] = {}
         self._lock = threading.Lock()
 
@@ -77,7 +84,7 @@ class CustodianFheBackend:
         from fhe.shape import Shape
 
         with self._lock:
-            found = self._operators.get(info["circuit_id"])
+            found = self._operators.get((info["circuit_id"], info["key_id"]))
             if found is None:
                 key = (info["slots"], info["levels"], info["quantity_digits"])
                 circuit = self._circuits.get(key)
@@ -85,8 +92,13 @@ class CustodianFheBackend:
                     circuit = compile_circuit(Shape(*key), simulate=self.simulate, cache_dir=self.cache_dir)
                 if str(circuit.id) != info["circuit_id"]:
                     raise ForeignKey(f"custodian's circuit {info['circuit_id']} is not ours ({circuit.id})")
-                keys = b"" if self.simulate else self.http.get(f"/keys/{info['circuit_id']}").content
-                found = self._operators[info["circuit_id"]] = Operator(circuit, keys, info["key_id"])
+                keys = b"" if self.simulate else raise_for_bytes(
+                    self.http.get(f"/keys/{info['circuit_id']}", params={"key_id": info["key_id"]}))
+                # A new epoch's key set replaces the circuit's previous one (evaluation keys are large).
+                for stale in [k for k in self._operators if k[0] == info["circuit_id"]]:
+                    del self._operators[stale]
+                found = self._operators[(info["circuit_id"], info["key_id"])] = Operator(circuit, keys,
+                                                                                         info["key_id"])
             return found
 
     def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,

@@ -123,9 +123,9 @@ def identity(core: Core) -> IdentityView:
     return IdentityView(address=core.address)
 
 
-def _key_fetcher(settings: VerifierSettings) -> Callable[[str], bytes]:
-    def fetch(circuit_id: str) -> bytes:
-        response = httpx.get(f"{settings.custodian_url}/keys/{circuit_id}", timeout=600)
+def _key_fetcher(settings: VerifierSettings) -> Callable[[str, str], bytes]:
+    def fetch(circuit_id: str, key_id: str) -> bytes:
+        response = httpx.get(f"{settings.custodian_url}/keys/{circuit_id}", params={"key_id": key_id}, timeout=600)
         if response.status_code != 200:
             raise_for_error(response)
         return response.content

@@ -82,7 +82,7 @@ class VerifierCore:
     """Check a round's openings, re-evaluate its circuit, sign the result."""
 
     def __init__(self, domain: SigningDomain, signing_key: bytes, cache_dir: Path | None, simulate: bool,
-                 fetch_keys: Callable[[str], bytes]) -> None:
+                 fetch_keys: Callable[[str, str], bytes]) -> None:
         # Import concrete on the thread that builds the app: circuits are traced on that thread.
         import fhe.artifacts
         import fhe.operator  # noqa: F401
@@ -191,6 +191,9 @@ class VerifierCore:
             return b""
         found = self._keys.get((circuit_id, key_id))
         if found is None:
-            found = self._keys[(circuit_id, key_id)] = self._fetch_keys(circuit_id)
+            found = self._fetch_keys(circuit_id, key_id)
+            for stale in [k for k in self._keys if k[0] == circuit_id]:  # a new epoch replaces the old key set
+                del self._keys[stale]
+            self._keys[(circuit_id, key_id)] = found
         return found
 

@@ -155,6 +155,9 @@ class CustodianSettings(BaseSettings):
     """How many distinct configured verifiers must attest a round before its outputs are released.
     0 trusts the operator's evaluation alone (a custodian then decrypts whatever the operator sends
     as a round's outputs: for tests of other parts only)."""
+    epoch_rounds: int = Field(default=100, ge=0)
+    """Rounds per key epoch: round r's masks are encrypted under the key set of epoch (r-1)//epoch_rounds,
+    and a past epoch's secret key is destroyed once its rounds are spent (0: one key set, never rotated)."""
     halt_after_void_rounds: int = Field(default=1, ge=0)
     """Stop decrypting once the log holds this many void rounds (0: never). A void round is an
     evaluation that disagreed with a verifier's, or outputs that did not decode: each answers the

@@ -66,7 +66,8 @@ def test_masks_when_stored_then_sealed_at_rest_and_private(tmp_path: Path) -> No
         core = world.custodian_received.app.state.core
         record = core.store._path(str(rid))
         raw = json.loads(record.read_text())
-        masks = core._custodians[core._rounds[str(rid)].shape_key].round_masks(str(rid))
+        state = core._rounds[str(rid)]
+        masks = core._custodians[(state.shape_key, state.epoch)].round_masks(str(rid))
         assert json.dumps(masks.tolist()) not in record.read_text()
         assert isinstance(raw["mask_digits"], str) and len(bytes.fromhex(raw["mask_digits"])) > 16
         assert record.stat().st_mode & 0o077 == 0 and record.parent.stat().st_mode & 0o077 == 0
@@ -108,3 +109,42 @@ def test_abort_when_operator_abandons_a_stuck_round_then_custodian_spends_it(tmp
         with pytest.raises(DarkPoolError):
             world.client(world.people[2]).fhe_order(rid, "ETH-PERP", Side.SELL, 299_999, 5)
         assert httpx.get(f"{world.custodian_url}/log").json() == []
+
+
+def test_epochs_when_rotating_then_each_epoch_has_its_own_key_set_and_rounds_clear(tmp_path: Path) -> None:
+    # One round per epoch: round 2 is encrypted under another key set than round 1, the operator and
+    # the verifier fetch the new evaluation keys, and both rounds clear.
+    with fhe_world(tmp_path, simulate=True, custodian={"epoch_rounds": 1}) as world:
+        first = run_fhe_round(world)
+        second = run_fhe_round(world)
+        core = world.custodian_received.app.state.core
+        rounds = [core._rounds[str(out["round_id"])] for out in (first, second)]
+        assert [r.epoch for r in rounds] == [0, 1]
+        assert rounds[0].opened.key_id != rounds[1].opened.key_id
+        assert first["result"]["volume_lots"] == second["result"]["volume_lots"] == 47
+        assert [key for key, _ in core._custodians] == [rounds[1].shape_key]  # epoch 0 is retired
+
+
+@pytest.mark.attack
+def test_epochs_when_a_past_epoch_is_spent_then_its_secret_key_is_destroyed(tmp_path: Path) -> None:
+    # Real keys: once every round of epoch 0 is spent and epoch 1 has begun, epoch 0's secret key is
+    # gone from disk, so whoever later takes the custodian's machine cannot decrypt round 1's Enc(R).
+    with fhe_world(tmp_path, simulate=False, custodian={"epoch_rounds": 1}) as world:
+        rid, _ = _open_round_with_orders(world, [(Side.BUY, 299_999, 47)])
+        core = world.custodian_received.app.state.core
+        circuit_dir = core.key_dir / core._rounds[str(rid)].opened.circuit_id
+        assert (circuit_dir / "epoch-0" / "keyset" / "secret.keys").exists()
+        world.admin().admin("POST", f"/rounds/{rid}/abandon", {"reason": "rotate"})
+        rid2 = world.admin().admin("POST", "/rounds", {
+            "mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE, "band_low_ticks": BAND_LOW,
+            "levels": LEVELS, "slot_count": 4})["round_id"]
+        assert core._rounds[str(rid2)].epoch == 1
+        assert not (circuit_dir / "epoch-0" / "keyset" / "secret.keys").exists()
+        assert (circuit_dir / "epoch-1" / "keyset" / "secret.keys").exists()
+        assert (circuit_dir / "epoch-0" / "keyset" / "eval.keys").exists()  # public: kept for verification
+        with pytest.raises(DarkPoolError) as refused:
+            core.evaluation_keys(str(circuit_dir.name), core._rounds[str(rid)].opened.key_id)
+        assert refused.value.code == "not_found"
+        restarted = _restart(world)  # a restart does not bring the retired key set back
+        assert str(rid) in restarted._rounds and restarted._rounds[str(rid)].aborted
+        assert not (circuit_dir / "epoch-0" / "keyset" / "secret.keys").exists()

@@ -74,7 +74,7 @@ class FheWorld:
 
 @contextmanager
 def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock: Callable[[], int] | None = None,
-              mark_max_age_s: int = 10**6) -> Iterator[FheWorld]:
+              mark_max_age_s: int = 10**6, custodian: dict[str, Any] | None = None) -> Iterator[FheWorld]:
     cache = tmp_path.parent / "fhe-cache"
     c_port = free_port()
     verifier_app = create_verifier_app(VerifierSettings(
@@ -85,10 +85,10 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                            log=str(tmp_path / "custodian-log.jsonl"),
                                            key_dir=str(tmp_path / "custodian-keys"), cache_dir=str(cache),
                                            simulate=simulate, shapes=f"4x4x{max_quantity}",
-                                           verifiers=verifier_app.state.core.address)
+                                           verifiers=verifier_app.state.core.address, **(custodian or {}))
     with ExitStack() as stack:
-        custodian = Recorder(create_custodian_app(custodian_settings))
-        c_server = stack.enter_context(ServerThread(custodian, port=c_port))  # type: ignore[arg-type]
+        custodian_app = Recorder(create_custodian_app(custodian_settings))
+        c_server = stack.enter_context(ServerThread(custodian_app, port=c_port))  # type: ignore[arg-type]
         verifier = Recorder(verifier_app)
         v_server = stack.enter_context(ServerThread(verifier))  # type: ignore[arg-type]
         settings = OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN,
@@ -101,7 +101,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
         app = create_operator_app(settings, clock=clock)
         operator = Recorder(app)
         o_server = stack.enter_context(ServerThread(operator))  # type: ignore[arg-type]
-        yield FheWorld(o_server.url, c_server.url, operator, custodian, app, identities(4), tmp_path, v_server.url,
+        yield FheWorld(o_server.url, c_server.url, operator, custodian_app, app, identities(4), tmp_path, v_server.url,
                        verifier)
 
 

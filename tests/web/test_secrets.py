@@ -121,7 +121,7 @@ def test_custodian_start_when_keys_generated_writes_them_0600_and_refuses_them_o
     create_custodian_app(_custodian_settings(tmp_path, simulate=False, shapes="4x4x255"))
     keys = tmp_path / "keys"
     files = [p for p in keys.rglob("*") if p.is_file()]
-    assert {p.name for p in files} == {"secret.keys", "eval.keys", "mask-signing.key"}
+    assert {p.name for p in files} == {"secret.keys", "eval.keys", "mask-signing.key", "round-wrap.key"}
     assert all(_mode(p) == 0o600 for p in files)
     assert all(_mode(p) == 0o700 for p in (keys, *keys.rglob("*")) if p.is_dir())
     secret = next(p for p in files if p.name == "secret.keys")

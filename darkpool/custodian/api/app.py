@@ -26,7 +26,7 @@ def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int
                          key_dir, Path(settings.log), Path(settings.cache_dir) if settings.cache_dir else None,
                          settings.simulate, signing_key=load_or_create_key(key_dir / "mask-signing.key"),
                          verifiers=settings.verifier_addresses(), verifier_quorum=settings.verifier_quorum,
-                         halt_after_void_rounds=settings.halt_after_void_rounds)
+                         halt_after_void_rounds=settings.halt_after_void_rounds, epoch_rounds=settings.epoch_rounds)
     for slots, levels, max_quantity in parse_shapes(settings.shapes):
         core.prepare(slots, levels, max_quantity)
     app = FastAPI(title="darkpool key custodian", version="1", responses=ERROR_RESPONSES,

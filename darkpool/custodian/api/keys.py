@@ -12,9 +12,9 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 
 @router.get("/{circuit_id}", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}}, "description": "serialized keys"}})
-def evaluation_keys(circuit_id: str, core: Core) -> Response:
-    """The circuit's evaluation keys (public)."""
-    return Response(core.evaluation_keys(circuit_id), media_type="application/octet-stream")
+def evaluation_keys(circuit_id: str, core: Core, key_id: str | None = None) -> Response:
+    """The evaluation keys (public) of the circuit's key set ``key_id`` (default: the latest epoch's)."""
+    return Response(core.evaluation_keys(circuit_id, key_id), media_type="application/octet-stream")
 
 
 identity_router = APIRouter(tags=["keys"])
