@@ -208,6 +208,8 @@ class OperatorCore(OperatorState):
             state = self.get_round(round_id)
             if state.phase.value in ("cleared", "cancelled"):
                 raise PhaseError(f"round {round_id} is {state.phase.value}: nothing to abandon")
+            if getattr(state, "evaluating", False):
+                raise PhaseError(f"FHE round {round_id} is being evaluated: abandon it if the evaluation fails")
             if isinstance(state, CommitRevealState) is False and state.phase.value == "reveal":
                 raise PhaseError(f"FHE round {round_id} is decrypted: its fills are booked as sides open")
             if not isinstance(reason, str) or not 0 < len(reason) <= 200:
@@ -234,6 +236,8 @@ class OperatorCore(OperatorState):
         with self.lock:
             now = self.tick()
             state = self.get_round(message.round_id)
+            if getattr(state, "evaluating", False):
+                raise PhaseError(f"round {message.round_id} is being evaluated: its orders are final")
             signer = Account(self.verifier.check(signed))
             if isinstance(state, CommitRevealState):
                 if state.abandoned:

@@ -24,6 +24,7 @@ from darkpool.errors import (
     InvalidReveal,
     NotConfigured,
     NotFound,
+    PhaseError,
     PolicyViolation,
     ValidationError,
 )
@@ -86,6 +87,8 @@ def _fhe_round(core: OperatorCore, round_id: int, phase: Phase) -> FheState:
     state = core.get_round(round_id)
     require(state, Mode.FHE, phase)
     assert isinstance(state, FheState)
+    if state.evaluating:
+        raise PhaseError(f"round {round_id} is being evaluated: it takes nothing more until it clears")
     return state
 
 
@@ -183,15 +186,31 @@ def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int],
 
 
 def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
-    """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them."""
+    """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them.
+
+    The evaluation (seconds to minutes) runs outside the core's lock, so the operator keeps taking
+    requests and rounds of other instruments evaluate at the same time (on a Ray cluster, on other
+    machines); the round itself is frozen meanwhile (``evaluating``: no slot, order, cancel or
+    abandon) and its inputs are the ones read under the lock. A failed evaluation journals nothing
+    and unfreezes the round: the admin retries or abandons it.
+    """
     with core.lock:
         now = core.tick()
         state = _fhe_round(core, round_id, Phase.COMMIT)
         info = state.info
         caps, orders = slot_inputs(core, round_id, now)
         r = state.round
-        out = _backend(core).clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
-                                   r.levels)
+        backend = _backend(core)
+        state.evaluating = True
+    try:
+        out = backend.clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
+                            r.levels)
+    finally:
+        with core.lock:
+            state.evaluating = False
+    with core.lock:
+        now = core.tick()
+        state = _fhe_round(core, round_id, Phase.COMMIT)
         fills = tuple(int(out["fills"][slot]) if slot in state.orders else 0 for slot in range(info.slots))
         event = FheEvaluated(round_id, tuple(caps), str(out["transcript_hash"]), out["price_ticks"],
                              int(out["volume_lots"]), fills, now)

@@ -115,6 +115,8 @@ class FheState:
     sides: dict[int, int] = field(default_factory=dict)
     abandoned: bool = False
     mode: Mode = Mode.FHE
+    evaluating: bool = False
+    """Being evaluated outside the core's lock (not journaled): no slot, order, cancel or abandon meanwhile."""
 
     @property
     def phase(self) -> Phase:

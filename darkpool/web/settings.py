@@ -98,6 +98,12 @@ class OperatorSettings(BaseSettings):
     fhe_max_quantity: int = 255
     fhe_shapes: str = ""
     """Round shapes ``SLOTSxLEVELS`` (comma separated) to compile at start-up, e.g. ``4x4,8x8``."""
+    fhe_backend: str = Field(default="local", pattern="^(local|ray)$")
+    """Where the operator evaluates FHE rounds: ``local`` (in the operator's process) or ``ray``."""
+    ray_address: str | None = None
+    """The Ray cluster for ``fhe_backend = ray`` (``ray://…`` or ``host:port``); unset: a local Ray is started."""
+    ray_cpus: int | None = Field(default=None, ge=1)
+    """CPUs of the local Ray this operator starts (unset: all)."""
     verifier_urls: str = ""
     """Base URLs (comma separated) of the verifiers that re-evaluate each FHE round for the custodian."""
     verifier_token: str | None = Field(default=None, repr=False)

@@ -50,10 +50,18 @@ def _fhe_backend(settings: OperatorSettings) -> Any:
     from darkpool.operator.fhe_backend import CustodianFheBackend
     from darkpool.web.settings import parse_shapes
 
-    backend = CustodianFheBackend(settings.custodian_url, settings.custodian_token or "", settings.fhe_cache_dir,
-                                  simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
-                                  data_dir=settings.data_dir, operator_address=address_of(_operator_key(settings)),
-                                  verifiers=settings.verifier_url_list(), verifier_token=settings.verifier_token or "")
+    options: dict[str, Any] = {}
+    backend_class: type[CustodianFheBackend] = CustodianFheBackend
+    if settings.fhe_backend == "ray":
+        from darkpool.operator.fhe_ray import RayFheBackend
+
+        backend_class = RayFheBackend
+        options = {"ray_address": settings.ray_address, "ray_cpus": settings.ray_cpus}
+    backend = backend_class(settings.custodian_url, settings.custodian_token or "", settings.fhe_cache_dir,
+                            simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
+                            data_dir=settings.data_dir, operator_address=address_of(_operator_key(settings)),
+                            verifiers=settings.verifier_url_list(), verifier_token=settings.verifier_token or "",
+                            **options)
     for slots, levels, *_ in parse_shapes(settings.fhe_shapes):
         backend.prepare(slots, levels)
     return backend

@@ -1,0 +1,141 @@
+"""FHE evaluation on a real Ray cluster (issue 14, deliverables 3 and 4).
+
+A local Ray head with two worker CPUs and a bounded object store runs on loopback; the operator
+(``fhe_backend = "ray"``) sends each round's evaluation there. Rounds of two instruments cleared
+at the same time evaluate concurrently (the operator clears outside its lock); a worker killed
+with SIGKILL mid-evaluation makes Ray run the task again and the round clears once; a cluster that
+cannot be reached is a clear error that changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from darkpool.domain import Side
+from darkpool.errors import DarkPoolError
+from tests.operator.fhe_helpers import BAND_LOW, LEVELS, REFERENCE, FheWorld, fhe_world
+
+pytestmark = [pytest.mark.fhe, pytest.mark.xdist_group("ray")]
+OPTION_REFERENCE, OPTION_BAND_LOW = 15_000, 14_998
+
+
+def test_cluster_when_unreachable_then_the_operator_refuses_to_start_with_a_clear_error(tmp_path: Path) -> None:
+    from darkpool.errors import ServiceUnavailable
+    from darkpool.operator.fhe_ray import RayFheBackend
+
+    pytest.importorskip("ray")
+    import ray
+
+    if ray.is_initialized():
+        pytest.skip("a Ray of this process is already running")
+    with pytest.raises(ServiceUnavailable, match="cannot reach the Ray cluster"):
+        RayFheBackend("http://127.0.0.1:9", "custodian-test-token", None, simulate=True,
+                      operator_address="0x" + "11" * 20, ray_address="127.0.0.1:9")
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, object_store_memory=200 * 2**20, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _fund(world: FheWorld) -> None:
+    admin = world.admin()
+    for i, who in enumerate(world.people, start=1):
+        admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
+    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+
+
+def _round(world: FheWorld, instrument: str, reference: int, band_low: int,
+           orders: list[tuple[int, Side, int, int]]) -> int:
+    rid = int(world.admin().admin("POST", "/rounds", {
+        "mode": "fhe", "instrument": instrument, "reference_ticks": reference, "band_low_ticks": band_low,
+        "levels": LEVELS, "slot_count": 4})["round_id"])
+    for who, side, limit, lots in orders:
+        world.client(world.people[who]).fhe_order(rid, instrument, side, limit, lots)
+    return rid
+
+
+def _clear_all(world: FheWorld, rids: list[int]) -> dict[int, Any]:
+    """Clear the rounds from one thread each, at the same time."""
+    results: dict[int, Any] = {}
+
+    def clear(rid: int) -> None:
+        try:
+            results[rid] = world.admin().admin("POST", f"/rounds/{rid}/clear")
+        except DarkPoolError as error:
+            results[rid] = error
+
+    threads = [threading.Thread(target=clear, args=(rid,)) for rid in rids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    return results
+
+
+def test_rounds_of_two_instruments_when_cleared_together_then_both_evaluate_on_ray(
+        tmp_path: Path, ray_cluster: None) -> None:
+    with fhe_world(tmp_path, simulate=True, operator={"fhe_backend": "ray"}) as world:
+        _fund(world)
+        perp = _round(world, "ETH-PERP", REFERENCE, BAND_LOW,
+                      [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
+        call = _round(world, "ETH-3000-C", OPTION_REFERENCE, OPTION_BAND_LOW,
+                      [(2, Side.BUY, 15_000, 5), (3, Side.SELL, 14_999, 7)])
+        results = _clear_all(world, [perp, call])
+        assert results[perp]["result"]["volume_lots"] == 47, results[perp]
+        assert results[call]["result"]["volume_lots"] == 5, results[call]
+        log = httpx.get(f"{world.custodian_url}/log").json()
+        assert sorted(int(e["round_id"]) for e in log) == sorted([perp, call])
+
+
+def _worker_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "ray::evaluate_round"], capture_output=True, text=True, check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_worker_when_killed_mid_round_then_ray_retries_and_the_round_clears_once(
+        tmp_path: Path, ray_cluster: None) -> None:
+    # Real encryption, so the evaluation lasts long enough to be killed in the middle of it.
+    with fhe_world(tmp_path, simulate=False, operator={"fhe_backend": "ray"}) as world:
+        _fund(world)
+        rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
+        killed: list[int] = []
+        refused: list[str] = []
+
+        def kill_first_evaluation() -> None:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and not killed:
+                pids = _worker_pids()
+                if pids:
+                    try:  # the round is frozen while it evaluates: no new slot or order
+                        world.client(world.people[2]).fhe_order(rid, "ETH-PERP", Side.SELL, 299_999, 5)
+                    except DarkPoolError as error:
+                        refused.append(error.code)
+                    for pid in _worker_pids():
+                        os.kill(pid, signal.SIGKILL)
+                        killed.append(pid)
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_first_evaluation)
+        killer.start()
+        results = _clear_all(world, [rid])
+        killer.join(timeout=10)
+        assert killed, "no Ray worker was evaluating"
+        assert refused == ["wrong_phase"], refused
+        assert results[rid]["result"]["volume_lots"] == 47, results[rid]
+        assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]
