@@ -69,7 +69,7 @@ def clear_seconds(root: Path, slots: int, levels: int, max_lots: int, *, atteste
     shape = f"{slots}x{levels}x{max_lots}"
     cache = root / "cache"
     with ExitStack() as stack:
-        c_port = free_port()
+        c_port, o_port = free_port(), free_port()
         verifier_address, verifier_url = "", ""
         if attested:
             verifier_app = create_verifier_app(VerifierSettings(
@@ -80,13 +80,14 @@ def clear_seconds(root: Path, slots: int, levels: int, max_lots: int, *, atteste
         custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
             vault=VAULT, operator_token=TOKEN, log=str(root / f"log-{attested}.jsonl"),
             key_dir=str(root / f"custodian-{attested}"), cache_dir=str(cache), shapes=shape,
-            verifiers=verifier_address, verifier_quorum=1 if attested else 0)), port=c_port))
+            verifiers=verifier_address, verifier_quorum=1 if attested else 0,
+            operator_url=f"http://127.0.0.1:{o_port}")), port=c_port))
         operator = stack.enter_context(ServerThread(create_operator_app(OperatorSettings(
             journal=str(root / f"journal-{attested}.db"), vault=VAULT, token=TOKEN, admin_token=TOKEN,
             mark_max_age_s=10**6, custodian_url=custodian.url, custodian_token=TOKEN, fhe_cache_dir=str(cache),
             fhe_max_quantity=max_lots, fhe_shapes=f"{slots}x{levels}", data_dir=str(root / f"data-{attested}"),
             secrets_dir=str(root / f"operator-{attested}"), verifier_urls=verifier_url,
-            verifier_token=TOKEN if attested else None, rate_per_s=10**6, rate_burst=10**6))))
+            verifier_token=TOKEN if attested else None, rate_per_s=10**6, rate_burst=10**6)), port=o_port))
         admin = stack.enter_context(DarkPoolClient(operator.url, admin_token=TOKEN))
         people = [Identity.generate() for _ in range(slots)]
         for i, who in enumerate(people, start=1):

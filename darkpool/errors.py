@@ -274,6 +274,7 @@ class InsufficientBond(PolicyViolation):
 #         ├── MissingAttestation          fewer verifiers' signed re-evaluations than the quorum
 #         ├── InvalidAttestation          an attestation by no configured verifier, or of another transcript
 #         ├── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
+#         ├── UnannouncedRound            a round the operator's journal never announced (with this Enc(R))
 #         ├── RoundAborted                the operator aborted the round at the custodian: no masks, no decryption
 #         └── CustodianHalted             decryption stopped after a void round (mismatch or inconsistent outputs)
 
@@ -346,6 +347,13 @@ class EvaluationMismatch(PolicyViolation):
     code = "evaluation_mismatch"
 
 
+class UnannouncedRound(PolicyViolation):
+    """The operator's hash-chained journal does not announce this FHE round with the ``Enc(R)`` the
+    custodian issued for it (or does not verify): nothing of it is decrypted."""
+
+    code = "unannounced_round"
+
+
 class RoundAborted(PolicyViolation):
     """The operator aborted this round at the custodian: its masks are spent and nothing is decrypted."""
 
@@ -363,6 +371,7 @@ class CustodianHalted(PolicyViolation):
 __all__ += [
     "CustodianHalted",
     "RoundAborted",
+    "UnannouncedRound",
     "CiphertextShapeError",
     "ForeignKey",
     "InconsistentOutputs",

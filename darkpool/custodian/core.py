@@ -20,6 +20,7 @@ from typing import Any
 from darkpool.crypto.boxes import SealedBox, seal_to
 from darkpool.crypto.sealing import Sealer, check_private_tree, load_or_create_key, restrict_tree
 from darkpool.crypto.secp256k1 import address_of
+from darkpool.custodian.announcements import AnnouncedRounds
 from darkpool.custodian.store import RoundRecord, RoundStore
 from darkpool.domain import Account, account
 from darkpool.errors import (
@@ -32,6 +33,7 @@ from darkpool.errors import (
     PolicyViolation,
     ReplayedDecryption,
     RoundAborted,
+    UnannouncedRound,
     ValidationError,
 )
 from darkpool.signing import (
@@ -140,7 +142,7 @@ class CustodianCore:
     def __init__(self, domain: SigningDomain, clock: Callable[[], int], key_dir: Path, log_path: Path,
                  cache_dir: Path | None, simulate: bool, signing_key: bytes,
                  verifiers: tuple[str, ...] = (), verifier_quorum: int = 1, halt_after_void_rounds: int = 1,
-                 epoch_rounds: int = 0) -> None:
+                 epoch_rounds: int = 0, announcements: AnnouncedRounds | None = None) -> None:
         # Import concrete here, on the thread that builds the app: its tracing keeps a thread-local
         # tag stack that only the importing thread gets, and circuits are compiled on that thread.
         import fhe.artifacts
@@ -156,6 +158,7 @@ class CustodianCore:
         self.lock = threading.RLock()
         self._custodians: dict[tuple[tuple[int, int, int], int], Any] = {}
         self.epoch_rounds = epoch_rounds
+        self.announcements = announcements
         self._rounds: dict[str, _Round] = {}
         self._signing_key = signing_key
         self.address = Account(address_of(signing_key))
@@ -336,6 +339,12 @@ class CustodianCore:
                     raise RoundAborted(f"round {round_id} was aborted ({state.aborted}): nothing is decrypted")
                 if state.decrypted:
                     raise ReplayedDecryption(f"round {round_id} was already decrypted")
+                if self.announcements is not None:
+                    announced = self.announcements.masks_digest(round_id)
+                    if announced != state.opened.masks_digest:
+                        raise UnannouncedRound(f"round {round_id} is not announced in the operator's journal" if
+                                               announced is None else f"round {round_id} was announced with "
+                                               "another Enc(R) than the one issued for it")
                 attested = self._check_attestations(round_id, circuit_id, masks_digest, inputs_commitment,
                                                     attestations, caps, state.opened.slots)
                 request = DecryptionRequest(round_id, CircuitId(circuit_id), masks_digest, inputs_commitment,

@@ -104,7 +104,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     verifier_token = secrets.token_urlsafe(ADMIN_TOKEN_BYTES)
     with flow.console.status("key custodian and verifier: compiling the 4-slot, 4-level circuit and generating "
                              "keys (cached after the first run)..."):
-        custodian_port = free_port()
+        custodian_port, operator_port = free_port(), free_port()
         verifier = stack.enter_context(ServerThread(create_verifier_app(VerifierSettings(
             chain_id=d.chain_id, vault=d.vault, operator_token=verifier_token,
             custodian_url=f"http://127.0.0.1:{custodian_port}", key_dir=str(flow.out_dir.resolve() / "verifier-keys"),
@@ -113,7 +113,8 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
         custodian = stack.enter_context(ServerThread(create_custodian_app(CustodianSettings(
             chain_id=d.chain_id, vault=d.vault, operator_token=custodian_token, log=str(flow.out_dir / "custodian.log"),
             key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}",
-            verifiers=verifier_address, epoch_rounds=1)), port=custodian_port))
+            verifiers=verifier_address, epoch_rounds=1, operator_url=f"http://127.0.0.1:{operator_port}")),
+            port=custodian_port))
         settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
                                     auditor_token=auditor_token,
@@ -122,7 +123,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
                                     fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"),
                                     verifier_urls=verifier.url, verifier_token=verifier_token,
                                     secrets_dir=str(flow.out_dir.resolve() / "operator-secrets"))
-        server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain)))
+        server = stack.enter_context(ServerThread(create_operator_app(settings, chain=chain), port=operator_port))
     flow.ok(f"key custodian on {custodian.url} (holds the FHE secret key); operator on {server.url} (evaluation "
             f"keys only; journal: SQLite WAL at {settings.journal}); verifier {verifier_address} on {verifier.url} "
             "(re-evaluates every FHE round; the custodian decrypts only what it attests)")

@@ -76,6 +76,7 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.EvaluationMismatch, 409),
     ErrorCode(e.CustodianHalted, 403),
     ErrorCode(e.RoundAborted, 409),
+    ErrorCode(e.UnannouncedRound, 403),
     ErrorCode(e.Unauthorized, 401),
     ErrorCode(e.RateLimited, 429),
     ErrorCode(e.ServiceUnavailable, 503),

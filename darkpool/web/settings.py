@@ -161,6 +161,9 @@ class CustodianSettings(BaseSettings):
     """How many distinct configured verifiers must attest a round before its outputs are released.
     0 trusts the operator's evaluation alone (a custodian then decrypts whatever the operator sends
     as a round's outputs: for tests of other parts only)."""
+    operator_url: str | None = None
+    """The operator whose journal announces FHE rounds: a round it did not announce (with the Enc(R)
+    issued for it) is not decrypted. Unset: no announcement check (tests of other parts only)."""
     epoch_rounds: int = Field(default=100, ge=0)
     """Rounds per key epoch: round r's masks are encrypted under the key set of epoch (r-1)//epoch_rounds,
     and a past epoch's secret key is destroyed once its rounds are spent (0: one key set, never rotated)."""

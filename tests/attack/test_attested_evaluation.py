@@ -93,6 +93,12 @@ def _attacker(world: FheWorld, orders: list[Any] = FHE_ORDERS) -> Attacker:
     for i, who in enumerate(world.people, start=1):
         admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
     admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+    return _attacker_round(world, orders)
+
+
+def _attacker_round(world: FheWorld, orders: list[Any] = FHE_ORDERS) -> Attacker:
+    """A new ETH-PERP round with the four institutions' signed orders."""
+    admin = world.admin()
     rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
                                           "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
     for who, (side, limit, qty) in zip(world.people, orders, strict=True):
@@ -150,23 +156,26 @@ def test_splice_when_mask_ciphertexts_sent_as_fills_then_nothing_released_and_cu
             world.admin().admin("POST", f"/rounds/{attacker.round_id}/clear")
 
 
-def test_key_extraction_when_dummy_round_outputs_are_chosen_then_one_bit_at_most(tmp_path: Path) -> None:
-    # The measured attack: a dummy round (never announced, no orders) whose "outputs" are ciphertexts
-    # of the operator's choosing. Without an attestation: refused before decrypting. With the verifier's
-    # honest attestation of the empty round: the chosen outputs disagree, nothing is released and the
-    # custodian halts, so the second chosen query, and every later one, gets nothing at all.
+def test_key_extraction_when_dummy_round_or_chosen_outputs_then_one_bit_at_most(tmp_path: Path) -> None:
+    # The measured attack: a dummy round (opened at the custodian, never announced, no orders) whose
+    # "outputs" are ciphertexts of the operator's choosing. Refused before decrypting, attested or
+    # not: the operator's journal never announced it. Chosen outputs in an announced round, with the
+    # verifier's honest attestation, disagree: nothing is released and the custodian halts, so the
+    # second chosen query, and every later one, gets nothing at all.
     with fhe_world(tmp_path, simulate=True) as world:
         attacker = _attacker(world)
         dummy = dataclasses.replace(attacker, round_id=900, orders={}, info=_open_dummy_round(world, 900))
         honest = dummy.evaluate()
         chosen = dataclasses.replace(honest, outputs=(*honest.outputs[:3], save_array(np.full((4, 4), 3))))
-        refused = dummy.decrypt(chosen, [])
-        _refused_before_decrypting(dummy, refused, "missing_attestation")
-        response = dummy.decrypt(chosen, [dummy.attest(dummy.body())])
+        _refused_before_decrypting(dummy, dummy.decrypt(chosen, []), "unannounced_round")
+        _refused_before_decrypting(dummy, dummy.decrypt(chosen, [dummy.attest(dummy.body())]), "unannounced_round")
+        request = attacker.evaluate()
+        chosen = dataclasses.replace(request, outputs=(*request.outputs[:3], save_array(np.full((4, 4), 3))))
+        response = attacker.decrypt(chosen, [attacker.attest(attacker.body())])
         assert response.status_code == 409 and _code(response) == "evaluation_mismatch"
-        second = dataclasses.replace(attacker, round_id=901, orders={}, info=_open_dummy_round(world, 901))
-        request = second.evaluate()
-        response = second.decrypt(request, [second.attest(second.body())])
+        world.admin().admin("POST", f"/rounds/{attacker.round_id}/abandon", {"reason": "probe spent"})
+        second = _attacker_round(world)
+        response = second.decrypt(second.evaluate(), [second.attest(second.body())])
         assert response.status_code == 403 and _code(response) == "custodian_halted"
         assert [e["outputs"] for e in attacker.custodian_log()] == [None]
 

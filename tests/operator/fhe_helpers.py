@@ -77,7 +77,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
               mark_max_age_s: int = 10**6, custodian: dict[str, Any] | None = None,
               operator: dict[str, Any] | None = None) -> Iterator[FheWorld]:
     cache = tmp_path.parent / "fhe-cache"
-    c_port = free_port()
+    c_port, o_port = free_port(), free_port()
     verifier_app = create_verifier_app(VerifierSettings(
         vault=VAULT, operator_token=VERIFIER_TOKEN, custodian_url=f"http://127.0.0.1:{c_port}",
         key_dir=str(tmp_path / "verifier-keys"), cache_dir=str(cache), simulate=simulate,
@@ -86,7 +86,8 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                            log=str(tmp_path / "custodian-log.jsonl"),
                                            key_dir=str(tmp_path / "custodian-keys"), cache_dir=str(cache),
                                            simulate=simulate, shapes=f"4x4x{max_quantity}",
-                                           verifiers=verifier_app.state.core.address, **(custodian or {}))
+                                           verifiers=verifier_app.state.core.address,
+                                           operator_url=f"http://127.0.0.1:{o_port}", **(custodian or {}))
     with ExitStack() as stack:
         custodian_app = Recorder(create_custodian_app(custodian_settings))
         c_server = stack.enter_context(ServerThread(custodian_app, port=c_port))  # type: ignore[arg-type]
@@ -101,7 +102,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                     verifier_urls=v_server.url, verifier_token=VERIFIER_TOKEN, **(operator or {}))
         app = create_operator_app(settings, clock=clock)
         operator_recorder = Recorder(app)
-        o_server = stack.enter_context(ServerThread(operator_recorder))  # type: ignore[arg-type]
+        o_server = stack.enter_context(ServerThread(operator_recorder, port=o_port))  # type: ignore[arg-type]
         yield FheWorld(o_server.url, c_server.url, operator_recorder, custodian_app, app, identities(4), tmp_path,
                        v_server.url, verifier)
 

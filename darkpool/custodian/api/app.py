@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from darkpool.crypto.sealing import load_or_create_key, private_dir
+from darkpool.custodian.announcements import AnnouncedRounds
 from darkpool.custodian.api import keys, log, rounds
 from darkpool.custodian.core import CustodianCore
 from darkpool.signing import SigningDomain
@@ -26,7 +27,8 @@ def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int
                          key_dir, Path(settings.log), Path(settings.cache_dir) if settings.cache_dir else None,
                          settings.simulate, signing_key=load_or_create_key(key_dir / "mask-signing.key"),
                          verifiers=settings.verifier_addresses(), verifier_quorum=settings.verifier_quorum,
-                         halt_after_void_rounds=settings.halt_after_void_rounds, epoch_rounds=settings.epoch_rounds)
+                         halt_after_void_rounds=settings.halt_after_void_rounds, epoch_rounds=settings.epoch_rounds,
+                         announcements=AnnouncedRounds(settings.operator_url) if settings.operator_url else None)
     for slots, levels, max_quantity in parse_shapes(settings.shapes):
         core.prepare(slots, levels, max_quantity)
     app = FastAPI(title="darkpool key custodian", version="1", responses=ERROR_RESPONSES,
