@@ -33,6 +33,8 @@ from tests.operator.fhe_helpers import (
     REFERENCE,
     FheWorld,
     fhe_world,
+    fund_institutions,
+    open_fhe_round,
 )
 from tests.operator.helpers import VAULT
 
@@ -81,6 +83,10 @@ class Attacker:
                               "attestations": [{"attestation": a["attestation"], "outputs": a["outputs"]}
                                                for a in attestations]})
 
+    def zero_caps_but_first(self) -> dict[int, SlotInput]:
+        """The chosen clear inputs of the measured attack: every cap 0 but the target's (slot 0)."""
+        return {slot: dataclasses.replace(given, cap=0 if slot else given.cap) for slot, given in self.orders.items()}
+
     def custodian_log(self) -> list[dict[str, Any]]:
         return list(httpx.get(f"{self.world.custodian_url}/log").json())
 
@@ -89,18 +95,13 @@ class Attacker:
 
 
 def _attacker(world: FheWorld, orders: list[Any] = FHE_ORDERS) -> Attacker:
-    admin = world.admin()
-    for i, who in enumerate(world.people, start=1):
-        admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
-    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+    fund_institutions(world)
     return _attacker_round(world, orders)
 
 
 def _attacker_round(world: FheWorld, orders: list[Any] = FHE_ORDERS) -> Attacker:
     """A new ETH-PERP round with the four institutions' signed orders."""
-    admin = world.admin()
-    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
-                                          "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
+    rid = open_fhe_round(world)
     for who, (side, limit, qty) in zip(world.people, orders, strict=True):
         world.client(who).fhe_order(rid, "ETH-PERP", side, limit, qty)
     core = world.operator_app.state.core
@@ -185,8 +186,7 @@ def test_chosen_caps_when_operator_evaluates_other_inputs_than_attested_then_ref
     # attests the inputs it was shown; the operator's request commits to others.
     with fhe_world(tmp_path, simulate=True) as world:
         attacker = _attacker(world)
-        chosen = {slot: dataclasses.replace(given, cap=0 if slot else given.cap)
-                  for slot, given in attacker.orders.items()}
+        chosen = attacker.zero_caps_but_first()
         response = attacker.decrypt(attacker.evaluate(chosen), [attacker.attest(attacker.body())])
         _refused_before_decrypting(attacker, response, "invalid_attestation")
         # Chosen caps shown to the verifier too, but the honest caps named to the custodian (to publish
@@ -268,8 +268,7 @@ def test_round_when_really_encrypted_goes_through_operator_verifier_and_custodia
     # on the same keys is refused.
     with fhe_world(tmp_path, simulate=False) as world:
         attacker = _attacker(world)
-        chosen = {slot: dataclasses.replace(given, cap=0 if slot else given.cap)
-                  for slot, given in attacker.orders.items()}
+        chosen = attacker.zero_caps_but_first()
         response = attacker.decrypt(attacker.evaluate(chosen), [attacker.attest(attacker.body())])
         _refused_before_decrypting(attacker, response, "invalid_attestation")
         _honest_then_clears(attacker)

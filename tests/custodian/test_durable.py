@@ -18,7 +18,15 @@ import pytest
 from darkpool.custodian import create_custodian_app
 from darkpool.domain import Side
 from darkpool.errors import DarkPoolError
-from tests.operator.fhe_helpers import BAND_LOW, CUSTODIAN_TOKEN, LEVELS, REFERENCE, FheWorld, fhe_world, run_fhe_round
+from tests.operator.fhe_helpers import (
+    CUSTODIAN_TOKEN,
+    LEVELS,
+    FheWorld,
+    fhe_world,
+    fund_institutions,
+    open_fhe_round,
+    run_fhe_round,
+)
 
 pytestmark = [pytest.mark.fhe]
 AUTH = {"Authorization": f"Bearer {CUSTODIAN_TOKEN}"}
@@ -32,12 +40,8 @@ def _restart(world: FheWorld) -> Any:
 
 
 def _open_round_with_orders(world: FheWorld, orders: list[tuple[Side, int, int]]) -> tuple[int, list[Any]]:
-    admin = world.admin()
-    for i, who in enumerate(world.people, start=1):
-        admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
-    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
-    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
-                                          "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
+    fund_institutions(world)
+    rid = open_fhe_round(world)
     clients = [world.client(who) for who in world.people[: len(orders)]]
     tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty) for c, (side, limit, qty) in zip(clients, orders,
                                                                                                 strict=True)]
@@ -135,9 +139,7 @@ def test_epochs_when_a_past_epoch_is_spent_then_its_secret_key_is_destroyed(tmp_
         circuit_dir = core.key_dir / core._rounds[str(rid)].opened.circuit_id
         assert (circuit_dir / "epoch-0" / "keyset" / "secret.keys").exists()
         world.admin().admin("POST", f"/rounds/{rid}/abandon", {"reason": "rotate"})
-        rid2 = world.admin().admin("POST", "/rounds", {
-            "mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE, "band_low_ticks": BAND_LOW,
-            "levels": LEVELS, "slot_count": 4})["round_id"]
+        rid2 = open_fhe_round(world)
         assert core._rounds[str(rid2)].epoch == 1
         assert not (circuit_dir / "epoch-0" / "keyset" / "secret.keys").exists()
         assert (circuit_dir / "epoch-1" / "keyset" / "secret.keys").exists()

@@ -107,14 +107,27 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                        v_server.url, verifier)
 
 
-def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORDERS) -> dict[str, Any]:
-    """Fund four institutions, run one FHE round on ETH-PERP, open the filled sides; return the round."""
+def fund_institutions(world: FheWorld) -> None:
+    """Credit each of the four institutions 10**12 and mark ETH at 3000 (idempotent deposit ids)."""
     admin = world.admin()
     for i, who in enumerate(world.people, start=1):
         admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
     admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
-    rid = admin.admin("POST", "/rounds", {"mode": "fhe", "instrument": "ETH-PERP", "reference_ticks": REFERENCE,
-                                          "band_low_ticks": BAND_LOW, "levels": LEVELS, "slot_count": 4})["round_id"]
+
+
+def open_fhe_round(world: FheWorld, instrument: str = "ETH-PERP", reference: int = REFERENCE,
+                   band_low: int = BAND_LOW) -> int:
+    """Announce a 4-slot FHE round of ``LEVELS`` levels; return its id."""
+    return int(world.admin().admin("POST", "/rounds", {
+        "mode": "fhe", "instrument": instrument, "reference_ticks": reference, "band_low_ticks": band_low,
+        "levels": LEVELS, "slot_count": 4})["round_id"])
+
+
+def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORDERS) -> dict[str, Any]:
+    """Fund four institutions, run one FHE round on ETH-PERP, open the filled sides; return the round."""
+    admin = world.admin()
+    fund_institutions(world)
+    rid = open_fhe_round(world)
     clients = [world.client(who) for who in world.people]
     tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty)
                for c, (side, limit, qty) in zip(clients, orders, strict=True)]

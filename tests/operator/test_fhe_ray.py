@@ -23,7 +23,7 @@ import pytest
 
 from darkpool.domain import Side
 from darkpool.errors import DarkPoolError
-from tests.operator.fhe_helpers import BAND_LOW, LEVELS, REFERENCE, FheWorld, fhe_world
+from tests.operator.fhe_helpers import BAND_LOW, REFERENCE, FheWorld, fhe_world, fund_institutions, open_fhe_round
 
 pytestmark = [pytest.mark.fhe, pytest.mark.xdist_group("ray")]
 OPTION_REFERENCE, OPTION_BAND_LOW = 15_000, 14_998
@@ -53,18 +53,9 @@ def ray_cluster() -> Iterator[None]:
         ray.shutdown()
 
 
-def _fund(world: FheWorld) -> None:
-    admin = world.admin()
-    for i, who in enumerate(world.people, start=1):
-        admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address, "amount": 10**12})
-    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
-
-
 def _round(world: FheWorld, instrument: str, reference: int, band_low: int,
            orders: list[tuple[int, Side, int, int]]) -> int:
-    rid = int(world.admin().admin("POST", "/rounds", {
-        "mode": "fhe", "instrument": instrument, "reference_ticks": reference, "band_low_ticks": band_low,
-        "levels": LEVELS, "slot_count": 4})["round_id"])
+    rid = open_fhe_round(world, instrument, reference, band_low)
     for who, side, limit, lots in orders:
         world.client(world.people[who]).fhe_order(rid, instrument, side, limit, lots)
     return rid
@@ -91,7 +82,7 @@ def _clear_all(world: FheWorld, rids: list[int]) -> dict[int, Any]:
 def test_rounds_of_two_instruments_when_cleared_together_then_both_evaluate_on_ray(
         tmp_path: Path, ray_cluster: None) -> None:
     with fhe_world(tmp_path, simulate=True, operator={"fhe_backend": "ray"}) as world:
-        _fund(world)
+        fund_institutions(world)
         perp = _round(world, "ETH-PERP", REFERENCE, BAND_LOW,
                       [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
         call = _round(world, "ETH-3000-C", OPTION_REFERENCE, OPTION_BAND_LOW,
@@ -112,7 +103,7 @@ def test_worker_when_killed_mid_round_then_ray_retries_and_the_round_clears_once
         tmp_path: Path, ray_cluster: None) -> None:
     # Real encryption, so the evaluation lasts long enough to be killed in the middle of it.
     with fhe_world(tmp_path, simulate=False, operator={"fhe_backend": "ray"}) as world:
-        _fund(world)
+        fund_institutions(world)
         rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
         killed: list[int] = []
         refused: list[str] = []

@@ -98,11 +98,13 @@ def test_fhe_round_when_encrypted_operator_and_custodian_see_no_unfilled_order_v
         assert out["result"]["volume_lots"] == _expected()["volume_lots"]
         world.operator_app.state.core.journal.flush()
         stored = b"".join(p.read_bytes() for p in tmp_path.rglob("*")
-                          if p.is_file() and "custodian" not in str(p.relative_to(tmp_path)))
+                          if p.is_file() and not str(p.relative_to(tmp_path)).startswith(("custodian", "verifier")))
         journal = "\n".join(e.payload.decode() for e in world.operator_app.state.core.journal.entries())
         logs = caplog.text + "".join(capfd.readouterr())
         for name, blob in {"operator received": b"\n".join(world.operator_received.received),
                            "custodian received": b"\n".join(world.custodian_received.received),
+                           "verifier received": b"\n".join(world.verifier_received.received
+                                                            if world.verifier_received else []),
                            "operator journal": journal.encode(), "operator logs": logs.encode(),
                            "operator files": stored}.items():
             found = _tokens(blob) & set(UNFILLED_VALUES)
