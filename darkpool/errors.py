@@ -271,6 +271,7 @@ class InsufficientBond(PolicyViolation):
 #         ├── ReplayedDecryption          a second decryption request for a round
 #         ├── TranscriptMismatch          a request naming a transcript the custodian never issued
 #         ├── UndeclaredOutput            a request to decrypt anything but the round's outputs
+#         │   └── TrivialCiphertext       an output with a trivial or crafted low-entropy mask
 #         ├── MissingAttestation          fewer verifiers' signed re-evaluations than the quorum
 #         ├── InvalidAttestation          an attestation by no configured verifier, or of another transcript
 #         ├── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
@@ -327,6 +328,13 @@ class UndeclaredOutput(PolicyViolation):
     code = "undeclared_output"
 
 
+class TrivialCiphertext(UndeclaredOutput):
+    """An output ciphertext whose mask is trivial or of low entropy (zero words): refused before any
+    decryption; the round is void."""
+
+    code = "trivial_ciphertext"
+
+
 class MissingAttestation(PolicyViolation):
     """A decryption request without the quorum of verifiers' signed re-evaluations of its transcript."""
 
@@ -381,6 +389,7 @@ __all__ += [
     "UndeclaredOutput",
     "WrongRound",
     "MissingAttestation",
+    "TrivialCiphertext",
     "InvalidAttestation",
     "EvaluationMismatch",
 ]

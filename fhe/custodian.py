@@ -34,6 +34,7 @@ from darkpool.errors import (
     MaskReuse,
     ReplayedDecryption,
     TranscriptMismatch,
+    TrivialCiphertext,
     UndeclaredOutput,
     WrongRound,
 )
@@ -43,7 +44,7 @@ from fhe.encoding import SlotMask
 from fhe.log import DecryptionLog
 from fhe.transcript import DecryptionRequest, RoundMasks, RoundOutputs, digest, transcript_hash
 
-__all__ = ["Custodian", "decode_outputs", "load_array", "save_array"]
+__all__ = ["MAX_ZERO_WORDS", "Custodian", "decode_outputs", "load_array", "refuse_low_entropy", "save_array"]
 
 OUTPUT_COUNT = 4
 """Declared outputs: traded flag, rank digits, volume digits, fill digits per slot."""
@@ -203,6 +204,9 @@ class Custodian:
         # Spent before decrypting: a failed or inconsistent decryption cannot be retried either.
         state.decrypted = True
         try:
+            if self._client is not None:
+                for data in (*request.outputs, *(data for outputs in attested for data in outputs)):
+                    refuse_low_entropy(data)
             values = self._decrypt_values(request.outputs)
             others = [self._decrypt_values(outputs) for outputs in attested]
         except UndeclaredOutput:
@@ -236,6 +240,21 @@ class Custodian:
         except (RuntimeError, ValueError) as error:
             raise UndeclaredOutput(f"the outputs are not this circuit's declared outputs: {error}") from error
         return [np.asarray(v) for v in plain]
+
+
+MAX_ZERO_WORDS = 64
+"""Zero 64-bit words a serialized output may hold (its framing's); an LWE ciphertext's mask is
+uniform, so a real one has essentially none, while a trivial (noiseless) ciphertext or a crafted
+low-entropy one — the mask ``a = e_i`` of a key-bit probe — has about as many as its dimension."""
+
+
+def refuse_low_entropy(data: bytes) -> None:
+    """Refuse, before any decryption, a serialized ciphertext with a trivial or low-entropy mask."""
+    words = np.frombuffer(data[: len(data) // 8 * 8], dtype="<u8")
+    zeros = int(np.count_nonzero(words == 0))
+    if zeros > max(MAX_ZERO_WORDS, len(words) // 100):
+        raise TrivialCiphertext(f"an output holds {zeros} zero words of {len(words)}: a trivial or crafted "
+                                "ciphertext, not an evaluation's; nothing is decrypted")
 
 
 def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[IntArray]) -> RoundOutputs:

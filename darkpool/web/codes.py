@@ -72,6 +72,7 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.TranscriptMismatch, 403),
     ErrorCode(e.UndeclaredOutput, 403),
     ErrorCode(e.MissingAttestation, 403),
+    ErrorCode(e.TrivialCiphertext, 403),
     ErrorCode(e.InvalidAttestation, 403),
     ErrorCode(e.EvaluationMismatch, 409),
     ErrorCode(e.CustodianHalted, 403),

@@ -149,3 +149,28 @@ def test_clear_fhe_when_largest_supported_round_real_encryption_equals_reference
     result = clear_fhe(round_, orders, caps=caps, cache_dir=fhe_cache)
     assert result.price_ticks == expected.price_ticks and result.volume_lots == expected.volume_lots
     assert result.fills == {o.id: expected.fills.get(o.id, 0) for o in orders}
+
+
+@pytest.mark.attack
+def test_decrypt_when_an_output_is_a_trivial_or_low_entropy_ciphertext_refuses_before_decrypting(
+    real_circuit: CompiledCircuit, real_custodian: Custodian
+) -> None:
+    # A key-bit probe decrypts a ciphertext whose mask is mostly zero (a = e_i), and a trivial
+    # ciphertext (a = 0) decrypts to whatever its body says: both are refused on sight.
+    from darkpool.errors import TrivialCiphertext
+    from fhe.custodian import refuse_low_entropy
+
+    operator = Operator(real_circuit, real_custodian.evaluation_keys, real_custodian.key_id)
+    masks = real_custodian.open_round("real-trivial")
+    operator.begin("real-trivial", ROUND, masks)
+    honest = operator.evaluate("real-trivial")
+    for data in (*honest.outputs, masks.ciphertext):
+        refuse_low_entropy(data)  # real ciphertexts pass
+    crafted = bytearray(honest.outputs[3])
+    words = len(crafted) // 8
+    crafted[words // 4 * 8: words // 2 * 8] = bytes((words // 2 - words // 4) * 8)  # a zeroed mask
+    request = dataclasses.replace(honest, outputs=(*honest.outputs[:3], bytes(crafted)))
+    entries = len(real_custodian.log.entries)
+    with pytest.raises(TrivialCiphertext):
+        real_custodian.decrypt(request)
+    assert [e.outputs for e in real_custodian.log.entries[entries:]] == [None]  # void, nothing revealed
