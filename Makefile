@@ -3,8 +3,12 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 NPM_STAMP := contracts/node_modules/.installed
+# Slither pins web3<8 (the project needs web3 8): its own virtual environment, from pyproject's `slither` group.
+SLITHER_VENV  := .venv-slither
+SLITHER_STAMP := $(SLITHER_VENV)/.installed
+FORGE := node_modules/.bin/forge
 
-.PHONY: install demo test lint typecheck contracts-check unit slow bench clean
+.PHONY: install demo test lint typecheck contracts-check forge slither unit slow bench clean
 
 install: $(STAMP) $(NPM_STAMP)
 
@@ -34,11 +38,25 @@ typecheck: install
 unit: install
 	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
+$(SLITHER_STAMP): pyproject.toml
+	test -x $(SLITHER_VENV)/bin/python || python3 -m venv $(SLITHER_VENV)
+	$(SLITHER_VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.1"
+	$(SLITHER_VENV)/bin/python -m pip install --quiet --group slither
+	touch $(SLITHER_STAMP)
+
 # The committed ABI and bytecode must be what the pinned solc builds from the sources.
 contracts-check: install
 	cd contracts && node build.js --check
 
-test: lint typecheck contracts-check unit
+# forge unit, fuzz and invariant tests, offline, compiled by the pinned solc-js (contracts/tools/solc).
+forge: $(NPM_STAMP)
+	cd contracts && $(FORGE) test --offline
+
+# Slither fails on any medium or high finding; lows are fixed or explained beside a slither-disable comment.
+slither: $(NPM_STAMP) $(SLITHER_STAMP)
+	cd contracts && PATH="$$PWD/node_modules/.bin:$$PATH" ../$(SLITHER_VENV)/bin/slither . --fail-medium
+
+test: lint typecheck contracts-check forge slither unit
 
 slow: install
 	$(VENV)/bin/pytest -q -m slow
@@ -47,4 +65,4 @@ bench: install
 	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) contracts/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SLITHER_VENV) contracts/node_modules contracts/out contracts/cache .mypy_cache .ruff_cache .pytest_cache

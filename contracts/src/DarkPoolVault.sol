@@ -298,6 +298,8 @@ contract DarkPoolVault is ReentrancyGuardTransient {
 
     function _finalize(uint64 batchId) private {
         uint256 committedAt = _batches[batchId].committedAt;
+        // An existence test (a committed batch has a non-zero time), not a comparison of times.
+        // slither-disable-next-line incorrect-equality
         if (committedAt == 0) revert UnknownBatch(batchId);
         uint256 endsAt = committedAt + challengeWindow;
         // slither-disable-next-line timestamp
@@ -357,6 +359,8 @@ contract DarkPoolVault is ReentrancyGuardTransient {
     ///         At most `maxForcedRequestsPerBlock` requests are accepted per block.
     function requestForcedWithdrawal() external whenNotFrozen {
         if (forcedRequestedAt[msg.sender] != 0) revert ForcedRequestPending(msg.sender);
+        // The count belongs to one block number: equality is the point, no one can steer it.
+        // slither-disable-next-line incorrect-equality
         uint64 inBlock = _forcedRequestsBlock == block.number ? _forcedRequestsInBlock : 0;
         if (inBlock >= maxForcedRequestsPerBlock) revert TooManyForcedRequests(block.number);
         _forcedRequestsBlock = uint64(block.number);
