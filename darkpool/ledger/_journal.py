@@ -55,6 +55,7 @@ class Journal:
         self._recovered = list(store.read())
         self._head = verify_chain(self._recovered)
         self._seq = self._recovered[-1].seq if self._recovered else 0
+        self._durable_seq = self._seq
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: list[tuple[JournalEntry, Future[None]]] = []
@@ -78,9 +79,9 @@ class Journal:
 
     @property
     def lag(self) -> int:
-        """Entries appended but not yet durable (the group commit's backlog)."""
+        """Entries appended but not yet durable: those queued and those being written (the group commit's backlog)."""
         with self._lock:
-            return len(self._pending)
+            return self._seq - self._durable_seq
 
     @property
     def healthy(self) -> bool:
@@ -140,6 +141,9 @@ class Journal:
                 for _, done in batch + rest:
                     done.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
                 return
+            if batch:
+                with self._lock:
+                    self._durable_seq = batch[-1][0].seq
             for _, done in batch:
                 done.set_result(None)
 

@@ -61,6 +61,13 @@ class CustodianFheBackend:
         self._circuits[(shape.slots, shape.levels, shape.quantity_digits)] = compile_circuit(
             shape, simulate=self.simulate, cache_dir=self.cache_dir)
 
+    def bootstraps(self, slots: int, levels: int, quantity_digits: int) -> int | None:
+        """Programmable bootstraps in one evaluation of a circuit shape (None for a shape not loaded here)."""
+        circuit = self._circuits.get((slots, levels, quantity_digits))
+        if circuit is None:
+            return None
+        return int(circuit.server.programmable_bootstrap_count(circuit.function_name))
+
     def _masks_path(self, round_id: int) -> Path:
         return self.data_dir / f"fhe-round-{round_id}.masks"
 
@@ -89,7 +96,8 @@ class CustodianFheBackend:
                 key = (info["slots"], info["levels"], info["quantity_digits"])
                 circuit = self._circuits.get(key)
                 if circuit is None:  # concrete traces only on the main thread: prefer prepare()
-                    circuit = compile_circuit(Shape(*key), simulate=self.simulate, cache_dir=self.cache_dir)
+                    circuit = self._circuits[key] = compile_circuit(Shape(*key), simulate=self.simulate,
+                                                                    cache_dir=self.cache_dir)
                 if str(circuit.id) != info["circuit_id"]:
                     raise ForeignKey(f"custodian's circuit {info['circuit_id']} is not ours ({circuit.id})")
                 keys = b"" if self.simulate else raise_for_bytes(

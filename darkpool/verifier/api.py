@@ -3,7 +3,8 @@
 ``POST /rounds/{round_id}/evaluate`` (operator's bearer token: re-evaluation is costly) takes a
 round's ``Enc(R)``, the operator's salt and every slot's opening, and answers the verifier's output
 ciphertexts with its signed :class:`~darkpool.signing.EvaluationAttested`; ``GET /identity`` is
-the address the custodian is configured to trust.
+the address the custodian is configured to trust; ``/health``, ``/ready`` and ``/metrics`` are
+its operations endpoints (:mod:`darkpool.web.observability`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from darkpool.crypto.sealing import load_or_create_key, private_dir
@@ -24,6 +26,16 @@ from darkpool.signing import FheOrder, SigningDomain, signed_from_wire, signed_t
 from darkpool.verifier.core import RoundToVerify, SlotOpening, VerifierCore
 from darkpool.web.codes import raise_for_error
 from darkpool.web.http import ERROR_RESPONSES, check_bearer, install_error_handlers
+from darkpool.web.observability import (
+    METRICS_RESPONSES,
+    READY_RESPONSES,
+    HealthView,
+    ReadinessView,
+    ServiceMetrics,
+    install_observability,
+    readiness,
+    scrape,
+)
 from darkpool.web.schemas import SignedEnvelope
 from darkpool.web.settings import VerifierSettings, parse_shapes
 
@@ -123,6 +135,26 @@ def identity(core: Core) -> IdentityView:
     return IdentityView(address=core.address)
 
 
+@router.get("/health", tags=["operations"])
+def health() -> HealthView:
+    """Liveness: the process answers (always 200)."""
+    return HealthView(service="verifier")
+
+
+@router.get("/ready", tags=["operations"], responses=READY_RESPONSES)
+def ready(request: Request) -> ReadinessView:
+    """Readiness: not draining after SIGTERM; 503 otherwise. Its signing key and the circuits of its
+    configured shapes are loaded before the app is built, so an answering verifier has them; each
+    epoch's evaluation keys are fetched from the custodian on first use."""
+    return readiness(request, {})
+
+
+@router.get("/metrics", tags=["operations"], response_class=PlainTextResponse, responses=METRICS_RESPONSES)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics: requests and latencies by route template (``/rounds/{round_id}/evaluate``...)."""
+    return scrape(request)
+
+
 def _key_fetcher(settings: VerifierSettings) -> Callable[[str, str], bytes]:
     def fetch(circuit_id: str, key_id: str) -> bytes:
         response = httpx.get(f"{settings.custodian_url}/keys/{circuit_id}", params={"key_id": key_id}, timeout=600)
@@ -147,5 +179,6 @@ def create_verifier_app(settings: VerifierSettings) -> FastAPI:
     app.state.core = core
     app.state.settings = settings
     install_error_handlers(app)
+    install_observability(app, ServiceMetrics("verifier"))
     app.include_router(router)
     return app

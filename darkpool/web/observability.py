@@ -1,8 +1,11 @@
-"""Operations for both services: structured JSON logs, Prometheus metrics, request accounting.
+"""Operations for every service: JSON logs, Prometheus metrics, liveness and readiness.
 
 Logs are one JSON object per line (time, level, logger, message, and the fields a caller passes
 in ``extra`` such as ``round`` or ``account``); nothing logs an order field. Metrics live in a
-registry per app (tests build many apps in one process), served at ``GET /metrics``.
+registry per app (tests build many apps in one process), served at ``GET /metrics``; every request
+is counted and timed under its route template, never its raw path. ``GET /health`` answers while
+the process does; ``GET /ready`` answers 200 only while the service can serve: its own checks
+pass and it is not draining (a SIGTERM marks it so, see :func:`mark_draining`).
 """
 
 from __future__ import annotations
@@ -10,12 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from fastapi import FastAPI, Request
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel
 
-__all__ = ["JsonFormatter", "MetricsMiddleware", "ServiceMetrics", "configure_logging"]
+from darkpool.errors import ServiceUnavailable
+from darkpool.web.http import ErrorResponse
+
+__all__ = ["METRICS_RESPONSES", "READY_RESPONSES", "HealthView", "JsonFormatter", "MetricsMiddleware",
+           "ReadinessView", "ServiceMetrics", "configure_logging", "install_observability", "mark_draining",
+           "readiness", "scrape"]
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -43,26 +54,21 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 class ServiceMetrics:
-    """The metrics of one service, and an ASGI middleware that counts and times its requests."""
+    """The metrics of one service: its own registry, requests by route and status, request latency.
+
+    A service with metrics of its own subclasses this and registers them on ``self.registry``."""
 
     def __init__(self, service: str) -> None:
         self.service = service
         self.registry = CollectorRegistry()
-        self.requests = Counter("darkpool_requests", "HTTP requests answered", ["route", "method", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("darkpool_request_seconds", "HTTP request latency", ["route", "method"],
-                                 registry=self.registry,
+        self.requests = Counter("darkpool_requests", "HTTP requests answered, by route template, method and status",
+                                ["route", "method", "status"], registry=self.registry)
+        self.latency = Histogram("darkpool_request_seconds", "HTTP request latency by route template and method",
+                                 ["route", "method"], registry=self.registry,
                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60))
-        self.journal_lag = Gauge("darkpool_journal_lag_entries", "Journal entries accepted but not yet durable",
-                                 registry=self.registry)
-        self.journal_seq = Gauge("darkpool_journal_seq", "Last journal sequence number", registry=self.registry)
-        self.round_seconds = Histogram("darkpool_round_seconds", "Seconds from a round's announcement to its end",
-                                       ["mode"], registry=self.registry,
-                                       buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600))
-        self.fhe_evaluation_seconds = Histogram("darkpool_fhe_evaluation_seconds",
-                                                "Seconds one FHE round took to evaluate and decrypt",
-                                                registry=self.registry, buckets=(1, 5, 10, 20, 40, 60, 120, 300))
 
+    def before_scrape(self) -> None:
+        """Refresh gauges read from the service's state (none here)."""
 
 
 class MetricsMiddleware:
@@ -85,7 +91,61 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
+            # The template, not the path: a path holds ids and addresses, and labels must stay few.
             route = getattr(scope.get("route"), "path", "unmatched")
             method = str(scope.get("method", ""))
             self.metrics.requests.labels(route, method, str(status[0])).inc()
             self.metrics.latency.labels(route, method).observe(self.clock() - start)
+
+
+def install_observability(app: FastAPI, metrics: ServiceMetrics) -> None:
+    """Give ``app`` JSON logs, ``metrics`` (counting every request) and a readiness that drains."""
+    configure_logging()
+    app.state.metrics = metrics
+    app.state.draining = False
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+
+def mark_draining(app: object) -> None:
+    """Mark a service stopping: ``/ready`` answers 503 from now on, while in-flight requests finish."""
+    state = getattr(app, "state", None)
+    if state is not None:
+        state.draining = True
+
+
+class HealthView(BaseModel):
+    """Liveness: the process answers."""
+
+    status: Literal["ok"] = "ok"
+    service: str
+
+
+class ReadinessView(BaseModel):
+    """Readiness: every check of the service passes (a failing one answers 503 instead)."""
+
+    ready: bool
+    checks: dict[str, bool]
+
+
+READY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "not ready (code service_unavailable): a check fails or the "
+                                                 "service is draining after SIGTERM; the message names the checks"}}
+METRICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+          "description": "Prometheus text exposition format"}}
+
+
+def readiness(request: Request, checks: Mapping[str, bool]) -> ReadinessView:
+    """The service's readiness: ``checks`` and not draining; raise :class:`ServiceUnavailable` unless all pass."""
+    every = {**checks, "accepting": not request.app.state.draining}
+    failing = [name for name, ok in every.items() if not ok]
+    if failing:
+        raise ServiceUnavailable(f"not ready; failing checks: {', '.join(failing)}")
+    return ReadinessView(ready=True, checks=every)
+
+
+def scrape(request: Request) -> PlainTextResponse:
+    """The app's metrics in the Prometheus text format."""
+    metrics: ServiceMetrics = request.app.state.metrics
+    metrics.before_scrape()
+    return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -10,12 +10,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 from darkpool.errors import StorageError
+from darkpool.web.observability import mark_draining
 
 __all__ = ["DRAIN_TIMEOUT_S", "DrainingServer", "ServerThread", "free_port", "serve", "serve_custodian",
            "serve_operator", "serve_verifier"]
@@ -40,8 +42,13 @@ class DrainingServer(uvicorn.Server):
     On either signal uvicorn stops accepting connections, lets in-flight requests finish (each
     acknowledgement still waits for its journal entry to be durable) and runs the app's shutdown,
     which writes what the journal holds and closes it. uvicorn then re-raises the signal, so the
-    process would die of it (status -15) after a clean drain; this server does not re-raise.
+    process would die of it (status -15) after a clean drain; this server does not re-raise. From the
+    signal on, the app's ``/ready`` answers 503 (see :func:`~darkpool.web.observability.mark_draining`).
     """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        mark_draining(self.config.app)  # /ready answers 503 at once: balancers stop routing here
+        super().handle_exit(sig, frame)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

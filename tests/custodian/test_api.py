@@ -117,7 +117,7 @@ async def test_openapi_when_requested_declares_request_and_response_schemas(cust
     spec = (await custodian.get("/openapi.json")).json()
     assert set(spec["paths"]) == {"/rounds", "/rounds/{round_id}/mask", "/rounds/{round_id}/decrypt",
                                   "/rounds/{round_id}/abort", "/keys/{circuit_id}", "/log", "/log/evidence",
-                                  "/log/refusals", "/identity"}
+                                  "/log/refusals", "/identity", "/health", "/ready", "/metrics"}
     schemas = set(spec["components"]["schemas"])
     assert {"OpenRoundRequest", "OpenedRoundView", "MaskRequestBody", "SignedEnvelope", "SealedBoxView",
             "MaskView", "DecryptRequest", "DecryptedView", "LogEntryView", "EvidenceView", "IdentityView"} <= schemas

@@ -10,10 +10,11 @@ from fastapi import FastAPI
 
 from darkpool.crypto.sealing import load_or_create_key, private_dir
 from darkpool.custodian.announcements import AnnouncedRounds
-from darkpool.custodian.api import keys, log, rounds
+from darkpool.custodian.api import keys, log, operations, rounds
 from darkpool.custodian.core import CustodianCore
 from darkpool.signing import SigningDomain
 from darkpool.web.http import ERROR_RESPONSES, install_error_handlers
+from darkpool.web.observability import install_observability
 from darkpool.web.settings import CustodianSettings, parse_shapes
 
 __all__ = ["create_custodian_app"]
@@ -36,7 +37,8 @@ def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int
     app.state.core = core
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (rounds, keys, log):
+    install_observability(app, operations.CustodianMetrics(core))
+    for module in (rounds, keys, log, operations):
         app.include_router(module.router)
     app.include_router(keys.identity_router)
     return app

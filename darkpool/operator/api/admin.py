@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,6 +15,7 @@ from darkpool.operator.api.schemas import DepositCredit, DepositEvent, MarkReque
 from darkpool.web.http import AckResponse, ack
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+_log = logging.getLogger("darkpool.operator")
 
 
 @router.post("/deposits")
@@ -33,6 +35,7 @@ async def credit_deposit(body: DepositEvent, core: Core, _: Admin) -> DepositCre
     if appended is None:
         return DepositCredit(credited=False, deposit_id=body.deposit_id)
     done = await ack(appended)
+    _log.info("deposit credited", extra={"account": body.account, "deposit_id": body.deposit_id, "seq": done.seq})
     return DepositCredit(credited=True, deposit_id=body.deposit_id, seq=done.seq, head=done.head)
 
 

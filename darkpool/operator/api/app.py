@@ -17,13 +17,13 @@ from darkpool.crypto.secp256k1 import address_of
 from darkpool.errors import DarkPoolError
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig
-from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, rounds, withdrawals
+from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, operations, rounds, withdrawals
 from darkpool.operator.core import CoreConfig, OperatorCore, Settler
 from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
 from darkpool.signing import SigningDomain
 from darkpool.web.http import ERROR_RESPONSES, install_error_handlers
 from darkpool.web.limits import BodyLimit
-from darkpool.web.observability import MetricsMiddleware, ServiceMetrics, configure_logging
+from darkpool.web.observability import install_observability
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
@@ -132,10 +132,8 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
     app.state.peer_limiter = RateLimiter(10 * settings.rate_per_s, 10 * settings.rate_burst, monotonic)
     install_error_handlers(app)
     app.add_middleware(BodyLimit)
-    configure_logging()
-    app.state.metrics = ServiceMetrics("operator")
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    install_observability(app, operations.OperatorMetrics(core))
     # The order endpoints come first: routes are matched in order and they carry the load.
-    for module in (rounds, fhe, withdrawals, accounts, batches, audit, admin, info):
+    for module in (rounds, fhe, withdrawals, accounts, batches, audit, admin, info, operations):
         app.include_router(module.router)
     return app

@@ -16,6 +16,7 @@ from darkpool.errors import MalformedRequest, ValidationError
 from darkpool.operator import rounds_cr as cr
 from darkpool.operator import rounds_fhe
 from darkpool.operator.api.deps import Admin, Core, FullView, client_key, parse_limited
+from darkpool.operator.api.operations import OperatorMetrics
 from darkpool.operator.api.schemas import (
     AbandonRequest,
     ClearResponse,
@@ -27,6 +28,7 @@ from darkpool.operator.api.schemas import (
 )
 from darkpool.operator.events import Mode
 from darkpool.operator.publication import publication
+from darkpool.operator.state import FheState
 from darkpool.signing import Cancel, Commitment, signed_to_wire
 from darkpool.web.http import AckResponse, ack
 from darkpool.web.schemas import SignedEnvelope
@@ -86,7 +88,11 @@ async def commit(round_id: int, request: Request) -> AckResponse:
         raise
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
-    return await ack(cr.commit(state.core, round_id, signed))
+    done = await ack(cr.commit(state.core, round_id, signed))
+    if _log.isEnabledFor(logging.DEBUG):  # the hot path: no record built unless asked for
+        _log.debug("commitment accepted", extra={"round": round_id, "account": signed.message.account,  # type: ignore[attr-defined]
+                                                 "seq": done.seq})
+    return done
 
 
 @router.post("/{round_id}/cancellations", status_code=202)
@@ -110,19 +116,25 @@ async def seal(round_id: int, core: Core, _: Admin) -> AckResponse:
 async def reveal(round_id: int, body: RevealRequest, core: Core, request: Request) -> AckResponse:
     """Open a commitment (reveal phase); unsigned (the opening authenticates it), so limited per peer."""
     request.app.state.peer_limiter.take(client_key(request))
-    return await ack(cr.reveal(core, round_id, body.account, body.nonce, body.side, body.limit_ticks,
+    done = await ack(cr.reveal(core, round_id, body.account, body.nonce, body.side, body.limit_ticks,
                                body.quantity_lots, bytes.fromhex(body.salt[2:])))
+    _log.debug("reveal accepted", extra={"round": round_id, "account": body.account, "seq": done.seq})
+    return done
 
 
 @router.post("/{round_id}/clear")
 async def clear(round_id: int, core: Core, _: Admin, request: Request) -> ClearResponse:
     """Clear and book the round (operator only); return its result."""
     state = core.get_round(round_id)
-    metrics = request.app.state.metrics
-    if state.mode is Mode.FHE:
+    metrics: OperatorMetrics = request.app.state.metrics
+    if isinstance(state, FheState):
         start = time.perf_counter()
         appended = await run_in_threadpool(rounds_fhe.clear_fhe_round, core, round_id)
         metrics.fhe_evaluation_seconds.observe(time.perf_counter() - start)
+        counted = getattr(core.fhe_backend, "bootstraps", None)  # a backend may not know its circuit's cost
+        bootstraps = counted(state.info.slots, state.info.levels, state.info.quantity_digits) if counted else None
+        if bootstraps is not None:
+            metrics.fhe_round_bootstraps.observe(bootstraps)
     else:
         appended = await run_in_threadpool(cr.clear_round, core, round_id)
     done = await ack(appended)

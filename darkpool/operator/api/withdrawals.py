@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -13,6 +15,7 @@ from darkpool.web.http import ack
 from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/withdrawals", tags=["withdrawals"])
+_log = logging.getLogger("darkpool.operator")
 
 
 @router.post("", status_code=202)
@@ -21,6 +24,8 @@ async def request_withdrawal(body: SignedEnvelope, core: Core, request: Request)
     signed = parse_limited(body.model_dump(), WithdrawalRequest, request)
     appended, withdrawal_id = core.request_withdrawal(signed)
     done = await ack(appended)
+    _log.info("withdrawal requested", extra={"account": signed.message.account,  # type: ignore[attr-defined]
+                                             "withdrawal_id": withdrawal_id, "seq": done.seq})
     return WithdrawalAck(seq=done.seq, head=done.head, withdrawal_id=withdrawal_id)
 
 
