@@ -10,7 +10,9 @@ Inputs (``N`` slots, ``L`` levels, ``Q`` quantity digits, ``T`` threshold digits
   (closest to the reference first, then lower price) — public, so the circuit never compares it.
 
 Outputs, the only values ever decrypted, all in base-4 digits: a traded flag, the winning
-level's rank (zero unless traded), the volume, and every slot's fill.
+level's rank (zero unless traded), the volume, every slot's fill, and every slot's fill side
+(``0`` for a slot that fills nothing, whatever its side; ``1`` a filled buy, ``2`` a filled sell),
+so fills book with no client action after the round and an unfilled order's side stays hidden.
 
 Every lookup reads at most 4 bits, so one parameter set serves the whole circuit. Stages, each
 an ``fhe.tag`` region so its bootstraps are counted by name:
@@ -62,7 +64,7 @@ from fhe.shape import GROUP_SLOTS, Shape
 
 __all__ = ["ClearingFunction", "clearing_function", "eligibility_code"]
 
-ClearingFunction = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any]]
+ClearingFunction = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any, Any]]
 
 BUY_ELIGIBLE, SELL_ELIGIBLE = 1, 2
 _UNFOLDED = {levels: Shape(1, levels, 1, fold=False) for levels in range(1, 17)}
@@ -86,7 +88,7 @@ def eligibility_code(shape: Shape, index: int, level: int) -> int:
 def clearing_function(shape: Shape) -> ClearingFunction:
     """Build the clearing function of ``shape`` (traceable by concrete, or runnable on arrays)."""
 
-    def clear_round(masks: Tensor, masked: Tensor, caps: Tensor, order: Tensor) -> tuple[Any, Any, Any, Any]:
+    def clear_round(masks: Tensor, masked: Tensor, caps: Tensor, order: Tensor) -> tuple[Any, Any, Any, Any, Any]:
         with fhe.tag("unmask"):
             threshold, side, quantity = _unmask(shape, masks + masked)
         with fhe.tag("cap"):
@@ -105,9 +107,22 @@ def clearing_function(shape: Shape) -> ClearingFunction:
             # The rank digits are zeroed when nothing trades, so a no-trade round reveals no level.
             traded = any_nonzero(volume)
             rank = lookup(4 * traded + position, 7, lambda v: v % 4 if v >= 4 else 0)
-        return traded, rank, volume, fills
+            sides = _fill_sides(shape, fills, side)
+        return traded, rank, volume, fills, sides
 
     return clear_round
+
+
+def _fill_sides(shape: Shape, fills: Tensor, side: Tensor) -> Tensor:
+    """Return per slot ``1 + side`` when its fill is non-zero, else ``0`` (the side stays hidden)."""
+    digit_sum = np.sum(fills, axis=1)
+    bound = 3 * shape.quantity_digits
+    base = bound + 1
+    if 2 * bound + 1 <= 15:
+        # The fill's digit sum and the side share one 4-bit lookup.
+        return lookup(digit_sum + base * side, 2 * bound + 1, lambda v: 0 if v % base == 0 else 1 + v // base)
+    filled = lookup(digit_sum, bound, lambda v: 1 if v else 0)
+    return lookup(2 * filled + side, 3, lambda v: 1 + v % 2 if v >= 2 else 0)
 
 
 def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:

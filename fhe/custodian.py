@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from concrete import fhe
 
+from darkpool.domain import Side
 from darkpool.errors import (
     CiphertextShapeError,
     EvaluationMismatch,
@@ -46,8 +47,8 @@ from fhe.transcript import DecryptionRequest, RoundMasks, RoundOutputs, digest, 
 
 __all__ = ["MAX_ZERO_WORDS", "Custodian", "decode_outputs", "load_array", "refuse_low_entropy", "save_array"]
 
-OUTPUT_COUNT = 4
-"""Declared outputs: traded flag, rank digits, volume digits, fill digits per slot."""
+OUTPUT_COUNT = 5
+"""Declared outputs: traded flag, rank digits, volume digits, fill digits per slot, fill side per slot."""
 _SIMULATED = b"darkpool-simulated\0"
 
 
@@ -260,22 +261,31 @@ def refuse_low_entropy(data: bytes) -> None:
 def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[IntArray]) -> RoundOutputs:
     """Turn decrypted output digits into a :class:`RoundOutputs`, or refuse garbage."""
     shape = circuit.shape
-    expected_shapes = [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits)]
+    expected_shapes = [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits),
+                       (shape.slots,)]
     for value, wanted in zip(values, expected_shapes, strict=True):
         if np.shape(value) != wanted:
             raise CiphertextShapeError(f"an output has shape {np.shape(value)}, expected {wanted}")
         if np.any(np.asarray(value) < 0) or np.any(np.asarray(value) > 3):
             raise InconsistentOutputs("an output digit is outside 0..3: not an honest evaluation")
-    traded, rank_digits, volume_digits, fill_digits = values
+    traded, rank_digits, volume_digits, fill_digits, side_codes = values
     weights = [4**j for j in range(max(shape.volume_digits, shape.quantity_digits, shape.position_digits))]
     rank = int(sum(int(d) * w for d, w in zip(rank_digits, weights, strict=False)))
     volume = int(sum(int(d) * w for d, w in zip(volume_digits, weights, strict=False)))
     fills = tuple(int(sum(int(d) * w for d, w in zip(row, weights, strict=False))) for row in fill_digits)
     if int(traded) > 1 or (not traded and (rank or volume)) or rank >= shape.levels:
         raise InconsistentOutputs("the traded flag, rank and volume disagree: not an honest evaluation")
-    if sum(fills) != 2 * volume:
-        raise InconsistentOutputs("fills do not add up to twice the volume: not an honest evaluation")
-    return RoundOutputs(round_id, rank if traded else None, volume, fills)
+    codes = [int(code) for code in side_codes]
+    if any(code == 3 or (code == 0) != (fill == 0) for code, fill in zip(codes, fills, strict=True)):
+        raise InconsistentOutputs("a fill side is given for an unfilled slot or missing for a filled one: "
+                                  "not an honest evaluation")
+    bought = sum(fill for fill, code in zip(fills, codes, strict=True) if code == 1)
+    sold = sum(fill for fill, code in zip(fills, codes, strict=True) if code == 2)
+    if bought != volume or sold != volume:
+        raise InconsistentOutputs(f"buys fill {bought} and sells {sold} lots of a volume of {volume}: "
+                                  "not an honest evaluation")
+    sides = tuple(None if code == 0 else Side(code - 1) for code in codes)
+    return RoundOutputs(round_id, rank if traded else None, volume, fills, sides)
 
 
 def _load_or_generate_keys(

@@ -93,6 +93,9 @@ def run_round(
     if level is not None and level >= round_.levels:
         # Only clients encoding thresholds outside the band can make a padding level win.
         raise InconsistentOutputs(f"the winning level {level} lies outside the round's band")
+    for slot, index in enumerate(slots):
+        if outputs.fills[slot] and outputs.sides[slot] is not orders[index].side:
+            raise InconsistentOutputs(f"slot {slot} decrypts as a {outputs.sides[slot]} fill of a {orders[index].side}")
     return result_from_fills(round_, orders, slots, level, outputs.volume_lots, outputs.fills)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from darkpool.domain import Side
 from fhe.arrays import IntArray
 from fhe.shape import CircuitId
 
@@ -85,10 +86,12 @@ class RoundOutputs:
     """The decrypted outputs: the only values of a round anyone learns.
 
     ``rank`` is the winning level's tie-break rank (``None`` when nothing trades), ``fills``
-    one value per circuit slot, in slot (time priority) order.
+    one value per circuit slot, in slot (time priority) order, and ``sides`` each filled slot's
+    side (``None`` for a slot that fills nothing: its side is never decrypted).
     """
 
     round_id: str
     rank: int | None
     volume_lots: int
     fills: tuple[int, ...]
+    sides: tuple[Side | None, ...] = ()

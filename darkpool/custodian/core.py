@@ -95,12 +95,14 @@ class DoubleGrant:
 
 @dataclass(frozen=True)
 class DecryptedRound:
-    """A round's declared outputs, decrypted once: tie-break rank (``None``: no trade), volume, fills."""
+    """A round's declared outputs, decrypted once: tie-break rank (``None``: no trade), volume, fills,
+    and each filled slot's side (``None``: the slot filled nothing; its side is never decrypted)."""
 
     round_id: str
     rank: int | None
     volume_lots: int
     fills: tuple[int, ...]
+    sides: tuple[int | None, ...]
 
 
 @dataclass(frozen=True)
@@ -362,7 +364,8 @@ class CustodianCore:
             state.decrypted = True
             self._save(state)
             self._retire_spent_epochs()
-            return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills))
+            return DecryptedRound(round_id, out.rank, out.volume_lots, tuple(out.fills),
+                                  tuple(None if side is None else int(side) for side in out.sides))
 
     def abort(self, round_id: str, reason: str) -> str:
         """Abort a round the operator cannot finish: its masks are spent, nothing will be decrypted.

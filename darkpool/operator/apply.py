@@ -39,8 +39,9 @@ from darkpool.operator.events import (
     DepositCredited,
     Event,
     FheEvaluated,
+    FheFillsBooked,
     FheOrderAccepted,
-    FillSideOpened,
+    FheSidesDecrypted,
     InstrumentsExpired,
     MarkSet,
     Mode,
@@ -240,13 +241,20 @@ class OperatorState:
     def _fhe_result(self, e: FheEvaluated, _: object) -> None:
         self.fhe_state(e.round_id).evaluated = e
 
-    def _fill_side(self, e: FillSideOpened, _: object) -> None:
+    def _fhe_sides(self, e: FheSidesDecrypted, _: object) -> None:
         state = self.fhe_state(e.round_id)
-        assert state.evaluated is not None and state.evaluated.price_ticks is not None
-        quantity = state.evaluated.slot_fills[e.slot]
-        state.sides[e.slot] = e.side
-        self.book([Fill(e.round_id, state.order_id(e.slot), state.slots[e.slot], state.round.instrument,
-                        Side(e.side), Lots(quantity), Ticks(state.evaluated.price_ticks))])
+        state.sides = {slot: side for slot, side in enumerate(e.slot_sides) if side is not None}
+
+    def _fhe_booked(self, e: FheFillsBooked, _: object) -> None:
+        state = self.fhe_state(e.round_id)
+        evaluated = state.evaluated
+        assert evaluated is not None
+        state.booked = True
+        if evaluated.price_ticks is None:
+            return
+        self.book([Fill(e.round_id, state.order_id(slot), state.slots[slot], state.round.instrument, Side(side),
+                        Lots(evaluated.slot_fills[slot]), Ticks(evaluated.price_ticks))
+                   for slot, side in sorted(state.sides.items())])
 
     def _expire(self, e: InstrumentsExpired, _: object) -> None:
         for fill in self.margin.settle_expired(e.at):
@@ -282,7 +290,8 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     SlotReserved: OperatorState._slot,
     FheOrderAccepted: OperatorState._fhe_order,
     FheEvaluated: OperatorState._fhe_result,
-    FillSideOpened: OperatorState._fill_side,
+    FheSidesDecrypted: OperatorState._fhe_sides,
+    FheFillsBooked: OperatorState._fhe_booked,
     InstrumentsExpired: OperatorState._expire,
     BatchPrepared: OperatorState._batch,
     BatchPosted: OperatorState._batch_posted,

@@ -30,6 +30,7 @@ from darkpool.errors import (
     NotFound,
     PhaseError,
     PolicyViolation,
+    StaleMark,
     StorageError,
     ValidationError,
 )
@@ -38,6 +39,7 @@ from darkpool.operator.apply import OperatorState
 from darkpool.operator.events import (
     DepositCredited,
     Event,
+    FheFillsBooked,
     FheRoundInfo,
     InstrumentsExpired,
     MarkSet,
@@ -50,7 +52,7 @@ from darkpool.operator.events import (
     encode,
     wire_text,
 )
-from darkpool.operator.state import CommitRevealState, CoreConfig, RoundState
+from darkpool.operator.state import CommitRevealState, CoreConfig, FheState, RoundState
 from darkpool.signing import Cancel, Signed, WithdrawalRequest, signed_to_wire
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
@@ -139,7 +141,28 @@ class OperatorCore(OperatorState):
             if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) \
                     or not 0 < price < 1e18:
                 raise ValidationError(f"mark price must be a positive finite number below 1e18, got {price!r}")
-            return self.accept(MarkSet(underlying, float(price), now))
+            appended = self.accept(MarkSet(underlying, float(price), now))
+            self.book_fhe_fills(now)
+            return appended
+
+    def book_fhe_fills(self, now: int) -> Appended | None:
+        """Book every decrypted FHE round's fills that wait for a fresh mark (under the lock).
+
+        A round decrypts once; if the marks went stale during its evaluation its fills (sides and
+        all, journaled) wait, and the first mark that makes them fresh books them: no client acts.
+        """
+        booked = None
+        for state in list(self.rounds.values()):
+            if not isinstance(state, FheState) or not state.awaiting_booking():
+                continue
+            assert state.evaluated is not None
+            if state.evaluated.price_ticks is not None:
+                try:
+                    self.margin.risk(now)  # a stale mark refuses the booking before anything is journaled
+                except StaleMark:
+                    return booked
+            booked = self.accept(FheFillsBooked(state.round_id, now))
+        return booked
 
     def settle_expiries(self) -> Appended | None:
         """Cash-settle every dated instrument past its expiry at the oracle mark (once each)."""

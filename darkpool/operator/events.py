@@ -33,7 +33,8 @@ __all__ = [
     "FheEvaluated",
     "FheOrderAccepted",
     "FheRoundInfo",
-    "FillSideOpened",
+    "FheFillsBooked",
+    "FheSidesDecrypted",
     "InstrumentsExpired",
     "LiquidationEntry",
     "MarkSet",
@@ -52,10 +53,10 @@ __all__ = [
     "encode",
 ]
 
-JOURNAL_FORMAT = 2
+JOURNAL_FORMAT = 3
 
-PRIVATE_KINDS = frozenset({"slot", "fhe_order", "fill_side", "batch"})
-"""Kinds the public sees only as digests: who holds which FHE slot, its order, its side, and the
+PRIVATE_KINDS = frozenset({"slot", "fhe_order", "fhe_sides", "batch"})
+"""Kinds the public sees only as digests: who holds which FHE slot, its order, its fill's side, and the
 leaves of every batch (each account's balance and fills). See :meth:`JournalEntry.redacted`."""
 
 
@@ -263,7 +264,6 @@ class FheOrderAccepted(Event):
     slot: int
     account: Account
     nonce: int
-    side_commitment: str
     sealed_digits: str
     wire: str
     at: int
@@ -284,12 +284,22 @@ class FheEvaluated(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class FillSideOpened(Event):
-    KIND: ClassVar[str] = "fill_side"
+class FheSidesDecrypted(Event):
+    """Each filled slot's side as the circuit output it (``None``: the slot filled nothing), journaled
+    right after :class:`FheEvaluated`; private, as the public must not learn who bought or sold."""
+
+    KIND: ClassVar[str] = "fhe_sides"
     round_id: int
-    slot: int
-    side: int
-    salt: bytes
+    slot_sides: tuple[int | None, ...]
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FheFillsBooked(Event):
+    """An FHE round's fills are booked (at once after decryption, or at the next fresh mark)."""
+
+    KIND: ClassVar[str] = "fhe_booked"
+    round_id: int
     at: int
 
 
@@ -337,7 +347,7 @@ _EVENTS: dict[str, type[Event]] = {
         DepositCredited, MarkSet, RoundOpened, WithdrawalRequested, CommitsAccepted, OrderCancelled, RoundSealed,
         SealPosted,
         RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved, FheOrderAccepted, FheEvaluated,
-        FillSideOpened, InstrumentsExpired, BatchPrepared, BatchPosted,
+        FheSidesDecrypted, FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
     )
 }
 
@@ -407,7 +417,7 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "balances": lambda bs: tuple((Account(a), v) for a, v in bs),
     "fhe": lambda info: None if info is None else FheRoundInfo(**info),
     "mode": Mode,
-    "symbols": tuple, "caps": tuple, "slot_fills": tuple, "withdrawal_ids": tuple,
+    "symbols": tuple, "caps": tuple, "slot_fills": tuple, "slot_sides": tuple, "withdrawal_ids": tuple,
 }
 
 

@@ -112,7 +112,7 @@ class CustodianFheBackend:
     def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,
               reference_ticks: int, band_low_ticks: int, levels: int) -> dict[str, Any]:
         """Evaluate the round on ``orders``, have the verifiers re-evaluate it from the clients' openings
-        (concurrently), and the custodian decrypt; return price, volume, fills and the transcript hash."""
+        (concurrently), and the custodian decrypt; return price, volume, fills, sides and the transcript hash."""
         from fhe.operator import rank_order
 
         salt = secrets.token_bytes(32)
@@ -133,7 +133,7 @@ class CustodianFheBackend:
         if price is not None and price > band_low_ticks + levels - 1:
             raise ValidationError(f"decrypted level {price - band_low_ticks} is outside the band")
         return {"transcript_hash": request.transcript_hash, "price_ticks": price,
-                "volume_lots": out["volume_lots"], "fills": out["fills"]}
+                "volume_lots": out["volume_lots"], "fills": out["fills"], "sides": out["sides"]}
 
     def verifier_body(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,
                       reference_ticks: int, band_low_ticks: int, levels: int, salt: bytes) -> dict[str, Any]:

@@ -1,14 +1,14 @@
-"""FHE rounds on the operator: slots, masked orders, encrypted clearing, fill-side openings.
+"""FHE rounds on the operator: slots, masked orders, encrypted clearing, fills booked from the outputs.
 
-The operator never holds a secret key and never sees an order's side, limit or size: it stores
-masked digits (sealed in its journal, see :mod:`darkpool.crypto.sealing`), runs the circuit on
-``Enc(R)`` and the digits through an :class:`FheBackend`, and has the custodian decrypt only the
-round's outputs. Fills come out per slot without a side; each filled slot's client opens the side
-commitment it signed with its order, and only then is that fill booked.
+The operator never holds a secret key and never sees an order's limit or size, nor the side of
+an order that does not fill: it stores masked digits (sealed in its journal, see
+:mod:`darkpool.crypto.sealing`), runs the circuit on ``Enc(R)`` and the digits through an
+:class:`FheBackend`, and has the custodian decrypt only the round's outputs: price, volume, each
+slot's fill and each *filled* slot's side. The fills book at once, with no client action.
 
 Phases (the vocabulary of :class:`commit_reveal.Phase`): ``commit`` takes slots and orders, the
-admin's clear evaluates and decrypts, ``reveal`` takes the side openings of filled slots, then
-``cleared``. A round can be abandoned before its outputs are decrypted.
+admin's clear evaluates and decrypts, then ``cleared``; ``reveal`` only while decrypted fills wait
+for a fresh mark (booked by the next one). A round can be abandoned before it is decrypted.
 """
 
 from __future__ import annotations
@@ -23,14 +23,20 @@ from darkpool.domain import Account, Side, account
 from darkpool.errors import (
     InvalidReveal,
     NotConfigured,
-    NotFound,
     PhaseError,
     PolicyViolation,
     ValidationError,
 )
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
-from darkpool.operator.events import FheEvaluated, FheOrderAccepted, FillSideOpened, Mode, SlotReserved, wire_text
+from darkpool.operator.events import (
+    FheEvaluated,
+    FheOrderAccepted,
+    FheSidesDecrypted,
+    Mode,
+    SlotReserved,
+    wire_text,
+)
 from darkpool.operator.state import FheState, require
 from darkpool.signing import (
     FheOrder,
@@ -38,12 +44,11 @@ from darkpool.signing import (
     SlotGrant,
     SlotReservation,
     digits_commitment,
-    side_commitment,
     sign,
     signed_to_wire,
 )
 
-__all__ = ["FheBackend", "SlotInput", "clear_fhe_round", "open_side", "reserve_slot", "slot_grant", "slot_inputs",
+__all__ = ["FheBackend", "SlotInput", "clear_fhe_round", "reserve_slot", "slot_grant", "slot_inputs",
            "submit_order"]
 
 
@@ -131,7 +136,7 @@ def slot_grant(core: OperatorCore, reservation: Signed, slot: int) -> Signed:
 def submit_order(core: OperatorCore, signed: Signed, digits: bytes, salt: bytes) -> Appended:
     """Accept a signed FHE order for the signer's own slot with the opening of its digits commitment.
 
-    The signature covers only hiding commitments (digits and side) and the round the client
+    The signature covers only a hiding commitment to the digits and the round the client
     encoded against, which must be this round as announced; the digits and their salt are sealed
     at rest, so nothing journaled or published is a function of the order.
     """
@@ -158,8 +163,8 @@ def submit_order(core: OperatorCore, signed: Signed, digits: bytes, salt: bytes)
         if len(salt) != 32 or not hmac.compare_digest(digits_commitment(digits, salt), message.digits_commitment):
             raise InvalidReveal("masked digits and salt do not open the order's digits commitment")
         sealed = core.sealer.seal(digits + salt, f"{message.round_id}:{message.slot}".encode())
-        event = FheOrderAccepted(message.round_id, message.slot, signer, message.nonce,
-                                 "0x" + message.side_commitment.hex(), sealed, wire_text(signed_to_wire(signed)), now)
+        event = FheOrderAccepted(message.round_id, message.slot, signer, message.nonce, sealed,
+                                 wire_text(signed_to_wire(signed)), now)
         return core.accept(event)
 
 
@@ -186,13 +191,15 @@ def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int],
 
 
 def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
-    """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them.
+    """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them, book the fills.
 
     The evaluation (seconds to minutes) runs outside the core's lock, so the operator keeps taking
     requests and rounds of other instruments evaluate at the same time (on a Ray cluster, on other
     machines); the round itself is frozen meanwhile (``evaluating``: no slot, order, cancel or
     abandon) and its inputs are the ones read under the lock. A failed evaluation journals nothing
-    and unfreezes the round: the admin retries or abandons it.
+    and unfreezes the round: the admin retries or abandons it. The outputs are journaled as decrypted
+    (public: price, volume, fills per slot; private: each filled slot's side) and the fills booked at
+    once, or at the next fresh mark if the marks went stale meanwhile.
     """
     with core.lock:
         now = core.tick()
@@ -212,23 +219,11 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
         now = core.tick()
         state = _fhe_round(core, round_id, Phase.COMMIT)
         fills = tuple(int(out["fills"][slot]) if slot in state.orders else 0 for slot in range(info.slots))
+        sides = tuple(None if not fills[slot] else int(out["sides"][slot]) for slot in range(info.slots))
+        if any(fill and side not in (0, 1) for fill, side in zip(fills, sides, strict=True)):
+            raise ValidationError("the custodian's outputs give a filled slot no side")
         event = FheEvaluated(round_id, tuple(caps), str(out["transcript_hash"]), out["price_ticks"],
                              int(out["volume_lots"]), fills, now)
-        return core.accept(event)
-
-
-def open_side(core: OperatorCore, round_id: int, slot: int, side: int, salt: bytes) -> Appended:
-    """Open the side commitment of a filled slot; the fill is booked at once."""
-    with core.lock:
-        now = core.tick()
-        state = _fhe_round(core, round_id, Phase.REVEAL)
-        if slot not in state.pending_sides():
-            raise NotFound(f"slot {slot} of round {round_id} has no fill awaiting its side")
-        holder = state.slots[slot]
-        if side not in (0, 1) or len(salt) != 32:
-            raise ValidationError("side must be 0 or 1 and the salt 32 bytes")
-        committed = bytes.fromhex(state.orders[slot].side_commitment[2:])
-        if not hmac.compare_digest(side_commitment(account(holder), round_id, slot, side, salt), committed):
-            raise InvalidReveal("side does not open the order's side commitment")
-        core.margin.risk(now)  # a stale mark refuses the booking before anything is journaled
-        return core.accept(FillSideOpened(round_id, slot, side, salt, now))
+        appended = core.accept(event)
+        appended = core.accept(FheSidesDecrypted(round_id, sides, now))
+        return core.book_fhe_fills(now) or appended

@@ -103,7 +103,7 @@ class CommitRevealState:
 
 @dataclass(slots=True)
 class FheState:
-    """An FHE round: slot owners, accepted (sealed) orders, decrypted outputs, opened sides."""
+    """An FHE round: slot owners, accepted (sealed) orders, decrypted outputs and fill sides, booking."""
 
     round_id: int
     round: Round
@@ -113,6 +113,9 @@ class FheState:
     orders: dict[int, FheOrderAccepted] = field(default_factory=dict)
     evaluated: FheEvaluated | None = None
     sides: dict[int, int] = field(default_factory=dict)
+    """Each filled slot's side, as decrypted from the circuit (journaled privately)."""
+    booked: bool = False
+    """Fills booked: at once after decryption, or at the first fresh mark if the marks went stale meanwhile."""
     abandoned: bool = False
     mode: Mode = Mode.FHE
     evaluating: bool = False
@@ -124,13 +127,12 @@ class FheState:
             return Phase.CANCELLED
         if self.evaluated is None:
             return Phase.COMMIT
-        return Phase.REVEAL if self.pending_sides() else Phase.CLEARED
+        # Decrypted but not booked yet (the marks went stale during the evaluation): booked at the next mark.
+        return Phase.CLEARED if self.booked else Phase.REVEAL
 
-    def pending_sides(self) -> dict[int, int]:
-        """Filled slots whose side is not open yet, with their fills."""
-        if self.evaluated is None:
-            return {}
-        return {s: q for s, q in enumerate(self.evaluated.slot_fills) if q > 0 and s not in self.sides}
+    def awaiting_booking(self) -> bool:
+        """Decrypted, sides known, fills not booked yet."""
+        return self.evaluated is not None and not self.booked and not self.abandoned
 
     def order_id(self, slot: int) -> OrderId:
         return OrderId(f"{self.slots[slot]}:{self.round_id}:{slot}")

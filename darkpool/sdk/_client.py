@@ -133,8 +133,6 @@ class DarkPoolClient(_Base):
         ticket: FheTicket = self.run(self.ops.fhe_order(round_id, instrument, side, limit_ticks, quantity_lots))
         return ticket
 
-    def open_side(self, ticket: FheTicket) -> dict[str, Any]:
-        return dict(self.run(self.ops.open_side(ticket)))
 
     def withdraw(self, amount: int) -> int:
         return int(self.run(self.ops.withdraw(amount)))
@@ -238,8 +236,6 @@ class AsyncDarkPoolClient(_Base):
                                                               quantity_lots))
         return ticket
 
-    async def open_side(self, ticket: FheTicket) -> dict[str, Any]:
-        return dict(await self.run(self.ops.open_side(ticket)))
 
     async def withdraw(self, amount: int) -> int:
         return int(await self.run(self.ops.withdraw(amount)))

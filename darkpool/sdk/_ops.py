@@ -31,7 +31,6 @@ from darkpool.signing import (
     SlotReservation,
     WithdrawalRequest,
     digits_commitment,
-    side_commitment,
     signed_from_wire,
     signed_to_wire,
     statement_signer,
@@ -90,15 +89,11 @@ class CommitTicket:
 
 @dataclass(frozen=True)
 class FheTicket:
-    """What a client keeps after an FHE order: its slot, side and the salt that opens the side commitment."""
+    """What a client keeps after an FHE order: its round, slot and side (the fill books without it)."""
 
     round_id: int
     slot: int
     side: Side
-    salt: bytes
-
-    def opening(self) -> dict[str, Any]:
-        return {"slot": self.slot, "side": int(self.side), "salt": "0x" + self.salt.hex()}
 
 
 @dataclass
@@ -217,18 +212,17 @@ class Ops:
         round_ = Round(instrument, Ticks(view["reference_ticks"]), Ticks(view["band_low_ticks"]), view["levels"])
         plain = order_digits(shape, round_, Order(OrderId("own"), side, Ticks(limit_ticks), Lots(quantity_lots), 0))
         masked = mask_digits(plain, SlotMask(str(round_id), slot, digits))
-        salt, digits_salt = secrets.token_bytes(32), secrets.token_bytes(32)
+        digits_salt = secrets.token_bytes(32)
         # Only hiding commitments are signed: the masked digits travel to the operator beside them.
         order = FheOrder(account=me, instrument=instrument, round_id=round_id, slot=slot,
                          digits_commitment=digits_commitment(bytes(masked), digits_salt),
-                         side_commitment=side_commitment(me, round_id, slot, int(side), salt),
                          reference_ticks=round_.reference_ticks, band_low_ticks=round_.band_low_ticks,
                          levels=round_.levels, circuit_id=str(info["circuit_id"]), nonce=self.nonce_source(),
                          expiry=self._expiry())
         yield Call("POST", f"/rounds/{round_id}/orders", {
             "order": signed_to_wire(self.me.sign(order, domain)), "masked_digits": "0x" + bytes(masked).hex(),
             "digits_salt": "0x" + digits_salt.hex()})
-        return FheTicket(round_id, slot, side, salt)
+        return FheTicket(round_id, slot, side)
 
     def _mask(self, domain: SigningDomain, round_id: int, slot: int, reservation: Signed, grant: Any,
               info: dict[str, Any]) -> Op:
@@ -255,10 +249,6 @@ class Ops:
             raise InvalidSignature("the custodian's signed delivery is for another request or another box")
         digits = key.open(box, mask_box_context(domain, round_id, slot, self.me.address))
         return tuple(int(d) for d in digits)
-
-    def open_side(self, ticket: FheTicket) -> Op:
-        """Open the side of a filled FHE order so the operator can book the fill."""
-        return (yield Call("POST", f"/rounds/{ticket.round_id}/sides", ticket.opening()))
 
     def reveal(self, ticket: CommitTicket) -> Op:
         return (yield Call("POST", f"/rounds/{ticket.round_id}/reveals", ticket.reveal_body(self.me.address)))

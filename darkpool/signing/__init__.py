@@ -18,7 +18,6 @@ from darkpool.signing.messages import (
     TypedMessage,
     WithdrawalRequest,
     digits_commitment,
-    side_commitment,
 )
 from darkpool.signing.statements import MaskDelivery, SlotGrant, statement_signer
 from darkpool.signing.verify import NonceBook, Signed, Verifier, sign
@@ -43,7 +42,6 @@ __all__ = [
     "WithdrawalRequest",
     "recover_digest",
     "digits_commitment",
-    "side_commitment",
     "sign",
     "statement_signer",
     "signed_from_wire",

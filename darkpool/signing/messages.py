@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from darkpool.crypto.abi import address_word, uint_word
 from darkpool.crypto.eip712 import Eip712Struct, domain_separator
 from darkpool.crypto.keccak import keccak256
 from darkpool.domain import account as _account
@@ -28,7 +27,6 @@ __all__ = [
     "TypedMessage",
     "WithdrawalRequest",
     "digits_commitment",
-    "side_commitment",
 ]
 
 DOMAIN_NAME = "darkpool"
@@ -115,22 +113,22 @@ class MaskRequest(TypedMessage):
 
 @dataclass(frozen=True, slots=True)
 class FheOrder(TypedMessage):
-    """An FHE order: hiding commitments to its masked digits and its side, and the round it encodes for.
+    """An FHE order: a hiding commitment to its masked digits, and the round it encodes for.
 
     The masked digits ``d`` take at most 4**K values, so a signature over ``d`` (or its plain
     hash) lets whoever knows the mask — the custodian — find the order by trying them all.
     The client signs ``digits_commitment = keccak256(d ‖ salt)`` instead (a fresh 32-byte salt;
     see :func:`digits_commitment`) and sends ``d`` and the salt to the operator only, beside the
     signed message. The order also binds the round's reference price, band and circuit it was
-    encoded against, so an operator that lied about them is caught by the signature. The client
-    opens ``side_commitment`` (see :func:`side_commitment`) for a filled slot after the round, so
-    the side of an unfilled order is never revealed.
+    encoded against, so an operator that lied about them is caught by the signature. The side of
+    a filled order comes out of the circuit with its fill (an unfilled slot's side is never
+    decrypted), so the client has nothing to open after the round.
     """
 
     TYPE_NAME: ClassVar[str] = "FheOrder"
     SOL_TYPES: ClassVar[dict[str, str]] = {
         "account": "address", "instrument": "string", "round_id": "uint64", "slot": "uint16",
-        "digits_commitment": "bytes32", "side_commitment": "bytes32", "reference_ticks": "int64",
+        "digits_commitment": "bytes32", "reference_ticks": "int64",
         "band_low_ticks": "int64", "levels": "uint16", "circuit_id": "string", "nonce": "uint64",
         "expiry": "uint64",
     }
@@ -139,7 +137,6 @@ class FheOrder(TypedMessage):
     round_id: int
     slot: int
     digits_commitment: bytes
-    side_commitment: bytes
     reference_ticks: int
     band_low_ticks: int
     levels: int
@@ -153,13 +150,6 @@ def digits_commitment(digits: bytes, salt: bytes) -> bytes:
     if len(salt) != 32:
         raise ValidationError(f"digits commitment salt must be 32 bytes, got {len(salt)}")
     return keccak256(bytes(digits), salt)
-
-
-def side_commitment(holder: str, round_id: int, slot: int, side: int, salt: bytes) -> bytes:
-    """Return ``keccak256(abi.encode(address, uint64 round, uint16 slot, uint8 side, bytes32 salt))``."""
-    if len(salt) != 32:
-        raise ValidationError(f"side commitment salt must be 32 bytes, got {len(salt)}")
-    return keccak256(address_word(holder), uint_word(round_id, 64), uint_word(slot, 16), uint_word(side, 8), salt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,7 @@ def test_splice_when_mask_ciphertexts_sent_as_fills_then_nothing_released_and_cu
         masks = load_array(attacker.backend._masks_path(attacker.round_id).read_bytes())
         fills_shape = load_array(honest.outputs[3]).shape
         spliced = save_array(np.asarray(masks[:, : fills_shape[1]], dtype=np.int64))
-        request = dataclasses.replace(honest, outputs=(*honest.outputs[:3], spliced))
+        request = dataclasses.replace(honest, outputs=(*honest.outputs[:3], spliced, honest.outputs[4]))
         response = attacker.decrypt(request, [attested])
         assert response.status_code == 409 and _code(response) == "evaluation_mismatch", response.text
         assert "fills" not in response.json() and not any(str(int(d)) in response.json()["error"]["message"]
@@ -167,11 +167,12 @@ def test_key_extraction_when_dummy_round_or_chosen_outputs_then_one_bit_at_most(
         attacker = _attacker(world)
         dummy = dataclasses.replace(attacker, round_id=900, orders={}, info=_open_dummy_round(world, 900))
         honest = dummy.evaluate()
-        chosen = dataclasses.replace(honest, outputs=(*honest.outputs[:3], save_array(np.full((4, 4), 3))))
+        forged_fills = save_array(np.full((4, 4), 3))
+        chosen = dataclasses.replace(honest, outputs=(*honest.outputs[:3], forged_fills, honest.outputs[4]))
         _refused_before_decrypting(dummy, dummy.decrypt(chosen, []), "unannounced_round")
         _refused_before_decrypting(dummy, dummy.decrypt(chosen, [dummy.attest(dummy.body())]), "unannounced_round")
         request = attacker.evaluate()
-        chosen = dataclasses.replace(request, outputs=(*request.outputs[:3], save_array(np.full((4, 4), 3))))
+        chosen = dataclasses.replace(request, outputs=(*request.outputs[:3], forged_fills, request.outputs[4]))
         response = attacker.decrypt(chosen, [attacker.attest(attacker.body())])
         assert response.status_code == 409 and _code(response) == "evaluation_mismatch"
         world.admin().admin("POST", f"/rounds/{attacker.round_id}/abandon", {"reason": "probe spent"})
@@ -251,7 +252,7 @@ def test_attestation_when_of_another_round_forged_or_detached_then_refused_befor
         _refused_before_decrypting(attacker, response, "invalid_attestation")
         # The genuine attestation with outputs of the operator's choosing in place of the verifier's (so
         # that the custodian would compare the operator's chosen ciphertexts with themselves).
-        chosen = (*request.outputs[:3], save_array(np.full((4, 4), 3)))
+        chosen = (*request.outputs[:3], save_array(np.full((4, 4), 3)), request.outputs[4])
         detached = {**honest, "outputs": [base64.b64encode(o).decode() for o in chosen]}
         response = attacker.decrypt(dataclasses.replace(request, outputs=chosen), [detached])
         _refused_before_decrypting(attacker, response, "invalid_attestation")

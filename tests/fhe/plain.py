@@ -45,11 +45,17 @@ def clear_plain(
     """Clear a round with the circuit's code on plain arrays, decoding like the custodian."""
     shape = shape or choose_shape(len(orders), round_.levels, [o.quantity_lots for o in orders])
     args = plain_inputs(shape, round_, orders, caps, random.Random(seed))
-    traded, rank, volume, fills = clearing_function(shape)(*args)
+    traded, rank, volume, fills, sides = clearing_function(shape)(*args)
 
     def number(digits: np.ndarray) -> int:
         return int(sum(int(d) * 4**j for j, d in enumerate(np.atleast_1d(digits))))
 
     level = rank_order(round_, shape.levels)[number(rank)] if int(traded) else None
     slot_fills = [number(row) for row in fills]
-    return result_from_fills(round_, orders, priority_slots(orders), level, number(volume), slot_fills)
+    # The circuit's side output: 0 for a slot that fills nothing, else 1 + the filled order's side.
+    slots = priority_slots(orders)
+    expected_sides = [0] * shape.slots
+    for slot, index in enumerate(slots):
+        expected_sides[slot] = 1 + int(orders[index].side) if slot_fills[slot] else 0
+    assert [int(code) for code in sides] == expected_sides, (list(sides), expected_sides)
+    return result_from_fills(round_, orders, slots, level, number(volume), slot_fills)

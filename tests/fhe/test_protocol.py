@@ -85,11 +85,30 @@ def test_decrypt_when_outputs_do_not_add_up_raises_inconsistent_outputs(parties:
     request = play(custodian, operator, "r1")
     volume = load_array(request.outputs[2])
     volume[0] = (volume[0] + 1) % 4
-    forged = (*request.outputs[:2], save_array(volume), request.outputs[3])
+    forged = (*request.outputs[:2], save_array(volume), *request.outputs[3:])
     with pytest.raises(InconsistentOutputs):
         custodian.decrypt(dataclasses.replace(request, outputs=forged))
     with pytest.raises(ReplayedDecryption):
         custodian.decrypt(request)
+
+
+@pytest.mark.parametrize("forge", ["flip", "unfilled", "missing"])
+def test_decrypt_when_fill_sides_forged_raises_inconsistent_outputs(parties: tuple[Custodian, Operator],
+                                                                    forge: str) -> None:
+    custodian, operator = parties
+    request = play(custodian, operator, "r1")
+    sides, fills = load_array(request.outputs[4]), load_array(request.outputs[3])
+    filled = [slot for slot in range(len(sides)) if sides[slot]]
+    assert filled, "the played round trades"
+    if forge == "flip":  # a buy booked as a sell: buys no longer add up to the volume
+        sides[filled[0]] = 3 - sides[filled[0]]
+    elif forge == "unfilled":  # a side decrypted for a slot that filled nothing
+        sides[next(slot for slot in range(len(sides)) if not fills[slot].any())] = 1
+    else:
+        sides[filled[0]] = 0
+    forged = (*request.outputs[:4], save_array(sides))
+    with pytest.raises(InconsistentOutputs):
+        custodian.decrypt(dataclasses.replace(request, outputs=forged))
 
 
 def test_issue_mask_when_slot_asked_twice_raises_mask_reuse(parties: tuple[Custodian, Operator]) -> None:
@@ -180,8 +199,9 @@ def test_custodian_when_round_runs_never_receives_order_digits(simulated_circuit
     request = received[-1]
     assert {type(x) for x in received[:-1]} == {str, int}
     assert all(isinstance(getattr(request, f.name), str) for f in dataclasses.fields(request) if f.name != "outputs")
-    # The outputs are the circuit's four declared outputs, none shaped like the inputs.
+    # The outputs are the circuit's five declared outputs, none shaped like the inputs.
     shape = simulated_circuit.shape
     shapes = [load_array(b).shape for b in request.outputs]
-    assert shapes == [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits)]
+    assert shapes == [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits),
+                      (shape.slots,)]
     assert len(priority_slots(ORDERS)) == len(ORDERS)

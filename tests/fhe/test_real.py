@@ -169,7 +169,7 @@ def test_decrypt_when_an_output_is_a_trivial_or_low_entropy_ciphertext_refuses_b
     crafted = bytearray(honest.outputs[3])
     words = len(crafted) // 8
     crafted[words // 4 * 8: words // 2 * 8] = bytes((words // 2 - words // 4) * 8)  # a zeroed mask
-    request = dataclasses.replace(honest, outputs=(*honest.outputs[:3], bytes(crafted)))
+    request = dataclasses.replace(honest, outputs=(*honest.outputs[:3], bytes(crafted), honest.outputs[4]))
     entries = len(real_custodian.log.entries)
     with pytest.raises(TrivialCiphertext):
         real_custodian.decrypt(request)

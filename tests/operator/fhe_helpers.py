@@ -124,7 +124,7 @@ def open_fhe_round(world: FheWorld, instrument: str = "ETH-PERP", reference: int
 
 
 def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORDERS) -> dict[str, Any]:
-    """Fund four institutions, run one FHE round on ETH-PERP, open the filled sides; return the round."""
+    """Fund four institutions, run one FHE round on ETH-PERP (fills book from the outputs); return the round."""
     admin = world.admin()
     fund_institutions(world)
     rid = open_fhe_round(world)
@@ -132,8 +132,4 @@ def run_fhe_round(world: FheWorld, orders: list[tuple[Side, int, int]] = FHE_ORD
     tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty)
                for c, (side, limit, qty) in zip(clients, orders, strict=True)]
     cleared = admin.admin("POST", f"/rounds/{rid}/clear")
-    fills = cleared["result"]["fills"]
-    for c, t in zip(clients, tickets, strict=True):
-        if fills[f"{c.address}:{rid}:{t.slot}"] > 0:
-            c.open_side(t)
     return {"round_id": rid, "result": cleared["result"], "clients": clients, "tickets": tickets}

@@ -125,5 +125,5 @@ def test_operator_when_journal_written_by_first_format_then_start_fails_clearly(
     from darkpool.operator.core import OperatorCore
 
     config = CoreConfig(SigningDomain(1, "0x" + "5e" * 20), "0x" + "70" * 20, default_instruments(), b"\x01" * 32)
-    with pytest.raises(StorageError, match="journal format 1, expected 2"):
+    with pytest.raises(StorageError, match="journal format 1, expected 3"):
         OperatorCore(Journal(SqliteStore(str(tmp_path / "old.db"))), config, lambda: 1)

@@ -6,11 +6,12 @@ import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from darkpool.clearing import clear_reference
-from darkpool.domain import Lots, Order, OrderId, Round, Ticks
+from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
 from tests.operator.fhe_helpers import (
     BAND_LOW,
     FHE_ORDERS,
@@ -51,10 +52,11 @@ def test_fhe_round_when_simulated_matches_reference_and_books_fills(tmp_path: Pa
 
 
 @pytest.mark.attack
-def test_fhe_side_when_opened_after_mark_went_stale_then_refused_unjournaled_and_booked_once(tmp_path: Path) -> None:
+def test_fhe_fills_when_mark_goes_stale_during_evaluation_then_booked_once_at_next_mark(tmp_path: Path) -> None:
+    """Decrypted once, the fills wait (journaled, sides and all) for a fresh mark; no client acts; a
+    later mark books them once and more marks never book them again."""
     import time
 
-    from darkpool.errors import NotFound, StaleMark
     from tests.operator.helpers import Clock
 
     clock = Clock(int(time.time()))
@@ -67,21 +69,27 @@ def test_fhe_side_when_opened_after_mark_went_stale_then_refused_unjournaled_and
                                               "band_low_ticks": BAND_LOW, "levels": LEVELS,
                                               "slot_count": 4})["round_id"]
         clients = [world.client(who) for who in world.people]
-        tickets = [c.fhe_order(rid, "ETH-PERP", side, limit, qty)
-                   for c, (side, limit, qty) in zip(clients, FHE_ORDERS, strict=True)]
-        admin.admin("POST", f"/rounds/{rid}/clear")
-        clock.now += 120  # the mark goes stale between decryption and the side openings
+        for c, (side, limit, qty) in zip(clients, FHE_ORDERS, strict=True):
+            c.fhe_order(rid, "ETH-PERP", side, limit, qty)
         core = world.operator_app.state.core
-        seq = core.journal.seq
-        for _ in range(3):
-            with pytest.raises(StaleMark):
-                clients[0].open_side(tickets[0])
-        assert core.journal.seq == seq and not core.books.fills
+        backend, real_clear = core.fhe_backend, core.fhe_backend.clear
+
+        def slow_clear(*args: Any) -> Any:
+            out = real_clear(*args)
+            clock.now += 120  # the evaluation outlasts the mark
+            return out
+
+        backend.clear = slow_clear
+        cleared = admin.admin("POST", f"/rounds/{rid}/clear")
+        assert admin.round(rid)["phase"] == "reveal" and cleared["result"]["volume_lots"] == 47
+        assert not core.books.fills and [c.positions().get("ETH-PERP", 0) for c in clients] == [0, 0, 0, 0]
         admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
-        clients[0].open_side(tickets[0])
-        with pytest.raises(NotFound):
-            clients[0].open_side(tickets[0])
-        assert [f.quantity_lots for f in core.books.fills] == [47]
+        admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3001.0})
+        assert admin.round(rid)["phase"] == "cleared"
+        assert sorted((f.side, f.quantity_lots) for f in core.books.fills) == [(Side.BUY, 47), (Side.SELL, 47)]
+        assert [c.positions().get("ETH-PERP", 0) for c in clients] == [47, -47, 0, 0]
+        kinds = [e.kind for e in core.journal.entries(0)]
+        assert kinds.count("fhe_booked") == 1 and kinds.count("fhe_sides") == 1
 
 
 def _tokens(blob: bytes) -> set[str]:
@@ -170,7 +178,7 @@ def test_fhe_requests_when_out_of_policy_return_4xx_codes_and_change_nothing(tmp
         thief = world.people[1]
         circuit = world.operator_app.state.core.get_round(rid2).info.circuit_id
         order = FheOrder(account=thief.address, instrument="ETH-PERP", round_id=rid2, slot=0,
-                         digits_commitment=bytes(32), side_commitment=bytes(32), reference_ticks=REFERENCE,
+                         digits_commitment=bytes(32), reference_ticks=REFERENCE,
                          band_low_ticks=BAND_LOW, levels=LEVELS, circuit_id=circuit, nonce=5, expiry=2**40)
         seq = world.operator_app.state.core.journal.seq
         response = httpx.post(f"{world.operator_url}/rounds/{rid2}/orders",

@@ -45,7 +45,7 @@ def test_observer_when_reading_every_public_byte_then_cannot_tell_who_traded_wha
             assert who.address[2:].lower().encode() not in public, who.address
         # Private entries are digests only; the whole chain still verifies from them to the head.
         private = [e for e in journal if e["kind"] in PRIVATE_KINDS]
-        assert {e["kind"] for e in private} >= {"slot", "fhe_order", "fill_side"}
+        assert {e["kind"] for e in private} >= {"slot", "fhe_order", "fhe_sides"}
         assert all(e["payload"] is None for e in private)
         head = verify_chain(JournalEntry.from_json_dict(e) for e in journal)
         assert head == world.operator_app.state.core.journal.head

@@ -59,7 +59,8 @@ def decrypt(round_id: int, body: DecryptRequest, core: Core, _: OperatorOnly) ->
                     for a in body.attestations]
     out = core.decrypt(str(round_id), body.circuit_id, body.masks_digest, body.inputs_commitment,
                        body.transcript_hash, outputs, attestations, body.caps)
-    return DecryptedView(round_id=out.round_id, rank=out.rank, volume_lots=out.volume_lots, fills=list(out.fills))
+    return DecryptedView(round_id=out.round_id, rank=out.rank, volume_lots=out.volume_lots, fills=list(out.fills),
+                         sides=list(out.sides))
 
 
 

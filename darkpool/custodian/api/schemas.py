@@ -128,12 +128,14 @@ class DecryptRequest(Strict):
 
 
 class DecryptedView(BaseModel):
-    """The only values of a round anyone learns: tie-break rank (null: no trade), volume and fills per slot."""
+    """A round's decrypted outputs, for the operator alone: tie-break rank (null: no trade), volume, fills
+    per slot and each filled slot's side (the public log keeps the fills, never the sides)."""
 
     round_id: str
     rank: int | None
     volume_lots: int
     fills: list[int]
+    sides: list[int | None] = Field(description="per slot: 0 a filled buy, 1 a filled sell, null filled nothing")
 
 
 class LogEntryView(BaseModel):

@@ -20,13 +20,6 @@ from darkpool.web.schemas import SignedEnvelope
 router = APIRouter(prefix="/rounds", tags=["fhe rounds"])
 
 
-class SideOpening(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    slot: int = Field(ge=0)
-    side: int
-    salt: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
-
-
 def _same_round(round_id: int, message: Any) -> None:
     if message.round_id != round_id:
         raise ValidationError(f"message is for round {message.round_id}, not {round_id}")
@@ -63,8 +56,3 @@ async def submit_order(round_id: int, body: FheOrderSubmission, core: Core, requ
     return await ack(fr.submit_order(core, signed, bytes.fromhex(body.masked_digits[2:]),
                                      bytes.fromhex(body.digits_salt[2:])))
 
-
-@router.post("/{round_id}/sides", status_code=202)
-async def open_side(round_id: int, body: SideOpening, core: Core) -> AckResponse:
-    """Open the side commitment of a filled slot so its fill can be booked."""
-    return await ack(fr.open_side(core, round_id, body.slot, body.side, bytes.fromhex(body.salt[2:])))

@@ -24,7 +24,6 @@ from darkpool.signing import (
     SlotReservation,
     TypedMessage,
     WithdrawalRequest,
-    side_commitment,
 )
 
 VECTORS = json.loads((Path(__file__).parents[2] / "vectors" / "eip712.json").read_text())
@@ -32,7 +31,7 @@ DOMAIN = SigningDomain(chain_id=31337, verifying_contract="0x" + "5e" * 20)
 ALICE = "0x" + "a1" * 20
 
 SAMPLES: list[TypedMessage] = [
-    FheOrder(ALICE, "ETH-PERP", 7, 3, bytes(range(32)), bytes(range(32, 64)), 299_996, 299_992, 8, "c" * 16, 6,
+    FheOrder(ALICE, "ETH-PERP", 7, 3, bytes(range(32)), 299_996, 299_992, 8, "c" * 16, 6,
              1_900_000_000),
     SlotReservation(ALICE, "ETH-PERP", 7, 11, 1_900_000_000),
     MaskRequest(ALICE, 7, 3, bytes(range(64, 96)), 12, 1_900_000_000),
@@ -89,12 +88,6 @@ def test_digest_when_random_commitment_equals_eth_account(
 ) -> None:
     order = Commitment(ALICE, instrument, round_id, commitment, bond, nonce, 2**40)
     assert order.digest(DOMAIN) == _eth_account_digest(order, DOMAIN)
-
-
-def test_side_commitment_when_computed_equals_eth_abi_encoding() -> None:
-    salt = bytes(range(32))
-    expected = keccak(abi_encode(["address", "uint64", "uint16", "uint8", "bytes32"], [ALICE, 7, 3, 1, salt]))
-    assert side_commitment(ALICE, 7, 3, 1, salt) == expected
 
 
 def test_check_ranges_when_field_overflows_names_field() -> None:
