@@ -118,6 +118,11 @@ class DarkPoolClient(_Base):
         """Poll the round until it reaches ``phase``; return it."""
         return dict(self.run(self.ops.follow(round_id, phase, timeout_s, poll_s)))
 
+    def commit_orders(self, round_id: int, instrument: str, orders: Sequence[tuple[Side, int, int, int]]
+                      ) -> tuple[list[CommitTicket | None], list[dict[str, Any]]]:
+        """Sign and send ``(side, limit_ticks, quantity_lots, bond)`` commitments in one request."""
+        return self.run(self.ops.commit_orders(round_id, instrument, orders))  # type: ignore[no-any-return]
+
     def commit_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int, quantity_lots: int,
                      bond: int = 0) -> CommitTicket:
         ticket: CommitTicket = self.run(self.ops.commit_order(round_id, instrument, side, limit_ticks,
@@ -219,6 +224,11 @@ class AsyncDarkPoolClient(_Base):
                      poll_s: float = 0.2) -> dict[str, Any]:
         """Poll the round until it reaches ``phase``; return it."""
         return dict(await self.run(self.ops.follow(round_id, phase, timeout_s, poll_s)))
+
+    async def commit_orders(self, round_id: int, instrument: str, orders: Sequence[tuple[Side, int, int, int]]
+                            ) -> tuple[list[CommitTicket | None], list[dict[str, Any]]]:
+        """Sign and send ``(side, limit_ticks, quantity_lots, bond)`` commitments in one request."""
+        return await self.run(self.ops.commit_orders(round_id, instrument, orders))  # type: ignore[no-any-return]
 
     async def commit_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int,
                            quantity_lots: int, bond: int = 0) -> CommitTicket:

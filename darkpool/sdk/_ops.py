@@ -195,6 +195,30 @@ class Ops:
         yield Call("POST", f"/rounds/{round_id}/commitments", signed_to_wire(self.me.sign(message, domain)))
         return CommitTicket(round_id, instrument, nonce, side, limit_ticks, quantity_lots, salt, bond)
 
+    def commit_orders(self, round_id: int, instrument: str,
+                      orders: Sequence[tuple[Side, int, int, int]]) -> Op:
+        """Sign ``(side, limit_ticks, quantity_lots, bond)`` commitments and send them in one batch request.
+
+        Return ``(tickets, refused)``: a :class:`CommitTicket` per accepted order (``None`` where the
+        operator refused it) and the refusals by index (``{"index", "code", "message"}``).
+        """
+        domain = yield from self._domain()
+        scheme = CommitmentScheme(instrument, round_id)
+        tickets: list[CommitTicket] = []
+        wire = []
+        for side, limit_ticks, quantity_lots, bond in orders:
+            nonce, salt = self.nonce_source(), secrets.token_bytes(32)
+            digest = scheme.commitment(Reveal(account(self.me.address), nonce, side, Ticks(limit_ticks),
+                                              Lots(quantity_lots), Salt(salt)))
+            message = Commitment(account=self.me.address, instrument=instrument, round_id=round_id,
+                                 commitment=digest, bond=bond, nonce=nonce, expiry=self._expiry())
+            wire.append(signed_to_wire(self.me.sign(message, domain)))
+            tickets.append(CommitTicket(round_id, instrument, nonce, side, limit_ticks, quantity_lots, salt, bond))
+        answer = yield Call("POST", f"/rounds/{round_id}/commitments/batch", {"commitments": wire})
+        refused = list(answer["refused"])
+        dropped = {int(r["index"]) for r in refused}
+        return [None if i in dropped else t for i, t in enumerate(tickets)], refused
+
     def fhe_order(self, round_id: int, instrument: str, side: Side, limit_ticks: int, quantity_lots: int) -> Op:
         """Reserve a slot, fetch its mask from the custodian, mask the order's digits and submit them."""
         from fhe.encoding import SlotMask, mask_digits, order_digits

@@ -18,8 +18,12 @@ from darkpool.operator import rounds_fhe
 from darkpool.operator.api.deps import Admin, Core, FullView, client_key, parse_limited
 from darkpool.operator.api.operations import OperatorMetrics
 from darkpool.operator.api.schemas import (
+    MAX_BATCH,
     AbandonRequest,
+    BatchAck,
+    BatchRefusal,
     ClearResponse,
+    CommitmentBatch,
     OpenRoundRequest,
     ReceiptView,
     RevealRequest,
@@ -93,6 +97,43 @@ async def commit(round_id: int, request: Request) -> AckResponse:
         _log.debug("commitment accepted", extra={"round": round_id, "account": signed.message.account,  # type: ignore[attr-defined]
                                                  "seq": done.seq})
     return done
+
+
+@router.post("/{round_id}/commitments/batch", status_code=202, response_model=BatchAck,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                 "schema": CommitmentBatch.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+async def commit_batch(round_id: int, request: Request) -> BatchAck:
+    """Accept up to ``MAX_BATCH`` signed commitments in one request, journaled as one entry.
+
+    Each commitment is checked as if sent alone (signature, round, expiry, nonce, bond, collateral);
+    the valid ones are journaled together and acknowledged once durable, each refused one is named
+    by its index with its error and changes nothing. A malformed body refuses the whole request.
+    """
+    try:
+        raw = json.loads(await request.body())
+    except ValueError as exc:
+        raise MalformedRequest(f"body is not JSON: {exc}") from None
+    items = raw.get("commitments") if isinstance(raw, dict) and set(raw) == {"commitments"} else None
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise MalformedRequest(f"body must be {{\"commitments\": [1..{MAX_BATCH} signed commitments]}}")
+    signed = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise MalformedRequest(f"body.commitments.{index}: expected a signed commitment object")
+        try:
+            one = parse_limited(item, Commitment, request)
+        except ValidationError as exc:
+            raise MalformedRequest(f"body.commitments.{index}: {exc}") from None
+        if one.message.round_id != round_id:  # type: ignore[attr-defined]
+            raise ValidationError(f"body.commitments.{index} is for round {one.message.round_id}, "  # type: ignore[attr-defined]
+                                  f"not {round_id}")
+        signed.append(one)
+    appended, rejected = cr.commit_many(request.app.state.core, round_id, signed)
+    refused = [BatchRefusal(index=i, code=error.code, message=str(error)) for i, error in rejected.items()]
+    if appended is None:
+        return BatchAck(seq=None, head=None, accepted=0, refused=refused)
+    done = await ack(appended)
+    return BatchAck(seq=done.seq, head=done.head, accepted=len(signed) - len(refused), refused=refused)
 
 
 @router.post("/{round_id}/cancellations", status_code=202)

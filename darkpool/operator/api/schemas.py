@@ -213,3 +213,32 @@ class ProofsView(BaseModel):
     balance: dict[str, Any] | None
     fills: list[dict[str, Any]]
     withdrawals: list[dict[str, Any]]
+
+
+MAX_BATCH = 1000
+"""Commitments one batch request may carry (a 1 MiB body holds about 1,700)."""
+
+
+class CommitmentBatch(BaseModel):
+    """Signed commitments sent together; each is checked as if sent alone."""
+
+    model_config = ConfigDict(extra="forbid")
+    commitments: list[SignedEnvelope] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchRefusal(BaseModel):
+    """One commitment of a batch that was refused, by its index, with the error it would get alone."""
+
+    index: int
+    code: str
+    message: str
+
+
+class BatchAck(BaseModel):
+    """A batch's outcome: the journal entry holding its accepted commitments (null when none was) and
+    every refusal."""
+
+    seq: int | None
+    head: str | None
+    accepted: int
+    refused: list[BatchRefusal]
