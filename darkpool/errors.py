@@ -271,7 +271,8 @@ class InsufficientBond(PolicyViolation):
 #         ├── ReplayedDecryption          a second decryption request for a round
 #         ├── TranscriptMismatch          a request naming a transcript the custodian never issued
 #         ├── UndeclaredOutput            a request to decrypt anything but the round's outputs
-#         │   └── TrivialCiphertext       an output with a trivial or crafted low-entropy mask
+#         │   ├── TrivialCiphertext       an output with a trivial or crafted low-entropy mask
+#         │   └── ReplayedCiphertext      an output reusing Enc(R) or an output already decrypted
 #         ├── MissingAttestation          fewer verifiers' signed re-evaluations than the quorum
 #         ├── InvalidAttestation          an attestation by no configured verifier, or of another transcript
 #         ├── EvaluationMismatch          the operator's and a verifier's evaluations decrypt differently
@@ -335,6 +336,13 @@ class TrivialCiphertext(UndeclaredOutput):
     code = "trivial_ciphertext"
 
 
+class ReplayedCiphertext(UndeclaredOutput):
+    """An output that reuses, whole or in part, a ciphertext the custodian issued (``Enc(R)``) or
+    already decrypted: refused before any decryption; the round is void."""
+
+    code = "replayed_ciphertext"
+
+
 class MissingAttestation(PolicyViolation):
     """A decryption request without the quorum of verifiers' signed re-evaluations of its transcript."""
 
@@ -390,6 +398,7 @@ __all__ += [
     "WrongRound",
     "MissingAttestation",
     "TrivialCiphertext",
+    "ReplayedCiphertext",
     "InvalidAttestation",
     "EvaluationMismatch",
 ]

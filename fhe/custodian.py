@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from concrete import fhe
 
 from darkpool.domain import Side
@@ -33,6 +34,7 @@ from darkpool.errors import (
     ForeignKey,
     InconsistentOutputs,
     MaskReuse,
+    ReplayedCiphertext,
     ReplayedDecryption,
     TranscriptMismatch,
     TrivialCiphertext,
@@ -45,7 +47,8 @@ from fhe.encoding import SlotMask
 from fhe.log import DecryptionLog
 from fhe.transcript import DecryptionRequest, RoundMasks, RoundOutputs, digest, transcript_hash
 
-__all__ = ["MAX_ZERO_WORDS", "Custodian", "decode_outputs", "load_array", "refuse_low_entropy", "save_array"]
+__all__ = ["MAX_ZERO_WORDS", "Custodian", "KnownWords", "decode_outputs", "load_array", "refuse_low_entropy",
+           "save_array"]
 
 OUTPUT_COUNT = 5
 """Declared outputs: traded flag, rank digits, volume digits, fill digits per slot, fill side per slot."""
@@ -87,6 +90,7 @@ class Custodian:
         key_dir: Path | None = None,
         rng: random.Random | None = None,
         log: DecryptionLog | None = None,
+        known: KnownWords | None = None,
         progress: Callable[[str], AbstractContextManager[None]] | None = None,
     ) -> None:
         self._circuit = circuit
@@ -94,6 +98,8 @@ class Custodian:
         self._retired = False
         self._rng = rng or secrets.SystemRandom()
         self._rounds: dict[str, _RoundState] = {}
+        self.known = known or KnownWords()
+        """Every 64-bit word of the ciphertexts issued (``Enc(R)``) or decrypted (shared across epochs)."""
         self.log = log or DecryptionLog()
         self._client: Any = None
         self._evaluation_keys = b""
@@ -125,6 +131,8 @@ class Custodian:
             encrypted = self._client.encrypt(masks, None, None, None, function_name=self._circuit.function_name)
             ciphertext = encrypted[0].serialize()
         self._rounds[round_id] = _RoundState(masks, digest(ciphertext))
+        if self._client is not None:
+            self.known.add(ciphertext)
         return RoundMasks(
             round_id, self._circuit.id, self.key_id, shape.slots, shape.digits_per_slot, ciphertext
         )
@@ -157,6 +165,8 @@ class Custodian:
         if array.shape != (shape.slots, shape.digits_per_slot):
             raise CiphertextShapeError(f"stored masks of shape {array.shape} do not fit circuit {self._circuit.id}")
         self._rounds[round_id] = _RoundState(array, digest(ciphertext), set(issued), spent)
+        if self._client is not None:
+            self.known.add(ciphertext)
 
     def round_masks(self, round_id: str) -> IntArray:
         """The round's mask digits ``R`` (for the custodian's own sealed storage only)."""
@@ -205,9 +215,13 @@ class Custodian:
         # Spent before decrypting: a failed or inconsistent decryption cannot be retried either.
         state.decrypted = True
         try:
+            blobs = (*request.outputs, *(data for outputs in attested for data in outputs))
             if self._client is not None:
-                for data in (*request.outputs, *(data for outputs in attested for data in outputs)):
+                for data in blobs:
                     refuse_low_entropy(data)
+                    self.known.refuse_reuse(data)
+                for data in blobs:
+                    self.known.add(data)
             values = self._decrypt_values(request.outputs)
             others = [self._decrypt_values(outputs) for outputs in attested]
         except UndeclaredOutput:
@@ -256,6 +270,42 @@ def refuse_low_entropy(data: bytes) -> None:
     if zeros > max(MAX_ZERO_WORDS, len(words) // 100):
         raise TrivialCiphertext(f"an output holds {zeros} zero words of {len(words)}: a trivial or crafted "
                                 "ciphertext, not an evaluation's; nothing is decrypted")
+
+
+Words = npt.NDArray[np.uint64]
+
+
+class KnownWords:
+    """The 64-bit words of ciphertexts already issued or decrypted, to refuse their reuse on sight.
+
+    An LWE mask is uniform, so two honest ciphertexts share essentially no 64-bit word beyond their
+    framing; an output that repeats many words of ``Enc(R)`` or of an output decrypted before is a
+    splice or a replay of another round's ciphertext, refused before it reaches the secret key.
+    (A ciphertext transformed homomorphically — rescaled, added to — shares no words: that one is
+    caught after decryption, when it disagrees with the verifiers' evaluation.)
+    """
+
+    def __init__(self) -> None:
+        self._parts: list[Words] = []
+        self._sorted: Words = np.zeros(0, dtype="<u8")
+
+    def add(self, data: bytes) -> None:
+        self._parts.append(_words(data))
+
+    def refuse_reuse(self, data: bytes) -> None:
+        if self._parts:
+            self._sorted = np.unique(np.concatenate([self._sorted, *self._parts]))
+            self._parts = []
+        words = _words(data)
+        words = words[words != 0]  # zero words are framing (and refused in bulk by refuse_low_entropy)
+        shared = int(np.count_nonzero(np.isin(words, self._sorted)))
+        if shared > max(MAX_ZERO_WORDS, len(words) // 100):
+            raise ReplayedCiphertext(f"an output repeats {shared} of its {len(words)} words from a ciphertext "
+                                     "already issued or decrypted: a splice or a replay; nothing is decrypted")
+
+
+def _words(data: bytes) -> Words:
+    return np.frombuffer(data[: len(data) // 8 * 8], dtype="<u8")
 
 
 def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[IntArray]) -> RoundOutputs:

@@ -157,6 +157,7 @@ class CustodianCore:
         self.cache_dir = cache_dir
         self.simulate = simulate
         self.log = DecryptionLog(log_path)
+        self.known = fhe.custodian.KnownWords()  # ciphertext words seen, across epochs: replays refused on sight
         self.lock = threading.RLock()
         self._custodians: dict[tuple[tuple[int, int, int], int], Any] = {}
         self.epoch_rounds = epoch_rounds
@@ -203,7 +204,7 @@ class CustodianCore:
             circuit = compile_circuit(Shape(*key), simulate=self.simulate, cache_dir=self.cache_dir)
             circuit_dir = self.key_dir / str(circuit.id)
             check_private_tree(circuit_dir)
-            found = Custodian(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log)
+            found = Custodian(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log, known=self.known)
             if circuit_dir.exists():
                 restrict_tree(circuit_dir)  # concrete writes secret.keys with the umask's mode
             self._custodians[(key, epoch)] = found

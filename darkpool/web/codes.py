@@ -73,6 +73,7 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.UndeclaredOutput, 403),
     ErrorCode(e.MissingAttestation, 403),
     ErrorCode(e.TrivialCiphertext, 403),
+    ErrorCode(e.ReplayedCiphertext, 403),
     ErrorCode(e.InvalidAttestation, 403),
     ErrorCode(e.EvaluationMismatch, 409),
     ErrorCode(e.CustodianHalted, 403),

@@ -174,3 +174,54 @@ def test_decrypt_when_an_output_is_a_trivial_or_low_entropy_ciphertext_refuses_b
     with pytest.raises(TrivialCiphertext):
         real_custodian.decrypt(request)
     assert [e.outputs for e in real_custodian.log.entries[entries:]] == [None]  # void, nothing revealed
+
+
+@pytest.mark.attack
+def test_decrypt_when_outputs_replay_another_rounds_or_splice_enc_r_then_refused_before_decrypting(
+    real_circuit: CompiledCircuit, real_custodian: Custodian
+) -> None:
+    # Another round's outputs (already decrypted) or Enc(R) itself, sent as this round's outputs,
+    # reuse words of ciphertexts the custodian issued or decrypted: refused on sight, round void.
+    from darkpool.errors import ReplayedCiphertext
+
+    operator = Operator(real_circuit, real_custodian.evaluation_keys, real_custodian.key_id)
+    masks = {}
+    for round_id in ("replay-a", "replay-b", "replay-c"):
+        masks[round_id] = real_custodian.open_round(round_id)
+        operator.begin(round_id, ROUND, masks[round_id])
+    first = operator.evaluate("replay-a")
+    assert real_custodian.decrypt(first).volume_lots == 0  # an empty round, decrypted honestly
+    entries = len(real_custodian.log.entries)
+    replayed = dataclasses.replace(operator.evaluate("replay-b"), outputs=first.outputs)
+    with pytest.raises(ReplayedCiphertext):
+        real_custodian.decrypt(replayed)
+    honest = operator.evaluate("replay-c")
+    spliced = dataclasses.replace(honest, outputs=(*honest.outputs[:3], masks["replay-c"].ciphertext,
+                                                   honest.outputs[4]))
+    with pytest.raises(ReplayedCiphertext):
+        real_custodian.decrypt(spliced)
+    assert [e.outputs for e in real_custodian.log.entries[entries:]] == [None, None]  # void, nothing revealed
+
+
+@pytest.mark.attack
+def test_decrypt_when_outputs_come_from_another_epoch_then_refused_before_decrypting(
+    real_circuit: CompiledCircuit, fhe_cache: Path
+) -> None:
+    # Epochs have their own key sets but share the record of ciphertexts seen, as the custodian
+    # service does: last epoch's outputs replayed into this epoch's round never reach the new key.
+    from darkpool.errors import ReplayedCiphertext
+    from fhe.custodian import KnownWords
+
+    known = KnownWords()
+    old = Custodian(real_circuit, key_dir=fhe_cache / "epoch-old", known=known)
+    new = Custodian(real_circuit, key_dir=fhe_cache / "epoch-new", known=known, log=old.log)
+    assert old.key_id != new.key_id
+    past = Operator(real_circuit, old.evaluation_keys, old.key_id)
+    past.begin("old-1", ROUND, old.open_round("old-1"))
+    spent = past.evaluate("old-1")
+    old.decrypt(spent)
+    current = Operator(real_circuit, new.evaluation_keys, new.key_id)
+    current.begin("new-1", ROUND, new.open_round("new-1"))
+    with pytest.raises(ReplayedCiphertext):
+        new.decrypt(dataclasses.replace(current.evaluate("new-1"), outputs=spent.outputs))
+    assert new.log.entries[-1].outputs is None
