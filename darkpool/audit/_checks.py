@@ -307,7 +307,72 @@ def one_decryption_per_fhe_round(data: AuditData) -> Check:
                              f"match; log of {len(data.custodian_log)} entries chained")
 
 
+def fhe_caps_follow_margin(data: AuditData) -> Check:
+    """Each FHE round's caps are what the margin rule gives its slot holders, recomputed from the journaled
+    margin basis (exact cash and positions, the journaled marks, the round's band), with the margin library."""
+    name = "FHE caps follow the margin rule"
+    results = {e.data()["round_id"]: e.data() for e in data.journal if e.kind == "fhe_result" and not e.is_redacted}
+    if not results:
+        return Check(name, None, "no FHE round cleared")
+    marks: dict[str, list[Any]] = {}
+    opened: dict[int, dict[str, Any]] = {}
+    bases: dict[int, dict[str, Any]] = {}
+    for e in data.journal:
+        if e.is_redacted:
+            if e.kind == "fhe_caps":
+                return Check(name, None, "the caps' margin basis is private: audit with the auditors' token")
+            continue
+        if e.kind not in ("mark", "round_open", "fhe_caps"):
+            continue
+        payload = e.data()
+        if e.kind == "mark":
+            marks[payload["underlying"]] = [payload["price"], payload["at"]]
+        elif e.kind == "round_open":
+            opened[payload["round_id"]] = payload
+        else:
+            basis = json.loads(payload["basis"])
+            if basis["margin"]["marks"] != marks:
+                return Check(name, False, f"FHE round {payload['round_id']}: its caps were computed on marks "
+                                          f"{basis['margin']['marks']}, the journal's were {marks}")
+            bases[payload["round_id"]] = basis
+    for rid, result in sorted(results.items()):
+        basis = bases.get(rid)
+        if basis is None:
+            return Check(name, False, f"FHE round {rid}: no margin basis journaled for its caps")
+        problem = _caps_problem(rid, basis, opened.get(rid), list(result["caps"]))
+        if problem:
+            return Check(name, False, problem)
+    return Check(name, True, f"{len(results)} FHE round(s): every slot's cap recomputed from the journaled margin "
+                             "basis and marks")
+
+
+def _caps_problem(rid: int, basis: dict[str, Any], opened: dict[str, Any] | None, caps: list[int]) -> str | None:
+    from darkpool.margin import engine_from_snapshot
+
+    if opened is None or (opened["instrument"], opened["band_low_ticks"]) != (basis["instrument"],
+                                                                              basis["band_low_ticks"]) \
+            or basis["band_high_ticks"] != opened["band_low_ticks"] + opened["levels"] - 1:
+        return f"FHE round {rid}: the caps' basis names another instrument or band than the round announced"
+    try:
+        engine = engine_from_snapshot(basis["margin"])
+        at = int(basis["margin"]["at"])
+        expected = [0] * len(caps)
+        for slot, who in basis["slots"].items():
+            buy = engine.cap(who, basis["instrument"], Side.BUY, max(0, basis["band_high_ticks"]), at,
+                             max_lots=basis["max_lots"])
+            sell = engine.cap(who, basis["instrument"], Side.SELL, max(0, basis["band_low_ticks"]), at,
+                              max_lots=basis["max_lots"])
+            expected[int(slot)] = int(min(buy, sell))
+    except (DarkPoolError, KeyError, IndexError, TypeError, ValueError) as exc:
+        return f"FHE round {rid}: its caps' margin basis does not recompute: {exc}"
+    if expected != caps:
+        wrong = [slot for slot, (a, b) in enumerate(zip(expected, caps, strict=True)) if a != b]
+        return (f"FHE round {rid}: slot(s) {wrong} were capped at {[caps[s] for s in wrong]}, the margin rule "
+                f"gives {[expected[s] for s in wrong]}")
+    return None
+
+
 ALL_CHECKS: tuple[Callable[[AuditData], Check], ...] = (
     batch_roots, fills_net_to_zero, solvency, journal_chain, signed_messages, rounds_replay,
-    one_decryption_per_fhe_round,
+    one_decryption_per_fhe_round, fhe_caps_follow_margin,
 )

@@ -149,7 +149,7 @@ class CustodianCore:
         # tag stack that only the importing thread gets, and circuits are compiled on that thread.
         import fhe.artifacts
         import fhe.custodian
-        import fhe.transcript  # noqa: F401
+        import fhe.transcript
         from fhe.log import DecryptionLog
 
         self.verifier = Verifier(domain, clock=clock)

@@ -36,6 +36,7 @@ from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, portfolio_margin_loop, scenario_pnl
 from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
 from darkpool.margin._scenarios import RiskArrays, Scenario, build_risk_arrays, scenarios
+from darkpool.margin._snapshot import engine_from_snapshot, margin_snapshot
 from darkpool.margin._state import Position
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "RiskArrays",
     "Scenario",
     "build_risk_arrays",
+    "engine_from_snapshot",
+    "margin_snapshot",
     "option_greeks",
     "option_value",
     "portfolio_margin",

@@ -38,6 +38,7 @@ from darkpool.operator.events import (
     CommitsAccepted,
     DepositCredited,
     Event,
+    FheCapsBasis,
     FheEvaluated,
     FheFillsBooked,
     FheOrderAccepted,
@@ -241,6 +242,9 @@ class OperatorState:
     def _fhe_result(self, e: FheEvaluated, _: object) -> None:
         self.fhe_state(e.round_id).evaluated = e
 
+    def _fhe_caps(self, e: FheCapsBasis, _: object) -> None:
+        pass  # evidence for auditors; the caps themselves travel in FheEvaluated
+
     def _fhe_sides(self, e: FheSidesDecrypted, _: object) -> None:
         state = self.fhe_state(e.round_id)
         state.sides = {slot: side for slot, side in enumerate(e.slot_sides) if side is not None}
@@ -290,6 +294,7 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     SlotReserved: OperatorState._slot,
     FheOrderAccepted: OperatorState._fhe_order,
     FheEvaluated: OperatorState._fhe_result,
+    FheCapsBasis: OperatorState._fhe_caps,
     FheSidesDecrypted: OperatorState._fhe_sides,
     FheFillsBooked: OperatorState._fhe_booked,
     InstrumentsExpired: OperatorState._expire,

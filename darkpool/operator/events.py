@@ -30,6 +30,7 @@ __all__ = [
     "CommitsAccepted",
     "DepositCredited",
     "Event",
+    "FheCapsBasis",
     "FheEvaluated",
     "FheOrderAccepted",
     "FheRoundInfo",
@@ -55,8 +56,9 @@ __all__ = [
 
 JOURNAL_FORMAT = 3
 
-PRIVATE_KINDS = frozenset({"slot", "fhe_order", "fhe_sides", "batch"})
-"""Kinds the public sees only as digests: who holds which FHE slot, its order, its fill's side, and the
+PRIVATE_KINDS = frozenset({"slot", "fhe_order", "fhe_caps", "fhe_sides", "batch"})
+"""Kinds the public sees only as digests: who holds which FHE slot, its order, the margin its cap came
+from, its fill's side, and the
 leaves of every batch (each account's balance and fills). See :meth:`JournalEntry.redacted`."""
 
 
@@ -284,6 +286,18 @@ class FheEvaluated(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FheCapsBasis(Event):
+    """What an FHE round's caps were computed from (private): the margin inputs of its slot holders
+    (see :func:`darkpool.margin.margin_snapshot`), the band and the slot owners, as canonical JSON
+    text, so auditors recompute every cap."""
+
+    KIND: ClassVar[str] = "fhe_caps"
+    round_id: int
+    basis: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class FheSidesDecrypted(Event):
     """Each filled slot's side as the circuit output it (``None``: the slot filled nothing), journaled
     right after :class:`FheEvaluated`; private, as the public must not learn who bought or sold."""
@@ -347,7 +361,7 @@ _EVENTS: dict[str, type[Event]] = {
         DepositCredited, MarkSet, RoundOpened, WithdrawalRequested, CommitsAccepted, OrderCancelled, RoundSealed,
         SealPosted,
         RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved, FheOrderAccepted, FheEvaluated,
-        FheSidesDecrypted, FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
+        FheCapsBasis, FheSidesDecrypted, FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
     )
 }
 

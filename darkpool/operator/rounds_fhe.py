@@ -28,8 +28,10 @@ from darkpool.errors import (
     ValidationError,
 )
 from darkpool.ledger import Appended
+from darkpool.margin import margin_snapshot
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import (
+    FheCapsBasis,
     FheEvaluated,
     FheOrderAccepted,
     FheSidesDecrypted,
@@ -176,6 +178,16 @@ def _slot_cap(core: OperatorCore, state: FheState, holder: Account, max_lots: in
     return int(min(buy, sell))
 
 
+def caps_basis(core: OperatorCore, state: FheState, now: int) -> str:
+    """The margin inputs the round's caps are computed from at ``now``, as canonical JSON text."""
+    r = state.round
+    holders = {str(slot): state.slots[slot] for slot in sorted(state.orders)}
+    return json.dumps({"round_id": state.round_id, "instrument": r.instrument, "band_low_ticks": r.band_low_ticks,
+                       "band_high_ticks": r.band_high_ticks, "max_lots": state.info.max_quantity,
+                       "slots": holders, "margin": margin_snapshot(core.margin, holders.values(), now)},
+                      sort_keys=True, separators=(",", ":"))
+
+
 def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int], dict[int, SlotInput]]:
     """Each slot's cap (0 when empty) and each filled slot's circuit input with its client's opening."""
     state = _fhe_round(core, round_id, Phase.COMMIT)
@@ -207,6 +219,7 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
         info = state.info
         caps, orders = slot_inputs(core, round_id, now)
         r = state.round
+        basis = caps_basis(core, state, now)
         backend = _backend(core)
         state.evaluating = True
     try:
@@ -224,6 +237,7 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
             raise ValidationError("the custodian's outputs give a filled slot no side")
         event = FheEvaluated(round_id, tuple(caps), str(out["transcript_hash"]), out["price_ticks"],
                              int(out["volume_lots"]), fills, now)
+        core.accept(FheCapsBasis(round_id, basis, now))
         appended = core.accept(event)
         appended = core.accept(FheSidesDecrypted(round_id, sides, now))
         return core.book_fhe_fills(now) or appended

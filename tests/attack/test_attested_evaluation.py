@@ -295,3 +295,51 @@ def test_audit_when_published_caps_differ_from_the_attested_ones_then_fails(tmp_
     fhe_round["caps"] = [0, *fhe_round["caps"][1:]]  # an operator publishing caps it did not evaluate with
     check = one_decryption_per_fhe_round(data)
     assert check.ok is False and "caps" in check.detail
+
+
+def test_audit_when_operator_caps_a_slot_beyond_its_margin_then_the_recomputed_caps_flag_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The operator evaluates (and the verifier attests, and the custodian logs) a cap the margin rule
+    # does not give: everything agrees with everything, except the auditor's recomputation from the
+    # journaled margin basis.
+    import darkpool.operator.rounds_fhe as rounds_fhe
+    from darkpool.audit._checks import fhe_caps_follow_margin, one_decryption_per_fhe_round
+    from darkpool.audit._data import fetch_custodian_log, fetch_operator
+    from tests.operator.fhe_helpers import run_fhe_round
+    from tests.operator.helpers import ADMIN
+
+    def audit(world: FheWorld) -> Any:
+        with httpx.Client(base_url=world.operator_url, headers={"Authorization": f"Bearer {ADMIN}"}) as operator, \
+                httpx.Client(base_url=world.custodian_url) as custodian:
+            data = fetch_operator(operator)
+            data.custodian_log = fetch_custodian_log(custodian)
+        with httpx.Client(base_url=world.operator_url) as public:
+            redacted = fetch_operator(public)
+        return data, redacted
+
+    with fhe_world(tmp_path / "honest", simulate=True) as world:
+        run_fhe_round(world)
+        data, redacted = audit(world)
+    honest = fhe_caps_follow_margin(data)
+    assert honest.ok is True, honest.detail
+    assert fhe_caps_follow_margin(redacted).ok is None  # without the auditors' token: not checkable, not passed
+
+    real_cap = rounds_fhe._slot_cap
+    monkeypatch.setattr(rounds_fhe, "_slot_cap", lambda core, state, holder, max_lots, now: max_lots
+                        if holder == state.slots[0] else real_cap(core, state, holder, max_lots, now))
+    with fhe_world(tmp_path / "lying", simulate=True) as world:
+        admin = world.admin()
+        for i, who in enumerate(world.people, start=1):  # the first institution can afford a few lots only
+            admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": who.address,
+                                                    "amount": 10**9 if i == 1 else 10**12})
+        admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+        rid = open_fhe_round(world)
+        for who, (side, limit, qty) in zip(world.people, FHE_ORDERS, strict=True):
+            world.client(who).fhe_order(rid, "ETH-PERP", side, limit, qty)
+        cleared = admin.admin("POST", f"/rounds/{rid}/clear")
+        assert cleared["result"]["volume_lots"] == 47  # the first institution's buy filled past its margin
+        data, _ = audit(world)
+    assert one_decryption_per_fhe_round(data).ok is True  # attested and logged: the lie is consistent
+    check = fhe_caps_follow_margin(data)
+    assert check.ok is False and "slot(s) [0]" in check.detail, check.detail

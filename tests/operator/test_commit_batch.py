@@ -71,7 +71,7 @@ async def test_commit_orders_when_batched_then_one_entry_and_round_clears_like_t
 async def test_batch_when_replayed_forged_or_unfunded_then_each_refused_by_index_and_nothing_else_changes(
     tmp_path: Path,
 ) -> None:
-    app, _, admin, clients, people = _world(tmp_path)
+    app, _, admin, _, people = _world(tmp_path)
     await fund(admin, people[:2])  # people[2] never deposits
     rid = await _open(admin)
     core = app.state.core
