@@ -51,7 +51,8 @@ def margin_snapshot(engine: MarginEngine, accounts: Iterable[Account], now: int)
 def engine_from_snapshot(snapshot: Mapping[str, Any]) -> MarginEngine:
     """Rebuild a margin engine holding exactly the snapshot's accounts, marks and volatilities."""
     try:
-        config = MarginConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in snapshot["config"].items()})
+        settings: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in snapshot["config"].items()}
+        config = MarginConfig(**settings)
         instruments = [_instrument(raw) for raw in snapshot["instruments"]]
         engine = MarginEngine(instruments, config, snapshot["vols"])
         for underlying, (price, at) in snapshot["marks"].items():
