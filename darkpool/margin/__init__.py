@@ -32,6 +32,7 @@ Example::
 from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
+from darkpool.margin._joint import Allocated, joint_caps
 from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, portfolio_margin_loop, scenario_pnl
 from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
@@ -42,6 +43,7 @@ from darkpool.margin._state import Position
 __all__ = [
     "UNBOUNDED_LOTS",
     "AccountMargin",
+    "Allocated",
     "CapRequest",
     "Greeks",
     "LiquidationOrder",
@@ -56,6 +58,7 @@ __all__ = [
     "Scenario",
     "build_risk_arrays",
     "engine_from_snapshot",
+    "joint_caps",
     "margin_snapshot",
     "option_greeks",
     "option_value",

@@ -202,11 +202,17 @@ class OperatorState:
             opened = [Reveal(r.account, r.nonce, Side(r.side), Ticks(r.limit_ticks), Lots(r.quantity_lots),
                              Salt(r.salt)) for r in e.reveals]
             capped = {(r.account, r.nonce): Lots(r.traded_lots) for r in e.reveals if r.traded_lots < r.quantity_lots}
-        owners, commitment_of = state.owners, machine.commitment_of
+        owners, commitment_of, allocated = state.owners, machine.commitment_of, state.allocated
         for reveal in opened:
             record = commitment_of(reveal.key)
             assert record is not None
             owners[record.order_id] = (reveal.account, reveal.side)
+            key = (reveal.account, reveal.side)
+            band = state.round
+            judged = max(0, min(max(int(reveal.limit_ticks), band.band_low_ticks), band.band_high_ticks))
+            used, limit = allocated.get(key, (0, judged))
+            worse = max if reveal.side is Side.BUY else min
+            allocated[key] = (used + int(capped.get(reveal.key, reveal.quantity_lots)), worse(limit, judged))
         machine.apply_reveals(opened, capped)
 
     def _clear(self, e: RoundCleared, decided: object) -> None:

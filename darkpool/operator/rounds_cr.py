@@ -31,7 +31,7 @@ from darkpool.errors import (
     ValidationError,
 )
 from darkpool.ledger import Appended
-from darkpool.margin import CapRequest
+from darkpool.margin import CapRequest, joint_caps
 from darkpool.operator.apply import extra_orders
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import (
@@ -182,7 +182,8 @@ def reveal_many(core: OperatorCore, round_id: int,
                                Ticks(max(0, min(max(o.limit_ticks, r.band_low_ticks), r.band_high_ticks))),
                                Lots(o.quantity_lots)) for o in decision.accepted]
         try:
-            caps = core.margin.caps(requests, now)
+            # Judged jointly per account and side with the round's earlier reveals (see darkpool.margin._joint).
+            caps = joint_caps(core.margin, requests, now, state.allocated)
         except MarginError:
             caps = [Lots(0)] * len(requests)
         entries = tuple(RevealEntry(o.account, o.nonce, int(o.side), o.limit_ticks, o.quantity_lots, o.salt,

@@ -82,6 +82,8 @@ class CommitRevealState:
     posted: bool = False
     abandoned: bool = False
     owners: dict[OrderId, tuple[Account, Side]] = field(default_factory=dict)
+    allocated: dict[tuple[Account, Side], tuple[int, int]] = field(default_factory=dict)
+    """Per account and side: lots its accepted reveals may trade and their most aggressive limit (joint caps)."""
     mode: Mode = Mode.COMMIT_REVEAL
 
     @property
