@@ -39,6 +39,7 @@ from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, Liquidat
 from darkpool.margin._scenarios import RiskArrays, Scenario, build_risk_arrays, scenarios
 from darkpool.margin._snapshot import engine_from_snapshot, margin_snapshot
 from darkpool.margin._state import Position
+from darkpool.margin._surface import Smile, VolSurface
 
 __all__ = [
     "UNBOUNDED_LOTS",
@@ -56,6 +57,8 @@ __all__ = [
     "Position",
     "RiskArrays",
     "Scenario",
+    "Smile",
+    "VolSurface",
     "build_risk_arrays",
     "engine_from_snapshot",
     "joint_caps",

@@ -24,6 +24,7 @@ from darkpool.margin._portfolio import MarginArrays, portfolio_margin, scenario_
 from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
 from darkpool.margin._scenarios import RiskArrays, Scenario, build_risk_arrays, check_exact, scenarios
 from darkpool.margin._state import AccountBook, HypotheticalFill, Position
+from darkpool.margin._surface import VolSurface
 
 __all__ = ["UNBOUNDED_LOTS", "MarginEngine"]
 
@@ -48,6 +49,7 @@ class MarginEngine:
         self._oracle = MarkOracle(self.config.mark_max_age_s)
         self._book = AccountBook(self.instruments, self.config.collateral_scale)
         self._vols: dict[str, float] = {}
+        self._surfaces: dict[str, VolSurface] = {}
         self._vol_version = 0
         self._risk: RiskArrays | None = None
         self._risk_key: tuple[int, int, int] | None = None
@@ -71,6 +73,30 @@ class MarginEngine:
             raise MarginError(f"implied volatility of {symbol} must be in (0, 100), got {vol!r}")
         self._vols[symbol] = float(vol)
         self._vol_version += 1
+
+    def set_vol_surface(self, underlying: str, surface: VolSurface) -> None:
+        """Price ``underlying``'s options from ``surface`` (overrides their per-symbol volatilities)."""
+        if not any(i.underlying == underlying and i.is_option for i in self.instruments):
+            raise MarginError(f"no option on underlying {underlying!r} to apply a volatility surface to")
+        self._surfaces[underlying] = surface
+        self._vol_version += 1
+
+    @property
+    def vol_surfaces(self) -> dict[str, VolSurface]:
+        return dict(self._surfaces)
+
+    def implied_vols(self, now: int) -> dict[str, float]:
+        """Each option's implied volatility at ``now``: from its underlying's surface at the current
+        mark when one is set, else its own per-symbol volatility."""
+        if not self._surfaces:
+            return self._vols
+        vols = dict(self._vols)
+        for i in self.instruments:
+            surface = self._surfaces.get(i.underlying)
+            if surface is not None and i.is_option and i.strike_ticks is not None and i.expiry is not None:
+                spot = self._oracle.get(i.underlying, now).price
+                vols[i.symbol] = surface.vol(i.price(i.strike_ticks), spot, i.expiry, now)
+        return vols
 
     def deposit(self, account: Account, amount: int) -> None:
         """Credit ``amount`` collateral base units to ``account``."""
@@ -157,7 +183,7 @@ class MarginEngine:
         """
         key = (self._oracle.version, self._vol_version, now)
         if self._risk is None or key != self._risk_key:
-            risk = build_risk_arrays(self.instruments, self._oracle, self._vols, self.config, now)
+            risk = build_risk_arrays(self.instruments, self._oracle, self.implied_vols(now), self.config, now)
             check_exact(risk.core_pnl)
             check_exact(risk.extended_pnl)
             self._risk, self._risk_key, self._table = risk, key, None

@@ -18,6 +18,7 @@ from darkpool.domain import Account, Instrument, InstrumentKind, OptionRight, Ti
 from darkpool.errors import MarginError
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._engine import MarginEngine
+from darkpool.margin._surface import Smile, VolSurface
 
 __all__ = ["engine_from_snapshot", "margin_snapshot"]
 
@@ -44,6 +45,8 @@ def margin_snapshot(engine: MarginEngine, accounts: Iterable[Account], now: int)
         "instruments": [_instrument_json(i) for i in engine.instruments],
         "marks": {u: [m.price, m.at] for u, m in sorted(engine._oracle._marks.items())},
         "vols": dict(sorted(engine._vols.items())),
+        "surfaces": {u: [[s.expiry, s.atm, s.skew, s.curvature] for s in surface.smiles]
+                     for u, surface in sorted(engine.vol_surfaces.items())},
         "accounts": held,
     }
 
@@ -57,6 +60,8 @@ def engine_from_snapshot(snapshot: Mapping[str, Any]) -> MarginEngine:
         engine = MarginEngine(instruments, config, snapshot["vols"])
         for underlying, (price, at) in snapshot["marks"].items():
             engine.set_mark(underlying, price, int(at))
+        for underlying, smiles in snapshot.get("surfaces", {}).items():
+            engine.set_vol_surface(underlying, VolSurface.of([Smile(int(e), a, s, c) for e, a, s, c in smiles]))
         book = engine._book
         for who, held in snapshot["accounts"].items():
             row = book.row(Account(who), create=True)

@@ -31,7 +31,7 @@ from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, Fill, Lots, Round, Side, Ticks
 from darkpool.errors import StorageError
 from darkpool.ledger import Books, Deposit, Withdrawal
-from darkpool.margin import MarginEngine
+from darkpool.margin import MarginEngine, Smile, VolSurface
 from darkpool.operator.events import (
     BatchPosted,
     BatchPrepared,
@@ -54,6 +54,7 @@ from darkpool.operator.events import (
     RoundSealed,
     SealPosted,
     SlotReserved,
+    VolSurfaceSet,
     WithdrawalRequested,
 )
 from darkpool.operator.state import BatchRecord, CommitRevealState, CoreConfig, FheState, RoundState
@@ -139,6 +140,9 @@ class OperatorState:
     def _mark(self, e: MarkSet, _: object) -> None:
         self.margin.set_mark(e.underlying, e.price, e.at)
         self.marks[e.underlying] = (e.price, e.at)
+
+    def _vol_surface(self, e: VolSurfaceSet, _: object) -> None:
+        self.margin.set_vol_surface(e.underlying, VolSurface.of([Smile(*row) for row in e.smiles]))
 
     def _round_open(self, e: RoundOpened, _: object) -> None:
         market = Round(e.instrument, Ticks(e.reference_ticks), Ticks(e.band_low_ticks), e.levels)
@@ -288,6 +292,7 @@ class OperatorState:
 _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     DepositCredited: OperatorState._deposit,
     MarkSet: OperatorState._mark,
+    VolSurfaceSet: OperatorState._vol_surface,
     RoundOpened: OperatorState._round_open,
     WithdrawalRequested: OperatorState._withdraw,
     CommitsAccepted: OperatorState._commits,

@@ -26,6 +26,7 @@ from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, Round, Ticks, account
 from darkpool.errors import (
     DarkPoolError,
+    MarginError,
     NotConfigured,
     NotFound,
     PhaseError,
@@ -35,6 +36,7 @@ from darkpool.errors import (
     ValidationError,
 )
 from darkpool.ledger import Appended, Journal
+from darkpool.margin import Smile, VolSurface
 from darkpool.operator.apply import OperatorState
 from darkpool.operator.events import (
     DepositCredited,
@@ -47,6 +49,7 @@ from darkpool.operator.events import (
     OrderCancelled,
     RoundAbandoned,
     RoundOpened,
+    VolSurfaceSet,
     WithdrawalRequested,
     decode,
     encode,
@@ -144,6 +147,19 @@ class OperatorCore(OperatorState):
             appended = self.accept(MarkSet(underlying, float(price), now))
             self.book_fhe_fills(now)
             return appended
+
+    def set_vol_surface(self, underlying: str, smiles: list[tuple[int, float, float, float]]) -> Appended:
+        """Set ``underlying``'s implied volatility surface (smiles by expiry), checked before journaling."""
+        with self.lock:
+            now = self.tick()
+            try:
+                surface = VolSurface.of([Smile(*row) for row in smiles])
+            except (MarginError, TypeError) as exc:
+                raise ValidationError(f"volatility surface of {underlying}: {exc}") from None
+            if not any(i.underlying == underlying and i.is_option for i in self.config.instruments):
+                raise NotFound(f"no option has underlying {underlying!r}")
+            rows = tuple((s.expiry, float(s.atm), float(s.skew), float(s.curvature)) for s in surface.smiles)
+            return self.accept(VolSurfaceSet(underlying, rows, now))
 
     def book_fhe_fills(self, now: int) -> Appended | None:
         """Book every decrypted FHE round's fills that wait for a fresh mark (under the lock).

@@ -39,6 +39,7 @@ __all__ = [
     "InstrumentsExpired",
     "LiquidationEntry",
     "MarkSet",
+    "VolSurfaceSet",
     "OrderCancelled",
     "Mode",
     "RevealEntry",
@@ -105,6 +106,16 @@ class FheRoundInfo:
     masks_digest: str
     custodian: str = ""
     """The address that signs the custodian's mask deliveries (empty in journals written before it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class VolSurfaceSet(Event):
+    """An underlying's implied volatility surface: smiles ``(expiry, atm, skew, curvature)`` by expiry."""
+
+    KIND: ClassVar[str] = "vol_surface"
+    underlying: str
+    smiles: tuple[tuple[int, float, float, float], ...]
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,8 +369,8 @@ class BatchPosted(Event):
 
 _EVENTS: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (
-        DepositCredited, MarkSet, RoundOpened, WithdrawalRequested, CommitsAccepted, OrderCancelled, RoundSealed,
-        SealPosted,
+        DepositCredited, MarkSet, VolSurfaceSet, RoundOpened, WithdrawalRequested, CommitsAccepted, OrderCancelled,
+        RoundSealed, SealPosted,
         RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved, FheOrderAccepted, FheEvaluated,
         FheCapsBasis, FheSidesDecrypted, FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
     )
@@ -431,7 +442,8 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "balances": lambda bs: tuple((Account(a), v) for a, v in bs),
     "fhe": lambda info: None if info is None else FheRoundInfo(**info),
     "mode": Mode,
-    "symbols": tuple, "caps": tuple, "slot_fills": tuple, "slot_sides": tuple, "withdrawal_ids": tuple,
+    "symbols": tuple, "caps": tuple, "slot_fills": tuple, "slot_sides": tuple,
+    "smiles": lambda rows: tuple(tuple(row) for row in rows), "withdrawal_ids": tuple,
 }
 
 

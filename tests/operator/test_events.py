@@ -53,6 +53,8 @@ def _sample(cls: type[Event]) -> Event:
             values[f.name] = (LiquidationEntry(OrderId("liquidation:1:1"), ALICE, 1, 299_000, 4, 9),)
         elif f.name == "balances":
             values[f.name] = ((ALICE, 10**30),)
+        elif f.name == "smiles":
+            values[f.name] = ((1_900_000_000, 0.6, -0.2, 0.1),)
         elif "bytes" in kind:
             values[f.name] = b"\x07" * 32
         elif "tuple" in kind:

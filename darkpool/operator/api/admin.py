@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from darkpool.domain import account
 from darkpool.errors import ValidationError
 from darkpool.operator.api.deps import Admin, Core
-from darkpool.operator.api.schemas import DepositCredit, DepositEvent, MarkRequest
+from darkpool.operator.api.schemas import DepositCredit, DepositEvent, MarkRequest, VolSurfaceRequest
 from darkpool.web.http import AckResponse, ack
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -56,6 +56,13 @@ async def settle_expiries(core: Core, _: Admin) -> dict[str, Any]:
         return {"settled": []}
     done = await ack(appended)
     return {"settled": sorted(core.expired), "seq": done.seq, "head": done.head}
+
+
+@router.post("/vol-surface")
+async def set_vol_surface(body: VolSurfaceRequest, core: Core, _: Admin) -> AckResponse:
+    """Set an underlying's implied volatility surface (journaled; options are priced from it)."""
+    smiles = [(s.expiry, s.atm, s.skew, s.curvature) for s in body.smiles]
+    return await ack(core.set_vol_surface(body.underlying, smiles))
 
 
 @router.post("/marks")

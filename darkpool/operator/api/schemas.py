@@ -58,6 +58,21 @@ class MarkRequest(Strict):
     price: float = Field(gt=0)
 
 
+class SmileRequest(Strict):
+    expiry: int = Field(gt=0, lt=2**63)
+    atm: float = Field(ge=0.01, le=5.0)
+    skew: float = Field(default=0.0, ge=-10.0, le=10.0)
+    curvature: float = Field(default=0.0, ge=-10.0, le=10.0)
+
+
+class VolSurfaceRequest(Strict):
+    """An underlying's implied volatility surface: one smile per expiry (``atm + skew·k + curvature·k²``,
+    ``k = ln(strike / spot)``), total variance interpolated between expiries."""
+
+    underlying: str
+    smiles: list[SmileRequest] = Field(min_length=1, max_length=64)
+
+
 class RoundAck(BaseModel):
     seq: int
     head: str
