@@ -32,6 +32,7 @@ Example::
 from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
+from darkpool.margin._funding import FundingRate, funding_rate
 from darkpool.margin._joint import Allocated, joint_caps
 from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, portfolio_margin_loop, scenario_pnl
@@ -46,6 +47,7 @@ __all__ = [
     "AccountMargin",
     "Allocated",
     "CapRequest",
+    "FundingRate",
     "Greeks",
     "LiquidationOrder",
     "MarginArrays",
@@ -61,6 +63,7 @@ __all__ = [
     "VolSurface",
     "build_risk_arrays",
     "engine_from_snapshot",
+    "funding_rate",
     "joint_caps",
     "margin_snapshot",
     "option_greeks",

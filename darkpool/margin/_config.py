@@ -52,6 +52,10 @@ class MarginConfig:
     fee_rate: float = 0.0
     liquidation_step: float = 0.25
     liquidation_slippage: float = 0.02
+    funding_interval_s: int = 8 * 3600
+    """Perpetual funding accrues once per interval (see :mod:`darkpool.margin._funding`)."""
+    funding_rate_cap: float = 0.0075
+    """The funding rate per interval is the premium clamped to ``±funding_rate_cap``."""
 
     def __post_init__(self) -> None:
         _positive("price_range", self.price_range)
@@ -78,7 +82,10 @@ class MarginConfig:
             raise MarginError(f"margin config liquidation_slippage must be below 1, got {slippage}")
         if not isinstance(self.risk_free_rate, (int, float)) or not math.isfinite(self.risk_free_rate):
             raise MarginError(f"margin config risk_free_rate must be finite, got {self.risk_free_rate!r}")
-        for name in ("collateral_scale", "mark_max_age_s"):
+        cap = _positive("funding_rate_cap", self.funding_rate_cap, allow_zero=True)
+        if cap >= 1:
+            raise MarginError(f"margin config funding_rate_cap must be below 1, got {cap}")
+        for name in ("collateral_scale", "mark_max_age_s", "funding_interval_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise MarginError(f"margin config {name} must be a positive integer, got {value!r}")

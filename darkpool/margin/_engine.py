@@ -151,6 +151,34 @@ class MarginEngine:
             self._queue[report.account] = None
         return reports
 
+    def net_open_lots(self, symbol: str) -> int:
+        """The sum of every account's open lots of ``symbol`` (zero while every fill had a counterparty)."""
+        return int(self._book.positions[:, self._book.column(symbol)].sum())
+
+    def pay_funding(self, symbol: str, per_lot: int) -> int:
+        """Move ``per_lot`` base units per open lot of ``symbol`` from longs to shorts; return the total paid.
+
+        Vectorized over every account; zero-sum exactly (integer per lot, open lots net to zero),
+        checked before anything moves.
+        """
+        if isinstance(per_lot, bool) or not isinstance(per_lot, int):
+            raise MarginError(f"funding per lot must be an integer of base units, got {per_lot!r}")
+        book = self._book
+        column = book.column(symbol)
+        lots = book.positions[:, column]
+        held = np.flatnonzero(lots)
+        signed = lots[held].astype(np.int64)
+        if int(signed.sum()) != 0:
+            raise MarginError(f"open lots of {symbol} do not net to zero ({int(signed.sum())}): funding refused")
+        if per_lot == 0 or not held.size:
+            return 0
+        payments = -signed * per_lot
+        for row, amount in zip(held.tolist(), payments.tolist(), strict=True):
+            book.realized[row] += amount
+        book.balance[held] = [float(book.cash(row)) for row in held.tolist()]
+        self._dirty.update(held.tolist())
+        return int(payments[payments > 0].sum())
+
     def settle_expired(self, now: int) -> list[Fill]:
         """Cash-settle every position in an instrument expired at ``now``; return the closing fills.
 

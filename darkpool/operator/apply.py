@@ -43,6 +43,7 @@ from darkpool.operator.events import (
     FheFillsBooked,
     FheOrderAccepted,
     FheSidesDecrypted,
+    FundingPaid,
     InstrumentsExpired,
     MarkSet,
     Mode,
@@ -106,6 +107,10 @@ class OperatorState:
         self.batches: list[BatchRecord] = []
         self.fills_batched = 0
         self.marks: dict[str, tuple[float, int]] = {}
+        self.last_prices: dict[str, int] = {}
+        """Each instrument's last clearing price in ticks (funding's premium reads it)."""
+        self.funded: dict[str, int] = {}
+        """Each perpetual's last funding interval paid."""
         self.expired: set[str] = set()
 
     def apply(self, event: Event, decided: object = None) -> None:
@@ -231,6 +236,8 @@ class OperatorState:
                 self.margin.charge(record.account, record.bond)
                 self.forfeited[record.account] = self.forfeited.get(record.account, 0) + record.bond
         state.machine.apply_clear(clearing)
+        if result.price_ticks is not None:
+            self.last_prices[state.round.instrument] = result.price_ticks
         for x in e.liquidations:
             state.owners[x.order_id] = (x.account, Side(x.side))
         self.book(result.fills_for(e.round_id, state.round.instrument, state.owners))
@@ -250,7 +257,14 @@ class OperatorState:
         self.fhe_state(e.round_id).orders[e.slot] = e
 
     def _fhe_result(self, e: FheEvaluated, _: object) -> None:
-        self.fhe_state(e.round_id).evaluated = e
+        state = self.fhe_state(e.round_id)
+        state.evaluated = e
+        if e.price_ticks is not None:
+            self.last_prices[state.round.instrument] = e.price_ticks
+
+    def _funding(self, e: FundingPaid, _: object) -> None:
+        self.margin.pay_funding(e.symbol, e.per_lot * e.intervals)
+        self.funded[e.symbol] = e.interval
 
     def _fhe_caps(self, e: FheCapsBasis, _: object) -> None:
         pass  # evidence for auditors; the caps themselves travel in FheEvaluated
@@ -293,6 +307,7 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     DepositCredited: OperatorState._deposit,
     MarkSet: OperatorState._mark,
     VolSurfaceSet: OperatorState._vol_surface,
+    FundingPaid: OperatorState._funding,
     RoundOpened: OperatorState._round_open,
     WithdrawalRequested: OperatorState._withdraw,
     CommitsAccepted: OperatorState._commits,

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from commit_reveal import Recoverer, address_of, cyclic_gc_paused
 from darkpool.crypto.sealing import Sealer
-from darkpool.domain import Account, BaseUnits, Round, Ticks, account
+from darkpool.domain import Account, BaseUnits, InstrumentKind, Round, Ticks, account
 from darkpool.errors import (
     DarkPoolError,
     MarginError,
@@ -36,13 +36,14 @@ from darkpool.errors import (
     ValidationError,
 )
 from darkpool.ledger import Appended, Journal
-from darkpool.margin import Smile, VolSurface
+from darkpool.margin import Smile, VolSurface, funding_rate
 from darkpool.operator.apply import OperatorState
 from darkpool.operator.events import (
     DepositCredited,
     Event,
     FheFillsBooked,
     FheRoundInfo,
+    FundingPaid,
     InstrumentsExpired,
     MarkSet,
     Mode,
@@ -160,6 +161,33 @@ class OperatorCore(OperatorState):
                 raise NotFound(f"no option has underlying {underlying!r}")
             rows = tuple((s.expiry, float(s.atm), float(s.skew), float(s.curvature)) for s in surface.smiles)
             return self.accept(VolSurfaceSet(underlying, rows, now))
+
+    def accrue_funding(self) -> list[tuple[FundingPaid, Appended]]:
+        """Pay every perpetual's funding for the intervals ended since it was last paid (at the current
+        premium of its last clearing price over the oracle index), journaled per perpetual."""
+        paid: list[tuple[FundingPaid, Appended]] = []
+        with self.lock:
+            now = self.tick()
+            config = self.margin.config
+            interval = now // config.funding_interval_s
+            for symbol, instrument in self.instruments.items():
+                last = self.last_prices.get(symbol)
+                if instrument.kind is not InstrumentKind.PERPETUAL or last is None or symbol in self.expired:
+                    continue
+                previous = self.funded.get(symbol)
+                intervals = 0 if previous is None else interval - previous
+                if previous is not None and intervals <= 0:
+                    continue
+                self.margin.risk(now)  # a stale or missing mark refuses funding before anything is journaled
+                index = self.marks[instrument.underlying][0]
+                if self.margin.net_open_lots(symbol) != 0:
+                    raise StorageError(f"open lots of {symbol} do not net to zero: funding refused")
+                rate, per_lot = funding_rate(instrument, last, index, config.funding_rate_cap, config.collateral_scale)
+                event = FundingPaid(symbol, interval, intervals, last, index, instrument.tick_size,
+                                    instrument.contract_size * config.collateral_scale, config.funding_rate_cap, rate,
+                                    per_lot, now)
+                paid.append((event, self.accept(event)))
+        return paid
 
     def book_fhe_fills(self, now: int) -> Appended | None:
         """Book every decrypted FHE round's fills that wait for a fresh mark (under the lock).

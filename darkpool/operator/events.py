@@ -4,7 +4,6 @@ An event is a *decision* the operator has checked: appliers (:mod:`darkpool.oper
 take it and cannot fail, live and on replay alike. Every payload carries the journal format
 ``v``; a journal of another format is refused on replay with "journal format N, expected M"
 (format 1, the untyped journal of the first release, has no ``v``).
-
 Times (``at``) are the operator's clock when it accepted the request, never read again on replay.
 Bytes travel as ``0x`` hex; signed messages that auditors check travel in their wire form
 (``wire``, canonical JSON text), which appliers never parse.
@@ -31,6 +30,7 @@ __all__ = [
     "DepositCredited",
     "Event",
     "FheCapsBasis",
+    "FundingPaid",
     "FheEvaluated",
     "FheOrderAccepted",
     "FheRoundInfo",
@@ -106,6 +106,25 @@ class FheRoundInfo:
     masks_digest: str
     custodian: str = ""
     """The address that signs the custodian's mask deliveries (empty in journals written before it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FundingPaid(Event):
+    """A perpetual's funding for ``intervals`` intervals up to ``interval`` (``at // interval_s``; 0 starts its
+    clock): ``per_lot`` base units per long lot to the shorts each, from the clamped premium of the price."""
+
+    KIND: ClassVar[str] = "funding"
+    symbol: str
+    interval: int
+    intervals: int
+    last_price_ticks: int
+    index_price: float
+    tick_size: float
+    lot_units: float  # contract size x collateral scale: base units per quote unit of one lot
+    cap: float
+    rate: float
+    per_lot: int
+    at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,9 +339,7 @@ class FheSidesDecrypted(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class FheFillsBooked(Event):
-    """An FHE round's fills are booked (at once after decryption, or at the next fresh mark)."""
-
+class FheFillsBooked(Event):  # an FHE round's fills booked (after decryption, or at the next fresh mark)
     KIND: ClassVar[str] = "fhe_booked"
     round_id: int
     at: int
@@ -369,10 +386,10 @@ class BatchPosted(Event):
 
 _EVENTS: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (
-        DepositCredited, MarkSet, VolSurfaceSet, RoundOpened, WithdrawalRequested, CommitsAccepted, OrderCancelled,
-        RoundSealed, SealPosted,
-        RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved, FheOrderAccepted, FheEvaluated,
-        FheCapsBasis, FheSidesDecrypted, FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
+        DepositCredited, MarkSet, VolSurfaceSet, FundingPaid, RoundOpened, WithdrawalRequested, CommitsAccepted,
+        OrderCancelled, RoundSealed, SealPosted, RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved,
+        FheOrderAccepted, FheEvaluated, FheCapsBasis, FheSidesDecrypted, FheFillsBooked, InstrumentsExpired,
+        BatchPrepared, BatchPosted,
     )
 }
 

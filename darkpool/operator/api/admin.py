@@ -58,6 +58,16 @@ async def settle_expiries(core: Core, _: Admin) -> dict[str, Any]:
     return {"settled": sorted(core.expired), "seq": done.seq, "head": done.head}
 
 
+@router.post("/funding")
+async def accrue_funding(core: Core, _: Admin) -> dict[str, Any]:
+    """Pay perpetual funding for every interval ended since the last payment (journaled per perpetual)."""
+    paid = await run_in_threadpool(core.accrue_funding)
+    done = [await ack(appended) for _, appended in paid]
+    return {"payments": [{"symbol": e.symbol, "intervals": e.intervals, "rate": e.rate, "per_lot": e.per_lot,
+                          "last_price_ticks": e.last_price_ticks, "index_price": e.index_price} for e, _ in paid],
+            "seq": done[-1].seq if done else None}
+
+
 @router.post("/vol-surface")
 async def set_vol_surface(body: VolSurfaceRequest, core: Core, _: Admin) -> AckResponse:
     """Set an underlying's implied volatility surface (journaled; options are priced from it)."""
