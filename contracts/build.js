@@ -12,7 +12,7 @@ const solc = require('solc');
 const HERE = __dirname;
 const SRC = path.join(HERE, 'src');
 const OUTPUTS = [path.join(HERE, 'artifacts'), path.join(HERE, '..', 'darkpool', 'contracts_artifacts')];
-const DEPLOYED = ['DarkPoolVault', 'MockERC20', 'ReentrantERC20'];
+const DEPLOYED = ['DarkPoolVault', 'MockAggregator', 'MockERC20', 'ReentrantERC20'];
 const SETTINGS = {
   optimizer: { enabled: true, runs: 10000 },
   evmVersion: 'cancun',

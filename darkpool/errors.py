@@ -35,7 +35,8 @@ the built-in exception it refines, so callers that only know Python's built-ins 
     ├── UnknownCommitment (LookupError)       a reveal that names no sealed commitment
     ├── InvalidProof (ValueError)             opaque: a Merkle proof that does not verify
     ├── MarginError (ValueError)              pricing or margin inputs that cannot be used
-    │   └── StaleMark                         an oracle mark older than allowed
+    │   ├── StaleMark                         an oracle mark older than allowed
+    │   └── BadOracleAnswer                   a price feed's answer stale, not positive or out of band
     ├── ChainError (RuntimeError)             a chain call failed or reverted
     │   └── TransactionReverted               a contract call reverted with a named error
     └── StorageError (RuntimeError)           the journal or ledger storage failed
@@ -71,6 +72,7 @@ __all__ = [
     "ShapeError",
     "SignatureError",
     "StaleMark",
+    "BadOracleAnswer",
     "StorageError",
     "TooEarly",
     "TooLate",
@@ -189,6 +191,13 @@ class StaleMark(MarginError):
     """An oracle mark is older than the configured limit."""
 
     code = "stale_mark"
+
+
+class BadOracleAnswer(MarginError):
+    """An on-chain price feed's answer is stale, not positive, or moved out of the allowed band:
+    refused, and the underlying's instruments halt until a good answer arrives."""
+
+    code = "bad_oracle_answer"
 
 
 class ChainError(DarkPoolError, RuntimeError):

@@ -47,6 +47,7 @@ from darkpool.operator.events import (
     InstrumentsExpired,
     MarkSet,
     Mode,
+    OracleRefused,
     OrderCancelled,
     RevealsAccepted,
     RoundAbandoned,
@@ -109,6 +110,8 @@ class OperatorState:
         self.marks: dict[str, tuple[float, int]] = {}
         self.last_prices: dict[str, int] = {}
         """Each instrument's last clearing price in ticks (funding's premium reads it)."""
+        self.halted: dict[str, str] = {}
+        """Underlyings whose last price-feed answer was refused, with why: their instruments take no rounds."""
         self.funded: dict[str, int] = {}
         """Each perpetual's last funding interval paid."""
         self.expired: set[str] = set()
@@ -145,6 +148,10 @@ class OperatorState:
     def _mark(self, e: MarkSet, _: object) -> None:
         self.margin.set_mark(e.underlying, e.price, e.at)
         self.marks[e.underlying] = (e.price, e.at)
+        self.halted.pop(e.underlying, None)
+
+    def _oracle_refused(self, e: OracleRefused, _: object) -> None:
+        self.halted[e.underlying] = e.reason
 
     def _vol_surface(self, e: VolSurfaceSet, _: object) -> None:
         self.margin.set_vol_surface(e.underlying, VolSurface.of([Smile(*row) for row in e.smiles]))
@@ -307,6 +314,7 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     DepositCredited: OperatorState._deposit,
     MarkSet: OperatorState._mark,
     VolSurfaceSet: OperatorState._vol_surface,
+    OracleRefused: OperatorState._oracle_refused,
     FundingPaid: OperatorState._funding,
     RoundOpened: OperatorState._round_open,
     WithdrawalRequested: OperatorState._withdraw,

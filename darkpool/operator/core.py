@@ -16,6 +16,7 @@ their clocks from it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from commit_reveal import Recoverer, address_of, cyclic_gc_paused
 from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, InstrumentKind, Round, Ticks, account
 from darkpool.errors import (
+    BadOracleAnswer,
     DarkPoolError,
     MarginError,
     NotConfigured,
@@ -47,6 +49,7 @@ from darkpool.operator.events import (
     InstrumentsExpired,
     MarkSet,
     Mode,
+    OracleRefused,
     OrderCancelled,
     RoundAbandoned,
     RoundOpened,
@@ -57,6 +60,7 @@ from darkpool.operator.events import (
     wire_text,
 )
 from darkpool.operator.state import CommitRevealState, CoreConfig, FheState, RoundState
+from darkpool.settlement.oracle import checked_mark
 from darkpool.signing import Cancel, Signed, WithdrawalRequest, signed_to_wire
 
 __all__ = ["CoreConfig", "OperatorCore", "Settler"]
@@ -90,6 +94,9 @@ class OperatorCore(OperatorState):
         self.journal = journal
         self.clock = clock
         self.settler = settler
+        self.price_feeds: dict[str, Any] = {}
+        """Underlying -> on-chain price feed (:class:`darkpool.settlement.oracle.PriceFeed`) marks are read from."""
+        self.oracle_max_move = 0.25
         self._failed: DarkPoolError | None = None
         with cyclic_gc_paused():
             for entry in journal.recovered():
@@ -147,6 +154,7 @@ class OperatorCore(OperatorState):
                 raise ValidationError(f"mark price must be a positive finite number below 1e18, got {price!r}")
             appended = self.accept(MarkSet(underlying, float(price), now))
             self.book_fhe_fills(now)
+            self._requeue(now)
             return appended
 
     def set_vol_surface(self, underlying: str, smiles: list[tuple[int, float, float, float]]) -> Appended:
@@ -161,6 +169,29 @@ class OperatorCore(OperatorState):
                 raise NotFound(f"no option has underlying {underlying!r}")
             rows = tuple((s.expiry, float(s.atm), float(s.skew), float(s.curvature)) for s in surface.smiles)
             return self.accept(VolSurfaceSet(underlying, rows, now))
+
+    def pull_marks(self) -> tuple[dict[str, str], list[Appended]]:
+        """Read every configured price feed; journal a good answer as the mark, or the refusal (which halts
+        the underlying's instruments until a good answer). Returns ``{underlying: "ok" | reason}`` and the entries."""
+        outcome: dict[str, str] = {}
+        appended: list[Appended] = []
+        for underlying, feed in sorted(self.price_feeds.items()):
+            answer = feed.latest()  # a chain call, outside the lock
+            with self.lock:
+                now = self.tick()
+                last = self.marks.get(underlying)
+                try:
+                    price = checked_mark(underlying, answer, now, self.margin.config.mark_max_age_s,
+                                         None if last is None else last[0], self.oracle_max_move)
+                except BadOracleAnswer as refused:
+                    appended.append(self.accept(OracleRefused(underlying, str(refused), now)))
+                    outcome[underlying] = str(refused)
+                    continue
+                appended.append(self.accept(MarkSet(underlying, float(price), now)))
+                self.book_fhe_fills(now)
+                self._requeue(now)
+                outcome[underlying] = "ok"
+        return outcome, appended
 
     def accrue_funding(self) -> list[tuple[FundingPaid, Appended]]:
         """Pay every perpetual's funding for the intervals ended since it was last paid (at the current
@@ -188,6 +219,12 @@ class OperatorCore(OperatorState):
                                     per_lot, now)
                 paid.append((event, self.accept(event)))
         return paid
+
+    def _requeue(self, now: int) -> None:
+        """Continuous margin: after a mark, recompute every account and queue those under maintenance at once
+        (their reduce-only orders join the next round). Derived state; a mark that cannot price yet waits."""
+        with contextlib.suppress(MarginError):
+            self.margin.liquidation_orders(now)
 
     def book_fhe_fills(self, now: int) -> Appended | None:
         """Book every decrypted FHE round's fills that wait for a fresh mark (under the lock).
@@ -229,6 +266,9 @@ class OperatorCore(OperatorState):
             now = self.tick()
             if instrument not in self.instruments:
                 raise NotFound(f"unknown instrument {instrument!r}; known: {sorted(self.instruments)}")
+            halted = self.halted.get(self.instruments[instrument].underlying)
+            if halted is not None:
+                raise PhaseError(f"{instrument} is halted until a good mark arrives: {halted}")
             expiry = self.instruments[instrument].expiry
             if instrument in self.expired or (expiry is not None and expiry <= now):
                 raise PhaseError(f"{instrument} expired at {expiry}: it takes no more rounds")

@@ -39,6 +39,7 @@ __all__ = [
     "InstrumentsExpired",
     "LiquidationEntry",
     "MarkSet",
+    "OracleRefused",
     "VolSurfaceSet",
     "OrderCancelled",
     "Mode",
@@ -58,9 +59,8 @@ __all__ = [
 JOURNAL_FORMAT = 3
 
 PRIVATE_KINDS = frozenset({"slot", "fhe_order", "fhe_caps", "fhe_sides", "batch"})
-"""Kinds the public sees only as digests: who holds which FHE slot, its order, the margin its cap came
-from, its fill's side, and the
-leaves of every batch (each account's balance and fills). See :meth:`JournalEntry.redacted`."""
+"""Kinds the public sees only as digests: who holds which FHE slot, its order, the margin its cap came from,
+its fill's side, and the leaves of every batch (balances, fills). See :meth:`JournalEntry.redacted`."""
 
 
 class Mode(enum.StrEnum):
@@ -71,7 +71,6 @@ class Mode(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Event:
     """Base of every journal event; ``KIND`` names it in the journal."""
-
     KIND: ClassVar[str] = ""
 
 
@@ -112,7 +111,6 @@ class FheRoundInfo:
 class FundingPaid(Event):
     """A perpetual's funding for ``intervals`` intervals up to ``interval`` (``at // interval_s``; 0 starts its
     clock): ``per_lot`` base units per long lot to the shorts each, from the clamped premium of the price."""
-
     KIND: ClassVar[str] = "funding"
     symbol: str
     interval: int
@@ -128,9 +126,16 @@ class FundingPaid(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OracleRefused(Event):  # a price feed's answer refused: the underlying halts until a good mark
+    KIND: ClassVar[str] = "oracle_refused"
+    underlying: str
+    reason: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class VolSurfaceSet(Event):
     """An underlying's implied volatility surface: smiles ``(expiry, atm, skew, curvature)`` by expiry."""
-
     KIND: ClassVar[str] = "vol_surface"
     underlying: str
     smiles: tuple[tuple[int, float, float, float], ...]
@@ -140,7 +145,6 @@ class VolSurfaceSet(Event):
 @dataclass(frozen=True, slots=True)
 class RoundOpened(Event):
     """A round announced; commit-reveal rounds carry their binding schedule and bond."""
-
     KIND: ClassVar[str] = "round_open"
     round_id: int
     mode: Mode
@@ -190,7 +194,6 @@ class CommitsAccepted(Event):
 @dataclass(frozen=True, slots=True)
 class OrderCancelled(Event):
     """A signed ``Cancel``: the account's order with ``order_nonce`` leaves the round before it closes."""
-
     KIND: ClassVar[str] = "cancel"
     round_id: int
     account: Account
@@ -203,7 +206,6 @@ class OrderCancelled(Event):
 @dataclass(frozen=True, slots=True)
 class RoundSealed(Event):
     """The commitments root and the operator's signature over its ``CommitmentsSealed`` statement."""
-
     KIND: ClassVar[str] = "seal"
     round_id: int
     root: bytes
@@ -215,7 +217,6 @@ class RoundSealed(Event):
 @dataclass(frozen=True, slots=True)
 class SealPosted(Event):
     """The sealed root is on chain (``tx`` None when it was found there on reconciliation)."""
-
     KIND: ClassVar[str] = "seal_posted"
     round_id: int
     tx: str | None
@@ -256,7 +257,6 @@ class LiquidationEntry(NamedTuple):
 @dataclass(frozen=True, slots=True)
 class RoundCleared(Event):
     """A commit-reveal round cleared; replay clears again and must find the same price and volume."""
-
     KIND: ClassVar[str] = "clear"
     round_id: int
     liquidations: tuple[LiquidationEntry, ...]
@@ -268,7 +268,6 @@ class RoundCleared(Event):
 @dataclass(frozen=True, slots=True)
 class RoundAbandoned(Event):
     """A round called off before clearing: bonds go back, nothing trades."""
-
     KIND: ClassVar[str] = "abandon"
     round_id: int
     reason: str
@@ -290,7 +289,6 @@ class SlotReserved(Event):
 class FheOrderAccepted(Event):
     """A signed FHE order (hiding commitments only); its masked digits and their salt are sealed
     (``sealed_digits``), never in the clear."""
-
     KIND: ClassVar[str] = "fhe_order"
     round_id: int
     slot: int
@@ -304,7 +302,6 @@ class FheOrderAccepted(Event):
 @dataclass(frozen=True, slots=True)
 class FheEvaluated(Event):
     """The decrypted outputs of an FHE round: price, volume and each slot's fill (0 for none)."""
-
     KIND: ClassVar[str] = "fhe_result"
     round_id: int
     caps: tuple[int, ...]
@@ -320,7 +317,6 @@ class FheCapsBasis(Event):
     """What an FHE round's caps were computed from (private): the margin inputs of its slot holders
     (see :func:`darkpool.margin.margin_snapshot`), the band and the slot owners, as canonical JSON
     text, so auditors recompute every cap."""
-
     KIND: ClassVar[str] = "fhe_caps"
     round_id: int
     basis: str
@@ -331,7 +327,6 @@ class FheCapsBasis(Event):
 class FheSidesDecrypted(Event):
     """Each filled slot's side as the circuit output it (``None``: the slot filled nothing), journaled
     right after :class:`FheEvaluated`; private, as the public must not learn who bought or sold."""
-
     KIND: ClassVar[str] = "fhe_sides"
     round_id: int
     slot_sides: tuple[int | None, ...]
@@ -348,7 +343,6 @@ class FheFillsBooked(Event):  # an FHE round's fills booked (after decryption, o
 @dataclass(frozen=True, slots=True)
 class InstrumentsExpired(Event):
     """Dated instruments past expiry: positions cash-settle at the mark, orders stop."""
-
     KIND: ClassVar[str] = "expire"
     symbols: tuple[str, ...]
     at: int
@@ -357,7 +351,6 @@ class InstrumentsExpired(Event):
 @dataclass(frozen=True, slots=True)
 class BatchPrepared(Event):
     """A batch frozen from the books, with its roots; posted on chain next (see :class:`BatchPosted`)."""
-
     KIND: ClassVar[str] = "batch"
     batch_id: int
     token: Account
@@ -377,7 +370,6 @@ class BatchPrepared(Event):
 @dataclass(frozen=True, slots=True)
 class BatchPosted(Event):
     """A prepared batch is committed on chain (``tx`` None when found there on reconciliation)."""
-
     KIND: ClassVar[str] = "batch_posted"
     batch_id: int
     tx: str | None
@@ -386,10 +378,10 @@ class BatchPosted(Event):
 
 _EVENTS: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (
-        DepositCredited, MarkSet, VolSurfaceSet, FundingPaid, RoundOpened, WithdrawalRequested, CommitsAccepted,
-        OrderCancelled, RoundSealed, SealPosted, RevealsAccepted, RoundCleared, RoundAbandoned, SlotReserved,
-        FheOrderAccepted, FheEvaluated, FheCapsBasis, FheSidesDecrypted, FheFillsBooked, InstrumentsExpired,
-        BatchPrepared, BatchPosted,
+        DepositCredited, MarkSet, OracleRefused, VolSurfaceSet, FundingPaid, RoundOpened, WithdrawalRequested,
+        CommitsAccepted, OrderCancelled, RoundSealed, SealPosted, RevealsAccepted, RoundCleared, RoundAbandoned,
+        SlotReserved, FheOrderAccepted, FheEvaluated, FheCapsBasis, FheSidesDecrypted, FheFillsBooked,
+        InstrumentsExpired, BatchPrepared, BatchPosted,
     )
 }
 

@@ -47,6 +47,7 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.InvalidProof, 422),
     ErrorCode(e.MarginError, 422),
     ErrorCode(e.StaleMark, 422),
+    ErrorCode(e.BadOracleAnswer, 409),
     # signed-message checks
     ErrorCode(e.SignatureError, 401),
     ErrorCode(e.InvalidSignature, 401),

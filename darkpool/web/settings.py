@@ -88,6 +88,10 @@ class OperatorSettings(BaseSettings):
     rate_per_s: float = 200.0
     rate_burst: float = 400.0
     mark_max_age_s: int = 60
+    oracles: str = ""
+    """``UNDERLYING=0xFEED,...``: read marks from these AggregatorV3Interface price feeds (needs ``rpc_url``)."""
+    oracle_max_move: float = Field(default=0.25, gt=0, lt=10)
+    """A feed answer further than this fraction from the last good mark is refused (and halts the underlying)."""
     deposit_poll_s: float = 0.0
     """Poll the vault's Deposited events this often (0: only on POST /admin/deposits/sync)."""
     custodian_url: str | None = None

@@ -58,6 +58,15 @@ async def settle_expiries(core: Core, _: Admin) -> dict[str, Any]:
     return {"settled": sorted(core.expired), "seq": done.seq, "head": done.head}
 
 
+@router.post("/oracle/pull")
+async def pull_marks(core: Core, _: Admin) -> dict[str, str]:
+    """Read every configured price feed: a good answer becomes the mark, a bad one halts its underlying."""
+    outcome, appended = await run_in_threadpool(core.pull_marks)
+    for entry in appended:
+        await ack(entry)  # durable before answering
+    return outcome
+
+
 @router.post("/funding")
 async def accrue_funding(core: Core, _: Admin) -> dict[str, Any]:
     """Pay perpetual funding for every interval ended since the last payment (journaled per perpetual)."""

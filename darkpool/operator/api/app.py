@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from darkpool.crypto.sealing import Sealer, load_or_create_key, private_dir
 from darkpool.crypto.secp256k1 import address_of
-from darkpool.errors import DarkPoolError
+from darkpool.errors import DarkPoolError, NotConfigured
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig
 from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, operations, rounds, withdrawals
@@ -88,9 +88,21 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
         implied_vols=DEFAULT_VOLS,
         operator_key=_operator_key(settings),
     )
-    return OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler,
+    core = OperatorCore(Journal(open_store(settings.journal)), config, clock or (lambda: int(time.time())), settler,
                         fhe_backend=fhe_backend if fhe_backend is not None else _fhe_backend(settings),
                         sealer=_sealer(settings))
+    core.oracle_max_move = settings.oracle_max_move
+    if settings.oracles:
+        from darkpool.settlement import RpcChain
+        from darkpool.settlement.oracle import PriceFeed
+
+        if chain is None and not settings.rpc_url:
+            raise NotConfigured("oracles need a chain: set rpc_url")
+        feed_chain = chain if chain is not None else RpcChain(settings.rpc_url or "")
+        for pair in settings.oracles.split(","):
+            underlying, _, address = pair.partition("=")
+            core.price_feeds[underlying.strip()] = PriceFeed(feed_chain, address.strip())
+    return core
 
 
 async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
