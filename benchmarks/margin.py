@@ -147,7 +147,24 @@ def main() -> None:
     engine.set_mark("ETH", 2500.0, now + 1)
     liquidations = timed(lambda: engine.liquidation_orders(now + 1), 1)[0]
     emit("margin_liquidation_orders_ms", liquidations, "ms", queued=len(engine.liquidation_queue), **shape)
-    funding_and_expiry(engine, now + 1, shape)
+    mark_update(engine, now + 2, shape)
+    funding_and_expiry(engine, now + 3, shape)
+
+
+def mark_update(engine: MarginEngine, now: int, shape: dict[str, object]) -> None:
+    """Time what the operator runs on each new oracle mark: reprice, recompute every account exposed to the
+    underlying (all 10k here: every instrument is on ETH), queue those under maintenance."""
+    price = [2500.0]
+
+    def on_mark() -> None:
+        price[0] *= 1.0001
+        engine.set_mark("ETH", price[0], now)
+        engine.liquidation_orders(now)
+
+    median, best = timed(on_mark, 11)
+    emit("margin_mark_update_ms", median, "ms", best_ms=round(best, 4), exposed=len(engine.accounts),
+         queued=len(engine.liquidation_queue), note="set_mark + liquidation_orders: the operator's path on each "
+         "feed answer (continuous margin)", **shape)
 
 
 def funding_and_expiry(engine: MarginEngine, now: int, shape: dict[str, object]) -> None:

@@ -27,6 +27,8 @@ ADMIN_TOKEN_BYTES = 24
 DEPOSITS = (10**11, 10**11, 5 * 10**8)
 """Token base units (6 decimals): 100,000, 100,000 and 500 mUSD."""
 FHE_MAX_LOTS = 63
+FUNDING_INTERVAL_S = 3
+"""The demo's perpetual funding interval (8 h in production), so a payment happens while it runs."""
 """Largest FHE order in lots: three base-4 quantity digits keep the demo's circuit small."""
 
 
@@ -88,13 +90,16 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     from darkpool.sdk import DarkPoolClient, Identity
     from darkpool.settlement import Vault
     from darkpool.settlement.deploy import deploy, fund_institution
+    from darkpool.settlement.oracle import PriceFeed
     from darkpool.verifier import create_verifier_app
     from darkpool.web.serve import ServerThread, free_port
     from darkpool.web.settings import CustodianSettings, OperatorSettings, VerifierSettings
 
     chain = flow.chain
     d = deploy(chain)
-    flow.ok(f"vault {d.vault} and collateral token {d.token} deployed on chain {d.chain_id}")
+    feed = PriceFeed.deploy(chain, d.operator, "ETH / USD")
+    flow.ok(f"vault {d.vault}, collateral token {d.token} and an ETH/USD price feed {feed.address} "
+            f"(AggregatorV3Interface) deployed on chain {d.chain_id}")
     names = ("Alpha Capital", "Beta Markets", "Gamma Fund")
     people = [Identity.generate() for _ in names]
     fund_institution(chain, d, [p.address for p in people], max(DEPOSITS))
@@ -119,6 +124,7 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
                                     auditor_token=auditor_token,
                                     mark_max_age_s=3600, custodian_url=custodian.url,
+                                    oracles=f"ETH={feed.address}", funding_interval_s=FUNDING_INTERVAL_S,
                                     custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
                                     fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"),
                                     verifier_urls=verifier.url, verifier_token=verifier_token,
@@ -138,11 +144,14 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
     flow.check(credited == 3 and balances == list(DEPOSITS),
                f"three institutions deposited on chain; the operator credited {credited} Deposited events "
                f"({', '.join(f'{n}: {b / 1e6:,.0f} mUSD' for n, b in zip(names, balances, strict=True))})")
-    admin.admin("POST", "/admin/marks", {"underlying": "ETH", "price": 3000.0})
+    feed.post(d.operator, 3000.0, int(time.time()))
+    flow.check(admin.admin("POST", "/admin/oracle/pull") == {"ETH": "ok"},
+               "the operator read ETH at 3,000 from the on-chain price feed and journaled it as the mark")
 
     _fhe_perp_round(flow, admin, clients, names, server)
     _commit_reveal_option_round(flow, admin, clients, names)
     _commit_reveal_perp_round(flow, admin, clients)
+    _oracle_funding_and_liquidation(flow, admin, clients, names, feed, d.operator)
 
     batch = admin.admin("POST", "/batches")
     on_chain = vault.committed_batches()
@@ -253,6 +262,34 @@ def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], nam
     flow.check(margin["free_collateral"] >= 0,
                f"{names[2]} stays within margin after its capped fill: equity {margin['equity'] / 1e6:,.2f}, "
                f"initial margin {margin['initial_margin'] / 1e6:,.2f} mUSD")
+
+
+def _oracle_funding_and_liquidation(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...],
+                                    feed: Any, owner: str) -> None:
+    """A bad feed answer halts ETH; funding is paid at the next interval; a feed move queues a liquidation."""
+    feed.post_raw(owner, -1, int(time.time()))
+    refused = admin.admin("POST", "/admin/oracle/pull")["ETH"]
+    flow.check("not a positive" in refused, f"a non-positive feed answer was refused and halted ETH: {refused}")
+    feed.post(owner, 2990.0, int(time.time()))
+    admin.admin("POST", "/admin/oracle/pull")
+    admin.admin("POST", "/admin/funding")  # each perpetual's funding clock starts
+    time.sleep(FUNDING_INTERVAL_S + 1)
+    feed.post(owner, 2990.0, int(time.time()))
+    admin.admin("POST", "/admin/oracle/pull")
+    before = [c.balance()["balance"] for c in clients]
+    payments = admin.admin("POST", "/admin/funding")["payments"]
+    moved = [c.balance()["balance"] - b for c, b in zip(clients, before, strict=True)]
+    perp = next(p for p in payments if p["symbol"] == "ETH-PERP")
+    flow.check(sum(moved) == 0 and any(moved),
+               f"funding paid on ETH-PERP (traded at {perp['last_price_ticks']} ticks over a 2,990 index: rate "
+               f"{perp['rate']:.4%}, {perp['per_lot']} base units per lot, longs to shorts): "
+               + ", ".join(f"{n} {m / 1e6:+,.2f} mUSD" for n, m in zip(names, moved, strict=True)) + ", zero-sum")
+    feed.post(owner, 2990.0 * 1.22, int(time.time()))
+    admin.admin("POST", "/admin/oracle/pull")
+    queued = [n for n, c in zip(names, clients, strict=True) if c.margin().get("under_maintenance")]
+    flow.check(bool(queued), "the feed moved ETH 22% up; the operator recomputed every account at once: "
+               f"{', '.join(queued)} fell under maintenance margin and queued for liquidation (reduce-only orders "
+               "join the next round)")
 
 
 def _commit_reveal_perp_round(flow: _Flow, admin: Any, clients: list[Any]) -> None:

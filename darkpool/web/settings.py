@@ -88,6 +88,8 @@ class OperatorSettings(BaseSettings):
     rate_per_s: float = 200.0
     rate_burst: float = 400.0
     mark_max_age_s: int = 60
+    funding_interval_s: int = Field(default=8 * 3600, ge=1)
+    """Perpetual funding accrues once per this many seconds (POST /admin/funding pays what is due)."""
     oracles: str = ""
     """``UNDERLYING=0xFEED,...``: read marks from these AggregatorV3Interface price feeds (needs ``rpc_url``)."""
     oracle_max_move: float = Field(default=0.25, gt=0, lt=10)
