@@ -30,6 +30,13 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _feed() -> tuple[Any, str, PriceFeed, Clock]:
+    """A fresh EVM with an ETH/USD mock feed owned by the node's first account, and a test clock."""
+    chain = embedded_chain()
+    owner = chain.accounts[0]
+    return chain, owner, PriceFeed.deploy(chain, owner, "ETH / USD"), Clock()
+
+
 def _world(tmp_path: Path, chain: Any, feed: PriceFeed, clock: Clock) -> tuple[Any, AsyncDarkPoolClient]:
     config = settings(tmp_path).model_copy(update={"oracles": f"ETH={feed.address}", "mark_max_age_s": 600})
     app = create_operator_app(config, clock=clock, chain=chain)
@@ -47,10 +54,7 @@ async def _open(admin: AsyncDarkPoolClient) -> int:
 async def test_feed_when_answer_stale_negative_or_out_of_band_then_refused_journaled_and_instrument_halted(
     tmp_path: Path,
 ) -> None:
-    chain = embedded_chain()
-    owner = chain.accounts[0]
-    feed = PriceFeed.deploy(chain, owner, "ETH / USD")
-    clock = Clock()
+    chain, owner, feed, clock = _feed()
     app, admin = _world(tmp_path, chain, feed, clock)
     core = app.state.core
     feed.post(owner, 3000.0, NOW)
@@ -79,10 +83,7 @@ async def test_feed_when_answer_stale_negative_or_out_of_band_then_refused_journ
 async def test_feed_when_mark_moves_then_accounts_under_maintenance_queue_for_liquidation_at_once(
     tmp_path: Path,
 ) -> None:
-    chain = embedded_chain()
-    owner = chain.accounts[0]
-    feed = PriceFeed.deploy(chain, owner, "ETH / USD")
-    clock = Clock()
+    chain, owner, feed, clock = _feed()
     app, admin = _world(tmp_path, chain, feed, clock)
     transport = httpx.ASGITransport(app=app)
     core = app.state.core

@@ -42,10 +42,11 @@ def wait_healthy(process: subprocess.Popen[bytes], url: str, patience_s: float =
 
 
 @contextmanager
-def operator_process(journal: Path, **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Run ``python -m darkpool.web operator`` on ``journal``; SIGKILL it on the way out if still running."""
+def operator_process(journal: Path, module: tuple[str, ...] = ("darkpool.web", "operator"),
+                     **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Run ``python -m darkpool.web operator`` (or ``module``) on ``journal``; SIGKILL it on the way out if alive."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "darkpool.web", "operator"],
+    process = subprocess.Popen([sys.executable, "-m", *module],
                                env=operator_env(journal, port, **extra), cwd=REPO, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

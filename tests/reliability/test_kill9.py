@@ -13,12 +13,9 @@ with ``-k 'seed_<n>'``. A few seeds run by default; ``slow`` runs 100.
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +26,8 @@ from darkpool.domain import Side
 from darkpool.sdk import CommitTicket, DarkPoolClient
 from darkpool.settlement import RpcChain, Vault, start_anvil
 from darkpool.settlement.deploy import deploy, fund_institution
-from darkpool.web.serve import free_port
 from tests.operator.helpers import ADMIN, identities
-from tests.reliability.processes import REPO, committed, journal_entries, operator_env, wait_healthy
+from tests.reliability.processes import committed, journal_entries, operator_process
 
 pytestmark = [pytest.mark.chain, pytest.mark.xdist_group("kill9")]
 
@@ -46,24 +42,14 @@ def anvil() -> Iterator[RpcChain]:
         yield chain
 
 
-@contextmanager
 def _operator(journal: Path, chain: RpcChain, deployment: Any, clock_file: Path,
-              crash_after: str = "") -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = operator_env(journal, port, DARKPOOL_RPC_URL=chain.url, DARKPOOL_VAULT=deployment.vault,
-                       DARKPOOL_TOKEN=deployment.token, DARKPOOL_OPERATOR_ADDRESS=deployment.operator,
-                       DARKPOOL_CHAIN_ID=str(deployment.chain_id), DARKPOOL_CLOCK_OFFSET_FILE=str(clock_file),
-                       DARKPOOL_CRASH_AFTER=crash_after)
-    process = subprocess.Popen([sys.executable, "-m", "tests.reliability.crashing_operator"], env=env, cwd=REPO,
-                               stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(process, url)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
+              crash_after: str = "") -> Any:
+    """The real operator on ``journal``, settling on ``chain``, clock offset by ``clock_file``, crashing after
+    ``crash_after`` (a settler method) if given."""
+    return operator_process(journal, ("tests.reliability.crashing_operator",), DARKPOOL_RPC_URL=chain.url,
+                            DARKPOOL_VAULT=deployment.vault, DARKPOOL_TOKEN=deployment.token,
+                            DARKPOOL_OPERATOR_ADDRESS=deployment.operator, DARKPOOL_CHAIN_ID=str(deployment.chain_id),
+                            DARKPOOL_CLOCK_OFFSET_FILE=str(clock_file), DARKPOOL_CRASH_AFTER=crash_after)
 
 
 def _advance(clock_file: Path, until: int) -> None:
