@@ -418,11 +418,15 @@ class CustodianCore:
         """Rounds the log records with no outputs: evaluations that disagreed or did not decode."""
         return sum(1 for entry in self.log.entries if entry.outputs is None)
 
+    @property
+    def halted(self) -> bool:
+        """Whether the log holds ``halt_after_void_rounds`` void rounds: then nothing more is decrypted."""
+        return bool(self.halt_after_void_rounds) and self.void_rounds() >= self.halt_after_void_rounds
+
     def _check_not_halted(self) -> None:
-        voided = self.void_rounds()
-        if self.halt_after_void_rounds and voided >= self.halt_after_void_rounds:
-            raise CustodianHalted(f"the decryption log holds {voided} void round(s): this custodian decrypts "
-                                  "nothing more (each void round answered the operator one chosen bit)")
+        if self.halted:
+            raise CustodianHalted(f"the decryption log holds {self.void_rounds()} void round(s): this custodian "
+                                  "decrypts nothing more (each void round answered the operator one chosen bit)")
 
     def _check_attestations(self, round_id: str, circuit_id: str, masks_digest: str, inputs_commitment: str,
                             attestations: Sequence[tuple[Signed, Sequence[bytes]]], caps: Sequence[int],

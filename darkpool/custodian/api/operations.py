@@ -18,16 +18,9 @@ from darkpool.web.observability import (
     scrape,
 )
 
-__all__ = ["CustodianMetrics", "is_halted", "router"]
+__all__ = ["CustodianMetrics", "router"]
 
 router = APIRouter(tags=["operations"])
-
-
-def is_halted(core: CustodianCore) -> bool:
-    """Whether the custodian decrypts nothing more: its log holds ``halt_after_void_rounds`` void rounds.
-
-    The rule :meth:`CustodianCore.decrypt` enforces (``CustodianHalted``), read without attempting a decryption."""
-    return bool(core.halt_after_void_rounds) and core.void_rounds() >= core.halt_after_void_rounds
 
 
 class CustodianMetrics(ServiceMetrics):
@@ -50,7 +43,7 @@ class CustodianMetrics(ServiceMetrics):
         self.decryptions.set(len(self.core.log.entries))
         self.void_rounds.set(self.core.void_rounds())
         self.refusals.set(len(self.core.refusals))
-        self.halted.set(int(is_halted(self.core)))
+        self.halted.set(int(self.core.halted))
 
 
 @router.get("/health")
@@ -64,7 +57,7 @@ def ready(core: Core, request: Request) -> ReadinessView:
     """Readiness: it still decrypts (not halted after a void round) and is not draining; 503 otherwise.
 
     Its key sets are loaded (or generated) before the app is built, so an answering custodian has them."""
-    return readiness(request, {"decrypting": not is_halted(core)})
+    return readiness(request, {"decrypting": not core.halted})
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=METRICS_RESPONSES)
