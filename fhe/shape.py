@@ -56,6 +56,8 @@ class Shape:
     slots: int
     levels: int
     quantity_digits: int
+    fold: bool = True
+    """Fold the side into the eligibility lookup when the threshold fits 3 bits (``levels <= 8``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.slots <= MAX_SLOTS:
@@ -78,6 +80,11 @@ class Shape:
     def threshold_digits(self) -> int:
         """Digits of an order's band threshold (see :mod:`fhe.encoding`)."""
         return _digits_for(self.levels - 1)
+
+    @property
+    def folds_side(self) -> bool:
+        """Whether ``threshold + 8 * side`` fits a 4-bit lookup (then no side shares are needed)."""
+        return self.fold and self.levels <= 8
 
     @property
     def top_threshold_digit(self) -> int:
