@@ -13,11 +13,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, OrderId, Side, Ticks
+from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, OrderId, Side
 from darkpool.errors import MarginError
 from darkpool.margin._book import exact_rate
 from darkpool.margin._caps import estimate_cap, refine_cap
 from darkpool.margin._config import MarginConfig
+from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._liquidation import plan_liquidation
 from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, scenario_pnl
@@ -151,10 +152,6 @@ class MarginEngine:
             self._queue[report.account] = None
         return reports
 
-    def net_open_lots(self, symbol: str) -> int:
-        """The sum of every account's open lots of ``symbol`` (zero while every fill had a counterparty)."""
-        return int(self._book.positions[:, self._book.column(symbol)].sum())
-
     def pay_funding(self, symbol: str, per_lot: int) -> int:
         """Move ``per_lot`` base units per open lot of ``symbol`` from longs to shorts; return the total paid.
 
@@ -179,28 +176,39 @@ class MarginEngine:
         self._dirty.update(held.tolist())
         return int(payments[payments > 0].sum())
 
-    def settle_expired(self, now: int) -> list[Fill]:
-        """Cash-settle every position in an instrument expired at ``now``; return the closing fills.
+    def settle_expired(self, now: int, marks: Mapping[str, float] | None = None) -> list[Fill]:
+        """Cash-settle every position in the instruments of ``marks`` (expired at ``now``); return the closing fills.
 
-        Futures settle at the underlying's mark and options at intrinsic value, rounded to the
-        nearest tick, with no fee. Settlement uses the mark current at ``now``. The fills have
-        round id 0 and order id ``expiry:<symbol>:<account>``.
+        ``marks`` maps each symbol to its underlying's mark at its expiry: futures settle at it and
+        options at intrinsic value (:func:`~darkpool.margin._expiry.settlement_ticks`), without a fee
+        and without reading the current marks; everything is checked before anything moves. Without
+        ``marks``, every instrument expired at ``now`` settles at its underlying's current mark. The
+        fills have round id 0 and order id ``expiry:<symbol>:<account>``.
         """
-        risk = self.risk(now)
-        settlement: list[Fill] = []
-        for column, inst in enumerate(self.instruments):
+        if marks is None:
+            marks = {i.symbol: self._oracle.get(i.underlying, now).price for i in self.instruments
+                     if i.expiry is not None and i.expiry <= now}
+        book = self._book
+        prices = {}
+        for symbol, mark in marks.items():
+            inst = self.instruments[book.column(symbol)]
             if inst.expiry is None or inst.expiry > now:
-                continue
-            price = Ticks(round(float(risk.mark_price[column]) / inst.tick_size))
-            lots = self._book.positions[:, column]
-            for row in np.flatnonzero(lots):
-                held = int(lots[row])
-                holder = self._book.accounts[row]
-                side = Side.SELL if held > 0 else Side.BUY
-                order_id = OrderId(f"expiry:{inst.symbol}:{holder}")
-                settlement.append(Fill(0, order_id, holder, inst.symbol, side, Lots(abs(held)), price))
-        self.apply_fills(settlement, now, fee_rate=0.0)
+                raise MarginError(f"{symbol} has not expired at {now}: it settles at {inst.expiry}")
+            prices[symbol] = settlement_ticks(inst, mark)
+        settlement: list[Fill] = []
+        for symbol, price in prices.items():
+            for row, held in book.close_all(book.column(symbol), price):
+                holder = book.accounts[row]
+                settlement.append(Fill(0, OrderId(f"expiry:{symbol}:{holder}"), holder, symbol,
+                                       Side.SELL if held > 0 else Side.BUY, Lots(abs(held)), price))
+                self._dirty.add(row)
         return settlement
+
+    def open_interest(self, symbol: str) -> tuple[int, int]:
+        """Return the open long lots and the open short lots of ``symbol`` (equal while every fill had a
+        counterparty)."""
+        lots = self._book.positions[:, self._book.column(symbol)]
+        return int(lots[lots > 0].sum()), int(-lots[lots < 0].sum())
 
     # -- risk -----------------------------------------------------------------------------------
 
