@@ -67,6 +67,7 @@ def expiries_settle_at_marks(data: AuditData) -> Check:
     that mark, futures at it and options at intrinsic value."""
     name = "expiries settle once at the journaled mark at expiry"
     listed = {i["symbol"]: i for i in (data.domain or {}).get("instruments", [])}
+    max_age = (data.domain or {}).get("mark_max_age_s")
     observed: dict[str, list[tuple[float, int]]] = {}
     settled: dict[str, int | None] = {}
     for e in data.journal:
@@ -85,9 +86,12 @@ def expiries_settle_at_marks(data: AuditData) -> Check:
                 continue  # journaled before settlement marks were recorded: settled at the mark then current
             mark = (p["prices"][k], p["marked_at"][k])
             marks = observed.get(instrument["underlying"], [])
-            before = [m for m in marks if m[1] <= instrument["expiry"]]
-            after = [m for m in marks if m[1] > instrument["expiry"]]
-            if mark not in (before[-1:] + after[:1]):
+            before = [m for m in marks if m[1] <= instrument["expiry"]][-1:]
+            after = [m for m in marks if m[1] > instrument["expiry"]][:1]
+            if before and max_age is not None:  # the mark in force at expiry, if it was fresh then, else the next
+                fresh = instrument["expiry"] - before[0][1] <= max_age
+                before, after = (before, []) if fresh else ([], after)
+            if mark not in before + after:
                 return Check(name, False, f"{symbol} settled at {mark[0]} observed at {mark[1]}: not the journaled "
                                           f"mark of {instrument['underlying']} at its expiry {instrument['expiry']}")
             settled[symbol] = _settlement_ticks(instrument, mark[0])

@@ -20,5 +20,5 @@ async def info(core: Core, settings: Settings) -> DomainInfo:
                       "strike_ticks": i.strike_ticks, "expiry": i.expiry,
                       "tick_size": i.tick_size, "lot_size": i.lot_size,
                       "right": None if i.right is None else i.right.value} for i in core.config.instruments],
-        custodian_url=settings.custodian_url,
+        custodian_url=settings.custodian_url, mark_max_age_s=core.margin.config.mark_max_age_s,
     )
