@@ -237,10 +237,11 @@ class OperatorCore(OperatorState):
         return paid
 
     def _requeue(self, now: int) -> None:
-        """Continuous margin: after a mark, recompute every account and queue those under maintenance at once
-        (their reduce-only orders join the next round). Derived state; a mark that cannot price yet waits."""
+        """Continuous margin: after a mark, recompute the accounts it moved (every account once time moved) and
+        queue those under maintenance at once (their reduce-only orders join the next round). Derived state; a
+        mark that cannot price yet waits."""
         with contextlib.suppress(MarginError):
-            self.margin.liquidation_orders(now)
+            self.margin.refresh_queue(now)
 
     def book_fhe_fills(self, now: int) -> Appended | None:
         """Book every decrypted FHE round's fills that wait for a fresh mark (under the lock).
