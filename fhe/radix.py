@@ -1,20 +1,10 @@
 """Radix-4 arithmetic on encrypted tensors, with every table lookup at most 4 bits wide.
 
 Numbers are tensors whose last axis holds base-4 digits, least significant first. Each helper
-packs its operands into one small table index (``8 * bit + 4 * a + b`` and the like), hints
+packs its operands into one small table index (``16 * bit + 4 * a + b`` and the like), hints
 concrete about the index's largest value so the bit width never depends on the inputset, and
 looks it up once per element. The helpers also run on plain NumPy arrays, which is how the
 circuit is checked without compiling it.
-
-Two habits keep the bootstrap count down:
-
-- a carry costs one lookup, not two: the lookup gives ``v // 4`` and the digit is the linear
-  ``v - 4 * (v // 4)``, which needs no bootstrap;
-- comparisons ripple one bit from the least significant digit up, one lookup per digit
-  (``2 * (a - b + 3) + bit`` fits 4 bits), instead of a digit code per pair and a tree of merges.
-
-Every linear intermediate that feeds a lookup stays in ``0..15`` and never goes negative, so
-concrete gives it 4 unsigned bits (its bit widths are shared along additions).
 
 Comparison codes are ``LT`` (0), ``EQ`` (1) and ``GT`` (2): the first operand against the second.
 """
@@ -37,29 +27,28 @@ __all__ = [
     "LT",
     "MAX_LOOKUP_BITS",
     "Tensor",
-    "add_digits",
     "any_nonzero",
     "combine",
     "compare",
     "concat",
     "digits_of",
-    "exceeds",
     "last",
     "lookup",
     "lookup_each",
+    "normalize",
     "select",
+    "subtract_mod",
     "take",
-    "width_for",
 ]
 
 LT, EQ, GT = 0, 1, 2
 MAX_LOOKUP_BITS = 4
 """The widest table index any helper builds: one parameter set then serves every lookup, and
 concrete prices every bootstrap of a circuit by its widest one (5 bits cost twice, 6 bits 4x)."""
-_WIDEST = (1 << MAX_LOOKUP_BITS) - 1
 
 Tensor = Any
 """An encrypted tracer while compiling, a NumPy integer array when run in the clear."""
+
 
 
 def _bits(bound: int) -> int:
@@ -110,94 +99,44 @@ def digits_of(value: int, count: int) -> list[int]:
     return [(value >> (2 * j)) & 3 for j in range(count)]
 
 
-def width_for(value: int) -> int:
-    """Return how many base-4 digits hold every number up to ``value``."""
-    width = 1
-    while 4**width <= value:
-        width += 1
-    return width
+def normalize(columns: Tensor, column_bound: int, width: int, value_bound: int) -> Tensor:
+    """Turn column sums into ``width`` base-4 digits by ripple carry.
 
-
-def add_digits(entries: Tensor, value_bound: int) -> Tensor:
-    """Sum numbers given as digits into normalized digits: ``E x B x D`` in, ``B x W`` out.
-
-    ``entries[e, b]`` are the ``D`` base-4 digits of the ``e``-th addend of sum ``b``; every sum is
-    at most ``value_bound``, which sets ``W``. Each column is reduced by carry lookups: up to five
-    digits (at most 15 together) are added, one lookup gives the carry into the next column and the
-    digit left behind is linear. A column of ``E`` digits costs about ``E / 4`` lookups per sum.
+    Every column is at most ``column_bound`` and the number itself at most ``value_bound``,
+    which must fit ``width`` digits (so the top digit needs no carry). Each step looks up
+    ``column + carry`` twice, for the digit and the carry, so the column bound plus the largest
+    carry must fit in :data:`MAX_LOOKUP_BITS`.
     """
-    count, _, digits = entries.shape
-    width = width_for(value_bound)
-    columns: list[list[tuple[Tensor, list[int]]]] = [[] for _ in range(width)]
-    for j in range(min(digits, width)):
-        columns[j] = [(take(entries, j), [3] * count)]
-    out: list[Tensor] = []
+    if value_bound >= 4**width:
+        raise AssertionError(f"normalize: {width} digits cannot hold {value_bound}")
+    count = columns.shape[-1]
+    digits: list[Tensor] = []
+    carry: Tensor | None = None
+    carry_bound = 0
     for j in range(width):
-        parts = columns[j]
-        if not parts:
-            out.append(take(entries, 0)[0:1] * 0)
-            continue
-        rows = concat([tensor for tensor, _ in parts], axis=0)
-        bounds = [b for _, part in parts for b in part]
-        while j < width - 1 and (len(bounds) > 1 or bounds[0] > 3):
-            rows, bounds, carries = _carry_round(rows, bounds)
-            if carries is not None:
-                columns[j + 1].append(carries)
-        # The value bound keeps the top column a digit, whatever its rows' bounds say.
-        out.append(rows if len(bounds) == 1 else np.ones((1, len(bounds)), dtype=np.int64) @ rows)
-    return np.transpose(concat(out, axis=0))
-
-
-def _carry_round(rows: Tensor, bounds: list[int]) -> tuple[Tensor, list[int], tuple[Tensor, list[int]] | None]:
-    """Add rows in groups (first fit, at most 15 together); one carry lookup for every group."""
-    groups: list[list[int]] = []
-    for row in sorted(range(len(bounds)), key=lambda r: -bounds[r]):
-        for group in groups:
-            if sum(bounds[r] for r in group) + bounds[row] <= _WIDEST:
-                group.append(row)
-                break
+        if j < count:
+            total = take(columns, j) if carry is None else take(columns, j) + carry
+            bound = column_bound + carry_bound
+        elif carry is not None:
+            total, bound = carry, carry_bound
         else:
-            groups.append([row])
-    totals = [sum(bounds[r] for r in group) for group in groups]
-    # A group that cannot reach 4 needs no carry: its sum is already a digit.
-    kept = [g for g, total in enumerate(totals) if total <= 3]
-    carried = [g for g, total in enumerate(totals) if total > 3]
-    if not carried:
-        return _grouping(groups, kept, len(bounds)) @ rows, totals, None
-    sums = _grouping(groups, carried, len(bounds)) @ rows
-    carry = lookup(sums, max(totals[g] for g in carried), lambda v: v // 4)
-    low = sums - 4 * carry
-    next_rows = [low] if not kept else [_grouping(groups, kept, len(bounds)) @ rows, low]
-    next_bounds = [totals[g] for g in kept] + [min(3, totals[g]) for g in carried]
-    return concat(next_rows, axis=0), next_bounds, (carry, [totals[g] // 4 for g in carried])
-
-
-def _grouping(groups: list[list[int]], chosen: list[int], count: int) -> IntArray:
-    matrix = np.zeros((len(chosen), count), dtype=np.int64)
-    for row, g in enumerate(chosen):
-        matrix[row, groups[g]] = 1
-    return matrix
-
-
-def exceeds(a: Tensor, b: Tensor, *, or_equal: bool = False) -> Tensor:
-    """Return ``[a > b]`` (``[a >= b]`` with ``or_equal``) per number of digit tensors (broadcast).
-
-    One lookup per digit, least significant first: each reads the digit difference and the
-    verdict so far, which the more significant digit overrides unless the digits are equal.
-    """
-    bit = lookup((take(a, 0) + 3) - take(b, 0), 6, lambda v: 1 if v > 3 or (or_equal and v == 3) else 0)
-    for j in range(1, a.shape[-1]):
-        index = 2 * ((take(a, j) + 3) - take(b, j)) + bit
-        bit = lookup(index, 13, lambda v: 1 if v // 2 > 3 or (v // 2 == 3 and v % 2 == 1) else 0)
-    return bit
+            total, bound = take(columns, 0) * 0, 0
+        bound = min(bound, value_bound >> (2 * j))
+        if bound <= 3 or j == width - 1:
+            digits.append(total)
+            carry, carry_bound = None, 0
+            continue
+        digits.append(lookup(total, bound, lambda v: v % 4))
+        carry = lookup(total, bound, lambda v: v // 4)
+        carry_bound = bound // 4
+    return concat([last(d) for d in digits])
 
 
 def compare(a: Tensor, b: Tensor, *, result: Callable[[int], int]) -> Tensor:
     """Compare digit tensors ``a`` and ``b`` (broadcast); return ``result(code)`` per number.
 
     One lookup per digit pair, then a tree of lookups that keeps the more significant code
-    unless it is ``EQ``; the last lookup of the tree applies ``result``. (Parallel, but about
-    twice the lookups of :func:`exceeds`.)
+    unless it is ``EQ``; the last lookup of the tree applies ``result``.
     """
     codes = lookup(4 * a + b, 15, lambda v: _code(v // 4, v % 4))
     return combine(codes, result=result)
@@ -251,3 +190,18 @@ def any_nonzero(digits: Tensor) -> Tensor:
         digits = concat(
             [last(lookup(np.sum(c, axis=len(c.shape) - 1), 3 * c.shape[-1], lambda v: 1 if v else 0)) for c in chunks]
         )
+
+
+def subtract_mod(a: Tensor, b: Tensor) -> Tensor:
+    """Return the digits of ``(a - b) mod 4**n`` for digit tensors of equal length ``n``."""
+    count = a.shape[-1]
+    digits: list[Tensor] = []
+    borrow: Tensor | None = None
+    for j in range(count):
+        total = take(a, j) + 4 - take(b, j)
+        if borrow is not None:
+            total = total - borrow
+        digits.append(lookup(total, 7, lambda v: v % 4))
+        if j + 1 < count:
+            borrow = lookup(total, 7, lambda v: 1 if v < 4 else 0)
+    return concat([last(d) for d in digits])
