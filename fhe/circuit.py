@@ -14,26 +14,31 @@ level's rank (zero unless traded), the volume, every slot's fill, and every slot
 (``0`` for a slot that fills nothing, whatever its side; ``1`` a filled buy, ``2`` a filled sell),
 so fills book with no client action after the round and an unfilled order's side stays hidden.
 
-Every lookup reads at most 4 bits, so one parameter set serves the whole circuit. Stages, each
-an ``fhe.tag`` region so its bootstraps are counted by name:
+Every lookup reads at most 4 bits, so one parameter set serves the whole circuit. A slot with
+threshold ``u`` is eligible at level ``k`` as a buy when ``u >= k`` and as a sell when
+``u >= L - 1 - k``: one indicator ``[u >= k]`` serves the buys at ``k`` and the sells at
+``L - 1 - k``. Stages, each an ``fhe.tag`` region so its bootstraps are counted by name:
 
 1. ``unmask`` — ``v = (r + d) mod 4`` per digit, one 3-bit lookup each; the side digit is
    clamped to 0/1 and the top threshold digit to the band, so a malicious client cannot leave
    the tables.
-2. ``cap`` — ``min(quantity, cap)`` by a lexicographic digit comparison and a digit select. For
-   bands over 8 levels the capped quantity is also split into a buy and a sell share.
-3. ``eligibility`` — per slot and level one lookup: bit 0 "eligible as a buy", bit 1 "as a
-   sell". Up to 8 levels the lookup reads ``threshold + 8 * side`` and sets only the slot's own
-   side's bit; above, it reads the threshold alone and the shares supply the side.
-4. ``curves`` — per slot, level and digit, the buy and the sell share where eligible; summed
-   over groups of 4 slots, carried, summed over groups and carried again into ``D`` and ``S``.
-5. ``volume`` — per level ``min(D, S)`` and ``max(D, S)`` (ties in volume go to the smallest
-   ``max``, which is the smallest ``|D - S|``) and whether the buy side is rationed.
-6. ``auction`` — a knock-out bracket over levels in rank order; on equal keys the left (better
-   ranked) level wins, so rank never has to be compared.
-7. ``allocation`` — each slot's eligibility at the winning level, prefix sums of the rationed
-   side in time priority, ``fill = min(C_i, V) - min(C_{i-1}, V)`` on the rationed side and the
-   whole eligible quantity on the other.
+2. ``cap`` — ``min(quantity, cap)``: a rippled digit comparison and a digit select.
+3. ``eligibility`` — per slot and level ``k >= 1`` the indicator ``[u >= k]`` (level 0 needs none).
+4. ``curves`` — per slot, level and digit one lookup of ``(indicator, side, digit)`` for the buys
+   and one for the sells (the buys at level 0 need no indicator, the sells at the top level are
+   the capped quantity minus the level-0 buys); the digits of all slots are summed with one carry
+   lookup per five digits into ``D`` and ``S``.
+5. ``volume`` — per level ``[D >= S]`` (a rippled comparison), then ``V = min(D, S)`` and
+   ``max(D, S)`` from one select (ties in volume go to the smallest ``max``, the smallest
+   ``|D - S|``). When ``D >= S`` the buys are rationed (with ``D = S`` they all fill anyway).
+6. ``auction`` — a knock-out bracket over the levels; the key is the volume, then the larger
+   side (smaller first), then the tie-break rank (taken from ``order`` as encrypted constants, so
+   the clear matrix never multiplies a noisy value). The winner's level digits ride along: they
+   are constants before the first match, so its selects are linear.
+7. ``allocation`` — each slot's eligibility at the winning level from its threshold, its side and
+   the rationed side; the rationed side's remaining volume ``R`` rippled through the slots in time
+   priority (``R - x`` per slot, one lookup per digit; the borrow out of the top digit marks the
+   slot that exhausts it); full fills and the one partial fill (``R`` before that slot) by lookups.
 """
 
 from __future__ import annotations
@@ -45,44 +50,32 @@ import numpy as np
 from concrete import fhe
 
 from fhe.radix import (
-    EQ,
-    GT,
-    LT,
+    DIGIT_NOISE,
+    LOOKUP_NOISE,
+    IntArray,
     Tensor,
+    add_digits,
     any_nonzero,
-    combine,
-    compare,
     concat,
+    exceeds,
     lookup,
     lookup_each,
-    normalize,
     select,
-    subtract_mod,
-    take,
+    select_pair,
 )
-from fhe.shape import GROUP_SLOTS, Shape
+from fhe.shape import Shape
 
-__all__ = ["ClearingFunction", "clearing_function", "eligibility_code"]
+__all__ = ["ClearingFunction", "clearing_function", "eligible"]
 
 ClearingFunction = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any, Any]]
 
-BUY_ELIGIBLE, SELL_ELIGIBLE = 1, 2
-_UNFOLDED = {levels: Shape(1, levels, 1, fold=False) for levels in range(1, 17)}
+NONE, RATIONED, OTHER = 0, 1, 2
+"""A slot at the winning level: not eligible, eligible on the rationed side, on the other side."""
 
 
-def eligibility_code(shape: Shape, index: int, level: int) -> int:
-    """Return how a slot takes part at ``level``: bit 0 as a buy, bit 1 as a sell.
-
-    Without folding ``index`` is the threshold and both bits say what *would* hold for either
-    side (the shares pick the side). With folding (``shape.folds_side``) ``index`` is
-    ``threshold + 8 * side`` and only the slot's own side's bit can be set.
-    """
-    if shape.folds_side:
-        threshold, side = index % 8, index // 8
-        code = eligibility_code(_UNFOLDED[shape.levels], threshold, level)
-        return code & (BUY_ELIGIBLE if side == 0 else SELL_ELIGIBLE)
-    u = min(index, shape.levels - 1)
-    return (BUY_ELIGIBLE if u >= level else 0) | (SELL_ELIGIBLE if u >= shape.levels - 1 - level else 0)
+def eligible(levels: int, threshold: int, side: int, level: int) -> bool:
+    """Return whether a slot of ``threshold`` and ``side`` (0 buy, 1 sell) trades at ``level``."""
+    return threshold >= (level if side == 0 else levels - 1 - level)
 
 
 def clearing_function(shape: Shape) -> ClearingFunction:
@@ -92,25 +85,39 @@ def clearing_function(shape: Shape) -> ClearingFunction:
         with fhe.tag("unmask"):
             threshold, side, quantity = _unmask(shape, masks + masked)
         with fhe.tag("cap"):
-            capped, buy_share, sell_share = _cap(shape, quantity, side, caps)
+            capped = _cap(quantity, caps)
         with fhe.tag("eligibility"):
-            eligible = _eligibility(shape, threshold, side) @ order
+            indicators = _eligibility(shape, threshold)
         with fhe.tag("curves"):
-            demand, supply = _curves(shape, eligible, buy_share, sell_share)
+            demand, supply = _curves(shape, indicators, side, capped)
         with fhe.tag("volume"):
             volume, larger, buy_rationed = _volumes(demand, supply)
         with fhe.tag("auction"):
-            volume, buy_rationed, position = _auction(shape, volume, larger, buy_rationed)
+            # The order matrix is clear: lifted onto a zero ciphertext, its ranks carry no noise.
+            ranks = (masks[0:1, 0:1] * 0 + order) @ _spelled(shape.levels, shape.position_digits)
+            volume, buy_rationed, level, rank = _auction(shape, volume, larger, buy_rationed, ranks)
         with fhe.tag("allocation"):
-            fills = _allocate(shape, eligible, side, capped, volume, buy_rationed, position)
+            # Up to 8 levels the indicators, summed, give the threshold back (clamped to L - 1).
+            if _folds_threshold(shape):
+                threshold = side * 0 if indicators is None else np.sum(indicators, axis=1)
+            fills = _allocate(shape, threshold, side, capped, volume, buy_rationed, level)
         with fhe.tag("outputs"):
             # The rank digits are zeroed when nothing trades, so a no-trade round reveals no level.
-            traded = any_nonzero(volume)
-            rank = lookup(4 * traded + position, 7, lambda v: v % 4 if v >= 4 else 0)
+            traded = any_nonzero(volume, noise=DIGIT_NOISE + _auction_rounds(shape.levels) + 1)
+            rank = lookup(4 * traded + rank, 7, lambda v: v % 4 if v >= 4 else 0)
             sides = _fill_sides(shape, fills, side)
         return traded, rank, volume, fills, sides
 
     return clear_round
+
+
+def _spelled(levels: int, digits: int) -> IntArray:
+    """Return the base-4 digits of ``0 .. levels - 1``, one row each."""
+    return np.array([[(k >> (2 * j)) & 3 for j in range(digits)] for k in range(levels)], dtype=np.int64)
+
+
+def _auction_rounds(levels: int) -> int:
+    return max(0, (levels - 1).bit_length())
 
 
 def _fill_sides(shape: Shape, fills: Tensor, side: Tensor) -> Tensor:
@@ -126,223 +133,232 @@ def _fill_sides(shape: Shape, fills: Tensor, side: Tensor) -> Tensor:
 
 
 def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Return the threshold, the side (``N``) and the quantity digits (``N x Q``).
+
+    Up to 8 levels the threshold is the index the eligibility lookup reads: the low digit still
+    masked (``r + d``, the lookup takes it ``mod 4`` itself), plus 7 times the top digit. Above,
+    it is the threshold digits (``N x T``).
+    """
     t_digits = shape.threshold_digits
-    weights = np.array([4**j for j in range(t_digits)], dtype=np.int64)
     top = shape.top_threshold_digit
-    if t_digits > 1:
-        low = lookup(summed[:, : t_digits - 1], 6, lambda v: v % 4)
-        high = lookup(summed[:, t_digits - 1 : t_digits], 6, lambda v: min(v % 4, top))
-        threshold = concat([low, high], axis=1) @ weights
+    if _folds_threshold(shape) and t_digits == 1:
+        threshold = summed[:, 0]
     else:
-        threshold = lookup(summed[:, 0], 6, lambda v: min(v % 4, top))
+        high = lookup(summed[:, t_digits - 1 : t_digits], 6, lambda v: min(v % 4, top))
+        if _folds_threshold(shape):
+            threshold = summed[:, 0] + 7 * high.reshape((shape.slots,))
+        else:
+            threshold = concat([lookup(summed[:, : t_digits - 1], 6, lambda v: v % 4), high])
     side = lookup(summed[:, t_digits], 6, lambda v: min(v % 4, 1))
     quantity = lookup(summed[:, t_digits + 1 :], 6, lambda v: v % 4)
     return threshold, side, quantity
 
 
-def _digit_code(a: int, b: int) -> int:
-    return LT if a < b else (GT if a > b else EQ)
+def _folds_threshold(shape: Shape) -> bool:
+    """Whether the masked low threshold digit and the top digit fit one 4-bit index (``L <= 8``)."""
+    return shape.levels <= 8
 
 
-def _cap(shape: Shape, quantity: Tensor, side: Tensor, caps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Return the capped quantity digits and the buy and sell shares the curves read."""
+def _unfold_threshold(shape: Shape, index: int) -> int:
+    if shape.threshold_digits == 1:
+        return min(index % 4, shape.top_threshold_digit)
+    return index % 7 % 4 + 4 * (index // 7)
+
+
+def _cap(quantity: Tensor, caps: Tensor) -> Tensor:
+    """Return ``min(quantity, cap)`` per slot, in digits."""
     # Concrete multiplies no clear value by a constant: lift the caps first (no bootstrap).
     lifted = quantity * 0 + caps
-    over = compare(quantity, lifted, result=lambda c: 1 if c == GT else 0)
-    slots = quantity.shape[0]
-    capped = select(over.reshape((slots, 1)), lifted, quantity)
-    if shape.folds_side:
-        # The eligibility code already says buy or sell: both lanes read the capped quantity.
-        return capped, capped, capped
-    index = 4 * side.reshape((slots, 1)) + capped
-    buy_share = lookup(index, 7, lambda v: v if v < 4 else 0)
-    sell_share = lookup(index, 7, lambda v: v - 4 if v >= 4 else 0)
-    return capped, buy_share, sell_share
+    over = exceeds(quantity, lifted)
+    return select(over.reshape((quantity.shape[0], 1)), lifted, quantity)
 
 
-def _eligibility(shape: Shape, threshold: Tensor, side: Tensor) -> Tensor:
+def _threshold_value(shape: Shape, threshold: Tensor) -> Tensor:
+    weights = np.array([4**j for j in range(shape.threshold_digits)], dtype=np.int64)
+    return threshold @ weights
+
+
+def _eligibility(shape: Shape, threshold: Tensor) -> Tensor | None:
+    """Return ``[u >= k]`` per slot and level ``k = 1 .. L - 1`` (``None`` for a single level)."""
     slots, levels = shape.slots, shape.levels
-    fns = np.empty((slots, levels), dtype=object)
-    for level in range(levels):
+    if levels == 1:
+        return None
+    if _folds_threshold(shape):
+        index, bound = threshold, 6 if shape.threshold_digits == 1 else 13
+        decode: Callable[[int], int] = lambda v: _unfold_threshold(shape, v)  # noqa: E731
+    else:
+        index, bound = _threshold_value(shape, threshold), shape.threshold_bound
+        decode = lambda v: v  # noqa: E731
+    fns = np.empty((slots, levels - 1), dtype=object)
+    for k in range(1, levels):
         for slot in range(slots):
-            fns[slot, level] = lambda v, k=level: eligibility_code(shape, v, k)
-    if shape.folds_side:
-        threshold = threshold + 8 * side
-    spread = threshold.reshape((slots, 1)) + np.zeros((slots, levels), dtype=np.int64)
-    return lookup_each(spread, 15 if shape.folds_side else shape.threshold_bound, fns)
+            fns[slot, k - 1] = lambda v, k=k: 1 if decode(v) >= k else 0
+    spread = index.reshape((slots, 1)) + np.zeros((slots, levels - 1), dtype=np.int64)
+    return lookup_each(spread, bound, fns)
 
 
-def _curves(shape: Shape, eligible: Tensor, buy_share: Tensor, sell_share: Tensor) -> tuple[Tensor, Tensor]:
+def _curves(shape: Shape, indicators: Tensor | None, side: Tensor, capped: Tensor) -> tuple[Tensor, Tensor]:
+    """Return ``D`` and ``S`` per level (``L x W`` digits each)."""
     slots, levels, digits = shape.slots, shape.levels, shape.quantity_digits
-    code = 4 * eligible.reshape((slots, levels, 1))
-    buys = lookup(code + buy_share.reshape((slots, 1, digits)), 15, _eligible_digit(BUY_ELIGIBLE))
-    sells = lookup(code + sell_share.reshape((slots, 1, digits)), 15, _eligible_digit(SELL_ELIGIBLE))
-    groups = shape.groups
-    sums = [
-        np.sum(shares[start:stop], axis=0).reshape((1, levels, digits))
-        for shares in (buys, sells)
-        for start, stop in groups
-    ]
-    group_size = min(GROUP_SLOTS, slots)
-    bound = group_size * shape.max_quantity
-    totals = normalize(concat(sums, axis=0), 3 * group_size, _width_for(bound), bound)
-    count = len(groups)
-    while count > 1:
-        # Sum up to 4 groups per side at a time: 4 digits of 3 plus a carry of 3 fit 4 bits.
-        chunks = [(start, min(start + 4, count)) for start in range(0, count, 4)]
-        bound = min(bound * 4, slots * shape.max_quantity)
-        width = _width_for(bound)
-        padded = _pad(totals, width)
-        columns = [
-            np.sum(padded[side * count + start : side * count + stop], axis=0).reshape((1, levels, width))
-            for side in (0, 1)
-            for start, stop in chunks
-        ]
-        totals = normalize(concat(columns, axis=0), 3 * max(b - a for a, b in chunks), width, bound)
-        count = len(chunks)
-    totals = _pad(totals, shape.volume_digits)
-    return totals[0], totals[1]
-
-
-def _eligible_digit(side_bit: int) -> Callable[[int], int]:
-    # Folded codes are 0, 1 or 2, so "bit set" and "code equal" agree.
-    return lambda v: v % 4 if (v // 4) & side_bit else 0
-
-
-def _width_for(value: int) -> int:
-    width = 1
-    while 4**width <= value:
-        width += 1
-    return width
-
-
-def _pad(digits: Tensor, width: int) -> Tensor:
-    missing = width - digits.shape[-1]
-    if missing <= 0:
-        return digits
-    zero = take(digits, slice(0, 1)) * 0
-    return concat([digits] + [zero] * missing)
+    sided = 4 * side.reshape((slots, 1)) + capped
+    buys_at_0 = lookup(sided, 7, lambda v: v if v < 4 else 0).reshape((slots, 1, digits))
+    sells_at_top = capped.reshape((slots, 1, digits)) - buys_at_0
+    if indicators is None:
+        demand_parts, supply_parts = [buys_at_0], [sells_at_top]
+    else:
+        index = 8 * indicators.reshape((slots, levels - 1, 1)) + sided.reshape((slots, 1, digits))
+        buys = lookup(index, 15, lambda v: v % 4 if v >= 8 and v % 8 < 4 else 0)
+        sells = lookup(index, 15, lambda v: v % 4 if v >= 12 else 0)
+        # The indicator of level k serves the sells at level L - 1 - k.
+        demand_parts, supply_parts = [buys_at_0, buys], [sells[:, ::-1, :], sells_at_top]
+    entries = concat(demand_parts + supply_parts, axis=1)
+    # Entries are fresh, but for the top sells: a capped digit (2) less a level-0 buy (1).
+    totals = add_digits(entries, slots * shape.max_quantity, noise=3)
+    return totals[0:levels], totals[levels : 2 * levels]
 
 
 def _volumes(demand: Tensor, supply: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     levels = demand.shape[0]
-    code = compare(demand, supply, result=lambda c: c)
-    code = code.reshape((levels, 1))
-    at_least = lookup(code, 2, lambda c: 1 if c != LT else 0)
-    buy_rationed = lookup(code, 2, lambda c: 1 if c == GT else 0)
-    smaller = select(at_least, supply, demand)
-    larger = select(at_least, demand, supply)
+    buy_rationed = exceeds(demand, supply, or_equal=True).reshape((levels, 1))
+    smaller, larger = select_pair(buy_rationed, supply, demand)
     return smaller, larger, buy_rationed
 
 
-def _auction(shape: Shape, volume: Tensor, larger: Tensor, rationed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Run the bracket; return the winner's volume digits, rationed bit and rank digits."""
-    pdigits = shape.position_digits
-    positions: Tensor = np.array(
-        [[(s >> (2 * j)) & 3 for j in range(pdigits)] for s in range(shape.levels)], dtype=np.int64
-    )
+def _auction(
+    shape: Shape, volume: Tensor, larger: Tensor, rationed: Tensor, ranks: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run the bracket; return the winner's volume digits, rationed bit, level digits and rank digits."""
+    level: Tensor = _spelled(shape.levels, shape.threshold_digits)
     first_round = True
     while volume.shape[0] > 1:
         count = volume.shape[0]
         pairs = count // 2
         left, right = slice(0, 2 * pairs, 2), slice(1, 2 * pairs, 2)
-        # Key: volume descending, then the larger side ascending; equal keys keep the left.
-        volume_codes = lookup(4 * volume[left] + volume[right], 15, lambda v: _digit_code(v // 4, v % 4))
-        larger_codes = lookup(4 * larger[left] + larger[right], 15, lambda v: _digit_code(v % 4, v // 4))
-        right_wins = combine(concat([larger_codes, volume_codes]), result=lambda c: 1 if c == LT else 0)
-        bit = right_wins.reshape((pairs, 1))
+        # Key, least significant digit first: 3 - rank, 3 - larger, volume; the greater key wins.
+        # Ranks differ between levels, so no two keys are equal.
+        key_left = concat([3 - ranks[left], 3 - larger[left], volume[left]])
+        key_right = concat([3 - ranks[right], 3 - larger[right], volume[right]])
+        bit = exceeds(key_right, key_left).reshape((pairs, 1))
         new_volume = select(bit, volume[right], volume[left])
         new_rationed = select(bit, rationed[right], rationed[left])
+        new_ranks = select(bit, ranks[right], ranks[left])
         if first_round:
-            # Ranks are constants before the first match: a select is then linear.
-            new_positions = positions[left] + bit * (positions[right] - positions[left])
+            # Levels are constants before the first match: a select is then linear.
+            new_level = level[left] + bit * (level[right] - level[left])
         else:
-            new_positions = select(bit, positions[right], positions[left])
+            new_level = select(bit, level[right], level[left])
         final = count == 2
         new_larger = larger if final else select(bit, larger[right], larger[left])
         if count % 2:
             tail = slice(count - 1, count)
             new_volume = concat([new_volume, volume[tail]], axis=0)
             new_rationed = concat([new_rationed, rationed[tail]], axis=0)
-            bye = positions[tail]
+            new_ranks = concat([new_ranks, ranks[tail]], axis=0)
+            bye = level[tail]
             if first_round:
-                bye = new_positions[0:1] * 0 + bye
-            new_positions = concat([new_positions, bye], axis=0)
+                bye = new_level[0:1] * 0 + bye
+            new_level = concat([new_level, bye], axis=0)
             new_larger = concat([new_larger, larger[tail]], axis=0)
-        volume, rationed, positions, larger = new_volume, new_rationed, new_positions, new_larger
+        volume, rationed, ranks, level, larger = new_volume, new_rationed, new_ranks, new_level, new_larger
         first_round = False
-    return volume[0], rationed[0], positions[0]
+    if shape.levels == 1:
+        level = volume[0:1, 0:1] * 0 + level
+    return volume[0], rationed[0], level[0], ranks[0]
 
 
 def _allocate(
     shape: Shape,
-    eligible: Tensor,
+    threshold: Tensor,
     side: Tensor,
     capped: Tensor,
     volume: Tensor,
     buy_rationed: Tensor,
-    position: Tensor,
+    level: Tensor,
 ) -> Tensor:
-    slots, levels, digits = shape.slots, shape.levels, shape.quantity_digits
-    width = shape.volume_digits
-    place = position @ np.array([4**j for j in range(shape.position_digits)], dtype=np.int64)
-    spread = place + np.zeros((levels,), dtype=np.int64)
-    fns = np.array([lambda v, s=s: 1 if v == s else 0 for s in range(levels)], dtype=object)
-    winner = lookup_each(spread, 4**shape.position_digits - 1, fns)
-    picked = lookup(4 * winner.reshape((1, levels)) + eligible, 7, lambda v: v % 4 if v >= 4 else 0)
-    # Per slot: eligible at the winning level on the rationed side, or on the other side.
-    index = np.sum(picked, axis=1) + 4 * side + 8 * buy_rationed
-    on_rationed = lookup(index, 15, lambda v: _on_side(v, rationed=True)).reshape((slots, 1))
-    on_other = lookup(index, 15, lambda v: _on_side(v, rationed=False)).reshape((slots, 1))
-    rationed = lookup(4 * on_rationed + capped, 7, lambda v: v % 4 if v >= 4 else 0)
-    other = lookup(4 * on_other + capped, 7, lambda v: v % 4 if v >= 4 else 0)
+    slots = shape.slots
+    code = _winning_codes(shape, threshold, side, buy_rationed, level).reshape((slots, 1))
+    rationed = lookup(4 * code + capped, 11, lambda v: v % 4 if v // 4 == RATIONED else 0)
+    partial, remainders = _ration(shape, rationed, volume)
+    # Partial marks the slot that exhausts the volume; the slots before it fill in full.
+    within = 1 - np.tril(np.ones((slots, slots), dtype=np.int64)) @ partial
+    # code + within >= 2 exactly for the other side and the rationed slots within the volume;
+    # within sums up to N fresh bits, so it reads at weight one.
+    full_part = lookup((code + within.reshape((slots, 1))) + 4 * capped, 15, lambda v: v // 4 if v % 4 >= 2 else 0)
+    partial_part = lookup(4 * partial.reshape((slots, 1)) + remainders, 7, lambda v: v % 4 if v >= 4 else 0)
+    # At most one of the two is non-zero for a slot, so the sum is a plain digit.
+    return full_part + partial_part
 
-    cumulative = _prefix_sums(shape, rationed)
-    within = compare(cumulative, volume.reshape((1, width)), result=lambda c: 1 if c != GT else 0)
-    low = volume[0:digits].reshape((1, digits))
-    if slots > 1:
-        previous = cumulative[0 : slots - 1, 0:digits]
-        remainder = concat([low, subtract_mod(low + 0 * previous, previous)], axis=0)
+
+def _winning_codes(shape: Shape, threshold: Tensor, side: Tensor, buy_rationed: Tensor, level: Tensor) -> Tensor:
+    """Return per slot ``NONE``, ``RATIONED`` or ``OTHER`` at the winning level (digits ``level``)."""
+    levels = shape.levels
+    if _folds_threshold(shape):
+        top = levels - 1
+        value = level @ np.array([4**j for j in range(shape.threshold_digits)], dtype=np.int64)
+        as_buy = lookup((threshold + top) - value, 2 * top, lambda v: 1 if v >= top else 0)
+        as_sell = lookup(threshold + value, 2 * top, lambda v: 1 if v >= top else 0)
     else:
-        remainder = low
-    shift = np.eye(slots, k=-1, dtype=np.int64)
-    first = np.zeros((slots,), dtype=np.int64)
-    first[0] = 1
-    partial = (shift @ within + first) - within
-    full_part = lookup(4 * within.reshape((slots, 1)) + rationed, 7, lambda v: v % 4 if v >= 4 else 0)
-    partial_part = lookup(4 * partial.reshape((slots, 1)) + remainder, 7, lambda v: v % 4 if v >= 4 else 0)
-    # At most one of the three is non-zero for a slot, so the sum is a plain digit.
-    return full_part + partial_part + other
+        as_buy = exceeds(threshold, level, or_equal=True)
+        as_sell = exceeds(threshold, _mirror(shape, level), or_equal=True)
+    index = as_buy + 2 * as_sell + 4 * side + 8 * buy_rationed
+    return lookup(index, 15, _winning_code)
 
 
-def _on_side(index: int, *, rationed: bool) -> int:
-    code, side, buy_rationed = index % 4, (index // 4) % 2, index // 8
-    eligible = bool(code & (BUY_ELIGIBLE if side == 0 else SELL_ELIGIBLE))
-    is_rationed_side = (side == 0) == (buy_rationed == 1)
-    return 1 if eligible and is_rationed_side == rationed else 0
+def _winning_code(index: int) -> int:
+    as_buy, as_sell, side, buy_rationed = index & 1, (index >> 1) & 1, (index >> 2) & 1, index >> 3
+    if not (as_buy if side == 0 else as_sell):
+        return NONE
+    return RATIONED if (side == 0) == (buy_rationed == 1) else OTHER
 
 
-def _prefix_sums(shape: Shape, quantity: Tensor) -> Tensor:
-    """Return normalized prefix sums of per-slot digit tensors, in slot (priority) order.
+def _mirror(shape: Shape, level: Tensor) -> Tensor:
+    """Return the digits of ``L - 1 - level`` (one borrow lookup per digit unless ``L`` is a power of 4)."""
+    top = [(shape.levels - 1 >> (2 * j)) & 3 for j in range(shape.threshold_digits)]
+    digits: list[Tensor] = []
+    carry: Tensor = 1
+    for j, c in enumerate(top):
+        if all(t == 3 for t in top):
+            digits.append((3 - level[j]).reshape((1,)))
+            continue
+        total = (c + 3 - level[j]) + carry
+        carry = lookup(total, 7, lambda v: 1 if v >= 4 else 0)
+        digits.append((total - 4 * carry).reshape((1,)))
+    return concat(digits)
 
-    Within each group of 4 slots the prefix columns are carried directly; later groups then add
-    the running total of the groups before them (a sequential carry over groups).
+
+def _ration(shape: Shape, rationed: Tensor, volume: Tensor) -> tuple[Tensor, Tensor]:
+    """Ripple the remaining volume through the slots in priority order.
+
+    Return per slot whether it is the one that exhausts the volume, and the volume remaining
+    before it (low ``Q`` digits: for that slot it is less than its quantity). The remainder is
+    kept modulo ``4**W``; once it goes negative it stays above ``4**W - N * max_quantity``, so only
+    one borrow ever leaves the top digit. Each slot adds noise to the remainder's digits (a carry in
+    and 4 times a carry out): when the next slot would take them past :data:`LOOKUP_NOISE`, they are
+    looked up afresh.
     """
-    slots, width = shape.slots, shape.volume_digits
-    groups = shape.groups
-    block = np.zeros((slots, slots), dtype=np.int64)
-    for start, stop in groups:
-        for i in range(start, stop):
-            block[i, start : i + 1] = 1
-    group_bound = min(GROUP_SLOTS, slots) * shape.max_quantity
-    local = normalize(block @ quantity, 3 * min(GROUP_SLOTS, slots), _width_for(group_bound), group_bound)
-    local = _pad(local, width)
-    if len(groups) == 1:
-        return local
-    parts = [local[groups[0][0] : groups[0][1]]]
-    offset = local[groups[0][1] - 1 : groups[0][1]]
-    for start, stop in groups[1:]:
-        part = normalize(local[start:stop] + offset, 6, width, stop * shape.max_quantity)
-        parts.append(part)
-        offset = part[stop - start - 1 : stop - start]
-    return concat(parts, axis=0)
+    slots, digits, width = shape.slots, shape.quantity_digits, shape.volume_digits
+    # Per digit, 4 - x at the bottom and 3 - x above, where the carry in (1 - borrow) is added.
+    offsets = np.array([4] + [3] * (digits - 1), dtype=np.int64) - rationed
+    remaining = [volume[j] for j in range(width)]
+    noise = DIGIT_NOISE + _auction_rounds(shape.levels) + 1
+    partial, remainders = [], []
+    for slot in range(slots):
+        if noise + _RATION_NOISE + 16 > LOOKUP_NOISE:
+            remaining = [lookup(r, 3, lambda v: v) for r in remaining]
+            noise = 1
+        remainders.append(concat([remaining[j].reshape((1, 1)) for j in range(digits)]))
+        carry: Tensor = 0
+        for j in range(width):
+            total = remaining[j] + offsets[slot, j] if j < digits else remaining[j] + 3
+            if j > 0:
+                total = total + carry
+            carry = lookup(total, 7, lambda v: 1 if v >= 4 else 0)
+            remaining[j] = total - 4 * carry
+        noise += _RATION_NOISE
+        # No carry out of the top digit: this slot is the one that exhausts the volume.
+        partial.append(1 - carry.reshape((1,)))
+    return concat(partial, axis=0), concat(remainders, axis=0)
+
+
+_RATION_NOISE = 18
+"""What one slot adds to a remainder digit's noise: its offset, a carry in, 4 times a carry out."""

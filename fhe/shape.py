@@ -28,7 +28,7 @@ __all__ = [
 CircuitId = NewType("CircuitId", str)
 """Names a compiled circuit: shape, concrete version, digest of the circuit's source."""
 
-SLOT_SIZES = (4, 8, 16, 32)
+SLOT_SIZES = (4, 8, 16, 32, 64)
 """Slot counts that shapes come in; a round uses the smallest that holds its orders."""
 LEVEL_SIZES = (1, 2, 4, 8, 16)
 """Band sizes that shapes come in; a smaller band is padded with levels that never trade."""
@@ -56,8 +56,6 @@ class Shape:
     slots: int
     levels: int
     quantity_digits: int
-    fold: bool = True
-    """Fold the side into the eligibility lookup when the threshold fits 3 bits (``levels <= 8``)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.slots <= MAX_SLOTS:
@@ -80,11 +78,6 @@ class Shape:
     def threshold_digits(self) -> int:
         """Digits of an order's band threshold (see :mod:`fhe.encoding`)."""
         return _digits_for(self.levels - 1)
-
-    @property
-    def folds_side(self) -> bool:
-        """Whether ``threshold + 8 * side`` fits a 4-bit lookup (then no side shares are needed)."""
-        return self.fold and self.levels <= 8
 
     @property
     def top_threshold_digit(self) -> int:

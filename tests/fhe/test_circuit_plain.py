@@ -51,7 +51,7 @@ def test_clear_plain_when_caps_apply_equals_reference_on_capped_quantities(case:
 
 
 @pytest.mark.parametrize(
-    "shape", [Shape(32, 16, 4), Shape(16, 1, 1), Shape(4, 2, 2), Shape(8, 8, 2, fold=False), Shape(4, 4, 1)]
+    "shape", [Shape(32, 16, 4), Shape(16, 1, 1), Shape(4, 2, 2), Shape(8, 8, 2), Shape(4, 4, 1)]
 )
 def test_clear_plain_when_round_padded_into_larger_shape_equals_reference(shape: Shape) -> None:
     rng = random.Random(shape.slots * 100 + shape.levels)

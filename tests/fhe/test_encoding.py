@@ -8,7 +8,7 @@ import pytest
 
 from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
 from darkpool.errors import ShapeError
-from fhe.circuit import BUY_ELIGIBLE, SELL_ELIGIBLE, eligibility_code
+from fhe.circuit import eligible
 from fhe.encoding import SlotMask, encode_order, mask_digits, order_class, order_digits
 from fhe.shape import Shape
 
@@ -24,16 +24,13 @@ def _order(side: Side, limit: int, quantity: int = 5) -> Order:
 
 @pytest.mark.parametrize("limit", range(996, 1009))
 @pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
-@pytest.mark.parametrize("fold", [True, False])
-def test_order_class_when_any_limit_eligibility_matches_the_rule(side: Side, limit: int, fold: bool) -> None:
-    shape = Shape(4, 4, 2, fold=fold)
-    threshold, tradable = order_class(ROUND, _order(side, limit), shape.levels)
+@pytest.mark.parametrize("shape_levels", [4, 8])
+def test_order_class_when_any_limit_eligibility_matches_the_rule(side: Side, limit: int, shape_levels: int) -> None:
+    threshold, tradable = order_class(ROUND, _order(side, limit), shape_levels)
     for level in range(ROUND.levels):
         price = ROUND.price_at(level)
         expected = limit >= price if side is Side.BUY else limit <= price
-        bit = BUY_ELIGIBLE if side is Side.BUY else SELL_ELIGIBLE
-        index = threshold + 8 * int(side) if shape.folds_side else threshold
-        got = bool(eligibility_code(shape, index, level) & bit) and tradable
+        got = eligible(shape_levels, threshold, int(side), level) and tradable
         assert got == expected, (level, threshold)
 
 

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.fhe
         (5, 3, 3, Shape(8, 4, 1)),
         (16, 16, 255, Shape(16, 16, 4)),
         (17, 9, 16, Shape(32, 16, 4)),
+        (33, 16, 255, Shape(64, 16, 4)),
         (2, 2, 15, Shape(4, 2, 2)),
     ],
 )
@@ -42,7 +43,7 @@ def test_shape_when_sizes_out_of_range_raises_shape_error() -> None:
         Shape(4, 4, 5)
 
 
-@pytest.mark.parametrize(("count", "levels", "quantity"), [(33, 4, 1), (4, 17, 1), (4, 4, 256)])
+@pytest.mark.parametrize(("count", "levels", "quantity"), [(MAX_SLOTS + 1, 4, 1), (4, 17, 1), (4, 4, 256)])
 def test_clear_fhe_when_round_exceeds_supported_shapes_raises_shape_error(
     count: int, levels: int, quantity: int
 ) -> None:
