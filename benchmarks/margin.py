@@ -147,34 +147,99 @@ def main() -> None:
     engine.set_mark("ETH", 2500.0, now + 1)
     liquidations = timed(lambda: engine.liquidation_orders(now + 1), 1)[0]
     emit("margin_liquidation_orders_ms", liquidations, "ms", queued=len(engine.liquidation_queue), **shape)
-    mark_update(engine, now + 2, shape)
     funding_and_expiry(engine, now + 3, shape)
+    mark_update(args.accounts, now, shape)
 
 
-def mark_update(engine: MarginEngine, now: int, shape: dict[str, object]) -> None:
-    """Time what the operator runs on each new oracle mark: reprice, recompute every account exposed to the
-    underlying (all 10k here: every instrument is on ETH), queue those under maintenance."""
-    price = [2500.0]
+def with_btc(accounts: int, share: float, seed: int) -> MarginEngine:
+    """Return the ETH book of :func:`populated` plus a BTC perpetual and 4 BTC options held by ``share`` of the
+    accounts (a house account takes the other side), with marks for both."""
+    eth = instruments()
+    btc = [Instrument("BTC-PERP", InstrumentKind.PERPETUAL, "BTC", 0.1, 0.0001)]
+    btc += [Instrument(f"BTC-30D-{k}-{r.value}", InstrumentKind.OPTION, "BTC", 0.1, 0.0001, expiry=T0 + 30 * DAY,
+                       strike_ticks=Ticks(k * 10), right=r) for k in (55_000, 65_000) for r in OptionRight]
+    engine = MarginEngine(eth + btc, implied_vols={i.symbol: 0.55 for i in eth + btc if i.is_option})
+    engine.set_mark("ETH", 3000.0, T0)
+    engine.set_mark("BTC", 60_000.0, T0)
+    source = populated(accounts, seed)
+    fills = [Fill(1, OrderId(f"{who}:{p.instrument}"), who, p.instrument, Side.BUY if p.lots > 0 else Side.SELL,
+                  Lots(abs(p.lots)), Ticks(round(p.average_entry_ticks or 0))) for who in source.accounts
+             for p in source.positions(who)]
+    house = Account("0x" + "f" * 40)
+    engine.deposit(house, 10**15)
+    rng = np.random.default_rng(seed + 1)
+    marks = engine.risk(T0).mark_price
+    for n, who in enumerate(source.accounts):
+        engine.deposit(who, source.cash(who))
+        if rng.random() < share:
+            for column in rng.choice(range(len(eth), len(eth) + len(btc)), size=int(rng.integers(1, 4)), replace=False):
+                side = Side.BUY if rng.random() < 0.5 else Side.SELL
+                ticks = Ticks(max(1, round(float(marks[column]) / 0.1)))
+                lots = Lots(int(rng.integers(1, 50)))
+                symbol = engine.instruments[column].symbol
+                fills.append(Fill(2, OrderId(f"{who}:{n}:btc"), who, symbol, side, lots, ticks))
+                fills.append(Fill(2, OrderId(f"house:{n}:{symbol}"), house, symbol,
+                                  Side.SELL if side is Side.BUY else Side.BUY, lots, ticks))
+    engine.apply_fills(fills, T0)
+    return engine
 
-    def on_mark() -> None:
+
+def mark_update(accounts: int, now: int, shape: dict[str, object]) -> None:
+    """Time what the operator runs on each new oracle mark (continuous margin): record it, recompute the accounts
+    exposed to its underlying, queue those under maintenance. Baseline: the per-account loop over those accounts."""
+    engine = with_btc(accounts, 0.2, seed=11)
+    engine.refresh_queue(now)
+    exposed = engine.exposed_rows(["BTC"])
+    price = [60_000.0]
+
+    def on_mark() -> None:  # the same second as the last recompute: a second feed read in the same pull
         price[0] *= 1.0001
-        engine.set_mark("ETH", price[0], now)
-        engine.liquidation_orders(now)
+        engine.set_mark("BTC", price[0], now)
+        engine.refresh_queue(now)
 
-    median, best = timed(on_mark, 11)
-    emit("margin_mark_update_ms", median, "ms", best_ms=round(best, 4), exposed=len(engine.accounts),
-         queued=len(engine.liquidation_queue), note="set_mark + liquidation_orders: the operator's path on each "
-         "feed answer (continuous margin)", **shape)
+    median, best = timed(on_mark, 21)
+    table, risk, book = engine.margin_table(now), engine.risk(now), engine._book
+    pos, cost, bal = book.positions[exposed].tolist(), book.cost[exposed].tolist(), book.balance[exposed].tolist()
+    queue: list[int] = []
+
+    def per_account_loop() -> None:
+        rows = portfolio_margin_loop(pos, cost, bal, risk, engine.config.maintenance_fraction)
+        queue[:] = [int(r) for r, (equity, _, maintenance) in zip(exposed, rows, strict=True) if equity < maintenance]
+        loop[:] = rows
+
+    loop: list[tuple[float, float, float]] = []
+    loop_median, loop_best = timed(per_account_loop, 3)
+    vector = list(zip(table.equity[exposed].tolist(), table.initial[exposed].tolist(),
+                      table.maintenance[exposed].tolist(), strict=True))
+    assert vector == loop, "the marked accounts' margin differs from the per-account loop"
+    wide = {**shape, "accounts": len(engine.accounts), "instruments": len(engine.instruments)}
+    emit("margin_mark_update_ms", median, "ms", best_ms=round(best, 4), exposed=len(exposed),
+         queued=len(engine.liquidation_queue), baseline_loop_ms=round(loop_median, 3),
+         speedup=round(loop_best / best, 1), numbers_equal=True,
+         note="set_mark + refresh_queue on a BTC feed answer: the accounts holding BTC recomputed, queued at once; "
+              "baseline: a per-account loop over those accounts", **wide)
+    later = [now]
+
+    def on_mark_later() -> None:  # a later second: options decayed, every account is recomputed
+        later[0] += 1
+        engine.set_mark("BTC", price[0], later[0])
+        engine.set_mark("ETH", 3000.0, later[0])
+        engine.refresh_queue(later[0])
+
+    median, best = timed(on_mark_later, 11)
+    emit("margin_mark_update_new_second_ms", median, "ms", best_ms=round(best, 4), recomputed=len(engine.accounts),
+         note="a mark in a later second: every account recomputed (time decay moves all option margin)", **wide)
 
 
 def funding_and_expiry(engine: MarginEngine, now: int, shape: dict[str, object]) -> None:
     """Time one perpetual funding payment over every account, and one expiry's cash settlement."""
-    net = engine.net_open_lots("ETH-PERP")
-    if net:  # the populated book is one-sided: a house account takes the other side, as a round would
+    longs, shorts = engine.open_interest("ETH-PERP")
+    if longs != shorts:  # the populated book is one-sided: a house account takes the other side, as a round would
         house = Account("0x" + "f" * 40)
         engine.deposit(house, 10**15)
-        side = Side.SELL if net > 0 else Side.BUY
-        engine.apply_fills([Fill(9, OrderId("house"), house, "ETH-PERP", side, Lots(abs(net)), Ticks(300_000))], now)
+        side = Side.SELL if longs > shorts else Side.BUY
+        engine.apply_fills([Fill(9, OrderId("house"), house, "ETH-PERP", side, Lots(abs(longs - shorts)),
+                                 Ticks(300_000))], now)
     holders = int(np.count_nonzero(engine._book.positions[:, engine._book.column("ETH-PERP")]))
     per_lot = 2_250  # 0.75% of a 3,000 index on a 0.001 ETH lot, in 6-decimal base units
     median, best = timed(lambda: engine.pay_funding("ETH-PERP", per_lot), 11)
@@ -191,14 +256,21 @@ def funding_and_expiry(engine: MarginEngine, now: int, shape: dict[str, object])
     emit("funding_accrual_ms", median, "ms", best_ms=round(best, 4), holders=holders, baseline_loop_ms=round(
         loop_median, 3), speedup=round(loop_best / best, 1), note="pay_funding: every holder of the perpetual, "
          "longs to shorts, exactly zero-sum; baseline: a per-account loop over the public positions", **shape)
-    settled = copy.deepcopy(engine)
     expiry = min(i.expiry for i in engine.instruments if i.expiry is not None)
-    settled.set_mark("ETH", 3000.0, expiry)
+    due = {i.symbol: 3000.0 for i in engine.instruments if i.expiry == expiry}
+    settled, baseline = copy.deepcopy(engine), copy.deepcopy(engine)
     start = time.perf_counter()
-    fills = settled.settle_expired(expiry)
-    emit("expiry_settlement_ms", (time.perf_counter() - start) * 1e3, "ms", settlement_fills=len(fills),
-         note="every position in the instruments expiring first, cash-settled at the mark (options at intrinsic)",
-         **shape)
+    fills = settled.settle_expired(expiry, due)
+    elapsed = (time.perf_counter() - start) * 1e3
+    baseline.set_mark("ETH", 3000.0, expiry)
+    start = time.perf_counter()
+    baseline.apply_fills(fills, expiry, fee_rate=0.0)  # the same closing fills through the trade path
+    baseline_ms = (time.perf_counter() - start) * 1e3
+    assert [settled.cash(a) for a in settled.accounts] == [baseline.cash(a) for a in baseline.accounts]
+    emit("expiry_settlement_ms", elapsed, "ms", settlement_fills=len(fills), baseline_trade_path_ms=round(
+        baseline_ms, 3), speedup=round(baseline_ms / elapsed, 1), numbers_equal=True,
+         note="settle_expired at the mark at expiry: every position in the instruments expiring first closes (options "
+              "at intrinsic); baseline: the same closing fills through apply_fills", **shape)
 
 
 if __name__ == "__main__":

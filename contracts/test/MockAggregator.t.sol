@@ -35,6 +35,32 @@ contract MockAggregatorTest is Test {
         feed.latestRoundData();
     }
 
+    function test_describe_whenRead_thenDescriptionVersionAndDecimalsOfTheFeed() public view {
+        assertEq(feed.description(), "ETH / USD");
+        assertEq(feed.version(), 4);
+        assertEq(feed.decimals(), 8);
+        assertEq(feed.owner(), owner);
+    }
+
+    function test_getRoundData_whenPastRound_thenItsOwnAnswerAndStampAndBeyondLatestReverts() public {
+        vm.startPrank(owner);
+        feed.postAnswer(3000e8, 100);
+        feed.postAnswer(2900e8, 200);
+        vm.stopPrank();
+        (uint80 roundId, int256 answer,, uint256 updatedAt, uint80 answeredIn) = feed.getRoundData(1);
+        assertEq(roundId, 1);
+        assertEq(answer, 3000e8);
+        assertEq(updatedAt, 100);
+        assertEq(answeredIn, 1);
+        vm.expectRevert(abi.encodeWithSelector(MockAggregator.NoSuchRound.selector, uint80(3)));
+        feed.getRoundData(3);
+    }
+
+    function test_constructor_whenZeroOwner_reverts() public {
+        vm.expectRevert(MockAggregator.ZeroAddress.selector);
+        new MockAggregator(address(0), 8, "ETH / USD");
+    }
+
     function testFuzz_postAnswer_keepsEveryRound(int256 first, int256 second, uint32 stamp) public {
         vm.startPrank(owner);
         feed.postAnswer(first, uint256(stamp) + 1);

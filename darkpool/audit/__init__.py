@@ -12,13 +12,21 @@ Merkle root of its own), so a bug in the operator's trees is caught rather than 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from darkpool.audit._checks import ALL_CHECKS, Check
-from darkpool.audit._data import AuditData, ChainView, fetch_chain, fetch_custodian_log, fetch_operator
+from darkpool.audit._data import (
+    AuditData,
+    ChainView,
+    fetch_chain,
+    fetch_custodian_log,
+    fetch_feed_rounds,
+    fetch_operator,
+)
 from darkpool.audit._report import AuditReport, plot_curves
 
 __all__ = ["AuditData", "AuditReport", "ChainView", "Check", "audit_data", "run_audit"]
@@ -75,7 +83,7 @@ def _run(operator: str | httpx.Client, w3: Any, rpc_url: str | None, vault: str 
 
         w3 = Web3(Web3.HTTPProvider(rpc_url))
     if w3 is not None:
-        data.chain = fetch_chain(w3, vault)
+        data.chain = replace(fetch_chain(w3, vault), feed_rounds=fetch_feed_rounds(w3, data.journal))
     if custodian is not None:
         cu_http = custodian if isinstance(custodian, httpx.Client) else httpx.Client(base_url=custodian, timeout=60)
         if cu_http is not custodian:

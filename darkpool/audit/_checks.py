@@ -10,10 +10,11 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
+from darkpool.audit._check import Check
 from darkpool.audit._data import AuditData, ChainView
+from darkpool.audit._derivatives import expiries_settle_at_marks, funding_follows_prices, marks_match_feeds
 from darkpool.audit._recompute import batch_roots as recompute_roots
 from darkpool.audit._recompute import commitment_hash, commitments_root
 from darkpool.clearing import clear_reference, parse_round
@@ -22,19 +23,7 @@ from darkpool.errors import DarkPoolError
 from darkpool.ledger import verify_chain
 from darkpool.signing import Commitment, Signed, SigningDomain, recover_digest, signed_from_wire
 
-__all__ = ["ALL_CHECKS", "Check"]
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one check: ``ok`` None means it did not apply (nothing to check)."""
-
-    name: str
-    ok: bool | None
-    detail: str
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+__all__ = ["ALL_CHECKS", "Check", "expiries_settle_at_marks", "funding_follows_prices", "marks_match_feeds"]
 
 
 def batch_roots(data: AuditData) -> Check:
@@ -95,7 +84,7 @@ def fills_net_to_zero(data: AuditData) -> Check:
     for (rid, inst), (bought, sold) in net.items():
         if bought != sold:
             return Check(name, False, f"round {rid} {inst}: bought {bought} lots, sold {sold}")
-        if volumes.get(rid) != bought:
+        if rid != 0 and volumes.get(rid) != bought:  # round 0: cash settlement at expiry, no auction
             return Check(name, False, f"round {rid}: fills total {bought}, published volume {volumes.get(rid)}")
     if not net:
         return Check(name, None, "no fills in any batch")
@@ -326,7 +315,7 @@ def fhe_caps_follow_margin(data: AuditData) -> Check:
             continue
         payload = e.data()
         if e.kind == "mark":
-            marks[payload["underlying"]] = [payload["price"], payload["at"]]
+            marks[payload["underlying"]] = [payload["price"], payload.get("observed_at") or payload["at"]]
         elif e.kind == "round_open":
             opened[payload["round_id"]] = payload
         else:
@@ -372,46 +361,8 @@ def _caps_problem(rid: int, basis: dict[str, Any], opened: dict[str, Any] | None
     return None
 
 
-def funding_follows_prices(data: AuditData) -> Check:
-    """Each perpetual funding payment is the clamped premium of the instrument's last clearing price (in the
-    journal) over its last journaled mark, per lot; paid per open lot both ways, so it nets to zero."""
-    name = "perpetual funding follows the journaled prices and nets to zero"
-    instruments: dict[int, str] = {}
-    last_price: dict[str, int] = {}
-    marks: dict[str, float] = {}
-    underlying = {i["symbol"]: i["underlying"] for i in (data.domain or {}).get("instruments", [])}
-    payments = 0
-    for e in data.journal:
-        if e.is_redacted or e.kind not in ("round_open", "clear", "fhe_result", "mark", "funding"):
-            continue
-        p = e.data()
-        if e.kind == "round_open":
-            instruments[p["round_id"]] = p["instrument"]
-        elif e.kind in ("clear", "fhe_result") and p["price_ticks"] is not None:
-            last_price[instruments[p["round_id"]]] = p["price_ticks"]
-        elif e.kind == "mark":
-            marks[p["underlying"]] = p["price"]
-        else:
-            payments += 1
-            symbol = p["symbol"]
-            index = marks.get(underlying.get(symbol, ""))
-            if p["last_price_ticks"] != last_price.get(symbol) or p["index_price"] != index:
-                return Check(name, False, f"funding of {symbol} at {p['at']} used price {p['last_price_ticks']} and "
-                                          f"index {p['index_price']}; the journal's were {last_price.get(symbol)} "
-                                          f"and {index}")
-            premium = (p["last_price_ticks"] * p["tick_size"] - index) / index
-            rate = min(p["cap"], max(-p["cap"], premium))
-            per_lot = round(rate * index * p["lot_units"])
-            if abs(rate - p["rate"]) > 1e-12 or per_lot != p["per_lot"]:
-                return Check(name, False, f"funding of {symbol} at {p['at']}: rate {p['rate']} and {p['per_lot']} "
-                                          f"per lot, the clamped premium gives {rate} and {per_lot}")
-    if not payments:
-        return Check(name, None, "no funding paid")
-    return Check(name, True, f"{payments} funding payment(s) recomputed from the journaled prices; each is paid "
-                             "per open lot, longs to shorts, so it nets to zero")
-
-
 ALL_CHECKS: tuple[Callable[[AuditData], Check], ...] = (
     batch_roots, fills_net_to_zero, solvency, journal_chain, signed_messages, rounds_replay,
-    one_decryption_per_fhe_round, fhe_caps_follow_margin, funding_follows_prices,
+    one_decryption_per_fhe_round, fhe_caps_follow_margin, marks_match_feeds, funding_follows_prices,
+    expiries_settle_at_marks,
 )

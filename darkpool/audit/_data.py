@@ -11,9 +11,10 @@ from typing import Any
 
 import httpx
 
+from darkpool.errors import DarkPoolError
 from darkpool.ledger import JournalEntry
 
-__all__ = ["AuditData", "ChainView", "fetch_chain", "fetch_custodian_log", "fetch_operator"]
+__all__ = ["AuditData", "ChainView", "fetch_chain", "fetch_custodian_log", "fetch_feed_rounds", "fetch_operator"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ChainView:
     sealed_roots: dict[int, str]
     vault_holdings: int
     claimed: set[int]
+    feed_rounds: dict[tuple[str, int], tuple[float, int]] = field(default_factory=dict)
+    """``(feed, round) -> (price, updatedAt)`` of every price-feed round the journal's marks name."""
 
 
 @dataclass
@@ -91,3 +94,27 @@ def fetch_chain(w3: Any, vault: str) -> ChainView:
     # Any ERC-20 answers balanceOf; the test token's wrapper is the public one that reads it.
     holdings = MockToken(contract.chain, contract.token_address()).balance_of(contract.address)
     return ChainView(batches, sealed, holdings, claimed)
+
+
+def fetch_feed_rounds(w3: Any, journal: list[JournalEntry]) -> dict[tuple[str, int], tuple[float, int]]:
+    """Read from the chain every price-feed round the journal's marks were taken from."""
+    from darkpool.settlement import Chain
+    from darkpool.settlement.oracle import PriceFeed
+
+    chain = Chain(w3)
+    feeds: dict[str, PriceFeed] = {}
+    rounds: dict[tuple[str, int], tuple[float, int]] = {}
+    for entry in journal:
+        if entry.is_redacted or entry.kind != "mark":
+            continue
+        payload = entry.data()
+        feed, round_id = payload.get("feed"), payload.get("feed_round")
+        if not feed or not round_id or (feed, round_id) in rounds:
+            continue
+        reader = feeds.setdefault(feed, PriceFeed(chain, feed))
+        try:
+            answer = reader.round_data(round_id)
+        except DarkPoolError:  # no such round (or no such feed): the check reports the mark as unbacked
+            continue
+        rounds[(feed, round_id)] = (answer.price, answer.updated_at)
+    return rounds

@@ -17,7 +17,8 @@ The engine's model, in one place:
   ``config.fee_rate``, the rate caps assume); :meth:`MarginEngine.cash` is collateral plus
   realized PnL minus fees; :meth:`MarginEngine.charge` debits forfeited bonds;
   :meth:`MarginEngine.liquidation_orders` emits reduce-only orders for accounts under
-  maintenance until they are healthy; :meth:`MarginEngine.settle_expired` cash-settles expiries.
+  maintenance until they are healthy; :meth:`MarginEngine.settle_expired` cash-settles expiries
+  at the underlying's mark at expiry (:func:`settlement_ticks`: futures at it, options at intrinsic).
 
 Example::
 
@@ -32,6 +33,7 @@ Example::
 from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
+from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._funding import FundingRate, funding_rate
 from darkpool.margin._joint import Allocated, joint_caps
 from darkpool.margin._oracle import Mark, MarkOracle
@@ -72,4 +74,5 @@ __all__ = [
     "portfolio_margin_loop",
     "scenario_pnl",
     "scenarios",
+    "settlement_ticks",
 ]

@@ -12,12 +12,14 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, OrderId, Side, Ticks
+from darkpool.domain import Account, BaseUnits, Fill, Instrument, Lots, OrderId, Side
 from darkpool.errors import MarginError
 from darkpool.margin._book import exact_rate
 from darkpool.margin._caps import estimate_cap, refine_cap
 from darkpool.margin._config import MarginConfig
+from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._liquidation import plan_liquidation
 from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, scenario_pnl
@@ -56,6 +58,7 @@ class MarginEngine:
         self._table: MarginArrays | None = None
         self._table_rows = 0
         self._dirty: set[int] = set()
+        self._moved: set[str] = set()  # underlyings marked since the risk arrays were built
         self._queue: dict[Account, None] = {}
         for symbol, vol in (implied_vols or {}).items():
             self.set_implied_vol(symbol, vol)
@@ -64,7 +67,9 @@ class MarginEngine:
 
     def set_mark(self, underlying: str, price: float, at: int) -> Mark:
         """Record the oracle mark of ``underlying`` in quote units at POSIX second ``at``."""
-        return self._oracle.set(underlying, price, at)
+        mark = self._oracle.set(underlying, price, at)
+        self._moved.add(underlying)
+        return mark
 
     def set_implied_vol(self, symbol: str, vol: float) -> None:
         """Set the implied volatility (0.6 is 60%) used to price option ``symbol``."""
@@ -151,10 +156,6 @@ class MarginEngine:
             self._queue[report.account] = None
         return reports
 
-    def net_open_lots(self, symbol: str) -> int:
-        """The sum of every account's open lots of ``symbol`` (zero while every fill had a counterparty)."""
-        return int(self._book.positions[:, self._book.column(symbol)].sum())
-
     def pay_funding(self, symbol: str, per_lot: int) -> int:
         """Move ``per_lot`` base units per open lot of ``symbol`` from longs to shorts; return the total paid.
 
@@ -179,28 +180,39 @@ class MarginEngine:
         self._dirty.update(held.tolist())
         return int(payments[payments > 0].sum())
 
-    def settle_expired(self, now: int) -> list[Fill]:
-        """Cash-settle every position in an instrument expired at ``now``; return the closing fills.
+    def settle_expired(self, now: int, marks: Mapping[str, float] | None = None) -> list[Fill]:
+        """Cash-settle every position in the instruments of ``marks`` (expired at ``now``); return the closing fills.
 
-        Futures settle at the underlying's mark and options at intrinsic value, rounded to the
-        nearest tick, with no fee. Settlement uses the mark current at ``now``. The fills have
-        round id 0 and order id ``expiry:<symbol>:<account>``.
+        ``marks`` maps each symbol to its underlying's mark at its expiry: futures settle at it and
+        options at intrinsic value (:func:`~darkpool.margin._expiry.settlement_ticks`), without a fee
+        and without reading the current marks; everything is checked before anything moves. Without
+        ``marks``, every instrument expired at ``now`` settles at its underlying's current mark. The
+        fills have round id 0 and order id ``expiry:<symbol>:<account>``.
         """
-        risk = self.risk(now)
-        settlement: list[Fill] = []
-        for column, inst in enumerate(self.instruments):
+        if marks is None:
+            marks = {i.symbol: self._oracle.get(i.underlying, now).price for i in self.instruments
+                     if i.expiry is not None and i.expiry <= now}
+        book = self._book
+        prices = {}
+        for symbol, mark in marks.items():
+            inst = self.instruments[book.column(symbol)]
             if inst.expiry is None or inst.expiry > now:
-                continue
-            price = Ticks(round(float(risk.mark_price[column]) / inst.tick_size))
-            lots = self._book.positions[:, column]
-            for row in np.flatnonzero(lots):
-                held = int(lots[row])
-                holder = self._book.accounts[row]
-                side = Side.SELL if held > 0 else Side.BUY
-                order_id = OrderId(f"expiry:{inst.symbol}:{holder}")
-                settlement.append(Fill(0, order_id, holder, inst.symbol, side, Lots(abs(held)), price))
-        self.apply_fills(settlement, now, fee_rate=0.0)
+                raise MarginError(f"{symbol} has not expired at {now}: it settles at {inst.expiry}")
+            prices[symbol] = settlement_ticks(inst, mark)
+        settlement: list[Fill] = []
+        for symbol, price in prices.items():
+            for row, held in book.close_all(book.column(symbol), price):
+                holder = book.accounts[row]
+                settlement.append(Fill(0, OrderId(f"expiry:{symbol}:{holder}"), holder, symbol,
+                                       Side.SELL if held > 0 else Side.BUY, Lots(abs(held)), price))
+                self._dirty.add(row)
         return settlement
+
+    def open_interest(self, symbol: str) -> tuple[int, int]:
+        """Return the open long lots and the open short lots of ``symbol`` (equal while every fill had a
+        counterparty)."""
+        lots = self._book.positions[:, self._book.column(symbol)]
+        return int(lots[lots > 0].sum()), int(-lots[lots < 0].sum())
 
     # -- risk -----------------------------------------------------------------------------------
 
@@ -208,14 +220,28 @@ class MarginEngine:
         """Return per-lot prices and scenario PnL at ``now``, rebuilding them when inputs moved.
 
         Raises :class:`~darkpool.errors.StaleMark` when any underlying's mark is too old at ``now``.
+        When only marks moved since the last build, at the same ``now``, only the accounts exposed to
+        the marked underlyings need their margin recomputed (margin sums over underlyings, and the
+        others' prices are the same): they are marked dirty and the rest of the table is kept.
         """
         key = (self._oracle.version, self._vol_version, now)
         if self._risk is None or key != self._risk_key:
             risk = build_risk_arrays(self.instruments, self._oracle, self.implied_vols(now), self.config, now)
             check_exact(risk.core_pnl)
             check_exact(risk.extended_pnl)
-            self._risk, self._risk_key, self._table = risk, key, None
+            if self._table is not None and self._risk_key is not None and self._risk_key[1:] == key[1:]:
+                self._dirty.update(self.exposed_rows(self._moved).tolist())
+            else:
+                self._table = None
+            self._risk, self._risk_key = risk, key
+            self._moved.clear()
         return self._risk
+
+    def exposed_rows(self, underlyings: Iterable[str]) -> npt.NDArray[np.intp]:
+        """Return the rows (in :attr:`accounts` order) holding any position on one of ``underlyings``."""
+        wanted = set(underlyings)
+        columns = [c for c, i in enumerate(self.instruments) if i.underlying in wanted]
+        return np.flatnonzero(self._book.positions[:, columns].any(axis=1))
 
     def margin_table(self, now: int) -> MarginArrays:
         """Return margin of every account (rows in :attr:`accounts` order), recomputing what changed.
@@ -440,25 +466,27 @@ class MarginEngine:
     def liquidation_queue(self) -> tuple[Account, ...]:
         return tuple(self._queue)
 
+    def refresh_queue(self, now: int) -> tuple[Account, ...]:
+        """Queue every account under maintenance at ``now`` (one vectorized pass over the margin table), drop
+        those healthy again or flat, and return the queue (continuous margin: run on each new mark)."""
+        table = self.margin_table(now)
+        for row in np.flatnonzero(table.equity < table.maintenance).tolist():
+            self._queue[self._book.accounts[row]] = None
+        for account in list(self._queue):
+            row = self._book.row(account)
+            if table.equity[row] >= table.maintenance[row] or not self._book.positions[row].any():
+                del self._queue[account]
+        return tuple(self._queue)
+
     def liquidation_orders(self, now: int) -> list[LiquidationOrder]:
         """Refresh the queue at ``now`` and return reduce-only orders for the next round.
 
         Accounts enter when equity falls below maintenance and leave once healthy again or flat.
         Worst margin ratios come first.
         """
-        table = self.margin_table(now)
-        under = np.flatnonzero(table.equity < table.maintenance)
-        for row in under:
-            self._queue[self._book.accounts[row]] = None
-        ratio = {a: self.account_margin(a, now).margin_ratio for a in self._queue}
+        queue = self.refresh_queue(now)
+        ratio = {a: self.account_margin(a, now).margin_ratio for a in queue}
         orders: list[LiquidationOrder] = []
-        for account in sorted(self._queue, key=lambda a: -ratio[a] if math.isfinite(ratio[a]) else -math.inf):
-            row = self._book.row(account)
-            if table.equity[row] >= table.maintenance[row]:
-                del self._queue[account]
-                continue
-            planned = plan_liquidation(account, self._book, self.instruments, self.risk(now), self.config)
-            if not planned:
-                del self._queue[account]
-            orders.extend(planned)
+        for account in sorted(queue, key=lambda a: -ratio[a] if math.isfinite(ratio[a]) else -math.inf):
+            orders.extend(plan_liquidation(account, self._book, self.instruments, self.risk(now), self.config))
         return orders

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -126,6 +127,25 @@ class AccountBook:
         self.fees[row] += effect.fee
         self._balance[row] = float(self.cash(row))
         return row
+
+    def close_all(self, column: int, price_ticks: int) -> list[tuple[int, int]]:
+        """Close every position in ``column`` at ``price_ticks`` without a fee (cash settlement); return the
+        ``(row, lots)`` closed. Realizes what a closing fill at that price does, exactly."""
+        closed: list[tuple[int, int]] = []
+        value = self.tick_values[column]
+        whole = value.numerator * price_ticks if value.denominator == 1 else None
+        for row in np.flatnonzero(self._pos[column, : len(self.accounts)]).tolist():
+            lots = int(self._pos[column, row])
+            cost = self._exact_cost.pop((row, column), Fraction(0))
+            if whole is not None and cost.denominator == 1:  # integers: no Fraction arithmetic
+                self.realized[row] += lots * whole - cost.numerator
+            else:
+                self.realized[row] += math.floor(lots * price_ticks * value - cost)
+            self._pos[column, row] = 0.0
+            self._cost[column, row] = 0.0
+            self._balance[row] = float(self.cash(row))
+            closed.append((row, lots))
+        return closed
 
     def hypothetical(self, row: int, fills: Sequence[HypotheticalFill]) -> tuple[FloatArray, FloatArray, float]:
         """Return ``(positions, cost, balance)`` of ``row`` as if ``fills`` had been applied."""

@@ -115,6 +115,13 @@ class OperatorState:
         self.funded: dict[str, int] = {}
         """Each perpetual's last funding interval paid."""
         self.expired: set[str] = set()
+        self.expiry_marks: dict[str, tuple[tuple[float, int] | None, tuple[float, int] | None]] = {}
+        """Per dated instrument not settled yet: its underlying's last mark observed at or before its expiry,
+        and the first one observed after it, each ``(price, observed at)``; settlement picks one."""
+        self.feed_rounds: dict[str, int] = {}
+        """Per underlying: the last price-feed round used as a mark."""
+        self.refused_rounds: dict[str, int] = {}
+        """Per underlying: the last price-feed round refused (a refusal is journaled once per round)."""
 
     def apply(self, event: Event, decided: object = None) -> None:
         """Apply a decided event (cannot fail on one)."""
@@ -146,12 +153,25 @@ class OperatorState:
         self.margin.deposit(e.account, e.amount)
 
     def _mark(self, e: MarkSet, _: object) -> None:
-        self.margin.set_mark(e.underlying, e.price, e.at)
-        self.marks[e.underlying] = (e.price, e.at)
+        observed = e.observed_at or e.at
+        self.margin.set_mark(e.underlying, e.price, observed)
+        self.marks[e.underlying] = (e.price, observed)
         self.halted.pop(e.underlying, None)
+        if e.feed_round:
+            self.feed_rounds[e.underlying] = e.feed_round
+        for symbol, i in self.instruments.items():
+            if i.underlying == e.underlying and i.expiry is not None and symbol not in self.expired:
+                before, after = self.expiry_marks.get(symbol, (None, None))
+                if observed <= i.expiry:
+                    before = (e.price, observed)
+                elif after is None:
+                    after = (e.price, observed)
+                self.expiry_marks[symbol] = (before, after)
 
     def _oracle_refused(self, e: OracleRefused, _: object) -> None:
         self.halted[e.underlying] = e.reason
+        if e.feed_round:
+            self.refused_rounds[e.underlying] = e.feed_round
 
     def _vol_surface(self, e: VolSurfaceSet, _: object) -> None:
         self.margin.set_vol_surface(e.underlying, VolSurface.of([Smile(*row) for row in e.smiles]))
@@ -292,9 +312,12 @@ class OperatorState:
                    for slot, side in sorted(state.sides.items())])
 
     def _expire(self, e: InstrumentsExpired, _: object) -> None:
-        for fill in self.margin.settle_expired(e.at):
+        marks = dict(zip(e.symbols, e.prices, strict=True)) if e.prices else None
+        for fill in self.margin.settle_expired(e.at, marks):
             self.books.record_fill(fill)
         self.expired.update(e.symbols)
+        for symbol in e.symbols:
+            self.expiry_marks.pop(symbol, None)
 
     def _batch(self, e: BatchPrepared, decided: object) -> None:
         trees = decided if isinstance(decided, BatchTrees) else build_trees(batch_input(self, e))

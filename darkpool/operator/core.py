@@ -149,6 +149,9 @@ class OperatorCore(OperatorState):
             now = self.tick()
             if underlying not in {i.underlying for i in self.config.instruments}:
                 raise NotFound(f"no instrument has underlying {underlying!r}")
+            if underlying in self.price_feeds:
+                raise PolicyViolation(f"marks of {underlying} come from its price feed "
+                                      f"{self.price_feeds[underlying].address}: none is set by hand")
             if isinstance(price, bool) or not isinstance(price, (int, float)) or not math.isfinite(price) \
                     or not 0 < price < 1e18:
                 raise ValidationError(f"mark price must be a positive finite number below 1e18, got {price!r}")
@@ -171,27 +174,43 @@ class OperatorCore(OperatorState):
             return self.accept(VolSurfaceSet(underlying, rows, now))
 
     def pull_marks(self) -> tuple[dict[str, str], list[Appended]]:
-        """Read every configured price feed; journal a good answer as the mark, or the refusal (which halts
-        the underlying's instruments until a good answer). Returns ``{underlying: "ok" | reason}`` and the entries."""
+        """Read every configured price feed; journal a new good answer as the mark, or the refusal (which halts
+        the underlying's instruments until a good answer), then settle the expiries a mark made due.
+
+        Returns ``{underlying: "ok" | "unchanged" | reason}`` and the journal entries written. A round
+        already used is not journaled again, nor one already refused; a feed that cannot be read is
+        reported and skipped.
+        """
         outcome: dict[str, str] = {}
         appended: list[Appended] = []
         for underlying, feed in sorted(self.price_feeds.items()):
-            answer = feed.latest()  # a chain call, outside the lock
+            try:
+                answer = feed.latest()  # a chain call, outside the lock
+            except DarkPoolError as unreadable:  # the mark ages meanwhile, and goes stale if this lasts
+                outcome[underlying] = f"feed {feed.address} unreadable: {unreadable}"
+                continue
             with self.lock:
                 now = self.tick()
                 last = self.marks.get(underlying)
                 try:
                     price = checked_mark(underlying, answer, now, self.margin.config.mark_max_age_s,
-                                         None if last is None else last[0], self.oracle_max_move)
+                                         None if last is None else last[0], self.oracle_max_move,
+                                         last_at=None if last is None else last[1])
                 except BadOracleAnswer as refused:
-                    appended.append(self.accept(OracleRefused(underlying, str(refused), now)))
                     outcome[underlying] = str(refused)
+                    if self.refused_rounds.get(underlying) != answer.round_id or underlying not in self.halted:
+                        appended.append(self.accept(OracleRefused(underlying, str(refused), now, answer.round_id)))
                     continue
-                appended.append(self.accept(MarkSet(underlying, float(price), now)))
+                if self.feed_rounds.get(underlying) == answer.round_id and underlying not in self.halted:
+                    outcome[underlying] = "unchanged"
+                    continue
+                appended.append(self.accept(MarkSet(underlying, float(price), now, feed.address, answer.round_id,
+                                                    min(answer.updated_at, now))))
                 self.book_fhe_fills(now)
                 self._requeue(now)
                 outcome[underlying] = "ok"
-        return outcome, appended
+        expired = self.settle_expiries()
+        return outcome, appended if expired is None else [*appended, expired]
 
     def accrue_funding(self) -> list[tuple[FundingPaid, Appended]]:
         """Pay every perpetual's funding for the intervals ended since it was last paid (at the current
@@ -203,7 +222,8 @@ class OperatorCore(OperatorState):
             interval = now // config.funding_interval_s
             for symbol, instrument in self.instruments.items():
                 last = self.last_prices.get(symbol)
-                if instrument.kind is not InstrumentKind.PERPETUAL or last is None or symbol in self.expired:
+                if instrument.kind is not InstrumentKind.PERPETUAL or last is None or symbol in self.expired \
+                        or instrument.underlying in self.halted:  # the index is in doubt: paid once it is good
                     continue
                 previous = self.funded.get(symbol)
                 intervals = 0 if previous is None else interval - previous
@@ -211,20 +231,23 @@ class OperatorCore(OperatorState):
                     continue
                 self.margin.risk(now)  # a stale or missing mark refuses funding before anything is journaled
                 index = self.marks[instrument.underlying][0]
-                if self.margin.net_open_lots(symbol) != 0:
-                    raise StorageError(f"open lots of {symbol} do not net to zero: funding refused")
+                longs, shorts = self.margin.open_interest(symbol)
+                if longs != shorts:
+                    raise StorageError(f"open lots of {symbol} do not net to zero ({longs} long, {shorts} short): "
+                                       "funding refused")
                 rate, per_lot = funding_rate(instrument, last, index, config.funding_rate_cap, config.collateral_scale)
                 event = FundingPaid(symbol, interval, intervals, last, index, instrument.tick_size,
                                     instrument.contract_size * config.collateral_scale, config.funding_rate_cap, rate,
-                                    per_lot, now)
+                                    per_lot, now, longs, shorts)
                 paid.append((event, self.accept(event)))
         return paid
 
     def _requeue(self, now: int) -> None:
-        """Continuous margin: after a mark, recompute every account and queue those under maintenance at once
-        (their reduce-only orders join the next round). Derived state; a mark that cannot price yet waits."""
+        """Continuous margin: after a mark, recompute the accounts it moved (every account once time moved) and
+        queue those under maintenance at once (their reduce-only orders join the next round). Derived state; a
+        mark that cannot price yet waits."""
         with contextlib.suppress(MarginError):
-            self.margin.liquidation_orders(now)
+            self.margin.refresh_queue(now)
 
     def book_fhe_fills(self, now: int) -> Appended | None:
         """Book every decrypted FHE round's fills that wait for a fresh mark (under the lock).
@@ -246,15 +269,28 @@ class OperatorCore(OperatorState):
         return booked
 
     def settle_expiries(self) -> Appended | None:
-        """Cash-settle every dated instrument past its expiry at the oracle mark (once each)."""
+        """Cash-settle every dated instrument past its expiry, once, at its underlying's mark at expiry.
+
+        That mark is the last one observed at or before the expiry if it was then at most
+        ``mark_max_age_s`` old, else the first one observed after it; an instrument with neither
+        waits for that mark (it takes no rounds meanwhile). Futures settle at it, options at
+        intrinsic value; no current mark is needed, so a stale mark delays nothing else.
+        """
         with self.lock:
             now = self.tick()
-            due = tuple(sorted(s for s, i in self.instruments.items()
-                               if i.expiry is not None and i.expiry <= now and s not in self.expired))
+            due: list[tuple[str, float, int]] = []
+            for symbol, instrument in sorted(self.instruments.items()):
+                if instrument.expiry is None or instrument.expiry > now or symbol in self.expired:
+                    continue
+                before, after = self.expiry_marks.get(symbol, (None, None))
+                fresh = before is not None and instrument.expiry - before[1] <= self.margin.config.mark_max_age_s
+                mark = before if fresh else after
+                if mark is not None:
+                    due.append((symbol, *mark))
             if not due:
                 return None
-            self.margin.risk(now)  # a stale mark refuses settlement before anything is journaled
-            return self.accept(InstrumentsExpired(due, now))
+            return self.accept(InstrumentsExpired(tuple(d[0] for d in due), now, tuple(d[1] for d in due),
+                                                  tuple(d[2] for d in due)))
 
     # -- rounds ----------------------------------------------------------------------------------
 
@@ -266,12 +302,7 @@ class OperatorCore(OperatorState):
             now = self.tick()
             if instrument not in self.instruments:
                 raise NotFound(f"unknown instrument {instrument!r}; known: {sorted(self.instruments)}")
-            halted = self.halted.get(self.instruments[instrument].underlying)
-            if halted is not None:
-                raise PhaseError(f"{instrument} is halted until a good mark arrives: {halted}")
-            expiry = self.instruments[instrument].expiry
-            if instrument in self.expired or (expiry is not None and expiry <= now):
-                raise PhaseError(f"{instrument} expired at {expiry}: it takes no more rounds")
+            self.require_tradable(instrument, now, "rounds")
             Round(instrument, Ticks(reference_ticks), Ticks(band_low_ticks), levels)
             if not 1 <= levels <= self.config.max_levels:
                 raise ValidationError(f"levels must be in 1..{self.config.max_levels}, got {levels}")
@@ -301,6 +332,15 @@ class OperatorCore(OperatorState):
                                     commit_closes_at=now + commit_s, reveal_closes_at=now + commit_s + reveal_s,
                                     bond=bond)
             return self.accept(event), round_id
+
+    def require_tradable(self, instrument: str, now: int, what: str = "orders") -> None:
+        """Raise :class:`PhaseError` if ``instrument`` is halted (a refused price-feed answer) or expired."""
+        halted = self.halted.get(self.instruments[instrument].underlying)
+        if halted is not None:
+            raise PhaseError(f"{instrument} is halted until a good mark arrives: {halted}")
+        expiry = self.instruments[instrument].expiry
+        if instrument in self.expired or (expiry is not None and expiry <= now):
+            raise PhaseError(f"{instrument} expired at {expiry}: it takes no more {what}")
 
     def get_round(self, round_id: int) -> RoundState:
         found = self.rounds.get(round_id)

@@ -84,11 +84,14 @@ class DepositCredited(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class MarkSet(Event):
+class MarkSet(Event):  # from price feed ``feed`` (round ``feed_round``, stamped ``observed_at``) or by hand
     KIND: ClassVar[str] = "mark"
     underlying: str
     price: float
     at: int
+    feed: str = ""
+    feed_round: int = 0
+    observed_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,8 @@ class FundingPaid(Event):
     rate: float
     per_lot: int
     at: int
+    long_lots: int = 0  # open lots paying per_lot each, and receiving it: equal, so it nets to zero
+    short_lots: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ class OracleRefused(Event):  # a price feed's answer refused: the underlying hal
     underlying: str
     reason: str
     at: int
+    feed_round: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,10 +348,12 @@ class FheFillsBooked(Event):  # an FHE round's fills booked (after decryption, o
 
 @dataclass(frozen=True, slots=True)
 class InstrumentsExpired(Event):
-    """Dated instruments past expiry: positions cash-settle at the mark, orders stop."""
+    """Dated instruments past expiry settle in cash, orders stop; at their underlying's mark at expiry (``prices``)."""
     KIND: ClassVar[str] = "expire"
     symbols: tuple[str, ...]
     at: int
+    prices: tuple[float, ...] = ()
+    marked_at: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,7 +459,7 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "balances": lambda bs: tuple((Account(a), v) for a, v in bs),
     "fhe": lambda info: None if info is None else FheRoundInfo(**info),
     "mode": Mode,
-    "symbols": tuple, "caps": tuple, "slot_fills": tuple, "slot_sides": tuple,
+    "symbols": tuple, "prices": tuple, "marked_at": tuple, "caps": tuple, "slot_fills": tuple, "slot_sides": tuple,
     "smiles": lambda rows: tuple(tuple(row) for row in rows), "withdrawal_ids": tuple,
 }
 

@@ -80,6 +80,7 @@ def commit_many(core: OperatorCore, round_id: int,
     with core.lock:
         now = core.tick()
         state = _state(core, round_id)
+        core.require_tradable(state.round.instrument, now)
         outcome = state.machine.check_commits(signed)
         rejected = dict(outcome.rejected)
         records: list[CommitRecord] = []

@@ -17,6 +17,8 @@ async def info(core: Core, settings: Settings) -> DomainInfo:
         chain_id=core.config.domain.chain_id, verifying_contract=core.config.domain.verifying_contract,
         token=core.config.token, operator=core.operator_address,
         instruments=[{"symbol": i.symbol, "kind": i.kind.value, "underlying": i.underlying,
-                      "strike_ticks": i.strike_ticks, "expiry": i.expiry} for i in core.config.instruments],
-        custodian_url=settings.custodian_url,
+                      "strike_ticks": i.strike_ticks, "expiry": i.expiry,
+                      "tick_size": i.tick_size, "lot_size": i.lot_size,
+                      "right": None if i.right is None else i.right.value} for i in core.config.instruments],
+        custodian_url=settings.custodian_url, mark_max_age_s=core.margin.config.mark_max_age_s,
     )

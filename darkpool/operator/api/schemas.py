@@ -111,6 +111,8 @@ class DomainInfo(BaseModel):
     """The address that signs commit-reveal receipts (``CommitmentsSealed`` statements)."""
     instruments: list[dict[str, Any]]
     custodian_url: str | None
+    mark_max_age_s: int | None = None
+    """How old a mark may be; an expiry settles at the last mark observed before it only if it was then fresh."""
 
 
 class RoundResultView(BaseModel):
