@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from darkpool.errors import DarkPoolError
+from darkpool.exitstatus import run_keeping_status
 
 __all__ = ["app", "main"]
 
@@ -318,7 +319,7 @@ def main() -> None:
     # notices say nothing to a darkpool user.
     warnings.filterwarnings("ignore", message=r".*pkg_resources", category=UserWarning)
     warnings.filterwarnings("ignore", message=r".*declare_namespace", category=DeprecationWarning)
-    app()
+    run_keeping_status(app)
 
 
 if __name__ == "__main__":  # pragma: no cover

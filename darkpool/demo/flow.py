@@ -27,9 +27,11 @@ ADMIN_TOKEN_BYTES = 24
 DEPOSITS = (10**11, 10**11, 5 * 10**8)
 """Token base units (6 decimals): 100,000, 100,000 and 500 mUSD."""
 FHE_MAX_LOTS = 63
+"""Largest FHE order in lots: three base-4 quantity digits keep the demo's circuit small."""
 FUNDING_INTERVAL_S = 3
 """The demo's perpetual funding interval (8 h in production), so a payment happens while it runs."""
-"""Largest FHE order in lots: three base-4 quantity digits keep the demo's circuit small."""
+OPTION_LIFE_S = 60
+"""The demo lists its ETH options this long before they expire: traded early, settled at the end."""
 
 
 @contextmanager
@@ -120,11 +122,13 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
             key_dir=str(flow.out_dir.resolve() / "custodian-keys"), shapes=f"4x4x{FHE_MAX_LOTS}",
             verifiers=verifier_address, epoch_rounds=1, operator_url=f"http://127.0.0.1:{operator_port}")),
             port=custodian_port))
+        option_expiry = int(time.time()) + OPTION_LIFE_S
         settings = OperatorSettings(journal=str(flow.out_dir / "journal.db"), chain_id=d.chain_id, vault=d.vault,
                                     token=d.token, operator_address=d.operator, admin_token=admin_token,
                                     auditor_token=auditor_token,
                                     mark_max_age_s=3600, custodian_url=custodian.url,
                                     oracles=f"ETH={feed.address}", funding_interval_s=FUNDING_INTERVAL_S,
+                                    option_expiry=option_expiry,
                                     custodian_token=custodian_token, fhe_max_quantity=FHE_MAX_LOTS,
                                     fhe_shapes="4x4", data_dir=str(flow.out_dir / "operator-data"),
                                     verifier_urls=verifier.url, verifier_token=verifier_token,
@@ -149,9 +153,10 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
                "the operator read ETH at 3,000 from the on-chain price feed and journaled it as the mark")
 
     _fhe_perp_round(flow, admin, clients, names, server)
-    _commit_reveal_option_round(flow, admin, clients, names)
+    _commit_reveal_option_round(flow, admin, clients, names, option_expiry)
     _commit_reveal_perp_round(flow, admin, clients)
     _oracle_funding_and_liquidation(flow, admin, clients, names, feed, d.operator)
+    _option_expiry(flow, admin, clients, names, feed, d.operator, option_expiry)
 
     batch = admin.admin("POST", "/batches")
     on_chain = vault.committed_batches()
@@ -191,11 +196,11 @@ def _run(flow: _Flow, stack: ExitStack) -> None:
                           f"{flow.out_dir / 'audit.json'}, curves {flow.out_dir / 'curves.png'})")
 
 
-def _option_reference_ticks() -> int:
+def _option_reference_ticks(expiry: int) -> int:
     from darkpool.margin import option_value
-    from darkpool.operator.instruments import DEFAULT_OPTION_EXPIRY, DEFAULT_VOLS
+    from darkpool.operator.instruments import DEFAULT_VOLS
 
-    years = (DEFAULT_OPTION_EXPIRY - time.time()) / (365 * 86_400)
+    years = max(expiry - time.time(), 1.0) / (365 * 86_400)
     value = float(option_value(3000.0, 3000.0, years, DEFAULT_VOLS["ETH-3000-C"], 0.0, True))
     return round(value / 0.01)
 
@@ -232,8 +237,9 @@ def _wait_for(admin: Any, rid: int, deadline: str) -> None:
     time.sleep(max(0.0, admin.admin("GET", f"/rounds/{rid}")[deadline] - time.time() + 0.05))
 
 
-def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...]) -> None:
-    reference = _option_reference_ticks()
+def _commit_reveal_option_round(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...],
+                                expiry: int) -> None:
+    reference = _option_reference_ticks(expiry)
     rid = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-3000-C",
                                           "reference_ticks": reference, "band_low_ticks": reference - 8,
                                           "levels": 16, "commit_s": 2, "reveal_s": 2})["round_id"]
@@ -290,6 +296,34 @@ def _oracle_funding_and_liquidation(flow: _Flow, admin: Any, clients: list[Any],
     flow.check(bool(queued), "the feed moved ETH 22% up; the operator recomputed every account at once: "
                f"{', '.join(queued)} fell under maintenance margin and queued for liquidation (reduce-only orders "
                "join the next round)")
+
+
+def _option_expiry(flow: _Flow, admin: Any, clients: list[Any], names: tuple[str, ...], feed: Any, owner: str,
+                   expiry: int) -> None:
+    """The ETH calls expire in the money: cash-settled at the feed's last mark before expiry, positions closed."""
+    price = 3150.0
+    feed.post(owner, price, int(time.time()))  # ETH falls back before the calls expire
+    admin.admin("POST", "/admin/oracle/pull")
+    time.sleep(max(0.0, expiry - time.time() + 1))
+    before = [c.balance()["balance"] for c in clients]
+    held = [c.positions().get("ETH-3000-C", 0) for c in clients]
+    feed.post(owner, price + 25, int(time.time()))
+    admin.admin("POST", "/admin/oracle/pull")  # a mark after expiry settles every expired instrument
+    moved = [c.balance()["balance"] - b for c, b in zip(clients, before, strict=True)]
+    left = [c.positions().get("ETH-3000-C", 0) for c in clients]
+    rows = list(zip(names, held, moved, strict=True))
+    flow.check(any(held) and not any(left) and sum(moved) == 0 and all(m * h > 0 for _, h, m in rows if h),
+               f"ETH-3000-C expired in the money at the feed's last mark before expiry, {price:,.1f}: intrinsic "
+               f"{price - 3000:,.1f} per ETH less the premium traded, "
+               + ", ".join(f"{n} {h:+} lots -> {m / 1e6:+,.2f} mUSD" for n, h, m in rows)
+               + "; positions closed, zero-sum")
+    try:
+        admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-3000-C", "reference_ticks": 60_000,
+                                        "band_low_ticks": 59_992, "levels": 16, "commit_s": 2, "reveal_s": 2})
+    except DarkPoolError as refused:
+        flow.check("expired" in str(refused), f"the expired option takes no more rounds: {refused}")
+    else:
+        raise DarkPoolError("a round of an expired option was opened")
 
 
 def _commit_reveal_perp_round(flow: _Flow, admin: Any, clients: list[Any]) -> None:

@@ -94,6 +94,8 @@ class OperatorSettings(BaseSettings):
     """``UNDERLYING=0xFEED,...``: read marks from these AggregatorV3Interface price feeds (needs ``rpc_url``)."""
     oracle_max_move: float = Field(default=0.25, gt=0, lt=10)
     """A feed answer further than this fraction from the last good mark is refused (and halts the underlying)."""
+    option_expiry: int = Field(default=1_830_000_000, gt=0, le=2**40)
+    """Unix time the listed ETH options expire, cash-settled at the oracle mark then (default 2027-12-27 UTC)."""
     deposit_poll_s: float = 0.0
     """Poll the vault's Deposited events this often (0: only on POST /admin/deposits/sync)."""
     custodian_url: str | None = None

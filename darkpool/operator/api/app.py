@@ -83,7 +83,7 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
     config = CoreConfig(
         domain=SigningDomain(settings.chain_id, settings.vault),
         token=settings.token.lower(),
-        instruments=default_instruments(),
+        instruments=default_instruments(settings.option_expiry),
         margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s, funding_interval_s=settings.funding_interval_s),
         implied_vols=DEFAULT_VOLS,
         operator_key=_operator_key(settings),
