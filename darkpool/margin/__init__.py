@@ -32,6 +32,7 @@ Example::
 
 from darkpool.margin._black_scholes import OptionGreeks, option_greeks, option_value
 from darkpool.margin._config import MarginConfig
+from darkpool.margin._deficits import share_deficits
 from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
 from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._funding import FundingRate, funding_rate
@@ -75,4 +76,5 @@ __all__ = [
     "scenario_pnl",
     "scenarios",
     "settlement_ticks",
+    "share_deficits",
 ]

@@ -71,6 +71,10 @@ class AccountBook:
     def balance(self) -> FloatArray:
         return self._balance[: len(self.accounts)]
 
+    def any_negative(self) -> bool:
+        """Whether some account's cash is below zero (a deficit the committed balances share)."""
+        return bool((self.balance < 0).any())
+
     @property
     def accounts_index(self) -> dict[Account, int]:
         return self._rows

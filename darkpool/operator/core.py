@@ -431,12 +431,17 @@ class OperatorCore(OperatorState):
         return address_of(self.config.operator_key)
 
     def balance(self, holder: Account) -> BaseUnits:
-        """Cash the margin engine books for ``holder`` (collateral + realized - fees), floored at zero."""
-        return BaseUnits(max(0, self.margin.cash(holder)))
+        """Cash the margin engine books for ``holder`` (collateral + realized - fees), less its share of any
+        account's deficit (:func:`~darkpool.margin.share_deficits`), never below zero."""
+        shared = self.margin.shared_cash()
+        return BaseUnits(max(0, self.margin.cash(holder)) if shared is None else shared.get(holder, 0))
 
     def balances(self) -> dict[Account, BaseUnits]:
-        """Every depositor's balance: what a batch commits."""
-        return {a: self.balance(a) for a in self.books.accounts()}
+        """Every depositor's balance: what a batch commits (adding up to at most the books' total cash)."""
+        shared = self.margin.shared_cash()
+        if shared is None:
+            return {a: BaseUnits(max(0, self.margin.cash(a))) for a in self.books.accounts()}
+        return {a: BaseUnits(shared.get(a, 0)) for a in self.books.accounts()}
 
     def free_balance(self, holder: Account) -> int:
         """Balance not locked as bonds of running rounds."""
