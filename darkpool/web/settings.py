@@ -98,6 +98,8 @@ class OperatorSettings(BaseSettings):
     """Unix time the listed ETH options expire, cash-settled at the oracle mark then (default 2027-12-27 UTC)."""
     deposit_poll_s: float = 0.0
     """Poll the vault's Deposited events this often (0: only on POST /admin/deposits/sync)."""
+    market_poll_s: float = Field(default=0.0, ge=0)
+    """Read the price feeds, settle due expiries and pay due funding this often (0: only on the admin calls)."""
     custodian_url: str | None = None
     custodian_token: str | None = Field(default=None, repr=False)
     custodian_token_file: str | None = None

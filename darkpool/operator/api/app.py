@@ -119,6 +119,24 @@ async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
+async def _poll_market(core: OperatorCore, every_s: float) -> None:
+    """Every ``every_s`` seconds: read the price feeds (which settles due expiries), then pay due funding.
+
+    What each step journals is durable at the next group commit; nobody waits on it. Errors are
+    logged and the next tick retries: a feed that cannot be read halts nothing by itself.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    log = logging.getLogger("darkpool.operator")
+    while True:
+        for step in (core.pull_marks, core.accrue_funding):
+            try:
+                await run_in_threadpool(step)
+            except DarkPoolError as exc:
+                log.warning("market poll: %s failed: %s", step.__name__, exc)
+        await asyncio.sleep(every_s)
+
+
 def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
                         settler: Settler | None = None, chain: Any = None, fhe_backend: Any = None,
                         monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
@@ -127,11 +145,13 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        poller = None
+        pollers = []
         if settings.deposit_poll_s > 0 and core.settler is not None:
-            poller = asyncio.create_task(_poll_deposits(core, settings.deposit_poll_s))
+            pollers.append(asyncio.create_task(_poll_deposits(core, settings.deposit_poll_s)))
+        if settings.market_poll_s > 0:
+            pollers.append(asyncio.create_task(_poll_market(core, settings.market_poll_s)))
         yield
-        if poller is not None:
+        for poller in pollers:
             poller.cancel()
         core.journal.close()
 
