@@ -114,6 +114,7 @@ def reserve_slot(core: OperatorCore, signed: Signed) -> tuple[Appended, int, Sig
         state = _fhe_round(core, message.round_id, Phase.COMMIT)
         if message.instrument != state.round.instrument:
             raise ValidationError(f"round {message.round_id} trades {state.round.instrument}")
+        core.require_tradable(state.round.instrument, now)
         signer = Account(core.verifier.check(signed))
         if core.balance(signer) <= 0:
             raise PolicyViolation(f"{signer} has no collateral")
@@ -148,6 +149,7 @@ def submit_order(core: OperatorCore, signed: Signed, digits: bytes, salt: bytes)
     with core.lock:
         now = core.tick()
         state = _fhe_round(core, message.round_id, Phase.COMMIT)
+        core.require_tradable(state.round.instrument, now)
         signer = Account(core.verifier.check(signed))
         if state.slots.get(message.slot) != signer:
             raise PolicyViolation(f"slot {message.slot} of round {message.round_id} is not {signer}'s")
