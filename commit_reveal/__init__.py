@@ -41,7 +41,13 @@ from commit_reveal._records import BatchOutcome, Clearing, CommitRecord, RevealD
 from commit_reveal._round import CommitRevealRound, RoundState
 from commit_reveal._schedule import Phase, Schedule
 from commit_reveal._seal import Seal
-from commit_reveal._signatures import CommitmentDigester, ParallelRecoverer, Recoverer, SerialRecoverer
+from commit_reveal._signatures import (
+    CommitmentDigester,
+    ParallelRecoverer,
+    Recoverer,
+    RememberingRecoverer,
+    SerialRecoverer,
+)
 
 __all__ = [
     "COMMITMENT_TYPES",
@@ -65,6 +71,7 @@ __all__ = [
     "Phase",
     "Receipt",
     "Recoverer",
+    "RememberingRecoverer",
     "Reveal",
     "RevealDecision",
     "RevealRecord",

@@ -99,6 +99,37 @@ class SerialRecoverer(Recoverer):
         return recover_addresses(digests, signatures)
 
 
+class RememberingRecoverer(SerialRecoverer):
+    """Recover serially, first taking signers a front end already recovered for the same digest and signature.
+
+    A service that rate-limits on the verified signer recovers each signature before the round's
+    checks do; :meth:`remember` keeps that result (for a bounded number of pairs, oldest dropped
+    first) and :meth:`recover` uses it once, so each signature is recovered once. The key is the
+    exact (digest, signature) pair, so a remembered signer is always that pair's own recovery.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._known: dict[tuple[bytes, bytes], bytes] = {}
+
+    def remember(self, digest: bytes, signature: bytes, address: bytes) -> None:
+        """Keep ``address`` as what ``signature`` over ``digest`` recovers to."""
+        known = self._known
+        if len(known) >= self.capacity:
+            known.pop(next(iter(known)), None)
+        known[(digest, signature)] = address
+
+    def recover(self, digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
+        known = self._known
+        out: list[bytes | None] = [known.pop((d, s), None) for d, s in zip(digests, signatures, strict=True)]
+        missing = [i for i, a in enumerate(out) if a is None]
+        if missing:
+            for i, address in zip(missing, recover_addresses([digests[i] for i in missing],
+                                                             [signatures[i] for i in missing]), strict=True):
+                out[i] = address
+        return out
+
+
 @dataclass
 class ParallelRecoverer(Recoverer):
     """Recover over a pool of worker processes; use as a context manager to close the pool.

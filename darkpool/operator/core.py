@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from commit_reveal import Recoverer, address_of, cyclic_gc_paused
+from commit_reveal import Recoverer, RememberingRecoverer, address_of, cyclic_gc_paused
 from darkpool.crypto.sealing import Sealer
 from darkpool.domain import Account, BaseUnits, InstrumentKind, Round, Ticks, account
 from darkpool.errors import (
@@ -89,7 +89,8 @@ class OperatorCore(OperatorState):
     def __init__(self, journal: Journal, config: CoreConfig, clock: Callable[[], int],
                  settler: Settler | None = None, *, fhe_backend: Any = None, sealer: Sealer | None = None,
                  recoverer: Recoverer | None = None) -> None:
-        super().__init__(config, sealer=sealer, recoverer=recoverer)
+        # Each order endpoint recovers its signer to rate-limit it; the round's checks then reuse it.
+        super().__init__(config, sealer=sealer, recoverer=RememberingRecoverer() if recoverer is None else recoverer)
         self.fhe_backend = fhe_backend
         self.journal = journal
         self.clock = clock

@@ -9,7 +9,7 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commit_reveal import CommitmentDigester, ParallelRecoverer, sign_message
+from commit_reveal import CommitmentDigester, ParallelRecoverer, RememberingRecoverer, sign_message
 from darkpool.crypto.secp256k1 import check_canonical, recover_addresses
 from darkpool.errors import InvalidSignature, MalleableSignature, ValidationError
 from darkpool.signing import SECP256K1_N, Commitment, recover_digest, sign
@@ -96,3 +96,27 @@ def test_parallel_recoverer_when_many_signatures_equals_serial() -> None:
     signatures[5] = signatures[5][:10] + bytes(22) + signatures[5][32:]
     with ParallelRecoverer(processes=2, chunk=100) as pool:
         assert pool.recover(digests, signatures) == recover_addresses(digests, signatures)
+
+
+def test_remembering_recoverer_when_pair_remembered_then_used_once_and_others_recovered() -> None:
+    digests = [i.to_bytes(32, "big") for i in range(1, 9)]
+    signatures = [bytes(Account._sign_hash(d, key(i % 3 + 1)).signature) for i, d in enumerate(digests)]  # type: ignore[attr-defined]
+    truth = recover_addresses(digests, signatures)
+    recoverer = RememberingRecoverer(capacity=4)
+    for d, s, a in list(zip(digests, signatures, truth, strict=True))[:6]:
+        recoverer.remember(d, s, a)  # type: ignore[arg-type]
+    assert len(recoverer._known) == 4  # bounded: the oldest two were dropped
+    assert recoverer.recover(digests, signatures) == truth
+    assert recoverer._known == {}  # each remembered pair is used once
+
+
+@pytest.mark.attack
+def test_remembering_recoverer_when_signature_replayed_over_another_digest_then_recovered_afresh() -> None:
+    """A remembered signer is keyed by the exact (digest, signature): the same signature over another
+    message (a client changing its order after the front end recovered it) recovers afresh."""
+    digest, other = bytes([1]) * 32, bytes([2]) * 32
+    signature = bytes(Account._sign_hash(digest, key(1)).signature)  # type: ignore[attr-defined]
+    recoverer = RememberingRecoverer()
+    recoverer.remember(digest, signature, recover_addresses([digest], [signature])[0])  # type: ignore[arg-type]
+    assert recoverer.recover([other], [signature]) == recover_addresses([other], [signature])
+    assert recoverer.recover([other], [signature])[0] != recover_addresses([digest], [signature])[0]

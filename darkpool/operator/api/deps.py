@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
+from commit_reveal import RememberingRecoverer
 from darkpool.domain import Account, account
 from darkpool.errors import Unauthorized
 from darkpool.operator.core import OperatorCore
@@ -122,9 +123,14 @@ def parse_limited(raw: dict[str, Any], expected: type[TypedMessage], request: Re
     state = request.app.state
     state.peer_limiter.take(client_key(request))
     signed = signed_from_wire(raw, expected)
+    digest = signed.message.digest(state.core.config.domain)
     try:
-        signer = recover_digest(signed.message.digest(state.core.config.domain), signed.signature)
+        signer = recover_digest(digest, signed.signature)
     except ValueError:
         signer = "unrecoverable"
+    else:
+        recoverer = state.core.recoverer
+        if isinstance(recoverer, RememberingRecoverer):  # the round's checks reuse this recovery
+            recoverer.remember(digest, signed.signature, bytes.fromhex(signer[2:]))
     state.limiter.take(signer)
     return signed
