@@ -177,7 +177,7 @@ class MarginEngine:
         payments = -signed * per_lot
         for row, amount in zip(held.tolist(), payments.tolist(), strict=True):
             book.realized[row] += amount
-        book.balance[held] = [float(book.cash(row)) for row in held.tolist()]
+            book.cash_changed(row)
         self._dirty.update(held.tolist())
         return int(payments[payments > 0].sum())
 

@@ -66,7 +66,7 @@ def engine_from_snapshot(snapshot: Mapping[str, Any]) -> MarginEngine:
         for who, held in snapshot["accounts"].items():
             row = book.row(Account(who), create=True)
             book.collateral[row] = int(held["cash"])
-            book.balance[row] = float(book.cash(row))
+            book.cash_changed(row)
             for symbol, (lots, cost) in held["positions"].items():
                 column = book.column(symbol)
                 exact = Fraction(cost)

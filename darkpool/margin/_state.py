@@ -54,6 +54,8 @@ class AccountBook:
         self._pos = np.zeros((self._n_instruments, 16))
         self._cost = np.zeros((self._n_instruments, 16))
         self._balance = np.zeros(16)
+        self._negative: set[int] = set()
+        """Rows whose cash is below zero (kept with every cash change: the committed balances share them)."""
         self._exact_cost: dict[tuple[int, int], Fraction] = {}
         self.collateral: list[int] = []
         self.realized: list[int] = []
@@ -73,7 +75,16 @@ class AccountBook:
 
     def any_negative(self) -> bool:
         """Whether some account's cash is below zero (a deficit the committed balances share)."""
-        return bool((self.balance < 0).any())
+        return bool(self._negative)
+
+    def cash_changed(self, row: int) -> None:
+        """Mirror ``row``'s exact cash into the float matrix and the set of rows in deficit."""
+        cash = self.cash(row)
+        self._balance[row] = float(cash)
+        if cash < 0:
+            self._negative.add(row)
+        else:
+            self._negative.discard(row)
 
     @property
     def accounts_index(self) -> dict[Account, int]:
@@ -113,7 +124,7 @@ class AccountBook:
         """Add ``amount`` base units (negative to withdraw) to ``account``'s collateral."""
         row = self.row(account, create=True)
         self.collateral[row] += amount
-        self._balance[row] = float(self.cash(row))
+        self.cash_changed(row)
 
     def apply(self, fill: Fill, fee_rate: Fraction) -> int:
         """Apply ``fill`` exactly, paying ``fee_rate`` of its value; return the account's row."""
@@ -129,7 +140,7 @@ class AccountBook:
         self._cost[column, row] = float(effect.cost)
         self.realized[row] += effect.realized
         self.fees[row] += effect.fee
-        self._balance[row] = float(self.cash(row))
+        self.cash_changed(row)
         return row
 
     def close_all(self, column: int, price_ticks: int) -> list[tuple[int, int]]:
@@ -147,7 +158,7 @@ class AccountBook:
                 self.realized[row] += math.floor(lots * price_ticks * value - cost)
             self._pos[column, row] = 0.0
             self._cost[column, row] = 0.0
-            self._balance[row] = float(self.cash(row))
+            self.cash_changed(row)
             closed.append((row, lots))
         return closed
 
