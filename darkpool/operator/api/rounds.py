@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -34,7 +34,7 @@ from darkpool.operator.events import Mode
 from darkpool.operator.publication import publication
 from darkpool.operator.state import FheState
 from darkpool.signing import Cancel, Commitment, signed_to_wire
-from darkpool.web.http import AckResponse, ack
+from darkpool.web.http import AckResponse, ack, ack_response
 from darkpool.web.schemas import SignedEnvelope
 
 router = APIRouter(prefix="/rounds", tags=["rounds"])
@@ -68,7 +68,7 @@ async def open_round(body: OpenRoundRequest, core: Core, _: Admin) -> RoundAck:
 @router.post("/{round_id}/commitments", status_code=202, response_model=AckResponse,
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": SignedEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
-async def commit(round_id: int, request: Request) -> AckResponse:
+async def commit(round_id: int, request: Request) -> Response:
     """Accept a signed ``Commitment`` (wire form, see SignedEnvelope) with its bond (commit phase).
 
     The hot path of the operator: the body is parsed once, strictly, without dependency injection.
@@ -92,10 +92,11 @@ async def commit(round_id: int, request: Request) -> AckResponse:
         raise
     if signed.message.round_id != round_id:  # type: ignore[attr-defined]
         raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
-    done = await ack(cr.commit(state.core, round_id, signed))
+    appended = cr.commit(state.core, round_id, signed)
+    done = await ack_response(appended)
     if _log.isEnabledFor(logging.DEBUG):  # the hot path: no record built unless asked for
         _log.debug("commitment accepted", extra={"round": round_id, "account": signed.message.account,  # type: ignore[attr-defined]
-                                                 "seq": done.seq})
+                                                 "seq": appended.entry.seq})
     return done
 
 
