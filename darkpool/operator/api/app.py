@@ -18,6 +18,7 @@ from darkpool.errors import DarkPoolError, NotConfigured
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig
 from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, operations, rounds, withdrawals
+from darkpool.operator.api.fast_path import CommitFastPath
 from darkpool.operator.core import CoreConfig, OperatorCore, Settler
 from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
 from darkpool.signing import SigningDomain
@@ -163,6 +164,7 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
     # A network peer may carry many institutions (a gateway): ten accounts' worth before verification.
     app.state.peer_limiter = RateLimiter(10 * settings.rate_per_s, 10 * settings.rate_burst, monotonic)
     install_error_handlers(app)
+    app.add_middleware(CommitFastPath)  # innermost: the body limit and the metrics still see its requests
     app.add_middleware(BodyLimit)
     install_observability(app, operations.OperatorMetrics(core))
     # The order endpoints come first: routes are matched in order and they carry the load.
