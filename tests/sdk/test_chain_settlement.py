@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,7 @@ def anyio_backend() -> str:
 
 async def test_withdraw_when_batch_committed_claims_on_chain_with_proof(tmp_path: Path) -> None:
     chain, d, people, settings = deposited_world(tmp_path / "j.db")
-    clock = Clock()
+    clock = Clock(int(time.time()))  # clients sign reads with the real clock: the operator starts at it too
     app = create_operator_app(settings, clock=clock, chain=chain)
     transport = httpx.ASGITransport(app=app)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
@@ -88,7 +89,7 @@ async def test_escape_when_operator_ignores_forced_withdrawal_pays_last_committe
         vault.deposit(who, 10**8, approve=True)
     settings = OperatorSettings(journal=str(tmp_path / "j.db"), chain_id=d.chain_id, vault=d.vault, token=d.token,
                                 operator_address=d.operator, admin_token=ADMIN, secrets_dir=str(tmp_path / "secrets"))
-    clock = Clock()
+    clock = Clock(int(time.time()))  # clients sign reads with the real clock: the operator starts at it too
     app = create_operator_app(settings, clock=clock, chain=chain)
     transport = httpx.ASGITransport(app=app)
     admin = AsyncDarkPoolClient("http://op", admin_token=ADMIN, transport=transport)
