@@ -35,8 +35,9 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# A crashed worker fails the run at once, naming its test: restarted under --dist loadgroup, xdist can wait forever.
 unit: install
-	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup --max-worker-restart=0
 
 $(SLITHER_STAMP): pyproject.toml
 	test -x $(SLITHER_VENV)/bin/python || python3 -m venv $(SLITHER_VENV)
