@@ -37,8 +37,10 @@ def test_process_when_failing_after_a_circuit_ran_then_keeps_its_status() -> Non
     assert (kept, raised) == (3, 1), f"without the wrapper the status is {plain}"
 
 
-def test_pytest_when_a_test_fails_after_a_circuit_ran_then_exits_1() -> None:
+def test_pytest_when_a_test_fails_after_a_circuit_ran_then_exits_1(tmp_path: Path) -> None:
     probe = ROOT / "tests" / "unit" / "probes" / "fhe_failing.py"
+    # Its own base temp: the child's clean-up of old temp dirs must not touch this session's.
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-                           str(probe)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+                           f"--basetemp={tmp_path / 'child'}", str(probe)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 1, done.stdout[-2000:]
