@@ -9,9 +9,16 @@ The clearing rule is :mod:`fhe.circuit`'s, cut after the curves:
 - ``combine`` (one evaluation): the ``G`` partial curves summed into ``D`` and ``S``, then volume,
   auction, allocation and outputs, exactly the unsplit circuit's outputs.
 
-Both functions are one module: one key set, one parameter set (``MONO``) and the composition
-rule that ``group``'s output feeds ``combine``'s inputs (``fhe.Wired``), so a group's ciphertext
-goes to the combine as it is. The custodian encrypts ``Enc(R)`` as one ciphertext per group.
+Both functions are one module: one key set and the composition rule that ``group``'s output feeds
+``combine``'s inputs (``fhe.Wired``), so a group's ciphertext goes to the combine as it is. The
+custodian encrypts ``Enc(R)`` as one ciphertext per group.
+
+Costs against the unsplit circuit: concrete refuses composition under the ``MONO`` strategy, so
+the module compiles under ``MULTI`` with every lookup traced at the full 4-bit width
+(:func:`fhe.radix.uniform_lookups`): one partition, keys the size of the unsplit circuit's (with
+mixed widths ``MULTI`` makes one partition per width and its keys are 8 times larger). Every value
+a group hands over leaves a bootstrap (composition needs it: ``handoff``), and the combine carries
+the ``G`` partial curves once more.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ from fhe.circuit import allocation_threshold, curve_entries, curve_totals, settl
 from fhe.custodian import decode_digits
 from fhe.encoding import MaskedOrder
 from fhe.operator import prepare_clear, rank_order
-from fhe.radix import Tensor, add_digits, concat, digits_of, lookup
+from fhe.radix import Tensor, add_digits, concat, digits_of, lookup, uniform_lookups
 from fhe.shape import Shape
 from fhe.transcript import RoundOutputs
 
@@ -239,7 +246,8 @@ def compile_split(layout: SplitLayout, *, simulate: bool, cache_dir: Path | None
         from fhe.artifacts import _ensure_tag_stack
 
         _ensure_tag_stack()
-        module = split_module(layout).compile(split_inputsets(layout), split_configuration(simulate=simulate))
+        with uniform_lookups():
+            module = split_module(layout).compile(split_inputsets(layout), split_configuration(simulate=simulate))
         server = module.simulation_runtime.val.server if simulate else module.execution_runtime.val.server
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".server.{os.getpid()}.{random.getrandbits(32)}.zip"
@@ -254,13 +262,12 @@ def load_split(layout: SplitLayout, directory: Path, *, simulate: bool = False) 
     return SplitCircuit(layout, directory.parent.name, server, directory, simulate)
 
 
-def bootstrap_counts(module: Any) -> dict[str, dict[str, int]]:
-    """Return per function its bootstraps in total and per tag (of a compiled, not loaded, module)."""
+def bootstrap_counts(server: Any, functions: Sequence[str] = (GROUP, COMBINE)) -> dict[str, dict[str, int]]:
+    """Return per function of a server its bootstraps in total and per ``fhe.tag`` stage."""
     counts = {}
-    for name in (GROUP, COMBINE):
-        function = getattr(module, name)
-        counts[name] = {"total": int(function.programmable_bootstrap_count)}
-        counts[name] |= {str(t): int(c) for t, c in function.programmable_bootstrap_count_per_tag.items()}
+    for name in functions:
+        counts[name] = {"total": int(server.programmable_bootstrap_count(name))}
+        counts[name] |= {str(t): int(c) for t, c in server.programmable_bootstrap_count_per_tag(name).items() if c}
     return counts
 
 
