@@ -38,6 +38,7 @@ from concrete import fhe
 import fhe.circuit as circuit_module
 import fhe.radix as radix_module
 from darkpool.domain import Round
+from darkpool.errors import ShapeError
 from fhe.arrays import IntArray
 from fhe.artifacts import GLOBAL_P_ERROR, cache_root, configuration, inputset
 from fhe.circuit import allocation_threshold, curve_entries, curve_totals, settle, slot_stages
@@ -74,7 +75,7 @@ class SplitLayout:
 
     def __post_init__(self) -> None:
         if self.groups < 1 or self.shape.slots % self.groups:
-            raise ValueError(f"groups must divide the {self.shape.slots} slots, got {self.groups}")
+            raise ShapeError(f"groups must divide the {self.shape.slots} slots, got {self.groups}")
 
     @property
     def id(self) -> str:
@@ -291,7 +292,7 @@ class SplitEvaluator:
         """Evaluate the combine on the groups' outputs (in group order) and the rank order."""
         groups = self.circuit.layout.groups
         if len(parts) != groups:
-            raise ValueError(f"expected {groups} group outputs, got {len(parts)}")
+            raise ShapeError(f"expected {groups} group outputs, got {len(parts)}")
         clear = prepare_clear(self.circuit.client_specs, COMBINE, (order,), start=groups)
         values = self._run(COMBINE, [*(fhe.Value.deserialize(p) for p in parts), *clear])
         return tuple(bytes(v.serialize()) for v in values)

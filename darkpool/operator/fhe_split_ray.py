@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from darkpool.errors import ShapeError
 from fhe.arrays import IntArray
 from fhe.split import SplitCircuit, SplitEvaluator
 
@@ -95,14 +96,21 @@ class RaySplitEvaluator:
         """Evaluate one round: ``G`` group tasks, then the combine task on their outputs."""
         layout = self._layout
         if len(masks) != layout.groups:
-            raise ValueError(f"expected Enc(R) of {layout.groups} groups, got {len(masks)}")
-        parts, workers = [], []
-        for g, group_masks in enumerate(masks):
-            rows = layout.slot_range(g)
-            part, worker = self._group.remote(self._job, self._keys, group_masks,
-                                              np.asarray(masked[rows]), np.asarray(caps[rows]))
-            parts.append(part)
-            workers.append(worker)
-        outputs = self._combine.remote(self._job, self._keys, np.asarray(order), *parts)
+            raise ShapeError(f"expected Enc(R) of {layout.groups} groups, got {len(masks)}")
+        submitted = [self.submit_group(g, group_masks, masked, caps) for g, group_masks in enumerate(masks)]
+        outputs = self.submit_combine([part for part, _ in submitted], order)
         done = self._ray.get(outputs, timeout=self._timeout_s)
-        return SplitRun(tuple(done), tuple(self._ray.get(workers, timeout=self._timeout_s)))
+        workers = self._ray.get([worker for _, worker in submitted], timeout=self._timeout_s)
+        return SplitRun(tuple(done), tuple(workers))
+
+    def submit_group(self, group: int, masks: bytes, masked: IntArray, caps: IntArray) -> tuple[Any, Any]:
+        """Start slot group ``group`` (of the round's full ``masked`` and ``caps``); return its output's
+        and its worker id's object references."""
+        rows = self._layout.slot_range(group)
+        part, worker = self._group.remote(self._job, self._keys, masks, np.asarray(masked[rows]),
+                                          np.asarray(caps[rows]))
+        return part, worker
+
+    def submit_combine(self, parts: Sequence[Any], order: IntArray) -> Any:
+        """Start the combine on the groups' outputs (object references or bytes); return its reference."""
+        return self._combine.remote(self._job, self._keys, np.asarray(order), *parts)

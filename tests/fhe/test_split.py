@@ -17,6 +17,7 @@ import pytest
 
 from darkpool.clearing import clear_reference, dump_result
 from darkpool.domain import Order, Round
+from darkpool.errors import ShapeError
 from fhe.artifacts import CompiledCircuit, compile_circuit
 from fhe.circuit import clearing_function
 from fhe.custodian import Custodian, decode_digits
@@ -110,7 +111,7 @@ def test_split_when_simulated_equals_unsplit_and_reference(split_sim: SplitCircu
 
 
 def test_split_when_groups_do_not_divide_the_slots_is_refused() -> None:
-    with pytest.raises(ValueError, match="divide"):
+    with pytest.raises(ShapeError, match="divide"):
         SplitLayout(SHAPE, 3)
 
 
