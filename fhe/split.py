@@ -16,9 +16,10 @@ custodian encrypts ``Enc(R)`` as one ciphertext per group.
 Costs against the unsplit circuit: concrete refuses composition under the ``MONO`` strategy, so
 the module compiles under ``MULTI`` with every lookup traced at the full 4-bit width
 (:func:`fhe.radix.uniform_lookups`): one partition, keys the size of the unsplit circuit's (with
-mixed widths ``MULTI`` makes one partition per width and its keys are 8 times larger). Every value
-a group hands over leaves a bootstrap (composition needs it: ``handoff``), and the combine carries
-the ``G`` partial curves once more.
+mixed widths ``MULTI`` makes one partition per width and its keys are 8 times larger). concrete sizes
+the parameters for the noise a group's outputs carry into the combine (a few percent larger keys);
+refreshing them with a bootstrap each instead costs more than it saves. The combine carries the
+``G`` partial curves once more.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from fhe.circuit import allocation_threshold, curve_entries, curve_totals, settl
 from fhe.custodian import decode_digits
 from fhe.encoding import MaskedOrder
 from fhe.operator import prepare_clear, rank_order
-from fhe.radix import Tensor, add_digits, concat, digits_of, lookup, uniform_lookups
+from fhe.radix import Tensor, add_digits, concat, digits_of, uniform_lookups
 from fhe.shape import Shape
 from fhe.transcript import RoundOutputs
 
@@ -129,22 +130,11 @@ def group_function(layout: SplitLayout) -> Any:
         with fhe.tag("curves"):
             entries = curve_entries(shape, indicators, side, capped)
             partial = add_digits(entries, shape.slots * shape.max_quantity, noise=3)
-        with fhe.tag("handoff"):
-            # Composition asks every wired output to leave a bootstrap: linear digits are refreshed.
-            partial = lookup(partial, 3, _same)
-            if indicators is not None and layout.threshold_columns == 1:
-                threshold = lookup(allocation_threshold(shape, threshold, side, indicators), shape.levels - 1, _same)
-            elif indicators is None:
-                threshold = allocation_threshold(shape, threshold, side, indicators)
-            capped = lookup(capped, 3, _same)
+        threshold = allocation_threshold(shape, threshold, side, indicators)
         parts = [partial, threshold, side, capped]
         return concat([p.reshape((int(np.prod(p.shape)),)) for p in parts], axis=0)
 
     return group
-
-
-def _same(value: int) -> int:
-    return value
 
 
 def combine_function(layout: SplitLayout) -> Any:
@@ -161,6 +151,9 @@ def combine_function(layout: SplitLayout) -> Any:
         parts = [arguments[f"part{g}"] for g in range(groups)]
         with fhe.tag("curves"):
             partials = concat([section(p, "curves", (1, 2 * levels, width)) for p in parts], axis=0)
+            # A partial's digits carry up to DIGIT_NOISE, but concrete sizes the parameters for the
+            # noise wired into the combine anyway: counted as fresh, they need no refresh lookups
+            # (n16-l8-q4: 96 fewer, same keys).
             demand, supply = curve_totals(shape, partials, noise=1)
         columns = layout.threshold_columns
         threshold = concat([section(p, "threshold", (slots, columns)) for p in parts], axis=0)
