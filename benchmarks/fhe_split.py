@@ -13,7 +13,8 @@ All real encryption, one crowded round, in one run:
   measured on one: the groups in ``ceil(G / W)`` waves (each as long as its slowest group), then
   the combine (hand-over of ciphertexts included, as measured).
 
-Every split round's decrypted outputs are checked equal to the unsplit round's.
+Every split round's decrypted outputs are checked equal to the unsplit round's. The unsplit round
+runs first and last; the faster of the two is the baseline (the machine may be shared).
 ``--large``: 64 orders, 16 levels, 255 lots (the default is 16 orders, 8 levels, 255 lots).
 """
 
@@ -89,12 +90,16 @@ def main() -> None:
     circuit = compile_circuit(shape, simulate=False, cache_dir=cache)
     custodian = Custodian(circuit, key_dir=cache / "unsplit-keys")
     operator = Operator(circuit, custodian.evaluation_keys, custodian.key_id)
-    operator.begin("unsplit", round_, custodian.open_round("unsplit"))
-    for slot, index in enumerate(priority_slots(orders)):
-        operator.submit(encode_order(shape, round_, orders[index], custodian.issue_mask("unsplit", slot)))
-    request, unsplit_seconds = timed(operator.evaluate, "unsplit")
-    wanted = custodian.decrypt(request)
-    emit("fhe_unsplit_round_seconds", round(unsplit_seconds, 2), "s", **common)
+
+    def unsplit_round(round_id: str) -> tuple[Any, float]:
+        operator.begin(round_id, round_, custodian.open_round(round_id))
+        for slot, index in enumerate(priority_slots(orders)):
+            operator.submit(encode_order(shape, round_, orders[index], custodian.issue_mask(round_id, slot)))
+        request, seconds = timed(operator.evaluate, round_id)
+        return custodian.decrypt(request), seconds
+
+    wanted, unsplit_seconds = unsplit_round("unsplit")
+    emit("fhe_unsplit_round_seconds", round(unsplit_seconds, 2), "s", when="first", **common)
     unsplit_counts = bootstrap_counts(circuit.server, [circuit.function_name])[circuit.function_name]
     emit("fhe_split_bootstraps", unsplit_counts["total"], "bootstraps", function="unsplit", stages=unsplit_counts,
          **common)
@@ -133,6 +138,10 @@ def main() -> None:
     del evaluator
 
     on_ray = _on_ray(split, keys, cache, ciphertexts, masked, caps, order, holder, wanted)
+    # The machine is shared: the baseline again, after the split, and the faster of the two counts.
+    again, after_seconds = unsplit_round("unsplit-again")
+    emit("fhe_unsplit_round_seconds", round(after_seconds, 2), "s", when="last", **common)
+    unsplit_seconds = min(unsplit_seconds, after_seconds)
     emit("fhe_split_round_seconds", round(on_ray.round_seconds, 2), "s", baseline_s=round(unsplit_seconds, 2),
          speedup=round(unsplit_seconds / on_ray.round_seconds, 2), first_round_s=round(on_ray.first_seconds, 2),
          distinct_group_workers=len(set(on_ray.workers)), equal_to_unsplit=on_ray.equal, ray_cpus=2, **common)
@@ -147,7 +156,7 @@ def main() -> None:
         emit("fhe_split_round_seconds_on_paper", round(estimate, 2), "s", workers=count, worker="1 CPU",
              baseline_s=round(unsplit_seconds, 2), **common)
     equal = on_ray.equal
-    if not (equal and in_process == wanted):
+    if not (equal and in_process == wanted and again.fills == wanted.fills):
         raise SystemExit("the split round's outputs differ from the unsplit round's")
 
 
