@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from darkpool.clearing import clear_reference, dump_result
 from darkpool.domain import Order, Round
@@ -37,7 +39,7 @@ from fhe.split import (
     group_inputs,
 )
 from fhe.transcript import RoundOutputs
-from tests.conformance.rounds import random_round
+from tests.conformance.rounds import random_round, rounds
 from tests.fhe.plain import plain_inputs, result_from_outputs
 from tests.fhe.rounds import play
 
@@ -68,7 +70,7 @@ def unsplit_outputs(unsplit: Unsplit, round_: Round, orders: Sequence[Order], ro
     return custodian.decrypt(play(custodian, operator, round_id, round_, orders))
 
 
-def rounds(seed: int, count: int) -> list[tuple[Round, list[Order]]]:
+def sample_rounds(seed: int, count: int) -> list[tuple[Round, list[Order]]]:
     rng = random.Random(seed)
     return [random_round(rng, max_orders=SHAPE.slots, max_levels=SHAPE.levels, max_quantity=15) for _ in range(count)]
 
@@ -86,7 +88,7 @@ def unsplit_sim(fhe_cache: Path) -> Unsplit:
 
 def test_split_when_run_on_plain_arrays_equals_the_unsplit_function() -> None:
     group, combine, whole = group_function(LAYOUT), combine_function(LAYOUT), clearing_function(SHAPE)
-    for round_, orders in rounds(81, 20):
+    for round_, orders in sample_rounds(81, 20):
         args = plain_inputs(SHAPE, round_, orders, None, random.Random(len(orders)))
         parts = [group(*cut) for cut in group_inputs(LAYOUT, *args[:3])]
         got = combine(**{f"part{g}": part for g, part in enumerate(parts)}, order=args[3])
@@ -97,10 +99,27 @@ def test_split_when_run_on_plain_arrays_equals_the_unsplit_function() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [SplitLayout(Shape(4, 1, 1), 2), LAYOUT, SplitLayout(Shape(16, 8, 4), 4), SplitLayout(Shape(16, 16, 4), 2)],
+    ids=lambda layout: layout.id,
+)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_split_when_any_round_runs_on_plain_arrays_equals_unsplit(layout: SplitLayout, data: st.DataObject) -> None:
+    shape = layout.shape
+    round_, orders = data.draw(rounds(max_orders=shape.slots, max_levels=shape.levels, max_quantity=shape.max_quantity))
+    args = plain_inputs(shape, round_, orders, None, random.Random(data.draw(st.integers(0, 2**32 - 1))))
+    parts = [group_function(layout)(*cut) for cut in group_inputs(layout, *args[:3])]
+    got = combine_function(layout)(**{f"part{g}": part for g, part in enumerate(parts)}, order=args[3])
+    for value, wanted in zip(got, clearing_function(shape)(*args), strict=True):
+        np.testing.assert_array_equal(np.asarray(value), np.asarray(wanted))
+
+
 def test_split_when_simulated_equals_unsplit_and_reference(split_sim: SplitCircuit, unsplit_sim: Unsplit) -> None:
     holder = SplitKeyHolder(split_sim)
     evaluator = SplitEvaluator(split_sim, holder.evaluation_keys)
-    for n, (round_, orders) in enumerate(rounds(82, 5)):
+    for n, (round_, orders) in enumerate(sample_rounds(82, 5)):
         masks, masked, caps, order = split_inputs(holder, round_, orders, seed=n)
         digits = holder.decrypt_digits(evaluator.evaluate(masks, masked, caps, order))
         got = decode_digits(SHAPE, f"split-{n}", digits)
@@ -143,7 +162,7 @@ def test_split_when_groups_run_as_ray_tasks_equals_unsplit(
 
     holder = SplitKeyHolder(split_sim)
     evaluator = RaySplitEvaluator(split_sim, holder.evaluation_keys, "sim-keys", cache_dir=fhe_cache)
-    for n, (round_, orders) in enumerate(rounds(83, 3)):
+    for n, (round_, orders) in enumerate(sample_rounds(83, 3)):
         masks, masked, caps, order = split_inputs(holder, round_, orders, seed=n)
         run = evaluator.evaluate(masks, masked, caps, order)
         assert len(run.group_workers) == LAYOUT.groups
@@ -158,7 +177,7 @@ def test_split_when_really_encrypted_equals_unsplit(fhe_cache: Path) -> None:
     evaluator = SplitEvaluator(circuit, holder.evaluation_keys)
     unsplit = compile_circuit(SHAPE, simulate=False, cache_dir=fhe_cache)
     custodian = Custodian(unsplit, key_dir=fhe_cache / "split-test-keys")
-    for n, (round_, orders) in enumerate(rounds(84, 2)):
+    for n, (round_, orders) in enumerate(sample_rounds(84, 2)):
         masks, masked, caps, order = split_inputs(holder, round_, orders, seed=n)
         got = holder.decrypt(f"real-{n}", evaluator.evaluate(masks, masked, caps, order))
         assert got == unsplit_outputs((unsplit, custodian), round_, orders, f"real-{n}"), (round_, orders)
