@@ -39,6 +39,9 @@ threshold ``u`` is eligible at level ``k`` as a buy when ``u >= k`` and as a sel
    the rationed side; the rationed side's remaining volume ``R`` rippled through the slots in time
    priority (``R - x`` per slot, one lookup per digit; the borrow out of the top digit marks the
    slot that exhausts it); full fills and the one partial fill (``R`` before that slot) by lookups.
+
+:func:`slot_stages`, :func:`curve_entries`, :func:`curve_totals` and :func:`settle` are the stages
+as building blocks: :mod:`fhe.split` runs the same rule with slot groups on separate workers.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ __all__ = [
     "curve_entries",
     "curve_totals",
     "eligible",
+    "folds_threshold",
     "settle",
     "slot_stages",
 ]
@@ -113,7 +117,7 @@ def slot_stages(shape: Shape, masks: Tensor, masked: Tensor, caps: Tensor) -> tu
 
 def allocation_threshold(shape: Shape, threshold: Tensor, side: Tensor, indicators: Tensor | None) -> Tensor:
     """Return the threshold allocation reads: up to 8 levels the indicators, summed (clamped to L - 1)."""
-    if not _folds_threshold(shape):
+    if not folds_threshold(shape):
         return threshold
     return side * 0 if indicators is None else np.sum(indicators, axis=1)
 
@@ -178,11 +182,11 @@ def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """
     t_digits = shape.threshold_digits
     top = shape.top_threshold_digit
-    if _folds_threshold(shape) and t_digits == 1:
+    if folds_threshold(shape) and t_digits == 1:
         threshold = summed[:, 0]
     else:
         high = lookup(summed[:, t_digits - 1 : t_digits], 6, lambda v: min(v % 4, top))
-        if _folds_threshold(shape):
+        if folds_threshold(shape):
             threshold = summed[:, 0] + 7 * high.reshape((shape.slots,))
         else:
             threshold = concat([lookup(summed[:, : t_digits - 1], 6, lambda v: v % 4), high])
@@ -191,7 +195,7 @@ def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return threshold, side, quantity
 
 
-def _folds_threshold(shape: Shape) -> bool:
+def folds_threshold(shape: Shape) -> bool:
     """Whether the masked low threshold digit and the top digit fit one 4-bit index (``L <= 8``)."""
     return shape.levels <= 8
 
@@ -220,7 +224,7 @@ def _eligibility(shape: Shape, threshold: Tensor) -> Tensor | None:
     slots, levels = shape.slots, shape.levels
     if levels == 1:
         return None
-    if _folds_threshold(shape):
+    if folds_threshold(shape):
         index, bound = threshold, 6 if shape.threshold_digits == 1 else 13
         decode: Callable[[int], int] = lambda v: _unfold_threshold(shape, v)  # noqa: E731
     else:
@@ -336,7 +340,7 @@ def _allocate(
 def _winning_codes(shape: Shape, threshold: Tensor, side: Tensor, buy_rationed: Tensor, level: Tensor) -> Tensor:
     """Return per slot ``NONE``, ``RATIONED`` or ``OTHER`` at the winning level (digits ``level``)."""
     levels = shape.levels
-    if _folds_threshold(shape):
+    if folds_threshold(shape):
         top = levels - 1
         value = level @ np.array([4**j for j in range(shape.threshold_digits)], dtype=np.int64)
         as_buy = lookup((threshold + top) - value, 2 * top, lambda v: 1 if v >= top else 0)

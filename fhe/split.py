@@ -28,6 +28,7 @@ import hashlib
 import inspect
 import os
 import random
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from darkpool.domain import Round
 from darkpool.errors import ShapeError
 from fhe.arrays import IntArray
 from fhe.artifacts import GLOBAL_P_ERROR, cache_root, configuration, inputset
-from fhe.circuit import allocation_threshold, curve_entries, curve_totals, settle, slot_stages
+from fhe.circuit import allocation_threshold, curve_entries, curve_totals, folds_threshold, settle, slot_stages
 from fhe.custodian import decode_digits
 from fhe.encoding import MaskedOrder
 from fhe.operator import prepare_clear, rank_order
@@ -59,9 +60,13 @@ __all__ = [
     "SplitLayout",
     "bootstrap_counts",
     "clear_arguments",
+    "combine_function",
     "compile_split",
+    "group_function",
+    "group_inputs",
     "load_split",
     "split_configuration",
+    "split_module",
 ]
 
 GROUP, COMBINE = "group", "combine"
@@ -95,7 +100,7 @@ class SplitLayout:
     @property
     def threshold_columns(self) -> int:
         """Columns of a slot's allocation threshold: one folded value up to 8 levels, else its digits."""
-        return 1 if self.shape.levels <= 8 else self.shape.threshold_digits
+        return 1 if folds_threshold(self.shape) else self.shape.threshold_digits
 
     def sections(self) -> dict[str, tuple[int, int]]:
         """Return the packed output's sections: name → (start, stop)."""
@@ -111,10 +116,6 @@ class SplitLayout:
             out[name] = (start, start + size)
             start += size
         return out
-
-    @property
-    def packed_size(self) -> int:
-        return max(stop for _, stop in self.sections().values())
 
     def slot_range(self, group: int) -> slice:
         size = self.group_shape.slots
@@ -208,13 +209,9 @@ def split_configuration(*, simulate: bool) -> fhe.Configuration:
 
 def split_id(layout: SplitLayout) -> str:
     """Name the module of ``layout``: layout, concrete version, digest of the circuit and split source."""
-    source = "".join(inspect.getsource(m) for m in (circuit_module, radix_module)) + _own_source()
+    source = "".join(inspect.getsource(m) for m in (circuit_module, radix_module, sys.modules[__name__]))
     digest = hashlib.sha256((source + repr(GLOBAL_P_ERROR)).encode()).hexdigest()[:12]
     return f"{layout.id}-concrete{fhe.__version__}-{digest}"
-
-
-def _own_source() -> str:
-    return Path(__file__).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)
