@@ -39,6 +39,9 @@ threshold ``u`` is eligible at level ``k`` as a buy when ``u >= k`` and as a sel
    the rationed side; the rationed side's remaining volume ``R`` rippled through the slots in time
    priority (``R - x`` per slot, one lookup per digit; the borrow out of the top digit marks the
    slot that exhausts it); full fills and the one partial fill (``R`` before that slot) by lookups.
+
+:func:`slot_stages`, :func:`curve_entries`, :func:`curve_totals` and :func:`settle` are the stages
+as building blocks: :mod:`fhe.split` runs the same rule with slot groups on separate workers.
 """
 
 from __future__ import annotations
@@ -65,7 +68,17 @@ from fhe.radix import (
 )
 from fhe.shape import Shape
 
-__all__ = ["ClearingFunction", "clearing_function", "eligible"]
+__all__ = [
+    "ClearingFunction",
+    "allocation_threshold",
+    "clearing_function",
+    "curve_entries",
+    "curve_totals",
+    "eligible",
+    "folds_threshold",
+    "settle",
+    "slot_stages",
+]
 
 ClearingFunction = Callable[[Any, Any, Any, Any], tuple[Any, Any, Any, Any, Any]]
 
@@ -82,33 +95,61 @@ def clearing_function(shape: Shape) -> ClearingFunction:
     """Build the clearing function of ``shape`` (traceable by concrete, or runnable on arrays)."""
 
     def clear_round(masks: Tensor, masked: Tensor, caps: Tensor, order: Tensor) -> tuple[Any, Any, Any, Any, Any]:
-        with fhe.tag("unmask"):
-            threshold, side, quantity = _unmask(shape, masks + masked)
-        with fhe.tag("cap"):
-            capped = _cap(quantity, caps)
-        with fhe.tag("eligibility"):
-            indicators = _eligibility(shape, threshold)
+        threshold, side, capped, indicators = slot_stages(shape, masks, masked, caps)
         with fhe.tag("curves"):
-            demand, supply = _curves(shape, indicators, side, capped)
-        with fhe.tag("volume"):
-            volume, larger, buy_rationed = _volumes(demand, supply)
-        with fhe.tag("auction"):
-            # The order matrix is clear: lifted onto a zero ciphertext, its ranks carry no noise.
-            ranks = (masks[0:1, 0:1] * 0 + order) @ _spelled(shape.levels, shape.position_digits)
-            volume, buy_rationed, level, rank = _auction(shape, volume, larger, buy_rationed, ranks)
-        with fhe.tag("allocation"):
-            # Up to 8 levels the indicators, summed, give the threshold back (clamped to L - 1).
-            if _folds_threshold(shape):
-                threshold = side * 0 if indicators is None else np.sum(indicators, axis=1)
-            fills = _allocate(shape, threshold, side, capped, volume, buy_rationed, level)
-        with fhe.tag("outputs"):
-            # The rank digits are zeroed when nothing trades, so a no-trade round reveals no level.
-            traded = any_nonzero(volume, noise=DIGIT_NOISE + _auction_rounds(shape.levels) + 1)
-            rank = lookup(4 * traded + rank, 7, lambda v: v % 4 if v >= 4 else 0)
-            sides = _fill_sides(shape, fills, side)
-        return traded, rank, volume, fills, sides
+            demand, supply = curve_totals(shape, curve_entries(shape, indicators, side, capped), noise=3)
+        threshold = allocation_threshold(shape, threshold, side, indicators)
+        return settle(shape, demand, supply, (threshold, side, capped), order, masks[0:1, 0:1])
 
     return clear_round
+
+
+def slot_stages(shape: Shape, masks: Tensor, masked: Tensor, caps: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run the per-slot stages (unmask, cap, eligibility); return threshold, side, capped, indicators."""
+    with fhe.tag("unmask"):
+        threshold, side, quantity = _unmask(shape, masks + masked)
+    with fhe.tag("cap"):
+        capped = _cap(quantity, caps)
+    with fhe.tag("eligibility"):
+        indicators = _eligibility(shape, threshold)
+    return threshold, side, capped, indicators
+
+
+def allocation_threshold(shape: Shape, threshold: Tensor, side: Tensor, indicators: Tensor | None) -> Tensor:
+    """Return the threshold allocation reads: up to 8 levels the indicators, summed (clamped to L - 1)."""
+    if not folds_threshold(shape):
+        return threshold
+    return side * 0 if indicators is None else np.sum(indicators, axis=1)
+
+
+def settle(
+    shape: Shape,
+    demand: Tensor,
+    supply: Tensor,
+    slots: tuple[Tensor, Tensor, Tensor],
+    order: Tensor,
+    anchor: Tensor,
+) -> tuple[Any, Any, Any, Any, Any]:
+    """Run volume, auction, allocation and outputs on the curves and the per-slot values.
+
+    ``slots`` is ``(threshold, side, capped)``, the threshold as :func:`allocation_threshold` gives
+    it; ``anchor`` is any encrypted ``1 x 1``.
+    """
+    threshold, side, capped = slots
+    with fhe.tag("volume"):
+        volume, larger, buy_rationed = _volumes(demand, supply)
+    with fhe.tag("auction"):
+        # The order matrix is clear: lifted onto a zero ciphertext, its ranks carry no noise.
+        ranks = (anchor * 0 + order) @ _spelled(shape.levels, shape.position_digits)
+        volume, buy_rationed, level, rank = _auction(shape, volume, larger, buy_rationed, ranks)
+    with fhe.tag("allocation"):
+        fills = _allocate(shape, threshold, side, capped, volume, buy_rationed, level)
+    with fhe.tag("outputs"):
+        # The rank digits are zeroed when nothing trades, so a no-trade round reveals no level.
+        traded = any_nonzero(volume, noise=DIGIT_NOISE + _auction_rounds(shape.levels) + 1)
+        rank = lookup(4 * traded + rank, 7, lambda v: v % 4 if v >= 4 else 0)
+        sides = _fill_sides(shape, fills, side)
+    return traded, rank, volume, fills, sides
 
 
 def _spelled(levels: int, digits: int) -> IntArray:
@@ -141,11 +182,11 @@ def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """
     t_digits = shape.threshold_digits
     top = shape.top_threshold_digit
-    if _folds_threshold(shape) and t_digits == 1:
+    if folds_threshold(shape) and t_digits == 1:
         threshold = summed[:, 0]
     else:
         high = lookup(summed[:, t_digits - 1 : t_digits], 6, lambda v: min(v % 4, top))
-        if _folds_threshold(shape):
+        if folds_threshold(shape):
             threshold = summed[:, 0] + 7 * high.reshape((shape.slots,))
         else:
             threshold = concat([lookup(summed[:, : t_digits - 1], 6, lambda v: v % 4), high])
@@ -154,7 +195,7 @@ def _unmask(shape: Shape, summed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return threshold, side, quantity
 
 
-def _folds_threshold(shape: Shape) -> bool:
+def folds_threshold(shape: Shape) -> bool:
     """Whether the masked low threshold digit and the top digit fit one 4-bit index (``L <= 8``)."""
     return shape.levels <= 8
 
@@ -183,7 +224,7 @@ def _eligibility(shape: Shape, threshold: Tensor) -> Tensor | None:
     slots, levels = shape.slots, shape.levels
     if levels == 1:
         return None
-    if _folds_threshold(shape):
+    if folds_threshold(shape):
         index, bound = threshold, 6 if shape.threshold_digits == 1 else 13
         decode: Callable[[int], int] = lambda v: _unfold_threshold(shape, v)  # noqa: E731
     else:
@@ -197,9 +238,9 @@ def _eligibility(shape: Shape, threshold: Tensor) -> Tensor | None:
     return lookup_each(spread, bound, fns)
 
 
-def _curves(shape: Shape, indicators: Tensor | None, side: Tensor, capped: Tensor) -> tuple[Tensor, Tensor]:
-    """Return ``D`` and ``S`` per level (``L x W`` digits each)."""
-    slots, levels, digits = shape.slots, shape.levels, shape.quantity_digits
+def curve_entries(shape: Shape, indicators: Tensor | None, side: Tensor, capped: Tensor) -> Tensor:
+    """Return each slot's buy and sell digits per level: ``N x 2L x Q`` (demand levels, then supply)."""
+    slots, levels, digits = capped.shape[0], shape.levels, shape.quantity_digits
     sided = 4 * side.reshape((slots, 1)) + capped
     buys_at_0 = lookup(sided, 7, lambda v: v if v < 4 else 0).reshape((slots, 1, digits))
     sells_at_top = capped.reshape((slots, 1, digits)) - buys_at_0
@@ -211,9 +252,16 @@ def _curves(shape: Shape, indicators: Tensor | None, side: Tensor, capped: Tenso
         sells = lookup(index, 15, lambda v: v % 4 if v >= 12 else 0)
         # The indicator of level k serves the sells at level L - 1 - k.
         demand_parts, supply_parts = [buys_at_0, buys], [sells[:, ::-1, :], sells_at_top]
-    entries = concat(demand_parts + supply_parts, axis=1)
-    # Entries are fresh, but for the top sells: a capped digit (2) less a level-0 buy (1).
-    totals = add_digits(entries, slots * shape.max_quantity, noise=3)
+    return concat(demand_parts + supply_parts, axis=1)
+
+
+def curve_totals(shape: Shape, entries: Tensor, *, noise: int) -> tuple[Tensor, Tensor]:
+    """Sum per-slot (or per-group) curve digits into ``D`` and ``S`` per level (``L x W`` digits each).
+
+    Slot entries are fresh but for the top sells, a capped digit (2) less a level-0 buy (1): noise 3.
+    """
+    levels = shape.levels
+    totals = add_digits(entries, shape.slots * shape.max_quantity, noise=noise)
     return totals[0:levels], totals[levels : 2 * levels]
 
 
@@ -292,7 +340,7 @@ def _allocate(
 def _winning_codes(shape: Shape, threshold: Tensor, side: Tensor, buy_rationed: Tensor, level: Tensor) -> Tensor:
     """Return per slot ``NONE``, ``RATIONED`` or ``OTHER`` at the winning level (digits ``level``)."""
     levels = shape.levels
-    if _folds_threshold(shape):
+    if folds_threshold(shape):
         top = levels - 1
         value = level @ np.array([4**j for j in range(shape.threshold_digits)], dtype=np.int64)
         as_buy = lookup((threshold + top) - value, 2 * top, lambda v: 1 if v >= top else 0)

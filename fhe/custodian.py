@@ -45,10 +45,11 @@ from fhe.arrays import IntArray
 from fhe.artifacts import CompiledCircuit
 from fhe.encoding import SlotMask
 from fhe.log import DecryptionLog
+from fhe.shape import Shape
 from fhe.transcript import DecryptionRequest, RoundMasks, RoundOutputs, digest, transcript_hash
 
-__all__ = ["MAX_ZERO_WORDS", "Custodian", "KnownWords", "decode_outputs", "load_array", "refuse_low_entropy",
-           "save_array"]
+__all__ = ["MAX_ZERO_WORDS", "Custodian", "KnownWords", "decode_digits", "decode_outputs", "load_array",
+           "refuse_low_entropy", "save_array"]
 
 OUTPUT_COUNT = 5
 """Declared outputs: traded flag, rank digits, volume digits, fill digits per slot, fill side per slot."""
@@ -310,7 +311,11 @@ def _words(data: bytes) -> Words:
 
 def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[IntArray]) -> RoundOutputs:
     """Turn decrypted output digits into a :class:`RoundOutputs`, or refuse garbage."""
-    shape = circuit.shape
+    return decode_digits(circuit.shape, round_id, values)
+
+
+def decode_digits(shape: Shape, round_id: str, values: list[IntArray]) -> RoundOutputs:
+    """Turn the decrypted output digits of a circuit of ``shape`` into a :class:`RoundOutputs`."""
     expected_shapes = [(), (shape.position_digits,), (shape.volume_digits,), (shape.slots, shape.quantity_digits),
                        (shape.slots,)]
     for value, wanted in zip(values, expected_shapes, strict=True):

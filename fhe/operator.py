@@ -26,7 +26,7 @@ from fhe.radix import digits_of
 from fhe.shape import Shape
 from fhe.transcript import DecryptionRequest, RoundMasks, inputs_commitment, transcript_hash
 
-__all__ = ["Operator", "rank_order"]
+__all__ = ["Operator", "prepare_clear", "rank_order"]
 
 
 def rank_order(round_: Round, levels: int) -> list[int]:
@@ -158,12 +158,17 @@ class Operator:
         return tuple(args)
 
     def _prepare_clear(self, clear_args: Sequence[IntArray]) -> list[Any]:
-        # Clear arguments need no key: concrete's simulated client program prepares them.
-        from concrete.fhe.compilation.client import ClientProgram, Value_
+        return prepare_clear(self._circuit.client_specs, self._circuit.function_name, clear_args, start=1)
 
-        program = ClientProgram.create_simulated(self._circuit.client_specs.program_info)
-        circuit = program.get_client_circuit(self._circuit.function_name)
-        return [
-            fhe.Value(circuit.simulate_prepare_input(Value_(np.asarray(arg, dtype=np.int64)), position))
-            for position, arg in enumerate(clear_args, start=1)
-        ]
+
+def prepare_clear(client_specs: Any, function_name: str, clear_args: Sequence[IntArray], *, start: int) -> list[Any]:
+    """Prepare clear arguments (positions ``start``, ...) for a server: no key is needed."""
+    # concrete's simulated client program prepares clear values without any key material.
+    from concrete.fhe.compilation.client import ClientProgram, Value_
+
+    program = ClientProgram.create_simulated(client_specs.program_info)
+    circuit = program.get_client_circuit(function_name)
+    return [
+        fhe.Value(circuit.simulate_prepare_input(Value_(np.asarray(arg, dtype=np.int64)), position))
+        for position, arg in enumerate(clear_args, start=start)
+    ]

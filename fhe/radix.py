@@ -25,7 +25,9 @@ Comparison codes are ``LT`` (0), ``EQ`` (1) and ``GT`` (2): the first operand ag
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,6 +58,7 @@ __all__ = [
     "select",
     "select_pair",
     "take",
+    "uniform_lookups",
     "width_for",
 ]
 
@@ -78,8 +81,29 @@ Tensor = Any
 """An encrypted tracer while compiling, a NumPy integer array when run in the clear."""
 
 
+_UNIFORM = contextvars.ContextVar("uniform_lookups", default=False)
+
+
+@contextmanager
+def uniform_lookups() -> Iterator[None]:
+    """Give every lookup traced inside the full :data:`MAX_LOOKUP_BITS` width.
+
+    Under concrete's ``MULTI`` strategy each table width is a partition of its own, with keys
+    between every pair; at one width there is one partition, as under ``MONO``.
+    """
+    token = _UNIFORM.set(True)
+    try:
+        yield
+    finally:
+        _UNIFORM.reset(token)
+
+
 def _bits(bound: int) -> int:
-    return max(1, int(bound).bit_length())
+    return MAX_LOOKUP_BITS if _UNIFORM.get() else max(1, int(bound).bit_length())
+
+
+def _hinted(index: Tensor, bound: int) -> Tensor:
+    return fhe.hint(index, bit_width=MAX_LOOKUP_BITS) if _UNIFORM.get() else fhe.hint(index, can_store=bound)
 
 
 def lookup(index: Tensor, bound: int, fn: Callable[[int], int]) -> Tensor:
@@ -88,7 +112,7 @@ def lookup(index: Tensor, bound: int, fn: Callable[[int], int]) -> Tensor:
     if bits > MAX_LOOKUP_BITS:
         raise AssertionError(f"lookup of {bits} bits (bound {bound}) exceeds {MAX_LOOKUP_BITS}")
     table = fhe.LookupTable([fn(i) if i <= bound else 0 for i in range(1 << bits)])
-    return table[fhe.hint(index, can_store=bound)]
+    return table[_hinted(index, bound)]
 
 
 def lookup_each(index: Tensor, bound: int, fns: npt.NDArray[Any]) -> Tensor:
@@ -99,7 +123,7 @@ def lookup_each(index: Tensor, bound: int, fns: npt.NDArray[Any]) -> Tensor:
     tables = np.empty(fns.shape, dtype=object)
     for pos, fn in np.ndenumerate(fns):
         tables[pos] = fhe.LookupTable([fn(i) if i <= bound else 0 for i in range(1 << bits)])
-    return fhe.LookupTable(tables)[fhe.hint(index, can_store=bound)]
+    return fhe.LookupTable(tables)[_hinted(index, bound)]
 
 
 def take(x: Tensor, j: int | slice) -> Tensor:

@@ -45,12 +45,19 @@ def clear_plain(
     """Clear a round with the circuit's code on plain arrays, decoding like the custodian."""
     shape = shape or choose_shape(len(orders), round_.levels, [o.quantity_lots for o in orders])
     args = plain_inputs(shape, round_, orders, caps, random.Random(seed))
-    traded, rank, volume, fills, sides = clearing_function(shape)(*args)
+    return result_from_outputs(shape, round_, orders, clearing_function(shape)(*args))
+
+
+def result_from_outputs(
+    shape: Shape, round_: Round, orders: Sequence[Order], outputs: Sequence[np.ndarray]
+) -> RoundResult:
+    """Decode the circuit's outputs (traded, rank, volume, fills, sides) like the custodian."""
+    traded, rank, volume, fills, sides = outputs
 
     def number(digits: np.ndarray) -> int:
         return int(sum(int(d) * 4**j for j, d in enumerate(np.atleast_1d(digits))))
 
-    level = rank_order(round_, shape.levels)[number(rank)] if int(traded) else None
+    level = rank_order(round_, shape.levels)[number(rank)] if int(np.asarray(traded).reshape(-1)[0]) else None
     slot_fills = [number(row) for row in fills]
     # The circuit's side output: 0 for a slot that fills nothing, else 1 + the filled order's side.
     slots = priority_slots(orders)
