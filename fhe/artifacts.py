@@ -61,7 +61,8 @@ def cache_root(cache_dir: Path | None = None) -> Path:
 
 def circuit_id(shape: Shape) -> CircuitId:
     """Name the circuit of ``shape``: shape, concrete version, digest of the circuit source."""
-    source = inspect.getsource(circuit_module) + inspect.getsource(radix_module) + repr(GLOBAL_P_ERROR)
+    source = (inspect.getsource(circuit_module) + inspect.getsource(radix_module) + inspect.getsource(inputset)
+              + repr(GLOBAL_P_ERROR))
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
     return CircuitId(f"{shape.id}-concrete{fhe.__version__}-{digest}")
 
@@ -82,6 +83,14 @@ def inputset(shape: Shape, count: int = 12, seed: int = 0) -> list[tuple[IntArra
     rng = np.random.default_rng(seed)
     slots, digits, levels = shape.slots, shape.digits_per_slot, shape.levels
     samples: list[tuple[IntArray, ...]] = []
+    # Every slot at the largest threshold and quantity, all buys, all sells, then alternating: the
+    # curves' sums reach their bounds on both sides (random digits rarely do with many slots, and
+    # a sum beyond what the inputset showed wraps under real encryption).
+    top = [(shape.levels - 1 >> (2 * j)) & 3 for j in range(shape.threshold_digits)]
+    for sides in ([0] * slots, [1] * slots, [i % 2 for i in range(slots)]):
+        extreme = np.array([top + [side] + [3] * shape.quantity_digits for side in sides], dtype=np.int64)
+        samples.append((np.zeros((slots, digits), dtype=np.int64), extreme,
+                        np.full((slots, shape.quantity_digits), 3), np.eye(levels, dtype=np.int64)))
     for i in range(count):
         order = np.eye(levels, dtype=np.int64)[rng.permutation(levels)]
         if i == 0:

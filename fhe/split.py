@@ -210,6 +210,7 @@ def split_configuration(*, simulate: bool) -> fhe.Configuration:
 def split_id(layout: SplitLayout) -> str:
     """Name the module of ``layout``: layout, concrete version, digest of the circuit and split source."""
     source = "".join(inspect.getsource(m) for m in (circuit_module, radix_module, sys.modules[__name__]))
+    source += inspect.getsource(inputset)  # the samples that size every value
     digest = hashlib.sha256((source + repr(GLOBAL_P_ERROR)).encode()).hexdigest()[:12]
     return f"{layout.id}-concrete{fhe.__version__}-{digest}"
 
