@@ -89,6 +89,10 @@ class Recoverer(abc.ABC):
     def recover(self, digests: Sequence[bytes], signatures: Sequence[bytes]) -> list[bytes | None]:
         """Return each signer's 20 address bytes, or ``None`` where a signature does not recover."""
 
+    def remember(self, digest: bytes, signature: bytes, address: bytes) -> None:  # noqa: B027 (an optional hook)
+        """Take note that ``signature`` over ``digest`` recovers to ``address`` (a front end recovered it
+        already); a recoverer that keeps such notes recovers that pair no more. By default it keeps none."""
+
 
 class SerialRecoverer(Recoverer):
     """Recover in this process, on one core, in cache-sized batches."""

@@ -19,7 +19,6 @@ from darkpool.errors import MarginError
 from darkpool.margin._book import exact_rate
 from darkpool.margin._caps import estimate_cap, refine_cap
 from darkpool.margin._config import MarginConfig
-from darkpool.margin._deficits import share_deficits
 from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._liquidation import plan_liquidation
 from darkpool.margin._oracle import Mark, MarkOracle
@@ -308,10 +307,8 @@ class MarginEngine:
         return 0 if row is None else self._book.cash(row)
 
     def shared_cash(self) -> dict[Account, int] | None:
-        """Every account's cash less its share of the deficits (see :func:`share_deficits`); ``None``: none."""
-        if not self._book.any_negative():
-            return None
-        return share_deficits({a: self._book.cash(row) for a, row in self._book.accounts_index.items()})
+        """Every account's cash less its share of the deficits (:func:`~darkpool.margin.share_deficits`), or None."""
+        return self._book.shared_cash()
 
     def balances(self, account: Account) -> tuple[BaseUnits, BaseUnits, BaseUnits]:
         """Return ``(collateral, realized PnL, fees)`` of ``account`` in base units."""

@@ -13,6 +13,7 @@ from darkpool.domain import Account, BaseUnits, Fill, Instrument, Side
 from darkpool.errors import MarginError
 from darkpool.margin._black_scholes import FloatArray
 from darkpool.margin._book import apply_fill_to_position, average_entry_ticks, tick_value
+from darkpool.margin._deficits import share_deficits
 
 __all__ = ["AccountBook", "HypotheticalFill", "Position"]
 
@@ -56,6 +57,9 @@ class AccountBook:
         self._balance = np.zeros(16)
         self._negative: set[int] = set()
         """Rows whose cash is below zero (kept with every cash change: the committed balances share them)."""
+        self._cash_version = 0
+        """Counts cash changes: what is derived from every account's cash is current while it is unchanged."""
+        self._shared: tuple[int, dict[Account, int]] | None = None
         self._exact_cost: dict[tuple[int, int], Fraction] = {}
         self.collateral: list[int] = []
         self.realized: list[int] = []
@@ -73,13 +77,21 @@ class AccountBook:
     def balance(self) -> FloatArray:
         return self._balance[: len(self.accounts)]
 
-    def any_negative(self) -> bool:
-        """Whether some account's cash is below zero (a deficit the committed balances share)."""
-        return bool(self._negative)
+    def shared_cash(self) -> dict[Account, int] | None:
+        """Every account's cash less its share of the deficits (:func:`share_deficits`); ``None`` without one.
+
+        Computed once per change of any cash: every commitment's bond check reads it while a deficit lasts."""
+        if not self._negative:
+            return None
+        if self._shared is None or self._shared[0] != self._cash_version:
+            cash = {account: self.cash(row) for account, row in self._rows.items()}
+            self._shared = (self._cash_version, share_deficits(cash))
+        return self._shared[1]
 
     def cash_changed(self, row: int) -> None:
         """Mirror ``row``'s exact cash into the float matrix and the set of rows in deficit."""
         cash = self.cash(row)
+        self._cash_version += 1
         self._balance[row] = float(cash)
         if cash < 0:
             self._negative.add(row)

@@ -434,15 +434,15 @@ class OperatorCore(OperatorState):
     def balance(self, holder: Account) -> BaseUnits:
         """Cash the margin engine books for ``holder`` (collateral + realized - fees), less its share of any
         account's deficit (:func:`~darkpool.margin.share_deficits`), never below zero."""
-        shared = self.margin.shared_cash()
-        return BaseUnits(max(0, self.margin.cash(holder)) if shared is None else shared.get(holder, 0))
+        return self._balance_of(holder, self.margin.shared_cash())
 
     def balances(self) -> dict[Account, BaseUnits]:
         """Every depositor's balance: what a batch commits (adding up to at most the books' total cash)."""
         shared = self.margin.shared_cash()
-        if shared is None:
-            return {a: BaseUnits(max(0, self.margin.cash(a))) for a in self.books.accounts()}
-        return {a: BaseUnits(shared.get(a, 0)) for a in self.books.accounts()}
+        return {a: self._balance_of(a, shared) for a in self.books.accounts()}
+
+    def _balance_of(self, holder: Account, shared: dict[Account, int] | None) -> BaseUnits:
+        return BaseUnits(max(0, self.margin.cash(holder)) if shared is None else shared.get(holder, 0))
 
     def free_balance(self, holder: Account) -> int:
         """Balance not locked as bonds of running rounds."""

@@ -78,3 +78,22 @@ async def test_batch_when_a_gap_move_bankrupts_a_short_at_expiry_then_stays_solv
     world.start()  # replay gives the same committed balances
     assert world.core.balances() == balances
     world.close()
+
+
+def test_shared_cash_when_any_cash_changes_then_recomputed_and_a_deposit_shrinks_the_shared_loss() -> None:
+    from darkpool.domain import Account
+    from darkpool.margin._state import AccountBook
+    from darkpool.operator.instruments import default_instruments
+
+    book = AccountBook(default_instruments(), 10**6)
+    loser, winner, other = Account("0xa1"), Account("0xb2"), Account("0xc3")
+    book.move_collateral(winner, 300)
+    book.move_collateral(other, 100)
+    assert book.shared_cash() is None  # no deficit: balances are the cash itself
+    book.move_collateral(loser, -40)
+    assert book.shared_cash() == {loser: 0, winner: 270, other: 90}
+    assert book.shared_cash() is book.shared_cash()  # read again, not recomputed
+    book.move_collateral(loser, 30)  # the bankrupt account pays in: less to share
+    assert book.shared_cash() == {loser: 0, winner: 292, other: 98}
+    book.move_collateral(loser, 10)
+    assert book.shared_cash() is None

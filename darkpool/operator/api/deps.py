@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
-from commit_reveal import RememberingRecoverer
 from darkpool.domain import Account, account
 from darkpool.errors import Unauthorized
 from darkpool.operator.core import OperatorCore
@@ -129,8 +128,7 @@ def parse_limited(raw: dict[str, Any], expected: type[TypedMessage], request: Re
     except ValueError:
         signer = "unrecoverable"
     else:
-        recoverer = state.core.recoverer
-        if isinstance(recoverer, RememberingRecoverer):  # the round's checks reuse this recovery
-            recoverer.remember(digest, signed.signature, bytes.fromhex(signer[2:]))
+        if state.core.recoverer is not None:  # the round's checks may reuse this recovery
+            state.core.recoverer.remember(digest, signed.signature, bytes.fromhex(signer[2:]))
     state.limiter.take(signer)
     return signed
