@@ -19,7 +19,7 @@ from darkpool.sdk import AsyncDarkPoolClient
 from darkpool.signing import Commitment, SigningDomain, signed_to_wire
 from tests.operator.helpers import ADMIN, NOW, VAULT, fund, identities, settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.attack]
 FAST, ROUTED = "/rounds/1/commitments", "/rounds/01/commitments"
 
 
