@@ -40,6 +40,7 @@ from fhe.split import (
 )
 from fhe.transcript import RoundOutputs
 from tests.conformance.rounds import random_round, rounds
+from tests.environment import ray_already_running
 from tests.fhe.plain import plain_inputs, result_from_outputs
 from tests.fhe.rounds import play
 
@@ -138,7 +139,7 @@ def test_split_when_groups_do_not_divide_the_slots_is_refused() -> None:
 def local_ray() -> Iterator[None]:
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
-        pytest.skip("a Ray of this process is already running")
+        ray_already_running()
     root = str(Path(__file__).resolve().parents[2])
     # Workers import this checkout's packages, not whichever one is installed.
     saved = os.environ.get("PYTHONPATH")

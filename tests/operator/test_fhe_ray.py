@@ -23,6 +23,7 @@ import pytest
 
 from darkpool.domain import Side
 from darkpool.errors import DarkPoolError
+from tests.environment import ray_already_running
 from tests.operator.fhe_helpers import BAND_LOW, REFERENCE, FheWorld, fhe_world, fund_institutions, open_fhe_round
 
 pytestmark = [pytest.mark.fhe, pytest.mark.xdist_group("ray")]
@@ -37,7 +38,7 @@ def test_cluster_when_unreachable_then_the_operator_refuses_to_start_with_a_clea
     import ray
 
     if ray.is_initialized():
-        pytest.skip("a Ray of this process is already running")
+        ray_already_running()
     with pytest.raises(ServiceUnavailable, match="cannot reach the Ray cluster"):
         RayFheBackend("http://127.0.0.1:9", "custodian-test-token", None, simulate=True,
                       operator_address="0x" + "11" * 20, ray_address="127.0.0.1:9")
