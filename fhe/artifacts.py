@@ -22,7 +22,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from concrete import fhe
@@ -34,6 +34,7 @@ from fhe.circuit import clearing_function
 from fhe.shape import CircuitId, Shape
 
 __all__ = [
+    "Program",
     "CircuitId",
     "CompiledCircuit",
     "cache_root",
@@ -123,6 +124,25 @@ class CompiledCircuit:
     @property
     def function_name(self) -> str:
         return str(self.server.client_specs.program_info.function_list()[0])
+
+
+class Program(Protocol):
+    """What the custodian and the operator use of a compiled circuit or split module (``fhe.split``)."""
+
+    @property
+    def id(self) -> CircuitId: ...
+    @property
+    def shape(self) -> Shape: ...
+    @property
+    def server(self) -> Any: ...
+    @property
+    def directory(self) -> Path: ...
+    @property
+    def simulate(self) -> bool: ...
+    @property
+    def client_specs(self) -> Any: ...
+    @property
+    def function_name(self) -> str: ...
 
 
 def _quiet(_: str) -> AbstractContextManager[None]:

@@ -42,7 +42,7 @@ from darkpool.errors import (
     WrongRound,
 )
 from fhe.arrays import IntArray
-from fhe.artifacts import CompiledCircuit
+from fhe.artifacts import Program
 from fhe.encoding import SlotMask
 from fhe.log import DecryptionLog
 from fhe.shape import Shape
@@ -86,7 +86,7 @@ class Custodian:
 
     def __init__(
         self,
-        circuit: CompiledCircuit,
+        circuit: Program,
         *,
         key_dir: Path | None = None,
         rng: random.Random | None = None,
@@ -116,6 +116,11 @@ class Custodian:
         """The serialized evaluation keys: public, what the operator gets (empty in simulation)."""
         return self._evaluation_keys
 
+    @property
+    def circuit(self) -> Program:
+        """The circuit (or split module) whose key set this custodian holds."""
+        return self._circuit
+
     def open_round(self, round_id: str) -> RoundMasks:
         """Draw the round's masks ``R`` and return ``Enc(R)`` for the operator (once per round)."""
         self._check_live()
@@ -126,17 +131,20 @@ class Custodian:
             [[self._rng.randrange(4) for _ in range(shape.digits_per_slot)] for _ in range(shape.slots)],
             dtype=np.int64,
         )
-        if self._client is None:
-            ciphertext = save_array(masks)
-        else:
-            encrypted = self._client.encrypt(masks, None, None, None, function_name=self._circuit.function_name)
-            ciphertext = encrypted[0].serialize()
+        ciphertext = self._encrypt_masks(masks)
         self._rounds[round_id] = _RoundState(masks, digest(ciphertext))
         if self._client is not None:
             self.known.add(ciphertext)
         return RoundMasks(
             round_id, self._circuit.id, self.key_id, shape.slots, shape.digits_per_slot, ciphertext
         )
+
+    def _encrypt_masks(self, masks: IntArray) -> bytes:
+        """``Enc(R)`` as the operator receives it (a plain array in simulation)."""
+        if self._client is None:
+            return save_array(masks)
+        encrypted = self._client.encrypt(masks, None, None, None, function_name=self._circuit.function_name)
+        return bytes(encrypted[0].serialize())
 
     def retire(self) -> None:
         """Destroy this key set's secret key (its rounds are all spent): a later leak of the machine
@@ -309,7 +317,8 @@ def _words(data: bytes) -> Words:
     return np.frombuffer(data[: len(data) // 8 * 8], dtype="<u8")
 
 
-def decode_outputs(circuit: CompiledCircuit, round_id: str, values: list[IntArray]) -> RoundOutputs:
+def decode_outputs(circuit: Program, round_id: str,
+                   values: list[IntArray]) -> RoundOutputs:
     """Turn decrypted output digits into a :class:`RoundOutputs`, or refuse garbage."""
     return decode_digits(circuit.shape, round_id, values)
 
@@ -344,7 +353,7 @@ def decode_digits(shape: Shape, round_id: str, values: list[IntArray]) -> RoundO
 
 
 def _load_or_generate_keys(
-    circuit: CompiledCircuit,
+    circuit: Program,
     key_dir: Path,
     progress: Callable[[str], AbstractContextManager[None]] | None,
 ) -> tuple[Any, bytes]:

@@ -9,7 +9,7 @@ decrypt the outputs. Slots are filled in time priority; empty slots stay off (ca
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,14 +19,17 @@ from concrete import fhe
 from darkpool.domain import Round
 from darkpool.errors import CiphertextShapeError, ForeignKey, PolicyViolation, ShapeError, WrongRound
 from fhe.arrays import IntArray
-from fhe.artifacts import CompiledCircuit
+from fhe.artifacts import Program
 from fhe.custodian import load_array, save_array
 from fhe.encoding import MaskedOrder
 from fhe.radix import digits_of
 from fhe.shape import Shape
 from fhe.transcript import DecryptionRequest, RoundMasks, inputs_commitment, transcript_hash
 
-__all__ = ["Operator", "prepare_clear", "rank_order"]
+__all__ = ["Operator", "Runner", "prepare_clear", "rank_order"]
+
+Runner = Callable[[bytes, Sequence[IntArray]], tuple[bytes, ...]]
+"""Evaluate a round: ``Enc(R)`` and the clear arguments (masked digits, caps, rank order) → the outputs."""
 
 
 def rank_order(round_: Round, levels: int) -> list[int]:
@@ -53,12 +56,15 @@ class _OpenRound:
 class Operator:
     """Evaluate rounds with the evaluation keys of one circuit."""
 
-    def __init__(self, circuit: CompiledCircuit, evaluation_keys: bytes, key_id: str) -> None:
+    def __init__(self, circuit: Program, evaluation_keys: bytes, key_id: str, *,
+                 run: Runner | None = None) -> None:
+        """``run`` evaluates elsewhere (a split module's groups and combine); by default the circuit runs here."""
         self._circuit = circuit
         self._key_id = key_id
         self._evaluation_keys: Any = None
-        if not circuit.simulate:
+        if run is None and not circuit.simulate:
             self._evaluation_keys = fhe.EvaluationKeys.deserialize(evaluation_keys)
+        self._runner: Runner = run or self._run
         self._rounds: dict[str, _OpenRound] = {}
 
     @property
@@ -106,14 +112,14 @@ class Operator:
     def evaluate(self, round_id: str, *, salt: bytes | None = None) -> DecryptionRequest:
         """Run the circuit on the round's inputs; return the request for the custodian."""
         state = self._round(round_id)
+        del self._rounds[round_id]  # evaluated or failed, the round's inputs are gone: a retry begins again
         shape = self._circuit.shape
         order = np.zeros((shape.levels, shape.levels), dtype=np.int64)
         for rank, level in enumerate(rank_order(state.round_, shape.levels)):
             order[level, rank] = 1
         clear_args = (state.masked, state.caps, order)
-        outputs = self._run(state.masks.ciphertext, clear_args)
+        outputs = self._runner(state.masks.ciphertext, clear_args)
         commitment = inputs_commitment(salt if salt is not None else secrets.token_bytes(32), *clear_args)
-        del self._rounds[round_id]
         return DecryptionRequest(
             round_id,
             self._circuit.id,

@@ -48,7 +48,7 @@ from fhe.custodian import decode_digits
 from fhe.encoding import MaskedOrder
 from fhe.operator import prepare_clear, rank_order
 from fhe.radix import Tensor, add_digits, concat, digits_of, uniform_lookups
-from fhe.shape import Shape
+from fhe.shape import CircuitId, Shape
 from fhe.transcript import RoundOutputs
 
 __all__ = [
@@ -220,7 +220,7 @@ class SplitCircuit:
     """A compiled split module of one layout: its server artifact, never any key."""
 
     layout: SplitLayout
-    id: str
+    id: CircuitId
     server: Any
     directory: Path
     simulate: bool
@@ -228,6 +228,15 @@ class SplitCircuit:
     @property
     def client_specs(self) -> Any:
         return self.server.client_specs
+
+    @property
+    def shape(self) -> Shape:
+        return self.layout.shape
+
+    @property
+    def function_name(self) -> str:
+        """The function whose outputs are the round's (what the custodian decrypts)."""
+        return COMBINE
 
 
 def compile_split(layout: SplitLayout, *, simulate: bool, cache_dir: Path | None = None) -> SplitCircuit:
@@ -251,7 +260,7 @@ def compile_split(layout: SplitLayout, *, simulate: bool, cache_dir: Path | None
 def load_split(layout: SplitLayout, directory: Path, *, simulate: bool = False) -> SplitCircuit:
     """Load a saved split server artifact (no key material)."""
     server = fhe.Server.load(directory / "server.zip", is_simulated=simulate)
-    return SplitCircuit(layout, directory.parent.name, server, directory, simulate)
+    return SplitCircuit(layout, CircuitId(directory.parent.name), server, directory, simulate)
 
 
 def bootstrap_counts(server: Any, functions: Sequence[str] = (GROUP, COMBINE)) -> dict[str, dict[str, int]]:
@@ -305,11 +314,14 @@ class SplitEvaluator:
 class SplitKeyHolder:
     """The custodian's side for a split module: the secret keys, ``Enc(R)`` per group, decryption."""
 
-    def __init__(self, circuit: SplitCircuit) -> None:
+    def __init__(self, circuit: SplitCircuit, client: Any = None) -> None:
+        """``client``: a ``fhe.Client`` holding the module's keys; by default fresh keys are generated."""
         self.circuit = circuit
-        self._client = fhe.Client(circuit.client_specs, is_simulated=circuit.simulate)
-        if not circuit.simulate:
-            self._client.keygen()
+        if client is None:
+            client = fhe.Client(circuit.client_specs, is_simulated=circuit.simulate)
+            if not circuit.simulate:
+                client.keygen()
+        self._client = client
 
     @property
     def evaluation_keys(self) -> bytes:

@@ -55,6 +55,10 @@ __all__ = ["CustodianCore", "DecryptedRound", "DoubleGrant", "IssuedMask", "LogR
 
 _log = logging.getLogger("darkpool.custodian")
 
+ShapeKey = tuple[int, int, int, int]
+"""A key set's circuit: slots, levels, quantity digits and slot groups (1: the unsplit circuit)."""
+MAX_GROUPS = 16
+
 
 @dataclass(frozen=True)
 class OpenedRound:
@@ -71,6 +75,8 @@ class OpenedRound:
     masks_digest: str
     masks: bytes
     custodian: str
+    groups: int = 1
+    """Slot groups the round is evaluated in (1: unsplit); ``Enc(R)`` holds one ciphertext per group."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,7 @@ class LogRecord:
 
 @dataclass
 class _Round:
-    shape_key: tuple[int, int, int]
+    shape_key: ShapeKey
     epoch: int
     opened: OpenedRound
     operator: Account
@@ -159,7 +165,7 @@ class CustodianCore:
         self.log = DecryptionLog(log_path)
         self.known = fhe.custodian.KnownWords()  # ciphertext words seen, across epochs: replays refused on sight
         self.lock = threading.RLock()
-        self._custodians: dict[tuple[tuple[int, int, int], int], Any] = {}
+        self._custodians: dict[tuple[ShapeKey, int], Any] = {}
         self.epoch_rounds = epoch_rounds
         self.announcements = announcements
         self._rounds: dict[str, _Round] = {}
@@ -177,34 +183,44 @@ class CustodianCore:
         with self.lock:
             self._restore()
 
-    def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
+    def prepare(self, slots: int, levels: int, max_quantity: int, groups: int = 1) -> str:
         """Compile and key a shape for the latest epoch now (from the main thread: concrete traces only there)."""
         with self.lock:
             epoch = max((state.epoch for state in self._rounds.values()), default=0)
-            return str(self._custodian(slots, levels, max_quantity, epoch)._circuit.id)
+            return str(self._custodian(slots, levels, max_quantity, epoch, groups).circuit.id)
 
     def epoch_of(self, round_id: str) -> int:
         """The key epoch of a round: ``(round - 1) // epoch_rounds`` (0 throughout when not rotating)."""
         return (int(round_id) - 1) // self.epoch_rounds if self.epoch_rounds else 0
 
-    def _custodian(self, slots: int, levels: int, max_quantity: int, epoch: int) -> Any:
+    def _custodian(self, slots: int, levels: int, max_quantity: int, epoch: int, groups: int = 1) -> Any:
         from fhe.shape import choose_shape
 
+        if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= MAX_GROUPS:
+            raise ValidationError(f"groups must be in 1..{MAX_GROUPS}, got {groups!r}")
         shape = choose_shape(slots, levels, [max_quantity])
-        return self._custodian_for((shape.slots, shape.levels, shape.quantity_digits), epoch)
+        key = (shape.slots, shape.levels, shape.quantity_digits, min(groups, shape.slots))
+        return self._custodian_for(key, epoch)
 
-    def _custodian_for(self, key: tuple[int, int, int], epoch: int) -> Any:
-        """One key set per circuit shape and epoch, under ``key_dir/<circuit>/epoch-<n>``."""
+    def _custodian_for(self, key: ShapeKey, epoch: int) -> Any:
+        """One key set per circuit (or split module) and epoch, under ``key_dir/<circuit>/epoch-<n>``."""
         from fhe.artifacts import compile_circuit
         from fhe.custodian import Custodian
         from fhe.shape import Shape
+        from fhe.split import SplitLayout, compile_split
+        from fhe.split_roles import SplitCustodian
 
         found = self._custodians.get((key, epoch))
         if found is None:
-            circuit = compile_circuit(Shape(*key), simulate=self.simulate, cache_dir=self.cache_dir)
+            shape, groups = Shape(*key[:3]), key[3]
+            if groups == 1:
+                circuit: Any = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
+            else:  # SplitLayout refuses groups that do not divide the slots
+                circuit = compile_split(SplitLayout(shape, groups), simulate=self.simulate, cache_dir=self.cache_dir)
             circuit_dir = self.key_dir / str(circuit.id)
             check_private_tree(circuit_dir)
-            found = Custodian(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log, known=self.known)
+            holder = Custodian if groups == 1 else SplitCustodian
+            found = holder(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log, known=self.known)
             if circuit_dir.exists():
                 restrict_tree(circuit_dir)  # concrete writes secret.keys with the umask's mode
             self._custodians[(key, epoch)] = found
@@ -220,10 +236,12 @@ class CustodianCore:
                 del self._custodians[(key, epoch)]
                 _log.info("key set retired", extra={"epoch": epoch, "key_id": custodian.key_id})
 
-    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int, operator: str) -> OpenedRound:
+    def open_round(self, round_id: str, slots: int, levels: int, max_quantity: int, operator: str,
+                   groups: int = 1) -> OpenedRound:
         """Draw the round's masks; return ``Enc(R)`` and the shape for the operator.
 
-        ``operator`` is the address whose grants name the round's slot owners. Opening the same
+        ``operator`` is the address whose grants name the round's slot owners. ``groups`` > 1 runs the
+        round as a split module of at most that many slot groups (evaluated in parallel, e.g. on Ray). Opening the same
         round again with the same shape and operator returns the same ``Enc(R)`` (an operator that
         crashed before journaling the round gets it back); anything else is refused.
         """
@@ -233,9 +251,11 @@ class CustodianCore:
                 # A restarted custodian keeps no round in memory but its log: a logged round is spent.
                 raise ReplayedDecryption(f"round {round_id} is in the decryption log: it cannot be opened again")
             epoch = self.epoch_of(round_id)
-            custodian = self._custodian(slots, levels, max_quantity, epoch)
-            shape = custodian._circuit.shape
-            key = (shape.slots, shape.levels, shape.quantity_digits)
+            custodian = self._custodian(slots, levels, max_quantity, epoch, groups)
+            circuit = custodian.circuit
+            shape = circuit.shape
+            split = getattr(circuit, "layout", None)
+            key = (shape.slots, shape.levels, shape.quantity_digits, 1 if split is None else split.groups)
             known = self._rounds.get(round_id)
             if known is not None:
                 if known.shape_key != key or known.operator != grantor:
@@ -244,7 +264,7 @@ class CustodianCore:
             masks = custodian.open_round(round_id)
             opened = OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
                                  shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
-                                 bytes(masks.ciphertext), self.address)
+                                 bytes(masks.ciphertext), self.address, key[3])
             state = _Round(key, epoch, opened, grantor)
             self.store.save_masks(round_id, opened.masks)
             self._save(state)
@@ -256,7 +276,7 @@ class CustodianCore:
         """Return the public evaluation keys of a circuit's key set ``key_id`` (default: the latest epoch's)."""
         with self.lock:
             found = sorted(((epoch, custodian) for (_, epoch), custodian in self._custodians.items()
-                            if str(custodian._circuit.id) == circuit_id
+                            if str(custodian.circuit.id) == circuit_id
                             and (key_id is None or custodian.key_id == key_id)), key=lambda pair: pair[0])
             if not found:
                 raise NotFound(f"no live key set {key_id or ''} of circuit {circuit_id} at this custodian")
@@ -403,15 +423,15 @@ class CustodianCore:
             epoch_dir = self.key_dir / str(record.opened["circuit_id"]) / f"epoch-{record.epoch}"
             secret = epoch_dir / "keyset" / "secret.keys"
             if self.simulate or secret.exists() or not (decrypted or record.aborted):
-                custodian = self._custodian_for(record.shape_key, record.epoch)
+                custodian = self._custodian_for(_shape_key(record.shape_key), record.epoch)
                 custodian.restore_round(record.round_id, record.mask_digits, ciphertext, set(record.issued),
                                         decrypted or bool(record.aborted))
             # else: a spent round of a retired key set; nothing of it needs the (destroyed) secret key
             opened = OpenedRound(**{**record.opened, "masks": ciphertext})
             grants = {slot: signed_from_wire(wire, SlotGrant) for slot, wire in record.grants.items()}
             digits = {slot: bytes(record.mask_digits[slot]) for slot in record.issued}
-            self._rounds[record.round_id] = _Round(record.shape_key, record.epoch, opened, account(record.operator),
-                                                   grants, digits, decrypted, record.aborted)
+            self._rounds[record.round_id] = _Round(_shape_key(record.shape_key), record.epoch, opened,
+                                                   account(record.operator), grants, digits, decrypted, record.aborted)
         self._retire_spent_epochs()
 
     def void_rounds(self) -> int:
@@ -465,3 +485,9 @@ class CustodianCore:
         """Return the decryption log, oldest first."""
         return [LogRecord(e.sequence, e.round_id, e.transcript_hash, e.outputs, e.previous, e.hash)
                 for e in self.log.entries]
+
+
+def _shape_key(stored: tuple[int, ...]) -> ShapeKey:
+    """A stored round's circuit key (records written before split rounds name no groups: 1)."""
+    slots, levels, digits, *groups = stored
+    return slots, levels, digits, groups[0] if groups else 1

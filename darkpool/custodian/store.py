@@ -26,7 +26,8 @@ class RoundRecord:
     """What the custodian must not forget about a round."""
 
     round_id: str
-    shape_key: tuple[int, int, int]
+    shape_key: tuple[int, ...]
+    """Slots, levels, quantity digits and slot groups (records of before split rounds have no groups)."""
     operator: str
     opened: dict[str, Any]
     """The public :class:`~darkpool.custodian.core.OpenedRound` fields but ``masks`` (Enc(R), its own file)."""

@@ -1,9 +1,8 @@
 """The operator's journal events: one frozen dataclass per kind, encoded and decoded here only.
 
-An event is a *decision* the operator has checked: appliers (:mod:`darkpool.operator.apply`)
-take it and cannot fail, live and on replay alike. Every payload carries the journal format
-``v``; a journal of another format is refused on replay with "journal format N, expected M"
-(format 1, the untyped journal of the first release, has no ``v``).
+An event is a *decision* the operator has checked: appliers (:mod:`darkpool.operator.apply`) take it and
+cannot fail, live and on replay alike. Every payload carries the journal format ``v``; a journal of another
+format is refused on replay with "journal format N, expected M" (format 1, the first release's, has no ``v``).
 Times (``at``) are the operator's clock when it accepted the request, never read again on replay.
 Bytes travel as ``0x`` hex; signed messages that auditors check travel in their wire form
 (``wire``, canonical JSON text), which appliers never parse.
@@ -52,8 +51,7 @@ __all__ = [
     "SealPosted",
     "SlotReserved",
     "WithdrawalRequested",
-    "decode",
-    "encode",
+    "decode", "encode",
 ]
 
 JOURNAL_FORMAT = 3
@@ -108,6 +106,8 @@ class FheRoundInfo:
     masks_digest: str
     custodian: str = ""
     """The address that signs the custodian's mask deliveries (empty in journals written before it)."""
+    groups: int = 1
+    """Slot groups of a split round (1: the unsplit circuit; journals written before split rounds)."""
 
 
 @dataclass(frozen=True, slots=True)

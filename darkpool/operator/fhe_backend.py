@@ -35,7 +35,7 @@ class CustodianFheBackend:
 
     def __init__(self, custodian_url: str, token: str, cache_dir: str | None, *, simulate: bool = False,
                  max_quantity: int = 255, data_dir: str | Path = ".", operator_address: str,
-                 verifiers: tuple[str, ...] = (), verifier_token: str = "",
+                 verifiers: tuple[str, ...] = (), verifier_token: str = "", groups: int = 1,
                  transport: httpx.BaseTransport | None = None,
                  verifier_transport: httpx.BaseTransport | None = None) -> None:
         self.http = httpx.Client(base_url=custodian_url, headers={"Authorization": f"Bearer {token}"},
@@ -48,25 +48,46 @@ class CustodianFheBackend:
         self.verifiers = verifiers
         self.verifier_token = verifier_token
         self._verifier_transport = verifier_transport
+        self.groups = groups
+        """Split each round into at most this many slot groups (1: the unsplit circuit)."""
         self._operators: dict[tuple[str, str], Any] = {}
-        self._circuits: dict[tuple[int, int, int], Any] = {}
+        self._circuits: dict[tuple[int, int, int, int], Any] = {}
         self._lock = threading.Lock()
 
     def prepare(self, slots: int, levels: int) -> None:
-        """Compile (or load) the circuit of a round shape now, from the calling (main) thread."""
-        from fhe.artifacts import compile_circuit
+        """Compile (or load) the circuit (or split module) of a round shape now, from the main thread."""
         from fhe.shape import choose_shape
 
         shape = choose_shape(slots, levels, [self.max_quantity])
-        self._circuits[(shape.slots, shape.levels, shape.quantity_digits)] = compile_circuit(
-            shape, simulate=self.simulate, cache_dir=self.cache_dir)
+        self._circuit((shape.slots, shape.levels, shape.quantity_digits, min(self.groups, shape.slots)))
 
-    def bootstraps(self, slots: int, levels: int, quantity_digits: int) -> int | None:
-        """Programmable bootstraps in one evaluation of a circuit shape (None for a shape not loaded here)."""
-        circuit = self._circuits.get((slots, levels, quantity_digits))
+    def _circuit(self, key: tuple[int, int, int, int]) -> Any:
+        """The compiled circuit (groups 1) or split module of a shape; concrete traces only on the main thread,
+        so a shape not prepared is compiled here on first use (prefer :meth:`prepare`)."""
+        from fhe.artifacts import compile_circuit
+        from fhe.shape import Shape
+        from fhe.split import SplitLayout, compile_split
+
+        found = self._circuits.get(key)
+        if found is None:
+            shape = Shape(*key[:3])
+            found = self._circuits[key] = (
+                compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir) if key[3] == 1 else
+                compile_split(SplitLayout(shape, key[3]), simulate=self.simulate, cache_dir=self.cache_dir))
+        return found
+
+    def bootstraps(self, slots: int, levels: int, quantity_digits: int, groups: int = 1) -> int | None:
+        """Programmable bootstraps in one evaluation of a round (None for a shape not loaded here); a split
+        round's are its groups' and its combine's."""
+        from fhe.split import COMBINE, GROUP
+
+        circuit = self._circuits.get((slots, levels, quantity_digits, groups))
         if circuit is None:
             return None
-        return int(circuit.server.programmable_bootstrap_count(circuit.function_name))
+        if groups == 1:
+            return int(circuit.server.programmable_bootstrap_count(circuit.function_name))
+        count = circuit.server.programmable_bootstrap_count
+        return int(groups * count(GROUP) + count(COMBINE))
 
     def _masks_path(self, round_id: int) -> Path:
         return self.data_dir / f"fhe-round-{round_id}.masks"
@@ -75,7 +96,8 @@ class CustodianFheBackend:
         info = raise_for_error(self.http.post("/rounds", json={"round_id": round_id, "slots": slots,
                                                                "levels": levels,
                                                                "max_quantity": self.max_quantity,
-                                                               "operator": self.operator_address}))
+                                                               "operator": self.operator_address,
+                                                               "groups": self.groups}))
         masks = base64.b64decode(info.pop("masks"))
         from fhe.transcript import digest
 
@@ -86,18 +108,13 @@ class CustodianFheBackend:
         return dict(info)
 
     def _operator(self, info: dict[str, Any]) -> Any:
-        from fhe.artifacts import compile_circuit
         from fhe.operator import Operator
-        from fhe.shape import Shape
 
         with self._lock:
             found = self._operators.get((info["circuit_id"], info["key_id"]))
             if found is None:
-                key = (info["slots"], info["levels"], info["quantity_digits"])
-                circuit = self._circuits.get(key)
-                if circuit is None:  # concrete traces only on the main thread: prefer prepare()
-                    circuit = self._circuits[key] = compile_circuit(Shape(*key), simulate=self.simulate,
-                                                                    cache_dir=self.cache_dir)
+                groups = info.get("groups", 1)
+                circuit = self._circuit((info["slots"], info["levels"], info["quantity_digits"], groups))
                 if str(circuit.id) != info["circuit_id"]:
                     raise ForeignKey(f"custodian's circuit {info['circuit_id']} is not ours ({circuit.id})")
                 keys = b"" if self.simulate else raise_for_bytes(
@@ -105,9 +122,16 @@ class CustodianFheBackend:
                 # A new epoch's key set replaces the circuit's previous one (evaluation keys are large).
                 for stale in [k for k in self._operators if k[0] == info["circuit_id"]]:
                     del self._operators[stale]
-                found = self._operators[(info["circuit_id"], info["key_id"])] = Operator(circuit, keys,
-                                                                                         info["key_id"])
+                found = self._operators[(info["circuit_id"], info["key_id"])] = (
+                Operator(circuit, keys, info["key_id"]) if groups == 1 else
+                self._split_operator(circuit, keys, info["key_id"]))
             return found
+
+    def _split_operator(self, circuit: Any, keys: bytes, key_id: str) -> Any:
+        """The operator of a split module: its groups and combine evaluated in this process."""
+        from fhe.split_roles import split_operator
+
+        return split_operator(circuit, keys, key_id)
 
     def clear(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], instrument: str,
               reference_ticks: int, band_low_ticks: int, levels: int) -> dict[str, Any]:
@@ -144,6 +168,7 @@ class CustodianFheBackend:
                 "circuit_levels": info["levels"], "quantity_digits": info["quantity_digits"],
                 "digits_per_slot": info["digits_per_slot"], "max_quantity": info["max_quantity"],
                 "masks_digest": info["masks_digest"], "masks": base64.b64encode(masks).decode(),
+                "groups": info.get("groups", 1),
                 "salt": "0x" + salt.hex(),
                 "openings": [{"slot": slot, "order": given.order, "masked_digits": "0x" + bytes(given.digits).hex(),
                               "digits_salt": "0x" + given.salt.hex(), "cap": given.cap}

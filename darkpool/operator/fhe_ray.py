@@ -96,6 +96,7 @@ class RayFheBackend(CustodianFheBackend):
         self._ray = ray
         self._task = ray.remote(num_cpus=1, max_retries=attempts, retry_exceptions=False)(evaluate_round)
         self._timeout_s = timeout_s
+        self._attempts = attempts
         self._key_refs: dict[str, tuple[str, Any]] = {}
 
     def _keys_ref(self, info: dict[str, Any]) -> Any:
@@ -109,11 +110,29 @@ class RayFheBackend(CustodianFheBackend):
                 known = self._key_refs[circuit_id] = (key_id, self._ray.put(keys))
             return known[1]
 
+    def _split_operator(self, circuit: Any, keys: bytes, key_id: str) -> Any:
+        """The operator of a split module whose groups and combine are Ray tasks (keys put once per epoch)."""
+        from darkpool.operator.fhe_split_ray import RaySplitEvaluator
+        from fhe.split_roles import split_operator
+
+        evaluator = RaySplitEvaluator(circuit, keys, key_id, cache_dir=self.cache_dir, timeout_s=self._timeout_s,
+                                      attempts=self._attempts)
+        return split_operator(circuit, keys, key_id,
+                              evaluate=lambda *inputs: evaluator.evaluate(*inputs).outputs)
+
     def evaluate(self, round_id: int, info: dict[str, Any], orders: dict[int, SlotInput], reference_ticks: int,
                  band_low_ticks: int, levels: int, salt: bytes) -> Any:
-        """The operator's evaluation, as a Ray task: a ``fhe.transcript.DecryptionRequest``."""
+        """The operator's evaluation, as a Ray task (a split round: its groups, then its combine, as tasks):
+        a ``fhe.transcript.DecryptionRequest``."""
         from fhe.artifacts import CircuitId
         from fhe.transcript import DecryptionRequest
+
+        if info.get("groups", 1) > 1:
+            try:
+                return super().evaluate(round_id, info, orders, reference_ticks, band_low_ticks, levels, salt)
+            except (self._ray.exceptions.RayError, TimeoutError) as error:
+                raise ServiceUnavailable(f"the Ray evaluation of split round {round_id} failed: "
+                                         f"{type(error).__name__}: {str(error)[:300]}") from error
 
         job = {"round_id": round_id, "circuit_id": info["circuit_id"], "key_id": info["key_id"],
                "shape": (info["slots"], info["levels"], info["quantity_digits"]),

@@ -9,6 +9,7 @@ server artifact and the keys once and keeps them for later rounds of the same ke
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +77,8 @@ class RaySplitEvaluator:
     """Evaluate split rounds of one module and key set on the Ray this process is connected to."""
 
     def __init__(self, circuit: SplitCircuit, evaluation_keys: bytes, key_id: str, *,
-                 cache_dir: Path | None = None, timeout_s: float = 3600.0) -> None:
+                 cache_dir: Path | None = None, timeout_s: float = 3600.0, attempts: int = 3) -> None:
+        """``attempts``: how many times Ray runs a task again whose worker died (never on an exception)."""
         import ray
 
         if not ray.is_initialized():
@@ -88,8 +90,9 @@ class RaySplitEvaluator:
                      "cache_dir": str(cache_dir) if cache_dir else None}
         self._layout = layout
         self._keys = [ray.put(evaluation_keys)]  # once per key set: every task shares the reference
-        self._group: Any = ray.remote(num_cpus=1, num_returns=2)(group_task)
-        self._combine: Any = ray.remote(num_cpus=1)(combine_task)
+        self._group: Any = ray.remote(num_cpus=1, num_returns=2, max_retries=attempts,
+                                      retry_exceptions=False)(group_task)
+        self._combine: Any = ray.remote(num_cpus=1, max_retries=attempts, retry_exceptions=False)(combine_task)
         self._timeout_s = timeout_s
 
     def evaluate(self, masks: Sequence[bytes], masked: IntArray, caps: IntArray, order: IntArray) -> SplitRun:
@@ -99,8 +102,14 @@ class RaySplitEvaluator:
             raise ShapeError(f"expected Enc(R) of {layout.groups} groups, got {len(masks)}")
         submitted = [self.submit_group(g, group_masks, masked, caps) for g, group_masks in enumerate(masks)]
         outputs = self.submit_combine([part for part, _ in submitted], order)
-        done = self._ray.get(outputs, timeout=self._timeout_s)
-        workers = self._ray.get([worker for _, worker in submitted], timeout=self._timeout_s)
+        try:
+            done = self._ray.get(outputs, timeout=self._timeout_s)
+            workers = self._ray.get([worker for _, worker in submitted], timeout=self._timeout_s)
+        except (self._ray.exceptions.RayError, TimeoutError):
+            for ref in (outputs, *(part for part, _ in submitted)):
+                with contextlib.suppress(Exception):  # best effort: a task may be gone with its worker
+                    self._ray.cancel(ref, force=True)
+            raise
         return SplitRun(tuple(done), tuple(workers))
 
     def submit_group(self, group: int, masks: bytes, masked: IntArray, caps: IntArray) -> tuple[Any, Any]:

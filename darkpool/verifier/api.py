@@ -77,6 +77,7 @@ class EvaluateRequest(Strict):
     masks: str = Field(description="Enc(R), base64")
     salt: str = Field(pattern=HEX, min_length=66, max_length=66, description="the operator's inputs salt")
     openings: list[SlotOpeningBody] = Field(max_length=4096)
+    groups: int = Field(default=1, ge=1, le=16, description="slot groups of a split round (1: unsplit)")
 
 
 class EvaluationView(BaseModel):
@@ -123,7 +124,7 @@ def evaluate(round_id: int, body: EvaluateRequest, core: Core, _: OperatorOnly) 
     out = core.evaluate(RoundToVerify(
         round_id, body.instrument, body.reference_ticks, body.band_low_ticks, body.levels, body.circuit_id,
         body.key_id, body.slots, body.circuit_levels, body.quantity_digits, body.digits_per_slot,
-        body.max_quantity, body.masks_digest, masks, bytes.fromhex(body.salt[2:]), openings))
+        body.max_quantity, body.masks_digest, masks, bytes.fromhex(body.salt[2:]), openings, body.groups))
     return EvaluationView(round_id=out.round_id, inputs_commitment=out.inputs_commitment,
                           outputs=[base64.b64encode(o).decode() for o in out.outputs],
                           attestation=SignedEnvelope(**signed_to_wire(out.attestation)))
@@ -172,8 +173,8 @@ def create_verifier_app(settings: VerifierSettings) -> FastAPI:
     core = VerifierCore(SigningDomain(settings.chain_id, settings.vault), load_or_create_key(key_dir / "verifier.key"),
                         Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate,
                         _key_fetcher(settings))
-    for slots, levels, max_quantity in parse_shapes(settings.shapes):
-        core.prepare(slots, levels, max_quantity)
+    for slots, levels, max_quantity, *groups in parse_shapes(settings.shapes):
+        core.prepare(slots, levels, max_quantity, *groups[:1])
     app = FastAPI(title="darkpool verifier", version="1", responses=ERROR_RESPONSES,
                   description="Independent re-evaluation of FHE rounds, signed; evaluation keys only, never masks.")
     app.state.core = core

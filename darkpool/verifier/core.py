@@ -66,6 +66,8 @@ class RoundToVerify:
     masks: bytes
     salt: bytes
     openings: tuple[SlotOpening, ...]
+    groups: int = 1
+    """Slot groups of a split round (1: the unsplit circuit): the verifier evaluates the same split."""
 
 
 @dataclass(frozen=True)
@@ -93,26 +95,29 @@ class VerifierCore:
         self.address = Account(address_of(signing_key))
         self._signing_key = signing_key
         self._fetch_keys = fetch_keys
-        self._circuits: dict[tuple[int, int, int], Any] = {}
+        self._circuits: dict[tuple[int, int, int, int], Any] = {}
         self._keys: dict[tuple[str, str], bytes] = {}
         self.lock = threading.Lock()
 
-    def prepare(self, slots: int, levels: int, max_quantity: int) -> str:
-        """Compile (or load) a shape's circuit now, on the calling (main) thread."""
+    def prepare(self, slots: int, levels: int, max_quantity: int, groups: int = 1) -> str:
+        """Compile (or load) a shape's circuit (or split module) now, on the calling (main) thread."""
         from fhe.shape import choose_shape
 
         shape = choose_shape(slots, levels, [max_quantity])
-        return str(self._circuit(shape.slots, shape.levels, shape.quantity_digits).id)
+        return str(self._circuit(shape.slots, shape.levels, shape.quantity_digits, min(groups, shape.slots)).id)
 
-    def _circuit(self, slots: int, levels: int, quantity_digits: int) -> Any:
+    def _circuit(self, slots: int, levels: int, quantity_digits: int, groups: int = 1) -> Any:
         from fhe.artifacts import compile_circuit
         from fhe.shape import Shape
+        from fhe.split import SplitLayout, compile_split
 
-        key = (slots, levels, quantity_digits)
+        key = (slots, levels, quantity_digits, groups)
         found = self._circuits.get(key)
         if found is None:
-            found = self._circuits[key] = compile_circuit(Shape(*key), simulate=self.simulate,
-                                                          cache_dir=self.cache_dir)
+            shape = Shape(slots, levels, quantity_digits)
+            found = self._circuits[key] = (
+                compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir) if groups == 1 else
+                compile_split(SplitLayout(shape, groups), simulate=self.simulate, cache_dir=self.cache_dir))
         return found
 
     def check_openings(self, round_: RoundToVerify) -> list[tuple[int, bytes, int]]:
@@ -156,6 +161,7 @@ class VerifierCore:
         from fhe.artifacts import CircuitId
         from fhe.encoding import MaskedOrder
         from fhe.operator import Operator
+        from fhe.split_roles import split_operator
         from fhe.transcript import RoundMasks, digest
 
         if len(round_.salt) != 32:
@@ -164,10 +170,12 @@ class VerifierCore:
         if digest(round_.masks) != round_.masks_digest:
             raise ForeignKey("Enc(R) does not match the round's announced masks digest")
         with self.lock:
-            circuit = self._circuit(round_.slots, round_.circuit_levels, round_.quantity_digits)
+            circuit = self._circuit(round_.slots, round_.circuit_levels, round_.quantity_digits, round_.groups)
             if str(circuit.id) != round_.circuit_id:
                 raise ForeignKey(f"round names circuit {round_.circuit_id}, its shape compiles to {circuit.id}")
-            operator = Operator(circuit, self._evaluation_keys(round_.circuit_id, round_.key_id), round_.key_id)
+            keys = self._evaluation_keys(round_.circuit_id, round_.key_id)
+            operator = (Operator(circuit, keys, round_.key_id) if round_.groups == 1 else
+                        split_operator(circuit, keys, round_.key_id))
             rid = str(round_.round_id)
             masks = RoundMasks(rid, CircuitId(round_.circuit_id), round_.key_id, round_.slots,
                                round_.digits_per_slot, round_.masks)

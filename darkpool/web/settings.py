@@ -108,6 +108,9 @@ class OperatorSettings(BaseSettings):
     fhe_max_quantity: int = 255
     fhe_shapes: str = ""
     """Round shapes ``SLOTSxLEVELS`` (comma separated) to compile at start-up, e.g. ``4x4,8x8``."""
+    fhe_split_groups: int = Field(default=1, ge=1, le=16)
+    """Evaluate each FHE round in at most this many slot groups (a split module: the groups in parallel, on Ray
+    workers with ``fhe_backend = ray``, then their combine); 1: the unsplit circuit."""
     fhe_backend: str = Field(default="local", pattern="^(local|ray)$")
     """Where the operator evaluates FHE rounds: ``local`` (in the operator's process) or ``ray``."""
     ray_address: str | None = None
@@ -164,7 +167,7 @@ class CustodianSettings(BaseSettings):
     cache_dir: str | None = None
     simulate: bool = False
     shapes: str = ""
-    """Round shapes ``SLOTSxLEVELSxMAXLOTS`` (comma separated) to compile and key at start-up."""
+    """Round shapes ``SLOTSxLEVELSxMAXLOTS[xGROUPS]`` (comma separated) to compile and key at start-up."""
     verifiers: str = ""
     """Addresses (comma separated) of the verifiers whose signed re-evaluations the custodian accepts."""
     verifier_quorum: int = Field(default=1, ge=0)

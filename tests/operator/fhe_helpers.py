@@ -75,17 +75,18 @@ class FheWorld:
 @contextmanager
 def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock: Callable[[], int] | None = None,
               mark_max_age_s: int = 10**6, custodian: dict[str, Any] | None = None,
-              operator: dict[str, Any] | None = None) -> Iterator[FheWorld]:
+              operator: dict[str, Any] | None = None, groups: int = 1) -> Iterator[FheWorld]:
+    """``groups`` > 1: every round is split into that many slot groups (custodian, verifier and operator)."""
     cache = tmp_path.parent / "fhe-cache"
+    shape = f"4x4x{max_quantity}" + (f"x{groups}" if groups > 1 else "")
     c_port, o_port = free_port(), free_port()
     verifier_app = create_verifier_app(VerifierSettings(
         vault=VAULT, operator_token=VERIFIER_TOKEN, custodian_url=f"http://127.0.0.1:{c_port}",
-        key_dir=str(tmp_path / "verifier-keys"), cache_dir=str(cache), simulate=simulate,
-        shapes=f"4x4x{max_quantity}"))
+        key_dir=str(tmp_path / "verifier-keys"), cache_dir=str(cache), simulate=simulate, shapes=shape))
     custodian_settings = CustodianSettings(vault=VAULT, operator_token=CUSTODIAN_TOKEN,
                                            log=str(tmp_path / "custodian-log.jsonl"),
                                            key_dir=str(tmp_path / "custodian-keys"), cache_dir=str(cache),
-                                           simulate=simulate, shapes=f"4x4x{max_quantity}",
+                                           simulate=simulate, shapes=shape,
                                            verifiers=verifier_app.state.core.address,
                                            operator_url=f"http://127.0.0.1:{o_port}", **(custodian or {}))
     with ExitStack() as stack:
@@ -99,7 +100,8 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                     custodian_token=CUSTODIAN_TOKEN, fhe_cache_dir=str(cache),
                                     fhe_simulate=simulate, fhe_max_quantity=max_quantity,
                                     data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4",
-                                    verifier_urls=v_server.url, verifier_token=VERIFIER_TOKEN, **(operator or {}))
+                                    verifier_urls=v_server.url, verifier_token=VERIFIER_TOKEN,
+                                    fhe_split_groups=groups, **(operator or {}))
         app = create_operator_app(settings, clock=clock)
         operator_recorder = Recorder(app)
         o_server = stack.enter_context(ServerThread(operator_recorder, port=o_port))  # type: ignore[arg-type]

@@ -131,3 +131,47 @@ def test_worker_when_killed_mid_round_then_ray_retries_and_the_round_clears_once
         assert refused == ["wrong_phase"], refused
         assert results[rid]["result"]["volume_lots"] == 47, results[rid]
         assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]
+
+
+def test_split_round_when_cleared_on_ray_then_groups_and_combine_run_as_tasks_and_clear_as_unsplit(
+        tmp_path: Path, ray_cluster: None) -> None:
+    with fhe_world(tmp_path, simulate=True, groups=2, operator={"fhe_backend": "ray"}) as world:
+        fund_institutions(world)
+        rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
+        backend = world.operator_app.state.core.fhe_backend
+        results = _clear_all(world, [rid])
+        assert results[rid]["result"]["volume_lots"] == 47, results[rid]
+        assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]
+        (operator,) = backend._operators.values()  # the split operator the backend built
+        assert operator.shape.slots == 4 and "-g2-" in str(operator._circuit.id)
+
+
+def _split_task_pids() -> list[int]:
+    found = subprocess.run(["pgrep", "-f", "ray::group_task|ray::combine_task"], capture_output=True, text=True,
+                           check=False)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def test_worker_when_killed_mid_split_round_then_ray_retries_its_task_and_the_round_clears_once(
+        tmp_path: Path, ray_cluster: None) -> None:
+    # Real encryption, so a group's evaluation lasts long enough to be killed in the middle of it.
+    with fhe_world(tmp_path, simulate=False, groups=2, operator={"fhe_backend": "ray"}) as world:
+        fund_institutions(world)
+        rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
+        killed: list[int] = []
+
+        def kill_one_split_task() -> None:
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline and not killed:
+                for pid in _split_task_pids()[:1]:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                time.sleep(0.05)
+
+        killer = threading.Thread(target=kill_one_split_task)
+        killer.start()
+        results = _clear_all(world, [rid])
+        killer.join(timeout=10)
+        assert killed, "no Ray worker was evaluating a slot group or the combine"
+        assert results[rid]["result"]["volume_lots"] == 47, results[rid]
+        assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]

@@ -30,8 +30,8 @@ def create_custodian_app(settings: CustodianSettings, *, clock: Callable[[], int
                          verifiers=settings.verifier_addresses(), verifier_quorum=settings.verifier_quorum,
                          halt_after_void_rounds=settings.halt_after_void_rounds, epoch_rounds=settings.epoch_rounds,
                          announcements=AnnouncedRounds(settings.operator_url) if settings.operator_url else None)
-    for slots, levels, max_quantity in parse_shapes(settings.shapes):
-        core.prepare(slots, levels, max_quantity)
+    for slots, levels, max_quantity, *groups in parse_shapes(settings.shapes):
+        core.prepare(slots, levels, max_quantity, *groups[:1])
     app = FastAPI(title="darkpool key custodian", version="1", responses=ERROR_RESPONSES,
                   description="Per-round masks, Enc(R), decryption of declared round outputs once, its log.")
     app.state.core = core

@@ -31,7 +31,8 @@ router = APIRouter(prefix="/rounds", tags=["rounds"])
 @router.post("")
 def open_round(body: OpenRoundRequest, core: Core, _: OperatorOnly) -> OpenedRoundView:
     """Draw a round's masks and return Enc(R) (base64) with the circuit shape (operator only)."""
-    opened = core.open_round(str(body.round_id), body.slots, body.levels, body.max_quantity, body.operator)
+    opened = core.open_round(str(body.round_id), body.slots, body.levels, body.max_quantity, body.operator,
+                             body.groups)
     return OpenedRoundView(**{**asdict(opened), "masks": base64.b64encode(opened.masks).decode()})
 
 

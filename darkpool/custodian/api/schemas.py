@@ -27,6 +27,8 @@ class OpenRoundRequest(Strict):
     levels: int = Field(ge=1)
     max_quantity: int = Field(ge=1)
     operator: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$", description="the address whose grants name slot owners")
+    groups: int = Field(default=1, ge=1, le=16, description="evaluate the round in at most this many slot groups "
+                        "(a split module: Enc(R) is one ciphertext per group); 1: the unsplit circuit")
 
 
 class OpenedRoundView(BaseModel):
@@ -43,6 +45,7 @@ class OpenedRoundView(BaseModel):
     masks_digest: str
     masks: str
     custodian: str
+    groups: int = 1
 
 
 class MaskRequestBody(Strict):

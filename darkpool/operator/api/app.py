@@ -62,7 +62,7 @@ def _fhe_backend(settings: OperatorSettings) -> Any:
                             simulate=settings.fhe_simulate, max_quantity=settings.fhe_max_quantity,
                             data_dir=settings.data_dir, operator_address=address_of(_operator_key(settings)),
                             verifiers=settings.verifier_url_list(), verifier_token=settings.verifier_token or "",
-                            **options)
+                            groups=settings.fhe_split_groups, **options)
     for slots, levels, *_ in parse_shapes(settings.fhe_shapes):
         backend.prepare(slots, levels)
     return backend

@@ -174,7 +174,8 @@ async def clear(round_id: int, core: Core, _: Admin, request: Request) -> ClearR
         appended = await run_in_threadpool(rounds_fhe.clear_fhe_round, core, round_id)
         metrics.fhe_evaluation_seconds.observe(time.perf_counter() - start)
         counted = getattr(core.fhe_backend, "bootstraps", None)  # a backend may not know its circuit's cost
-        bootstraps = counted(state.info.slots, state.info.levels, state.info.quantity_digits) if counted else None
+        bootstraps = (counted(state.info.slots, state.info.levels, state.info.quantity_digits, state.info.groups)
+                      if counted else None)
         if bootstraps is not None:
             metrics.fhe_round_bootstraps.observe(bootstraps)
     else:
