@@ -5,10 +5,10 @@ account's PnL in core scenario ``s`` is ``positions @ core_pnl`` over that under
 instruments; in extended scenario ``e`` it is ``min(positions, 0) @ extended_pnl`` (short option
 legs only). The scenario loss is the sum over underlyings of each one's worst loss (never below
 zero), less the credits of correlated underlyings when the config sets correlations
-(:mod:`darkpool.margin._offsets`); initial margin adds ``|positions| @ floor``; maintenance is the configured fraction of
-initial, rounded up. Equity is the integer balance plus each position's unrealized PnL rounded
-down. All results are integers held in float64, so the vectorized and loop versions agree
-exactly.
+(:mod:`darkpool.margin._offsets`); initial margin adds ``|positions| @ floor``; maintenance is
+the configured fraction of initial, rounded up. Equity is the integer balance plus each
+position's unrealized PnL rounded down. All results are integers held in float64, so the
+vectorized and loop versions agree exactly.
 """
 
 from __future__ import annotations
