@@ -1,0 +1,271 @@
+"""Cross-underlying offsets: correlated underlyings share margin, conservatively, the same in both engines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pydantic
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from darkpool.domain import Instrument, InstrumentKind, Lots, OptionRight, Side, Ticks
+from darkpool.errors import MarginError
+from darkpool.margin import (
+    MarginConfig,
+    MarginEngine,
+    engine_from_snapshot,
+    margin_snapshot,
+    parse_correlations,
+    portfolio_margin,
+    portfolio_margin_loop,
+)
+from darkpool.margin._black_scholes import FloatArray
+from darkpool.operator.instruments import default_instruments
+from darkpool.web.settings import OperatorSettings
+
+from .helpers import INSTRUMENTS, T0, VOLS, engine, mark_ticks, trade
+from .test_caps import A, assert_exact_cap
+from .test_portfolio import initial_margin
+
+SOL = (
+    Instrument("SOL-PERP", InstrumentKind.PERPETUAL, "SOL", tick_size=0.01, lot_size=0.01),
+    Instrument("SOL-30D-150-P", InstrumentKind.OPTION, "SOL", 0.01, 0.01, expiry=T0 + 30 * 86_400,
+               strike_ticks=Ticks(15_000), right=OptionRight.PUT),
+)
+THREE = INSTRUMENTS + SOL
+N = len(THREE)
+
+
+def correlated(*pairs: tuple[str, str, float]) -> MarginConfig:
+    return MarginConfig(correlations=pairs)
+
+
+def three(config: MarginConfig | None = None) -> MarginEngine:
+    """An engine over ETH, BTC and SOL instruments, marked at T0."""
+    e = MarginEngine(THREE, config, implied_vols={**VOLS, "SOL-30D-150-P": 0.8})
+    e.set_mark("ETH", 3000.0, T0)
+    e.set_mark("BTC", 60_000.0, T0)
+    e.set_mark("SOL", 150.0, T0)
+    return e
+
+
+HEDGE = {"ETH-PERP": 200, "BTC-PERP": -100}  # 0.2 ETH long against 0.01 BTC short: 600 quote units each
+SAME = {"ETH-PERP": 200, "BTC-PERP": 100}
+
+rho = st.floats(-1.0, 1.0, allow_nan=False)
+# Valid three-underlying configs: a correlation matrix built as a Gram matrix is positive semidefinite.
+unit_vectors = hnp.arrays(np.float64, (3, 3), elements=st.floats(-1.0, 1.0)).filter(
+    lambda m: bool(np.all(np.linalg.norm(m, axis=1) > 0.1)))
+
+
+def gram_config(vectors: FloatArray) -> MarginConfig:
+    unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    gram = np.clip(unit @ unit.T, -1.0, 1.0)
+    names = ("BTC", "ETH", "SOL")
+    pairs = tuple((names[i], names[j], round(float(gram[i, j]), 6) * 0.999) for i in range(3) for j in range(i + 1, 3))
+    return MarginConfig(correlations=pairs)
+
+
+positions = hnp.arrays(np.float64, (6, N), elements=st.integers(-500, 500).map(float))
+
+
+# -- the two engines agree ----------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(positions, hnp.arrays(np.float64, (6, N), elements=st.floats(-1e9, 1e9)), unit_vectors)
+def test_margin_when_correlated_then_vectorized_equals_python_loop_exactly(
+    lots: FloatArray, cost: FloatArray, vectors: FloatArray
+) -> None:
+    risk = three(gram_config(vectors)).risk(T0)
+    assert risk.offsets
+    m = portfolio_margin(lots, cost, np.full(6, 10.0**9), risk, 0.75)
+    loop = portfolio_margin_loop(lots.tolist(), cost.tolist(), [10.0**9] * 6, risk, 0.75)
+    assert list(zip(m.equity.tolist(), m.initial.tolist(), m.maintenance.tolist(), strict=True)) == loop
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(positions, unit_vectors)
+def test_margin_when_correlated_then_between_largest_underlying_and_sum(lots: FloatArray, vectors: FloatArray) -> None:
+    correlated_risk = three(gram_config(vectors)).risk(T0)
+    plain_risk = three().risk(T0)
+    zeros = np.zeros_like(lots)
+    with_offsets = portfolio_margin(lots, zeros, np.zeros(6), correlated_risk, 0.75).worst_loss
+    without = portfolio_margin(lots, zeros, np.zeros(6), plain_risk, 0.75).worst_loss
+    largest = np.zeros(6)
+    for g in range(3):  # each underlying's own requirement: the book cut down to that underlying
+        alone = np.where(plain_risk.group[None, :] == g, lots, 0.0)
+        largest = np.maximum(largest, portfolio_margin(alone, zeros, np.zeros(6), plain_risk, 0.75).worst_loss)
+    assert np.all(with_offsets <= without)
+    assert np.all(with_offsets >= largest)
+    assert np.all(with_offsets == np.round(with_offsets))
+
+
+# -- off, or zero, is today's margin ------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(positions)
+def test_margin_when_correlation_zero_or_off_then_equals_uncorrelated_bit_for_bit(lots: FloatArray) -> None:
+    cost = lots * 7.25
+    balance = np.full(6, 5.0 * 10**8)
+    today = portfolio_margin(lots, cost, balance, three().risk(T0), 0.75)
+    for config in (MarginConfig(), correlated(("BTC", "ETH", 0.0), ("SOL", "ETH", 0.0))):
+        risk = three(config).risk(T0)
+        assert risk.offsets == ()
+        m = portfolio_margin(lots, cost, balance, risk, 0.75)
+        for name in ("equity", "initial", "maintenance", "worst_loss"):
+            assert getattr(m, name).tobytes() == getattr(today, name).tobytes()
+
+
+def test_margin_when_correlation_zero_then_hedged_book_pays_the_sum_of_its_parts() -> None:
+    assert initial_margin(HEDGE, engine(correlated(("BTC", "ETH", 0.0)))) == initial_margin(HEDGE)
+
+
+# -- what the offset gives ----------------------------------------------------------------------
+
+
+def test_margin_when_hedged_btc_eth_correlated_then_less_than_sum_and_at_least_largest_part() -> None:
+    config = correlated(("BTC", "ETH", 0.8))
+    eth, btc = initial_margin({"ETH-PERP": 200}, engine(config)), initial_margin({"BTC-PERP": -100}, engine(config))
+    hedged = initial_margin(HEDGE, engine(config))
+    assert hedged < eth + btc
+    assert hedged >= max(eth, btc)
+    # The rule exactly: 80% of the smaller leg's scenario loss (96 quote units, +-16% of 600) is credited.
+    assert eth + btc - hedged == int(0.8 * 96 * 10**6)
+
+
+def test_margin_when_correlation_grows_then_hedged_book_needs_less() -> None:
+    margins = [initial_margin(HEDGE, engine(correlated(("BTC", "ETH", r)))) for r in (0.0, 0.3, 0.6, 0.9, 1.0)]
+    assert margins == sorted(margins, reverse=True) and len(set(margins)) == 5
+
+
+def test_margin_when_anticorrelated_then_same_direction_book_is_the_hedge() -> None:
+    config = correlated(("BTC", "ETH", -0.8))
+    assert initial_margin(SAME, engine(config)) < initial_margin(SAME)
+    assert initial_margin(HEDGE, engine(config)) == initial_margin(HEDGE)
+
+
+def test_margin_when_correlated_then_cap_is_exact_and_larger_for_the_hedging_side() -> None:
+    plain, offset = engine(), engine(correlated(("BTC", "ETH", 0.9)))
+    caps = []
+    for e in (plain, offset):
+        e.deposit(A, 150 * 10**6)
+        e.apply_fills([trade(A, "ETH-PERP", Side.BUY, Lots(200), Ticks(mark_ticks(e, "ETH-PERP")))], T0)
+        caps.append(assert_exact_cap(e, "BTC-PERP", Side.SELL, mark_ticks(e, "BTC-PERP"), None))
+        assert_exact_cap(e, "BTC-PERP", Side.BUY, mark_ticks(e, "BTC-PERP"), None)
+    assert caps[1] > caps[0]
+
+
+def test_snapshot_when_correlated_then_auditors_rebuild_the_same_margin_and_caps() -> None:
+    original = engine(correlated(("BTC", "ETH", 0.8)))
+    original.deposit(A, 300 * 10**6)
+    original.apply_fills([trade(A, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(original, s)))
+                          for s, q in HEDGE.items()], T0)
+    snapshot = json.loads(json.dumps(margin_snapshot(original, [A], T0)))  # through JSON, as journaled
+    assert snapshot["config"]["correlations"] == [["BTC", "ETH", 0.8]]
+    rebuilt = engine_from_snapshot(snapshot)
+    assert rebuilt.config == original.config
+    assert rebuilt.account_margin(A, T0) == original.account_margin(A, T0)
+    for side in Side:
+        price = mark_ticks(original, "BTC-PERP")
+        assert rebuilt.cap(A, "BTC-PERP", side, price, T0) == original.cap(A, "BTC-PERP", side, price, T0)
+    snapshot["config"]["correlations"] = []  # an operator hiding the offsets from the auditors' replay
+    assert engine_from_snapshot(snapshot).account_margin(A, T0) != original.account_margin(A, T0)
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def test_parse_correlations_when_well_formed_then_canonical_pairs() -> None:
+    assert parse_correlations("") == ()
+    assert parse_correlations(" ETH:BTC=0.8 , SOL:ETH=-0.25,") == (("BTC", "ETH", 0.8), ("ETH", "SOL", -0.25))
+    assert MarginConfig.from_mapping({"correlations": [["ETH", "BTC", 1]]}).correlations == (("BTC", "ETH", 1.0),)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("BTC-ETH=0.8", "must look like BTC:ETH=0.8"),
+    ("BTC:ETH", "must look like BTC:ETH=0.8"),
+    ("BTC:ETH=high", "must look like BTC:ETH=0.8"),
+    ("BTC:ETH=nan", "must look like BTC:ETH=0.8"),
+    (":ETH=0.5", "must look like BTC:ETH=0.8"),
+    ("BTC:ETH=1.01", r"must be a number in \[-1, 1\], got 1.01"),
+    ("BTC:ETH=-2", r"must be a number in \[-1, 1\], got -2"),
+    ("BTC:BTC=0.5", "with itself"),
+    ("BTC:ETH=0.5,ETH:BTC=0.5", "given twice"),
+    ("BTC:ETH=0.9,ETH:SOL=0.9,BTC:SOL=-0.9", "not positive semidefinite"),
+    ("BTC:ETH=0.9,ETH:SOL=0.9", "not positive semidefinite"),
+])
+def test_parse_correlations_when_invalid_then_refused_saying_why(text: str, message: str) -> None:
+    with pytest.raises(MarginError, match=message):
+        parse_correlations(text)
+
+
+def test_operator_settings_when_correlations_invalid_then_refused_at_start() -> None:
+    assert OperatorSettings(margin_correlations="BTC:ETH=0.8").margin_correlations == "BTC:ETH=0.8"
+    assert OperatorSettings().margin_correlations == ""
+    with pytest.raises(pydantic.ValidationError, match=r"must be a number in \[-1, 1\]"):
+        OperatorSettings(margin_correlations="BTC:ETH=1.5")
+
+
+def test_engine_when_correlation_names_an_unlisted_underlying_then_refused() -> None:
+    # The operator lists ETH only: a BTC correlation is refused when its margin engine is built.
+    with pytest.raises(MarginError, match="names 'BTC', not an underlying of the instruments"):
+        MarginEngine(default_instruments(), MarginConfig(correlations=parse_correlations("BTC:ETH=0.8")))
+
+
+# -- attacks --------------------------------------------------------------------------------------
+
+
+@pytest.mark.attack
+def test_attack_when_same_direction_book_claims_a_hedge_then_no_credit() -> None:
+    # Long both positively correlated underlyings: they fall together, so nothing is offset.
+    for r in (0.5, 0.8, 1.0):
+        assert initial_margin(SAME, engine(correlated(("BTC", "ETH", r)))) == initial_margin(SAME)
+    # Short calls on both: they lose together on a joint rally (and on their tails), also no credit.
+    both_short = {"ETH-30D-3000-C": -100, "BTC-30D-60000-C": -10}
+    assert initial_margin(both_short, engine(correlated(("BTC", "ETH", 0.9)))) == initial_margin(both_short)
+
+
+@pytest.mark.attack
+@pytest.mark.parametrize("pairs", [
+    (("BTC", "ETH", 1.5),),
+    (("BTC", "ETH", float("inf")),),
+    (("BTC", "ETH", True),),
+    (("BTC", "ETH", "0.8"),),
+    (("BTC", "BTC", 1.0),),
+    (("BTC", "ETH", 0.5), ("ETH", "BTC", 1.0)),
+    (("BTC", "ETH", 1.0), ("ETH", "SOL", 1.0), ("BTC", "SOL", -1.0)),
+    "BTC:ETH=0.8",
+])
+def test_attack_when_config_claims_impossible_correlation_then_refused(pairs: object) -> None:
+    with pytest.raises(MarginError):
+        MarginConfig(correlations=pairs)  # type: ignore[arg-type]
+
+
+@pytest.mark.attack
+def test_attack_when_unknown_underlying_or_tampered_snapshot_then_refused() -> None:
+    with pytest.raises(MarginError, match="names 'DOGE'"):
+        engine(correlated(("BTC", "DOGE", 0.9)))
+    original = engine(correlated(("BTC", "ETH", 0.8)))
+    snapshot = json.loads(json.dumps(margin_snapshot(original, [], T0)))
+    snapshot["config"]["correlations"] = [["BTC", "ETH", 1.7]]
+    with pytest.raises(MarginError, match=r"\[-1, 1\]"):
+        engine_from_snapshot(snapshot)
+
+
+@pytest.mark.attack
+def test_attack_when_many_pairs_share_one_leg_then_it_is_credited_at_most_once() -> None:
+    # One long BTC "hedges" short ETH and short SOL at once: the BTC leg's loss is shared between the two
+    # pairs (weights scaled so an underlying's shares sum to at most 1), never credited twice.
+    config = correlated(("BTC", "ETH", 0.9), ("BTC", "SOL", 0.9), ("ETH", "SOL", 0.9))
+    book = {"BTC-PERP": 100, "ETH-PERP": -200, "SOL-PERP": -400}
+    margins = {}
+    for name, e in (("offset", three(config)), ("plain", three())):
+        margins[name] = initial_margin(book, e)
+    legs = [initial_margin({s: q}, three()) for s, q in book.items()]
+    assert max(legs) <= margins["offset"] < margins["plain"] == sum(legs)
+    assert three(config).risk(T0).offsets[0].weight == pytest.approx(0.9 / 1.8)
