@@ -223,8 +223,8 @@ class MarginEngine:
 
         Raises :class:`~darkpool.errors.StaleMark` when any underlying's mark is too old at ``now``.
         When only marks moved since the last build, at the same ``now``, only the accounts exposed to
-        the marked underlyings need their margin recomputed (margin sums over underlyings, and the
-        others' prices are the same): they are marked dirty and the rest of the table is kept.
+        the marked underlyings need their margin recomputed (an account's margin, offsets included, reads
+        only its own underlyings' prices): they are marked dirty and the rest of the table is kept.
         """
         key = (self._oracle.version, self._vol_version, now)
         if self._risk is None or key != self._risk_key:

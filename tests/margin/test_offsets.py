@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 from darkpool.domain import Instrument, InstrumentKind, Lots, OptionRight, Side, Ticks
 from darkpool.errors import MarginError
 from darkpool.margin import (
+    CapRequest,
     MarginConfig,
     MarginEngine,
     engine_from_snapshot,
@@ -158,6 +159,33 @@ def test_margin_when_correlated_then_cap_is_exact_and_larger_for_the_hedging_sid
         caps.append(assert_exact_cap(e, "BTC-PERP", Side.SELL, mark_ticks(e, "BTC-PERP"), None))
         assert_exact_cap(e, "BTC-PERP", Side.BUY, mark_ticks(e, "BTC-PERP"), None)
     assert caps[1] > caps[0]
+
+
+PAIR_SYMBOLS = ["ETH-PERP", "ETH-F90", "ETH-30D-3000-C", "ETH-30D-2400-P", "BTC-PERP", "BTC-30D-60000-C"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    deposit=st.integers(1, 10**9),
+    held=st.dictionaries(st.sampled_from(PAIR_SYMBOLS), st.integers(-300, 300), max_size=4),
+    symbol=st.sampled_from(PAIR_SYMBOLS),
+    side=st.sampled_from(list(Side)),
+    r=rho,
+)
+def test_cap_when_correlated_then_cap_passes_every_smaller_fill_passes_and_one_more_lot_fails(
+    deposit: int, held: dict[str, int], symbol: str, side: Side, r: float
+) -> None:
+    # Offsets keep margin convex in the position, so the caps' search stays exact and partial fills stay safe.
+    e = engine(correlated(("BTC", "ETH", r)))
+    e.deposit(A, deposit)
+    e.apply_fills([trade(A, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(e, s)))
+                   for s, q in held.items() if q], T0)
+    limit = mark_ticks(e, symbol)
+    cap = assert_exact_cap(e, symbol, side, limit, None)
+    threshold = min(0, e.free_collateral_after(A, symbol, side, 0, limit, T0))
+    for q in range(0, cap, max(1, cap // 17)):
+        assert e.free_collateral_after(A, symbol, side, q, limit, T0) >= threshold
+    assert e.caps([CapRequest(A, symbol, side, Ticks(limit), Lots(cap + 5))], T0) == [min(cap, cap + 5)]
 
 
 def test_snapshot_when_correlated_then_auditors_rebuild_the_same_margin_and_caps() -> None:
