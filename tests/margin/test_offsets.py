@@ -27,7 +27,7 @@ from darkpool.margin._black_scholes import FloatArray
 from darkpool.operator.instruments import default_instruments
 from darkpool.web.settings import OperatorSettings
 
-from .helpers import INSTRUMENTS, T0, VOLS, engine, mark_ticks, trade
+from .helpers import INSTRUMENTS, T0, VOLS, addr, engine, mark_ticks, trade
 from .test_caps import A, assert_exact_cap
 from .test_portfolio import initial_margin
 
@@ -297,3 +297,20 @@ def test_attack_when_many_pairs_share_one_leg_then_it_is_credited_at_most_once()
     legs = [initial_margin({s: q}, three()) for s, q in book.items()]
     assert max(legs) <= margins["offset"] < margins["plain"] == sum(legs)
     assert three(config).risk(T0).offsets[0].weight == pytest.approx(0.9 / 1.8)
+
+
+def test_mark_update_when_correlated_then_incremental_table_equals_full_recompute() -> None:
+    e = engine(correlated(("BTC", "ETH", 0.7)))
+    books = [HEDGE, SAME, {"BTC-PERP": 30, "ETH-30D-3000-C": -40}, {}] + [{"ETH-PERP": -5 * k} for k in range(1, 20)]
+    for n, book in enumerate(books, start=1):
+        who = addr(n)
+        e.deposit(who, 10**9)
+        e.apply_fills([trade(who, s, Side.BUY if q > 0 else Side.SELL, Lots(abs(q)), Ticks(mark_ticks(e, s)))
+                       for s, q in book.items()], T0)
+    before = e.margin_table(T0).initial.copy()
+    e.set_mark("BTC", 52_000.0, T0)  # the same second: only the accounts holding BTC are recomputed
+    e.risk(T0)
+    assert sorted(e._dirty) == [0, 1, 2]
+    incremental = e.margin_table(T0).initial.copy()
+    assert incremental[0] != before[0] and incremental[1] != before[1]
+    assert incremental.tolist() == e.recompute_all(T0).initial.tolist()
