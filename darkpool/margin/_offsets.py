@@ -83,7 +83,7 @@ def check_correlations(pairs: Sequence[Sequence[object]]) -> tuple[Correlation, 
     Each pair names two different underlyings once, with a finite ``rho`` in ``[-1, 1]``; together
     they must form a positive semidefinite correlation matrix (pairs not given count as 0).
     """
-    if isinstance(pairs, (str, bytes)):
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
         raise MarginError(f"margin config correlations must be (underlying, underlying, rho) triples, got {pairs!r}")
     seen: dict[tuple[str, str], float] = {}
     for pair in pairs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pydantic
@@ -129,14 +130,22 @@ def test_margin_when_correlation_zero_then_hedged_book_pays_the_sum_of_its_parts
 # -- what the offset gives ----------------------------------------------------------------------
 
 
-def test_margin_when_hedged_btc_eth_correlated_then_less_than_sum_and_at_least_largest_part() -> None:
+@pytest.mark.parametrize("sign", [1, -1])  # long ETH against short BTC, and long BTC against short ETH
+def test_margin_when_hedged_btc_eth_correlated_then_less_than_sum_and_at_least_largest_part(sign: int) -> None:
     config = correlated(("BTC", "ETH", 0.8))
-    eth, btc = initial_margin({"ETH-PERP": 200}, engine(config)), initial_margin({"BTC-PERP": -100}, engine(config))
-    hedged = initial_margin(HEDGE, engine(config))
+    eth = initial_margin({"ETH-PERP": 200 * sign}, engine(config))
+    btc = initial_margin({"BTC-PERP": -100 * sign}, engine(config))
+    hedged = initial_margin({"ETH-PERP": 200 * sign, "BTC-PERP": -100 * sign}, engine(config))
     assert hedged < eth + btc
     assert hedged >= max(eth, btc)
-    # The rule exactly: 80% of the smaller leg's scenario loss (96 quote units, +-16% of 600) is credited.
-    assert eth + btc - hedged == int(0.8 * 96 * 10**6)
+    # The rule exactly: 80% of the smaller leg's scenario loss (about 96 quote units, +-16% of 600) is credited.
+    legs = []
+    for symbol, lots in (("ETH-PERP", 200 * sign), ("BTC-PERP", -100 * sign)):
+        e = engine(config)
+        initial_margin({symbol: lots}, e)
+        legs.append(e.account_margin(addr(1), T0).worst_loss)
+    assert abs(min(legs) - 96 * 10**6) <= 200
+    assert eth + btc - hedged == math.floor(0.8 * min(legs))
 
 
 def test_margin_when_correlation_grows_then_hedged_book_needs_less() -> None:
@@ -268,6 +277,8 @@ def test_attack_when_same_direction_book_claims_a_hedge_then_no_credit() -> None
     (("BTC", "ETH", 0.5), ("ETH", "BTC", 1.0)),
     (("BTC", "ETH", 1.0), ("ETH", "SOL", 1.0), ("BTC", "SOL", -1.0)),
     "BTC:ETH=0.8",
+    None,
+    {"BTC": "ETH"},
 ])
 def test_attack_when_config_claims_impossible_correlation_then_refused(pairs: object) -> None:
     with pytest.raises(MarginError):
