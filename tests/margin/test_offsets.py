@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -19,6 +20,7 @@ from darkpool.margin import (
     MarginConfig,
     MarginEngine,
     engine_from_snapshot,
+    joint_caps,
     margin_snapshot,
     parse_correlations,
     portfolio_margin,
@@ -325,3 +327,24 @@ def test_mark_update_when_correlated_then_incremental_table_equals_full_recomput
     incremental = e.margin_table(T0).initial.copy()
     assert incremental[0] != before[0] and incremental[1] != before[1]
     assert incremental.tolist() == e.recompute_all(T0).initial.tolist()
+
+
+def test_joint_caps_when_correlated_then_no_subset_of_fills_at_any_accepted_price_breaks_initial_margin() -> None:
+    e = engine(correlated(("BTC", "ETH", 0.8)))
+    e.deposit(A, 80 * 10**6)  # long 0.15 ETH needs about 74 quote units alone
+    e.apply_fills([trade(A, "ETH-PERP", Side.BUY, Lots(150), Ticks(mark_ticks(e, "ETH-PERP")))], T0)
+    mark = mark_ticks(e, "BTC-PERP")
+    orders = [(Side.SELL, mark - 20), (Side.BUY, mark + 10), (Side.SELL, mark), (Side.SELL, mark + 30),
+              (Side.BUY, mark - 10)]
+    requests = [CapRequest(A, "BTC-PERP", side, Ticks(limit), Lots(60)) for side, limit in orders]
+    caps = joint_caps(e, requests, T0)
+    assert 0 < sum(caps) < 300 and caps != e.caps(requests, T0)
+    for size in range(1, 6):
+        for subset in itertools.combinations(range(5), size):
+            sells = [orders[i][1] for i in subset if orders[i][0] is Side.SELL]
+            buys = [orders[i][1] for i in subset if orders[i][0] is Side.BUY]
+            low, high = max(sells, default=0), min(buys, default=2 * mark)
+            net = sum(caps[i] * orders[i][0].sign for i in subset)
+            for price in {low, high} if low <= high else set():  # a uniform price every order in it accepts
+                side = Side.BUY if net > 0 else Side.SELL
+                assert e.free_collateral_after(A, "BTC-PERP", side, abs(net), price, T0) >= 0, (subset, price)
