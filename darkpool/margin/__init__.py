@@ -9,7 +9,10 @@ The engine's model, in one place:
 - Initial margin is, summed over underlyings, the worst loss over the scenario grid of
   :class:`MarginConfig` (35 scenarios by default: +-16% in 9 points x vol down/same/up, plus
   large moves on short options at a fraction), plus a floor per lot held; maintenance is a
-  fraction of it. Requirements round up, equity rounds down: against the account.
+  fraction of it. Requirements round up, equity rounds down: against the account. With
+  ``MarginConfig.correlations`` (off by default; :func:`parse_correlations` reads
+  ``"BTC:ETH=0.8"``) correlated underlyings offset: a hedged pair is credited a share of what it
+  would save moving together, never below its larger leg (:mod:`darkpool.margin._offsets`).
 - :meth:`MarginEngine.cap` gives the largest fill that keeps free collateral non-negative,
   exact for this model (cap passes, cap + 1 fails); :meth:`MarginEngine.caps` does a batch.
 - The engine is the one book of cash and positions: :meth:`MarginEngine.apply_fills` takes
@@ -37,6 +40,7 @@ from darkpool.margin._engine import UNBOUNDED_LOTS, MarginEngine
 from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._funding import FundingRate, funding_rate
 from darkpool.margin._joint import Allocated, joint_caps
+from darkpool.margin._offsets import Correlation, parse_correlations
 from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, portfolio_margin_loop, scenario_pnl
 from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
@@ -50,6 +54,7 @@ __all__ = [
     "AccountMargin",
     "Allocated",
     "CapRequest",
+    "Correlation",
     "FundingRate",
     "Greeks",
     "LiquidationOrder",
@@ -71,6 +76,7 @@ __all__ = [
     "margin_snapshot",
     "option_greeks",
     "option_value",
+    "parse_correlations",
     "portfolio_margin",
     "portfolio_margin_loop",
     "scenario_pnl",

@@ -5,7 +5,8 @@ floor and equity are linear in the quantity, so free collateral is concave and p
 with at most one kink (where a reducing order flips the position). :func:`estimate_cap` solves
 the linear constraints per scenario in closed form; :func:`refine_cap` then makes the answer exact
 for the engine's own integer model with a galloping search on the exact check, so that the cap
-passes and one more lot fails.
+passes and one more lot fails. Cross-underlying offsets (:mod:`darkpool.margin._offsets`) keep
+margin convex but are left out of the estimate, which then only places the search's start.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from darkpool.errors import MarginError
+from darkpool.margin._offsets import Correlation, check_correlations
 
 __all__ = ["MarginConfig"]
 
@@ -33,6 +34,7 @@ class MarginConfig:
     ``contract_floor`` is a floor per lot held, as a fraction of the underlying notional of one
     lot. ``collateral_scale`` is collateral base units per quote unit (10**6 for a 6-decimal
     stablecoin). ``fee_rate`` is the default fee rate assumed by caps. Defaults give 9 x 3 + 8 = 35 scenarios.
+    ``correlations`` (off by default) lets correlated underlyings offset (:mod:`darkpool.margin._offsets`).
     """
 
     price_range: float = 0.16
@@ -56,6 +58,8 @@ class MarginConfig:
     """Perpetual funding accrues once per interval (see :mod:`darkpool.margin._funding`)."""
     funding_rate_cap: float = 0.0075
     """The funding rate per interval is the premium clamped to ``±funding_rate_cap``."""
+    correlations: tuple[Correlation, ...] = ()
+    """``(underlying, underlying, rho)`` triples: cross-underlying offsets (none: underlyings never offset)."""
 
     def __post_init__(self) -> None:
         _positive("price_range", self.price_range)
@@ -89,6 +93,7 @@ class MarginConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise MarginError(f"margin config {name} must be a positive integer, got {value!r}")
+        object.__setattr__(self, "correlations", check_correlations(self.correlations))
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> MarginConfig:

@@ -21,6 +21,7 @@ from darkpool.margin._caps import estimate_cap, refine_cap
 from darkpool.margin._config import MarginConfig
 from darkpool.margin._expiry import settlement_ticks
 from darkpool.margin._liquidation import plan_liquidation
+from darkpool.margin._offsets import offsets
 from darkpool.margin._oracle import Mark, MarkOracle
 from darkpool.margin._portfolio import MarginArrays, portfolio_margin, scenario_pnl
 from darkpool.margin._reports import AccountMargin, CapRequest, Greeks, LiquidationOrder
@@ -47,6 +48,7 @@ class MarginEngine:
         self.instruments = tuple(instruments)
         if len({i.symbol for i in self.instruments}) != len(self.instruments):
             raise MarginError("instrument symbols must be unique")
+        offsets(self.config.correlations, [i.underlying for i in self.instruments])  # refuse unknown underlyings now
         self.scenarios: tuple[Scenario, ...] = scenarios(self.config)
         self._oracle = MarkOracle(self.config.mark_max_age_s)
         self._book = AccountBook(self.instruments, self.config.collateral_scale)
@@ -221,8 +223,8 @@ class MarginEngine:
 
         Raises :class:`~darkpool.errors.StaleMark` when any underlying's mark is too old at ``now``.
         When only marks moved since the last build, at the same ``now``, only the accounts exposed to
-        the marked underlyings need their margin recomputed (margin sums over underlyings, and the
-        others' prices are the same): they are marked dirty and the rest of the table is kept.
+        the marked underlyings need their margin recomputed (an account's margin, offsets included, reads
+        only its own underlyings' prices): they are marked dirty and the rest of the table is kept.
         """
         key = (self._oracle.version, self._vol_version, now)
         if self._risk is None or key != self._risk_key:

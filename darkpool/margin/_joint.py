@@ -11,7 +11,8 @@ so free collateral stays at or above where the single cap keeps it.
 
 Both sides at once: an account whose buys and sells both fill trades at one price, and its net
 position lies between the two one-sided outcomes; scenario margin is a maximum of linear losses
-(convex in the position) and the PnL at the clearing price is linear, so free collateral is
+(with cross-underlying offsets a positive combination of such maxima: convex in the position
+either way) and the PnL at the clearing price is linear, so free collateral is
 concave in the net trade and at least the smaller of the two one-sided values — both kept by the
 budgets. Fees are the exception: a self-crossing account pays the fee on both sides, which the
 one-sided budgets do not include (zero at the default ``fee_rate``).

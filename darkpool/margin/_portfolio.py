@@ -4,10 +4,11 @@
 account's PnL in core scenario ``s`` is ``positions @ core_pnl`` over that underlying's
 instruments; in extended scenario ``e`` it is ``min(positions, 0) @ extended_pnl`` (short option
 legs only). The scenario loss is the sum over underlyings of each one's worst loss (never below
-zero); initial margin adds ``|positions| @ floor``; maintenance is the configured fraction of
-initial, rounded up. Equity is the integer balance plus each position's unrealized PnL rounded
-down. All results are integers held in float64, so the vectorized and loop versions agree
-exactly.
+zero), less the credits of correlated underlyings when the config sets correlations
+(:mod:`darkpool.margin._offsets`); initial margin adds ``|positions| @ floor``; maintenance is
+the configured fraction of initial, rounded up. Equity is the integer balance plus each
+position's unrealized PnL rounded down. All results are integers held in float64, so the
+vectorized and loop versions agree exactly.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from darkpool.margin._black_scholes import FloatArray
+from darkpool.margin._offsets import correlated_loss, correlated_loss_one
 from darkpool.margin._scenarios import RiskArrays
 
 __all__ = ["MarginArrays", "portfolio_margin", "portfolio_margin_loop", "scenario_pnl"]
@@ -61,10 +63,16 @@ def portfolio_margin(
         empty = np.zeros(0)
         return MarginArrays(empty, empty.copy(), empty.copy(), empty.copy())
     groups = len(risk.underlyings)
-    core = (risk.core_block.T @ held).reshape(groups, -1, accounts).min(axis=1)
+    core_pnl = (risk.core_block.T @ held).reshape(groups, -1, accounts)
     extended = (risk.extended_block.T @ np.minimum(held, 0.0)).reshape(groups, -1, accounts).min(axis=1)
-    loss_per_underlying = np.maximum(-np.minimum(core, extended), 0.0)
-    worst_loss = loss_per_underlying[0] if groups == 1 else loss_per_underlying.sum(axis=0)
+    if risk.offsets:
+        by_move = core_pnl.reshape(groups, -1, 3, accounts).min(axis=2)  # worst volatility shift per move
+        worst = np.minimum(by_move.min(axis=1), extended)
+        loss_per_underlying = np.maximum(-worst, 0.0)
+        worst_loss = correlated_loss(loss_per_underlying, worst, extended, by_move, risk.offsets)
+    else:
+        loss_per_underlying = np.maximum(-np.minimum(core_pnl.min(axis=1), extended), 0.0)
+        worst_loss = loss_per_underlying[0] if groups == 1 else loss_per_underlying.sum(axis=0)
     initial = worst_loss + risk.floor @ np.abs(held)
     maintenance = np.ceil(initial * maintenance_fraction)
     unrealized = held * risk.mark_value[:, None]
@@ -90,15 +98,23 @@ def portfolio_margin_loop(
     n_ext = risk.extended_pnl.shape[1]
     out: list[tuple[float, float, float]] = []
     for row, cost_row, cash in zip(positions, cost, balance, strict=True):
-        loss = 0.0
+        losses: list[float] = []
+        worsts: list[float] = []
+        extended_worsts: list[float] = []
+        by_moves: list[list[float]] = []
         for g in range(len(risk.underlyings)):
             held = [(i, q) for i, q in enumerate(row) if q != 0.0 and group[i] == g]
-            worst = 0.0
-            for s in range(n_core):
-                worst = min(worst, sum(q * core[i][s] for i, q in held))
-            for e in range(n_ext):
-                worst = min(worst, sum(q * extended[i][e] for i, q in held if q < 0.0))
-            loss += -worst
+            pnl = [sum(q * core[i][s] for i, q in held) for s in range(n_core)]
+            extended_worst = min((sum(q * extended[i][e] for i, q in held if q < 0.0) for e in range(n_ext)),
+                                 default=0.0)
+            worst = min(min(pnl), extended_worst)
+            losses.append(max(-worst, 0.0))
+            if risk.offsets:
+                worsts.append(worst)
+                extended_worsts.append(extended_worst)
+                by_moves.append([min(pnl[s:s + 3]) for s in range(0, n_core, 3)])
+        loss = float(correlated_loss_one(losses, worsts, extended_worsts, by_moves, risk.offsets) if risk.offsets
+                     else sum(losses))
         initial = loss + sum(abs(q) * floor[i] for i, q in enumerate(row) if q != 0.0)
         maintenance = float(math.ceil(initial * maintenance_fraction))
         equity = cash + sum(math.floor(q * mark_value[i] - cost_row[i]) for i, q in enumerate(row))

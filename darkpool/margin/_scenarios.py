@@ -10,7 +10,8 @@ requirement is always rounded against the account, long or short.
 
 Underlyings are stressed separately, as SPAN does per combined commodity: an account's scenario
 loss is the sum over underlyings of the worst loss of its positions on that underlying, so a
-long on one underlying never offsets a short on another. ``core_block`` and ``extended_block``
+long on one underlying never offsets a short on another, unless the config correlates them
+(``offsets``, see :mod:`darkpool.margin._offsets`). ``core_block`` and ``extended_block``
 hold the per-lot PnL with one column block per underlying (zeros outside an instrument's own
 block), so one matrix product still prices every account.
 """
@@ -28,6 +29,7 @@ from darkpool.domain import Instrument, InstrumentKind, OptionRight
 from darkpool.errors import MarginError
 from darkpool.margin._black_scholes import FloatArray, option_greeks, option_value
 from darkpool.margin._config import MarginConfig
+from darkpool.margin._offsets import Offset, offsets
 from darkpool.margin._oracle import MarkOracle
 
 __all__ = ["RiskArrays", "Scenario", "build_risk_arrays", "scenarios"]
@@ -60,7 +62,8 @@ class RiskArrays:
     ``tick_value`` (base units per tick and lot), ``floor`` (base units per lot held, rounded
     up), ``core_pnl`` and ``extended_pnl`` (see the module docstring), ``greeks`` per lot:
     delta, gamma, vega per vol point, theta per day, in quote units (rows: instrument), and
-    ``group``, the index of its underlying in ``underlyings``.
+    ``group``, the index of its underlying in ``underlyings``. ``offsets`` are the configured
+    cross-underlying pairs (empty: underlyings never offset).
     """
 
     now: int
@@ -75,6 +78,7 @@ class RiskArrays:
     greeks: FloatArray
     core_block: FloatArray
     extended_block: FloatArray
+    offsets: tuple[Offset, ...] = ()
 
     @property
     def scenario_count(self) -> int:
@@ -166,6 +170,7 @@ def build_risk_arrays(
         core_pnl=np.ascontiguousarray(core_pnl),
         extended_pnl=np.ascontiguousarray(ext_pnl),
         greeks=greeks,
+        offsets=offsets(config.correlations, underlyings),
     )
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from darkpool.crypto.sealing import read_secret
 from darkpool.errors import ValidationError
+from darkpool.margin import parse_correlations
 
 __all__ = ["MIN_TOKEN_CHARS", "CustodianSettings", "OperatorSettings", "VerifierSettings", "parse_shapes"]
 
@@ -94,6 +95,9 @@ class OperatorSettings(BaseSettings):
     """``UNDERLYING=0xFEED,...``: read marks from these AggregatorV3Interface price feeds (needs ``rpc_url``)."""
     oracle_max_move: float = Field(default=0.25, gt=0, lt=10)
     """A feed answer further than this fraction from the last good mark is refused (and halts the underlying)."""
+    margin_correlations: str = ""
+    """``BTC:ETH=0.8,...``: correlations of the listed underlyings' returns, so hedged pairs offset in margin
+    (off when empty; each in [-1, 1], together positive semidefinite; see :mod:`darkpool.margin._offsets`)."""
     option_expiry: int = Field(default=1_830_000_000, gt=0, le=2**40)
     """Unix time the listed ETH options expire, cash-settled at the oracle mark then (default 2027-12-27 UTC)."""
     deposit_poll_s: float = 0.0
@@ -129,6 +133,12 @@ class OperatorSettings(BaseSettings):
     @classmethod
     def _read_token_files(cls, data: Any) -> Any:
         return _tokens_from_files(data, ("admin_token", "auditor_token", "custodian_token", "verifier_token"))
+
+    @field_validator("margin_correlations")
+    @classmethod
+    def _check_correlations(cls, value: str) -> str:
+        parse_correlations(value)  # a malformed pair, |rho| > 1 or a non-PSD matrix is refused here
+        return value
 
     def secrets_path(self) -> Path:
         """The absolute directory of the operator's secret keys; refuse a missing or relative one."""

@@ -5,9 +5,11 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from darkpool.errors import RateLimited
+from darkpool.errors import MarginError, RateLimited
+from darkpool.operator.api.app import create_operator_core
 from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
+from tests.operator.helpers import settings as operator_settings
 
 
 def test_rate_limiter_when_burst_spent_refuses_until_refilled() -> None:
@@ -33,3 +35,10 @@ def test_settings_when_built_are_frozen() -> None:
     settings = OperatorSettings(admin_token="x")
     with pytest.raises(pydantic.ValidationError):
         settings.port = 1  # type: ignore[misc]
+
+
+def test_operator_when_margin_correlation_names_an_unlisted_underlying_then_refuses_to_start(tmp_path: Path) -> None:
+    with pytest.raises(MarginError, match="names 'BTC', not an underlying of the instruments \\['ETH'\\]"):
+        create_operator_core(operator_settings(tmp_path, margin_correlations="BTC:ETH=0.8"))
+    with pytest.raises(pydantic.ValidationError, match="not positive semidefinite"):
+        operator_settings(tmp_path, margin_correlations="BTC:ETH=0.9,ETH:SOL=0.9,BTC:SOL=-0.9")

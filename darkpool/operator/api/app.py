@@ -16,7 +16,7 @@ from darkpool.crypto.sealing import Sealer, load_or_create_key, private_dir
 from darkpool.crypto.secp256k1 import address_of
 from darkpool.errors import DarkPoolError, NotConfigured
 from darkpool.ledger import Journal, open_store
-from darkpool.margin import MarginConfig
+from darkpool.margin import MarginConfig, parse_correlations
 from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, operations, rounds, withdrawals
 from darkpool.operator.api.fast_path import CommitFastPath
 from darkpool.operator.core import CoreConfig, OperatorCore, Settler
@@ -85,7 +85,8 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
         domain=SigningDomain(settings.chain_id, settings.vault),
         token=settings.token.lower(),
         instruments=default_instruments(settings.option_expiry),
-        margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s, funding_interval_s=settings.funding_interval_s),
+        margin=MarginConfig(mark_max_age_s=settings.mark_max_age_s, funding_interval_s=settings.funding_interval_s,
+                            correlations=parse_correlations(settings.margin_correlations)),
         implied_vols=DEFAULT_VOLS,
         operator_key=_operator_key(settings),
     )
