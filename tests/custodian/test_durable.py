@@ -48,8 +48,9 @@ def _open_round_with_orders(world: FheWorld, orders: list[tuple[Side, int, int]]
     return rid, tickets
 
 
-def test_round_when_custodian_restarts_mid_round_then_it_still_clears_once(tmp_path: Path) -> None:
-    with fhe_world(tmp_path, simulate=True) as world:
+@pytest.mark.parametrize("groups", [1, 2], ids=["unsplit", "split"])
+def test_round_when_custodian_restarts_mid_round_then_it_still_clears_once(tmp_path: Path, groups: int) -> None:
+    with fhe_world(tmp_path, simulate=True, groups=groups) as world:
         rid, _ = _open_round_with_orders(world, [(Side.BUY, 299_999, 47), (Side.SELL, 299_997, 53)])
         before = world.custodian_received.app.state.core._rounds[str(rid)]
         core = _restart(world)
@@ -62,6 +63,25 @@ def test_round_when_custodian_restarts_mid_round_then_it_still_clears_once(tmp_p
         assert cleared["result"]["volume_lots"] == 47
         core = _restart(world)
         assert core._rounds[str(rid)].decrypted
+        assert core._rounds[str(rid)].shape_key[3] == groups
+
+
+@pytest.mark.attack
+def test_split_round_when_reopened_with_other_groups_then_refused(tmp_path: Path) -> None:
+    """An operator asking for a split round's masks again as another split (or unsplit) gets nothing: one
+    round has one Enc(R), drawn once, even across a restart."""
+    with fhe_world(tmp_path, simulate=True, groups=2) as world:
+        rid, _ = _open_round_with_orders(world, [(Side.BUY, 299_999, 47)])
+        operator = world.operator_app.state.core.operator_address
+        core = _restart(world)
+        opened = core._rounds[str(rid)].opened
+        assert core.open_round(str(rid), 4, LEVELS, 255, operator, 2) == opened
+        for groups in (1, 4):
+            with pytest.raises(DarkPoolError, match="another shape") as refused:
+                core.open_round(str(rid), 4, LEVELS, 255, operator, groups)
+            assert refused.value.code == "policy_violation"
+        with pytest.raises(DarkPoolError, match="groups must be in"):
+            core.open_round(str(rid + 1), 4, LEVELS, 255, operator, 17)
 
 
 def test_masks_when_stored_then_sealed_at_rest_and_private(tmp_path: Path) -> None:
