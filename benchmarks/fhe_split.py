@@ -4,8 +4,10 @@ All real encryption, one crowded round, in one run:
 
 - ``fhe_unsplit_round_seconds`` (the baseline): the unsplit circuit evaluated by the product's
   operator in this process;
-- ``fhe_split_round_seconds``: the split module's ``G`` group tasks and the combine task on a local
-  Ray (this machine's cores), after a first round that loads artifact and keys into the workers;
+- ``fhe_split_round_seconds``: a split round as the product runs it (``fhe_split_groups = G`` with
+  ``fhe_backend = ray``): the split custodian's ``Enc(R)`` per group, the operator's evaluation with
+  its ``G`` group tasks and the combine task on a local Ray (this machine's cores), the custodian's
+  decryption; after a first round that loads artifact and keys into the workers;
 - ``fhe_split_stage_seconds``: each function of the split evaluated alone, in this process (concrete
   spreads one evaluation over the cores) and on one Ray worker (one CPU, one thread);
 - ``fhe_split_bootstraps``: bootstraps per function and stage, next to the unsplit circuit's;
@@ -52,6 +54,7 @@ from fhe.split import (  # noqa: E402
     clear_arguments,
     compile_split,
 )
+from fhe.split_roles import SplitCustodian, split_operator, unpack_masks  # noqa: E402
 
 WORKERS = (1, 2, 4, 8)
 
@@ -108,8 +111,9 @@ def main() -> None:
          **common)
 
     split, compile_seconds = timed(lambda: compile_split(layout, simulate=False, cache_dir=cache))
-    holder, keygen_seconds = timed(SplitKeyHolder, split)
-    keys = holder.evaluation_keys
+    split_custodian, keygen_seconds = timed(lambda: SplitCustodian(split, key_dir=cache / "split-keys"))
+    keys = split_custodian.evaluation_keys
+    holder = SplitKeyHolder(split)  # the stage timings' own masks (their rounds are not the custodian's)
     emit("fhe_split_setup_seconds", round(compile_seconds, 1), "s", step="compile", **common)
     emit("fhe_split_setup_seconds", round(keygen_seconds, 1), "s", step="keygen", **common)
     emit("fhe_split_evaluation_keys_bytes", len(keys), "bytes", unsplit=len(custodian.evaluation_keys), **common)
@@ -125,7 +129,8 @@ def main() -> None:
 
     in_process = wanted if args.skip_in_process else _in_process(split, keys, layout, ciphertexts, masked, caps, order,
                                                                  holder, wanted, common, unsplit_seconds)
-    on_ray = _on_ray(split, keys, cache, ciphertexts, masked, caps, order, holder, wanted)
+    on_ray = _on_ray(split, split_custodian, cache, ciphertexts, masked, caps, order, holder, wanted,
+                     (round_, orders))
     # The machine is shared: the baseline again, after the split, and the faster of the two counts.
     again, after_seconds = unsplit_round("unsplit-again")
     emit("fhe_unsplit_round_seconds", round(after_seconds, 2), "s", when="last", **common)
@@ -177,8 +182,8 @@ class RayTimes(NamedTuple):
     combine_seconds: float
 
 
-def _on_ray(split: Any, keys: bytes, cache: Path, ciphertexts: list[bytes], masked: Any, caps: Any, order: Any,
-            holder: SplitKeyHolder, wanted: Any) -> RayTimes:
+def _on_ray(split: Any, custodian: SplitCustodian, cache: Path, ciphertexts: list[bytes], masked: Any, caps: Any,
+            order: Any, holder: SplitKeyHolder, wanted: Any, played: tuple[Round, list[Order]]) -> RayTimes:
     import ray
 
     from darkpool.operator.fhe_split_ray import RaySplitEvaluator
@@ -188,10 +193,32 @@ def _on_ray(split: Any, keys: bytes, cache: Path, ciphertexts: list[bytes], mask
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     ray.init(num_cpus=2, object_store_memory=2 * 2**30, include_dashboard=False, log_to_driver=False)
     try:
-        evaluator = RaySplitEvaluator(split, keys, "bench", cache_dir=cache)
-        first, first_seconds = timed(evaluator.evaluate, ciphertexts, masked, caps, order)
-        run, seconds = timed(evaluator.evaluate, ciphertexts, masked, caps, order)
-        equal = holder.decrypt("unsplit", first.outputs) == wanted and holder.decrypt("unsplit", run.outputs) == wanted
+        keys = custodian.evaluation_keys
+        evaluator = RaySplitEvaluator(split, keys, custodian.key_id, cache_dir=cache)
+        workers: list[str] = []
+
+        def on_ray(*inputs: Any) -> tuple[bytes, ...]:
+            run = evaluator.evaluate(*inputs)
+            workers[:] = run.group_workers
+            return run.outputs
+
+        operator = split_operator(split, keys, custodian.key_id, evaluate=on_ray)
+        round_, orders = played
+
+        def split_round(round_id: str) -> tuple[Any, float]:
+            """The product's split round: Enc(R) per group, masks issued, the operator on Ray, one decryption."""
+            masks = custodian.open_round(round_id)
+            assert len(unpack_masks(masks.ciphertext, split.layout.groups)) == split.layout.groups
+            operator.begin(round_id, round_, masks)
+            for slot, index in enumerate(priority_slots(orders)):
+                operator.submit(encode_order(split.shape, round_, orders[index], custodian.issue_mask(round_id,
+                                                                                                      slot)))
+            request, seconds = timed(operator.evaluate, round_id)
+            return replace(custodian.decrypt(request), round_id=wanted.round_id), seconds
+
+        first, first_seconds = split_round("split-first")
+        run, seconds = split_round("split")
+        equal = first == wanted and run == wanted
         # Each function alone on one worker (Ray gives a 1-CPU task one thread): the on-paper costs.
         group_seconds, parts = [], []
         for g, group_masks in enumerate(ciphertexts):
@@ -201,7 +228,7 @@ def _on_ray(split: Any, keys: bytes, cache: Path, ciphertexts: list[bytes], mask
         start = time.perf_counter()
         ray.get(evaluator.submit_combine(parts, order))
         combine_seconds = time.perf_counter() - start
-        return RayTimes(seconds, first_seconds, run.group_workers, equal, group_seconds, combine_seconds)
+        return RayTimes(seconds, first_seconds, tuple(workers), equal, group_seconds, combine_seconds)
     finally:
         ray.shutdown()
 
