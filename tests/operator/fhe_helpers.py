@@ -75,7 +75,7 @@ class FheWorld:
 @contextmanager
 def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock: Callable[[], int] | None = None,
               mark_max_age_s: int = 10**6, custodian: dict[str, Any] | None = None,
-              operator: dict[str, Any] | None = None) -> Iterator[FheWorld]:
+              operator: dict[str, Any] | None = None, chain: Any = None) -> Iterator[FheWorld]:
     cache = tmp_path.parent / "fhe-cache"
     c_port, o_port = free_port(), free_port()
     verifier_app = create_verifier_app(VerifierSettings(
@@ -100,7 +100,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                     fhe_simulate=simulate, fhe_max_quantity=max_quantity,
                                     data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4",
                                     verifier_urls=v_server.url, verifier_token=VERIFIER_TOKEN, **(operator or {}))
-        app = create_operator_app(settings, clock=clock)
+        app = create_operator_app(settings, clock=clock, chain=chain)
         operator_recorder = Recorder(app)
         o_server = stack.enter_context(ServerThread(operator_recorder, port=o_port))  # type: ignore[arg-type]
         yield FheWorld(o_server.url, c_server.url, operator_recorder, custodian_app, app, identities(4), tmp_path,
