@@ -33,6 +33,7 @@ class LiquidationWorld:
     feed: PriceFeed
     owner: str
     clock: Clock
+    chain: Any
 
     @property
     def core(self) -> Any:
@@ -76,7 +77,7 @@ def liquidation_world(tmp_path: Path) -> Iterator[LiquidationWorld]:
     clock = Clock()
     with fhe_world(tmp_path, simulate=True, clock=clock, chain=chain, mark_max_age_s=600,
                    operator={"oracles": f"ETH={feed.address}"}) as fhe:
-        world = LiquidationWorld(fhe, feed, owner, clock)
+        world = LiquidationWorld(fhe, feed, owner, clock, chain)
         admin = fhe.admin()
         for i, amount in enumerate((700 * 10**6, 10**12, 10**12), start=1):
             admin.admin("POST", "/admin/deposits", {"deposit_id": i, "account": fhe.people[i - 1].address,
@@ -121,7 +122,7 @@ def test_fhe_round_when_feed_moves_account_under_maintenance_then_its_reduce_onl
         assert all(ok is not False for ok, _ in checks.values()), checks
         assert checks["FHE liquidations are the margin queue's reduce-only orders"][0] is True
         settings, before = world.fhe.operator_app.state.settings, _state(core)
-    again = create_operator_core(settings, clock=world.clock, fhe_backend=object())
+    again = create_operator_core(settings, clock=world.clock, chain=world.chain, fhe_backend=object())
     assert _state(again) == before  # replayed once: the liquidation fill is booked once
     assert sum(f.order_id == placed.order_id for f in again.books.fills) == 1
     again.journal.close()
