@@ -68,22 +68,23 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
     r, info = state.round, state.info
     queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
     free = info.slots - len(state.slots)
-    placed: list[FheLiquidation] = []
-    for k, order in enumerate(queued[:max(0, free)], start=1):
-        quantity = min(int(order.quantity_lots), info.max_quantity)
-        if quantity <= 0:
-            continue
-        order_id = OrderId(f"liquidation:{state.round_id}:{k}:{order.account}")
-        slot, reservation = _reserve(core, state, now)
-        digits = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
-        placed.append(_encode(core, state, slot, digits, order_id, order.account, int(order.side),
-                              int(order.limit_ticks), quantity, now))
-    if not placed:
+    wanted = [(k, o) for k, o in enumerate(queued[:max(0, free)], start=1) if min(o.quantity_lots, info.max_quantity)]
+    if not wanted:
         return None
+    reserved = [_reserve(core, state, now) for _ in wanted]
+    # Durable before a mask request leaves: a restarted operator knows these slots are its own, so it never
+    # grants one to a client once the custodian has seen it granted to the operator.
+    reserved[-1][2].wait()
+    placed = []
+    for (k, order), (slot, reservation, _) in zip(wanted, reserved, strict=True):
+        digits = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
+        placed.append(_encode(core, state, slot, digits, OrderId(f"liquidation:{state.round_id}:{k}:{order.account}"),
+                              order.account, int(order.side), int(order.limit_ticks),
+                              min(int(order.quantity_lots), info.max_quantity), now))
     return core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), now))
 
 
-def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed]:
+def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed, Appended]:
     """Reserve the next free slot as the operator, journaled before its mask is asked for."""
     operator = core.operator_address
     nonce = secrets.randbits(62)
@@ -91,8 +92,9 @@ def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed
                                        nonce=nonce, expiry=now + _EXPIRY_S), core.verifier.domain,
                        core.config.operator_key)
     slot = len(state.slots)
-    core.accept(SlotReserved(state.round_id, slot, operator, nonce, wire_text(signed_to_wire(reservation)), now))
-    return slot, reservation
+    appended = core.accept(SlotReserved(state.round_id, slot, operator, nonce, wire_text(signed_to_wire(reservation)),
+                                        now))
+    return slot, reservation, appended
 
 
 def _mask(core: OperatorCore, state: FheState, slot: int, reservation: Signed, grant: Signed, now: int,
