@@ -5,6 +5,9 @@ journals them (``fhe_liquidations``, public). The auditor checks, from the journ
 
 - each liquidation's order is an :class:`~darkpool.signing.FheOrder` signed by the operator (the
   address its ``/info`` publishes), for that round and slot, and its digits open the commitment;
+- its slot's mask, disclosed (the operator's signed request, the round's custodian's signed delivery,
+  the box and the one-off key it was sealed to), opens, and the digits are exactly the published
+  order encoded for the round as every client encodes (:mod:`fhe.encoding`) and masked with it;
 - with the auditors' token (the round's margin basis and decrypted sides are private): the account
   is under maintenance at the round's close and the order is the one the margin rule plans for it
   there (side, limit, quantity up to the circuit's largest), recomputed with the margin library from
@@ -23,8 +26,18 @@ from typing import Any
 
 from darkpool.audit._check import Check
 from darkpool.audit._data import AuditData
+from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
 from darkpool.errors import DarkPoolError
-from darkpool.signing import FheOrder, SigningDomain, digits_commitment, signed_from_wire, statement_signer
+from darkpool.signing import (
+    FheOrder,
+    MaskDelivery,
+    MaskRequest,
+    SigningDomain,
+    digits_commitment,
+    signed_from_wire,
+    statement_signer,
+)
+from darkpool.signing.statements import mask_box_context
 
 __all__ = ["fhe_liquidations_follow_margin", "liquidation_caps"]
 
@@ -49,6 +62,7 @@ def fhe_liquidations_follow_margin(data: AuditData) -> Check:
     domain = SigningDomain(int(data.domain["chain_id"]), str(data.domain["verifying_contract"]))
     operator = str(data.domain.get("operator", "")).lower()
     placed: list[tuple[int, list[Any]]] = []
+    opened: dict[int, dict[str, Any]] = {}
     private: dict[str, dict[int, dict[str, Any]]] = {"fhe_caps": {}, "fhe_sides": {}, "fhe_result": {}}
     redacted = False
     for e in data.journal:
@@ -58,6 +72,8 @@ def fhe_liquidations_follow_margin(data: AuditData) -> Check:
                 continue
             payload = e.data()
             private[e.kind][payload["round_id"]] = payload
+        elif e.kind == "round_open" and not e.is_redacted:
+            opened[e.data()["round_id"]] = e.data()
         elif e.kind == "fhe_liquidations" and not e.is_redacted:
             payload = e.data()
             placed.extend((payload["round_id"], row) for row in payload["placed"])
@@ -65,7 +81,8 @@ def fhe_liquidations_follow_margin(data: AuditData) -> Check:
         return Check(NAME, None, "no liquidation in any FHE round")
     try:
         for rid, row in placed:
-            problem = _signed_problem(rid, row, domain, operator)
+            problem = _signed_problem(rid, row, domain, operator) or _mask_problem(rid, row, domain, operator,
+                                                                                   opened[rid])
             if problem is None and not redacted:
                 problem = _margin_problem(rid, row, private)
             if problem is not None:
@@ -91,6 +108,37 @@ def _signed_problem(rid: int, row: list[Any], domain: SigningDomain, operator: s
         return f"the order is for slot {message.slot} of round {message.round_id}"
     if len(salt) != 32 or not hmac.compare_digest(digits_commitment(digits, salt), message.digits_commitment):
         return "the journaled digits do not open the order's commitment"
+    return None
+
+
+def _mask_problem(rid: int, row: list[Any], domain: SigningDomain, operator: str,
+                  announced: dict[str, Any]) -> str | None:
+    from darkpool.crypto.boxes import BoxKey, SealedBox
+    from fhe.encoding import SlotMask, mask_digits, order_digits
+    from fhe.shape import Shape
+
+    slot, disclosed, fhe = int(row[0]), json.loads(row[9]), announced["fhe"]
+    request, delivery = signed_from_wire(disclosed["request"], MaskRequest), signed_from_wire(disclosed["delivery"],
+                                                                                                MaskDelivery)
+    asked, said, box = request.message, delivery.message, SealedBox.from_wire(disclosed["box"])
+    assert isinstance(asked, MaskRequest) and isinstance(said, MaskDelivery)
+    if statement_signer(request, domain) != operator or (asked.round_id, asked.slot) != (rid, slot):
+        return "the disclosed mask was not asked for by the operator for this slot"
+    custodian = str(fhe.get("custodian", "")).lower()
+    if not custodian or statement_signer(delivery, domain) != custodian or (
+            said.account.lower(), said.round_id, said.slot, said.request, said.box) != (
+            operator, rid, slot, asked.digest(domain), box.digest):
+        return f"the disclosed mask is not the one the round's custodian {custodian or '(unknown)'} delivered"
+    key = BoxKey(bytes.fromhex(disclosed["key"][2:]))
+    if key.public != asked.box_key:
+        return "the disclosed key is not the one the mask was sealed to"
+    mask = key.open(box, mask_box_context(domain, rid, slot, operator))
+    round_ = Round(announced["instrument"], Ticks(announced["reference_ticks"]), Ticks(announced["band_low_ticks"]),
+                   announced["levels"])
+    order = Order(OrderId(row[1]), Side(int(row[3])), Ticks(int(row[4])), Lots(int(row[5])), slot)
+    plain = order_digits(Shape(fhe["slots"], fhe["levels"], fhe["quantity_digits"]), round_, order)
+    if bytes(mask_digits(plain, SlotMask(str(rid), slot, tuple(mask)))) != bytes.fromhex(row[7][2:]):
+        return "the slot's digits do not encode the published order under its disclosed mask"
     return None
 
 

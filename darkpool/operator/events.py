@@ -311,7 +311,8 @@ class FheOrderAccepted(Event):
 class FheLiquidation(NamedTuple):
     """A liquidation order in an FHE round: the queue's public reduce-only order of ``account``, in a slot the
     operator took as liquidator (``order``: its signed :class:`~darkpool.signing.FheOrder`, wire text), with the
-    masked digits and salt opening that order's commitment. Public: a liquidation hides nothing."""
+    masked digits and salt opening that order's commitment, and ``mask``: the slot's mask disclosed (JSON text:
+    the signed request, the custodian's signed delivery, the box and its one-off key). Public: it hides nothing."""
 
     slot: int
     order_id: OrderId
@@ -322,6 +323,7 @@ class FheLiquidation(NamedTuple):
     order: str
     digits: bytes
     salt: bytes
+    mask: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,7 +442,7 @@ _TO_JSON: dict[str, Callable[[Any], Any]] = {
     "commits": lambda cs: columns(cs, CommitEntry._fields, frozenset(_COMMIT_SIZES)),
     "reveals": lambda rs: columns(rs, RevealEntry._fields, frozenset(_REVEAL_SIZES)),
     "liquidations": lambda ls: [list(x) for x in ls],
-    "placed": lambda ps: [[*x[:7], _hex(x.digits), _hex(x.salt)] for x in ps],
+    "placed": lambda ps: [[*x[:7], _hex(x.digits), _hex(x.salt), x.mask] for x in ps],
     "balances": lambda bs: [list(x) for x in bs],
     "fhe": lambda info: None if info is None else {f.name: getattr(info, f.name) for f in fields(info)},
     "mode": str,
@@ -450,8 +452,8 @@ _FROM_JSON: dict[str, Callable[[Any], Any]] = {
     "commits": lambda cs: tuple(CommitEntry(*row) for row in rows(cs, CommitEntry._fields, _COMMIT_SIZES)),
     "reveals": lambda rs: tuple(RevealEntry(*row) for row in rows(rs, RevealEntry._fields, _REVEAL_SIZES)),
     "liquidations": lambda ls: tuple(LiquidationEntry(OrderId(x[0]), Account(x[1]), *x[2:]) for x in ls),
-    "placed": lambda ps: tuple(FheLiquidation(x[0], OrderId(x[1]), Account(x[2]), *x[3:7], _unhex(x[7]), _unhex(x[8]))
-                               for x in ps),
+    "placed": lambda ps: tuple(FheLiquidation(x[0], OrderId(x[1]), Account(x[2]), x[3], x[4], x[5], x[6],
+                                              _unhex(x[7]), _unhex(x[8]), x[9]) for x in ps),
     "balances": lambda bs: tuple((Account(a), v) for a, v in bs),
     "fhe": lambda info: None if info is None else FheRoundInfo(**info),
     "mode": Mode,

@@ -9,12 +9,14 @@ bends for them. At an FHE round's close, before its caps are computed, the opera
    worst margin ratio first) and, for each while a slot is free, reserves the next free slot as
    itself (a :class:`SlotReserved` of its own signed reservation, journaled before anything leaves);
 2. asks the custodian for that slot's mask as any holder does (its signed :class:`MaskRequest`, its
-   reservation and its own :class:`SlotGrant`), checks the custodian's signed delivery and opens the box;
+   reservation and its own :class:`SlotGrant`), checks the custodian's signed delivery and opens the box
+   with a one-off key, which it discloses: the mask of a public order's slot is no secret, and with it
+   anyone checks that the slot's digits encode exactly the published order;
 3. encodes the public order with the SDK's encoding (:func:`fhe.encoding.order_digits`,
    :func:`fhe.encoding.mask_digits`), commits to the masked digits with a fresh salt and signs the
    :class:`FheOrder` with its own key;
 4. journals every such order at once (:class:`FheLiquidationsPlaced`, public: account, side, limit,
-   quantity, slot, the signed order, the digits and their salt); its slot then holds the liquidated
+   quantity, slot, the signed order, the digits and their salt, the disclosed mask); its slot then holds the liquidated
    account, so the slot's fill books to it, with the side the circuit decrypts.
 
 The cap of a liquidation slot is its quantity (reduce-only: it needs no margin). Verifiers evaluate
@@ -30,6 +32,7 @@ liquidations in slots still free.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -77,10 +80,10 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
     reserved[-1][2].wait()
     placed = []
     for (k, order), (slot, reservation, _) in zip(wanted, reserved, strict=True):
-        digits = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
+        digits, disclosed = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
         placed.append(_encode(core, state, slot, digits, OrderId(f"liquidation:{state.round_id}:{k}:{order.account}"),
                               order.account, int(order.side), int(order.limit_ticks),
-                              min(int(order.quantity_lots), info.max_quantity), now))
+                              min(int(order.quantity_lots), info.max_quantity), now, disclosed))
     return core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), now))
 
 
@@ -98,8 +101,9 @@ def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed
 
 
 def _mask(core: OperatorCore, state: FheState, slot: int, reservation: Signed, grant: Signed, now: int,
-          backend: Any) -> tuple[int, ...]:
-    """The slot's mask digits, from the custodian as any holder gets them: sealed to a fresh key, signed."""
+          backend: Any) -> tuple[tuple[int, ...], str]:
+    """The slot's mask digits, from the custodian as any holder gets them (sealed to a fresh key, signed), and
+    the disclosure that lets anyone open them: request, delivery, box and key, as JSON text."""
     domain, operator = core.verifier.domain, core.operator_address
     key = BoxKey()
     request = sign(MaskRequest(account=operator, round_id=state.round_id, slot=slot, box_key=key.public,
@@ -117,11 +121,14 @@ def _mask(core: OperatorCore, state: FheState, slot: int, reservation: Signed, g
     expected = (operator, state.round_id, slot, request.message.digest(domain), box.digest)
     if (said.account.lower(), said.round_id, said.slot, said.request, said.box) != expected:
         raise ForeignKey("the custodian's signed delivery is for another request or another box")
-    return tuple(int(d) for d in key.open(box, mask_box_context(domain, state.round_id, slot, operator)))
+    digits = tuple(int(d) for d in key.open(box, mask_box_context(domain, state.round_id, slot, operator)))
+    disclosed = {"request": signed_to_wire(request), "delivery": answer["delivery"], "box": box.to_wire(),
+                 "key": "0x" + key.unsafe_disclose().hex()}
+    return digits, json.dumps(disclosed, sort_keys=True, separators=(",", ":"))
 
 
 def _encode(core: OperatorCore, state: FheState, slot: int, mask: tuple[int, ...], order_id: OrderId,
-            holder: Any, side: int, limit_ticks: int, quantity: int, now: int) -> FheLiquidation:
+            holder: Any, side: int, limit_ticks: int, quantity: int, now: int, disclosed: str) -> FheLiquidation:
     """Encode and mask the public order as a client's SDK does, commit to the digits, sign the FheOrder."""
     from fhe.encoding import SlotMask, mask_digits, order_digits
     from fhe.shape import Shape
@@ -137,4 +144,4 @@ def _encode(core: OperatorCore, state: FheState, slot: int, mask: tuple[int, ...
                           nonce=secrets.randbits(62), expiry=now + _EXPIRY_S),
                  core.verifier.domain, core.config.operator_key)
     return FheLiquidation(slot, order_id, holder, side, limit_ticks, quantity, wire_text(signed_to_wire(order)),
-                          masked, salt)
+                          masked, salt, disclosed)

@@ -24,14 +24,16 @@ from darkpool.operator.api.app import create_operator_core
 from darkpool.operator.events import FheLiquidationsPlaced
 from darkpool.operator.liquidator import place_liquidations
 from darkpool.operator.rounds_fhe import clear_fhe_round, slot_grant, slot_inputs
+from darkpool.operator.state import FheState
 from darkpool.settlement import embedded_chain
 from darkpool.settlement.oracle import PriceFeed
 from tests.operator.fhe_helpers import FheWorld, fhe_world
 from tests.operator.helpers import ADMIN, Clock
 
-pytestmark = pytest.mark.fhe
+pytestmark = [pytest.mark.fhe, pytest.mark.chain]
 
 LEVELS = 4
+LIQUIDATIONS = "FHE liquidations are the margin queue's reduce-only orders"
 
 
 @dataclass
@@ -75,18 +77,21 @@ class LiquidationWorld:
         assert self.fhe.people[0].address.lower() in self.core.margin.liquidation_queue
         return self.open_round(270_000, orders)
 
-    def place(self, rid: int, who: int, side: Side, limit: int, lots: int) -> None:
+    def place(self, rid: int, who: int, side: Side, limit: int, lots: int, published_limit: int | None = None) -> None:
         """The operator, turned adversary, places an order of its choosing as ``who``'s liquidation, through its
-        own machinery (reservation, mask from the custodian, encoding, signature), and journals it."""
+        own machinery (reservation, mask from the custodian, encoding, signature), and journals it (with another
+        limit than it encoded: ``published_limit``)."""
         core = self.core
         holder = self.fhe.people[who].address.lower()
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
             slot, reservation, _ = liquidator._reserve(core, state, now)
-            mask = liquidator._mask(core, state, slot, reservation, slot_grant(core, reservation, slot), now,
-                                    core.fhe_backend)
+            mask, disclosed = liquidator._mask(core, state, slot, reservation, slot_grant(core, reservation, slot),
+                                               now, core.fhe_backend)
             placed = liquidator._encode(core, state, slot, mask, OrderId(f"liquidation:{rid}:1:{holder}"),
-                                        Account(holder), int(side), limit, lots, now)
+                                        Account(holder), int(side), limit, lots, now, disclosed)
+            if published_limit is not None:
+                placed = placed._replace(limit_ticks=published_limit)
             core.accept(FheLiquidationsPlaced(rid, (placed,), now))
 
     def audit_data(self) -> AuditData:
@@ -121,6 +126,12 @@ def liquidation_world(tmp_path: Path) -> Iterator[LiquidationWorld]:
         yield world
 
 
+def _fhe(core: Any, rid: int) -> FheState:
+    state = core.rounds[rid]
+    assert isinstance(state, FheState)
+    return state
+
+
 def _lots(core: Any, who: str) -> int:
     return sum(p.lots for p in core.margin.positions(who) if p.instrument == "ETH-PERP")
 
@@ -152,7 +163,7 @@ def test_fhe_round_when_feed_moves_account_under_maintenance_then_its_reduce_onl
         assert published["liquidations"][0]["account"] == alpha
         checks = _checks(world.audit_data())
         assert all(ok is not False for ok, _ in checks.values()), checks
-        assert checks["FHE liquidations are the margin queue's reduce-only orders"][0] is True
+        assert checks[LIQUIDATIONS][0] is True
         settings, before = world.fhe.operator_app.state.settings, _state(core)
     again = create_operator_core(settings, clock=world.clock, chain=world.chain, fhe_backend=object())
     assert _state(again) == before  # replayed once: the liquidation fill is booked once
@@ -175,15 +186,30 @@ def test_audit_when_operator_places_a_non_queued_or_non_reduce_only_liquidation_
         world.place(rid, 2, Side.SELL, 269_000, 5)
         world.clear(rid)  # the verifier evaluates it (operator-signed, published): the auditors must catch it
         assert world.core.rounds[rid].evaluated.slot_fills[1] == 5
-        ok, detail = _checks(world.audit_data())["FHE liquidations are the margin queue's reduce-only orders"]
+        ok, detail = _checks(world.audit_data())[LIQUIDATIONS]
         assert ok is False and f"round {rid} slot 1" in detail and gamma in detail
         # Alpha is under maintenance and long: the operator buys more for it instead of selling.
         again = world.open_round(270_000, [(1, Side.SELL, 269_999, 255)])
         world.place(again, 0, Side.BUY, 271_000, 5)
         world.clear(again)
         data = _without(world.audit_data(), "fhe_liquidations", rid)
-        ok, detail = _checks(data)["FHE liquidations are the margin queue's reduce-only orders"]
+        ok, detail = _checks(data)[LIQUIDATIONS]
         assert ok is False and f"round {again} slot 1" in detail and "not side 0" in detail
+
+
+@pytest.mark.attack
+def test_audit_when_operator_encodes_another_order_than_the_liquidation_it_publishes_then_fails(
+    tmp_path: Path,
+) -> None:
+    with liquidation_world(tmp_path) as world:
+        rid = world.stressed_round([(1, Side.BUY, 270_001, 255)])
+        (planned,) = [o for o in world.core.margin.liquidation_orders(world.clock.now) if o.instrument == "ETH-PERP"]
+        # It publishes the queue's order for alpha but encodes a sell at the band's top: it would fill less.
+        world.place(rid, 0, planned.side, 270_001, min(int(planned.quantity_lots), 255),
+                    published_limit=int(planned.limit_ticks))
+        world.clear(rid)
+        ok, detail = _checks(world.audit_data())[LIQUIDATIONS]
+        assert ok is False and "do not encode the published order" in detail
 
 
 @pytest.mark.attack
@@ -204,7 +230,7 @@ def test_verifier_when_liquidation_slot_is_unpublished_a_clients_or_overcapped_t
             "no liquidation published": {**orders, slot: dataclasses.replace(orders[slot], liquidation=None)},
             # a client's order passed off as a liquidation
             "must be the operator's": {**orders, 0: dataclasses.replace(client, liquidation={
-                **orders[slot].liquidation, "slot": 0, "account": world.fhe.people[2].address.lower()})},
+                **(orders[slot].liquidation or {}), "slot": 0, "account": world.fhe.people[2].address.lower()})},
             # a liquidation capped above its quantity
             "capped at its quantity": {**orders, slot: dataclasses.replace(orders[slot], cap=orders[slot].cap + 1)},
         }
@@ -221,8 +247,7 @@ def test_verifier_when_liquidation_slot_is_unpublished_a_clients_or_overcapped_t
                 payload["placed"][0][6] = state.orders[0].wire
                 entry = dataclasses.replace(entry, payload=json.dumps(payload).encode())
             journal.append(entry)
-        ok, detail = _checks(dataclasses.replace(data, journal=journal))[
-            "FHE liquidations are the margin queue's reduce-only orders"]
+        ok, detail = _checks(dataclasses.replace(data, journal=journal))[LIQUIDATIONS]
         assert ok is False and "not by the operator" in detail
         world.clear(rid)  # the honest round still clears
 
@@ -235,16 +260,21 @@ def test_restart_when_liquidation_placed_before_a_crash_then_placed_and_booked_o
         rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
-            place_liquidations(core, state, now, core.fhe_backend, lambda r, slot: slot_grant(core, r, slot)).wait()
+            journaled = place_liquidations(core, state, now, core.fhe_backend, lambda r, s: slot_grant(core, r, s))
+        assert journaled is not None
+        journaled.wait()
         settings = world.fhe.operator_app.state.settings
         # The operator dies after journaling the placement; a new one replays its journal and clears the round.
         restarted = create_operator_core(settings, clock=world.clock, chain=world.chain, fhe_backend=core.fhe_backend)
-        assert restarted.rounds[rid].liquidations == state.liquidations
+        assert _fhe(restarted, rid).liquidations == state.liquidations
         clear_fhe_round(restarted, rid)
+        restarted.journal.flush()
         kinds = [e.kind for e in restarted.journal.entries(0)]
         assert kinds.count("fhe_liquidations") == 1 and kinds.count("fhe_booked") == 2
-        (placed,) = restarted.rounds[rid].liquidations.values()
-        filled = restarted.rounds[rid].evaluated.slot_fills[placed.slot]
+        cleared = _fhe(restarted, rid)
+        (placed,) = cleared.liquidations.values()
+        assert cleared.evaluated is not None
+        filled = cleared.evaluated.slot_fills[placed.slot]
         assert filled > 0 and _lots(restarted, alpha) == opened - filled
         before = _state(restarted)
         restarted.journal.close()
