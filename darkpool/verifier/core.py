@@ -220,7 +220,7 @@ class VerifierCore:
         return found
 
 
-def _check_liquidation(round_: RoundToVerify, opening: SlotOpening, signer: Account) -> None:
+def _check_liquidation(round_: RoundToVerify, opening: SlotOpening, signer: str) -> None:
     """Refuse a liquidation slot not signed by the operator or capped above its quantity, and an operator's
     order that is no published liquidation."""
     listed = next((x for x in round_.liquidations if x.slot == opening.slot), None)
