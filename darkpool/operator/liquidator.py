@@ -39,7 +39,7 @@ from typing import Any
 
 from darkpool.crypto.boxes import BoxKey, SealedBox
 from darkpool.domain import Lots, Order, OrderId, Side, Ticks
-from darkpool.errors import ForeignKey
+from darkpool.errors import ForeignKey, MarginError
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import FheLiquidation, FheLiquidationsPlaced, SlotReserved, wire_text
@@ -69,7 +69,10 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
     if state.liquidations:
         return None  # placed at an earlier attempt to close this round
     r, info = state.round, state.info
-    queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
+    try:
+        queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
+    except MarginError:  # margin cannot be judged now (a stale mark): the queue waits for the next round
+        return None
     free = info.slots - len(state.slots)
     wanted = [(k, o) for k, o in enumerate(queued[:max(0, free)], start=1) if min(o.quantity_lots, info.max_quantity)]
     if not wanted:
