@@ -90,10 +90,11 @@ def fhe_liquidations_follow_margin(data: AuditData) -> Check:
     except (DarkPoolError, KeyError, IndexError, TypeError, ValueError) as exc:
         return Check(NAME, False, f"an FHE liquidation does not decode: {exc!r}")
     if redacted:
-        return Check(NAME, None, f"{len(placed)} liquidation(s) signed by the operator; their margin basis is "
-                                 "private: audit with the auditors' token")
-    return Check(NAME, True, f"{len(placed)} liquidation(s): signed by the operator, each the margin rule's "
-                             "reduce-only order of an account under maintenance at its round's close")
+        return Check(NAME, None, f"{len(placed)} liquidation(s) signed by the operator, encoded as published under "
+                                 "the custodian's mask; their margin basis is private: audit with the auditors' token")
+    return Check(NAME, True, f"{len(placed)} liquidation(s): signed by the operator, encoded as published under the "
+                             "custodian's mask, each the margin rule's reduce-only order of an account under "
+                             "maintenance at its round's close")
 
 
 def _signed_problem(rid: int, row: list[Any], domain: SigningDomain, operator: str) -> str | None:
@@ -147,6 +148,8 @@ def _margin_problem(rid: int, row: list[Any], private: dict[str, dict[int, dict[
 
     slot, account, side, limit, quantity = int(row[0]), str(row[2]).lower(), int(row[3]), int(row[4]), int(row[5])
     caps, sides, result = (private[k].get(rid) for k in ("fhe_caps", "fhe_sides", "fhe_result"))
+    if result is None:
+        return None  # never decrypted (abandoned after a failed evaluation): it traded nothing
     if caps is None:
         return "no margin basis journaled for the round"
     basis = json.loads(caps["basis"])
@@ -159,11 +162,10 @@ def _margin_problem(rid: int, row: list[Any], private: dict[str, dict[int, dict[
     if planned.get((account, side, limit)) != quantity:
         return (f"{account} is not under maintenance at {at}, or the margin rule plans other orders for it "
                 f"({sorted(planned.items())}), not side {side} limit {limit} for {quantity} lots")
-    if result is not None:
-        fill = int(result["slot_fills"][slot])
-        if fill > quantity:
-            return f"filled {fill} lots of a {quantity}-lot liquidation"
-        decrypted = None if sides is None else sides["slot_sides"][slot]
-        if fill and decrypted != side:
-            return f"the circuit decrypted side {decrypted} for a liquidation of side {side}"
+    fill = int(result["slot_fills"][slot])
+    if fill > quantity:
+        return f"filled {fill} lots of a {quantity}-lot liquidation"
+    decrypted = None if sides is None else sides["slot_sides"][slot]
+    if fill and decrypted != side:
+        return f"the circuit decrypted side {decrypted} for a liquidation of side {side}"
     return None

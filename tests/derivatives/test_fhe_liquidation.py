@@ -164,6 +164,9 @@ def test_fhe_round_when_feed_moves_account_under_maintenance_then_its_reduce_onl
         checks = _checks(world.audit_data())
         assert all(ok is not False for ok, _ in checks.values()), checks
         assert checks[LIQUIDATIONS][0] is True
+        with httpx.Client(base_url=world.fhe.operator_url) as http:  # the public: signature and encoding only
+            ok, detail = _checks(fetch_operator(http))[LIQUIDATIONS]
+        assert ok is None and "encoded as published" in detail
         settings, before = world.fhe.operator_app.state.settings, _state(core)
     again = create_operator_core(settings, clock=world.clock, chain=world.chain, fhe_backend=object())
     assert _state(again) == before  # replayed once: the liquidation fill is booked once
