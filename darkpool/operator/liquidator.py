@@ -16,18 +16,26 @@ bends for them. At an FHE round's close, before its caps are computed, the opera
    :func:`fhe.encoding.mask_digits`), commits to the masked digits with a fresh salt and signs the
    :class:`FheOrder` with its own key;
 4. journals every such order at once (:class:`FheLiquidationsPlaced`, public: account, side, limit,
-   quantity, slot, the signed order, the digits and their salt, the disclosed mask); its slot then holds the liquidated
-   account, so the slot's fill books to it, with the side the circuit decrypts.
+   quantity, slot, the signed order, the digits and their salt, the disclosed mask); the slot then
+   holds the liquidated account, so its fill books there, with the side the circuit decrypts.
 
 The cap of a liquidation slot is its quantity (reduce-only: it needs no margin). Verifiers evaluate
 a slot signed by the operator only if the round's request lists it as a liquidation, and refuse a
-listed liquidation whose order is signed by anyone else (:mod:`darkpool.verifier.core`); auditors
-recompute the queue from the round's journaled margin basis and check each liquidation against it
+listed liquidation whose order anyone else signed (:mod:`darkpool.verifier.core`); auditors check the
+encoding against the disclosed mask and recompute the queue from the round's journaled margin basis
 (:mod:`darkpool.audit._liquidations`). The custodian sees a MaskRequest like any other and never the
-digits. Slots go to clients first: a liquidation finds a slot only if clients left one free by the
-close, else it waits for the instrument's next round (commit-reveal or FHE). A crash between a
-reservation and the placement leaves that slot empty (cap 0); the retried close places the
-liquidations in slots still free.
+digits. Why not clear the liquidations after the round, at its price, against what is left: the
+round decrypts fills only, not the curves, so nobody could say what was left or check it, and the
+clearing rule of DESIGN.md §2 takes every order into one auction.
+
+Slots go to clients first: a liquidation finds a slot only if clients left one free by the close,
+else it waits for the instrument's next round (commit-reveal or FHE). One round of an instrument
+runs at a time (:meth:`OperatorCore.open_round`), so a placed liquidation is never cut again in
+another round before its fill books. A crash between a reservation and the placement leaves that
+slot empty (cap 0); the retried close places the liquidations in slots still free. A close retried
+after a failed evaluation keeps the liquidations placed at the first attempt; the auditors judge
+them against the margin basis of the close that decrypts, so a mark move in between could make them
+flag one (left for later: journal the placement's own basis).
 """
 
 from __future__ import annotations

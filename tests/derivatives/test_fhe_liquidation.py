@@ -285,3 +285,4 @@ def test_restart_when_liquidation_placed_before_a_crash_then_placed_and_booked_o
         assert _state(replayed) == before
         assert sum(f.order_id == placed.order_id for f in replayed.books.fills) == 1
         replayed.journal.close()
+
