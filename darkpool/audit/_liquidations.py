@@ -8,11 +8,12 @@ journals them (``fhe_liquidations``, public). The auditor checks, from the journ
 - its slot's mask, disclosed (the operator's signed request, the round's custodian's signed delivery,
   the box and the one-off key it was sealed to), opens, and the digits are exactly the published
   order encoded for the round as every client encodes (:mod:`fhe.encoding`) and masked with it;
-- with the auditors' token (the round's margin basis and decrypted sides are private): the account
-  is under maintenance at the round's close and the order is the one the margin rule plans for it
-  there (side, limit, quantity up to the circuit's largest), recomputed with the margin library from
-  the journaled basis (exact cash and positions, the journaled marks); the slot holds that account
-  in the basis; a filled slot's decrypted side is the order's side and its fill is at most its quantity.
+- with the auditors' token (the margin basis and decrypted sides are private): the account is under
+  maintenance when the liquidation was placed and the order is the one the margin rule plans for it
+  then (side, limit, quantity up to the circuit's largest), recomputed with the margin library from
+  the basis journaled right after the placement (exact cash and positions, the journaled marks, which
+  :func:`darkpool.audit._checks.fhe_caps_follow_margin` holds against the journal's); the slot holds
+  that account there; a filled slot's decrypted side is the order's side, its fill at most its quantity.
 
 Caps of liquidation slots (their quantity) are checked with every other cap by
 :func:`darkpool.audit._checks.fhe_caps_follow_margin`.
@@ -71,7 +72,8 @@ def fhe_liquidations_follow_margin(data: AuditData) -> Check:
                 redacted = True
                 continue
             payload = e.data()
-            private[e.kind][payload["round_id"]] = payload
+            if e.kind != "fhe_caps" or payload["round_id"] not in private["fhe_caps"]:
+                private[e.kind][payload["round_id"]] = payload  # a placement's basis: the first one after it
         elif e.kind == "round_open" and not e.is_redacted:
             opened[e.data()["round_id"]] = e.data()
         elif e.kind == "fhe_liquidations" and not e.is_redacted:

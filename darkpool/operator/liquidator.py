@@ -16,14 +16,15 @@ bends for them. At an FHE round's close, before its caps are computed, the opera
    :func:`fhe.encoding.mask_digits`), commits to the masked digits with a fresh salt and signs the
    :class:`FheOrder` with its own key;
 4. journals every such order at once (:class:`FheLiquidationsPlaced`, public: account, side, limit,
-   quantity, slot, the signed order, the digits and their salt, the disclosed mask); the slot then
-   holds the liquidated account, so its fill books there, with the side the circuit decrypts.
+   quantity, slot, the signed order, the digits and their salt, the disclosed mask), then the margin
+   basis they were planned on (a private :class:`FheCapsBasis`, as the caps'); the slot then holds
+   the liquidated account, so its fill books there, with the side the circuit decrypts.
 
 The cap of a liquidation slot is its quantity (reduce-only: it needs no margin). Verifiers evaluate
 a slot signed by the operator only if the round's request lists it as a liquidation, and refuse a
 listed liquidation whose order anyone else signed (:mod:`darkpool.verifier.core`); auditors check the
-encoding against the disclosed mask and recompute the queue from the round's journaled margin basis
-(:mod:`darkpool.audit._liquidations`). The custodian sees a MaskRequest like any other and never the
+encoding against the disclosed mask and recompute the queue from the basis journaled with the
+placement (:mod:`darkpool.audit._liquidations`). The custodian sees a MaskRequest like any other and never the
 digits. Why not clear the liquidations after the round, at its price, against what is left: the
 round decrypts fills only, not the curves, so nobody could say what was left or check it, and the
 clearing rule of DESIGN.md §2 takes every order into one auction.
@@ -33,9 +34,7 @@ else it waits for the instrument's next round (commit-reveal or FHE). One round 
 runs at a time (:meth:`OperatorCore.open_round`), so a placed liquidation is never cut again in
 another round before its fill books. A crash between a reservation and the placement leaves that
 slot empty (cap 0); the retried close places the liquidations in slots still free. A close retried
-after a failed evaluation keeps the liquidations placed at the first attempt; the auditors judge
-them against the margin basis of the close that decrypts, so a mark move in between could make them
-flag one (left for later: journal the placement's own basis).
+after a failed evaluation keeps the liquidations placed at the first attempt, judged on their own basis.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ from darkpool.domain import Lots, Order, OrderId, Side, Ticks
 from darkpool.errors import ForeignKey, MarginError
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
-from darkpool.operator.events import FheLiquidation, FheLiquidationsPlaced, SlotReserved, wire_text
+from darkpool.operator.events import FheCapsBasis, FheLiquidation, FheLiquidationsPlaced, SlotReserved, wire_text
 from darkpool.operator.state import FheState
 from darkpool.signing import (
     FheOrder,
@@ -72,8 +71,9 @@ _EXPIRY_S = 3600
 
 
 def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: Any,
-                       grant: Callable[[Signed, int], Signed]) -> Appended | None:
-    """Place the queue's orders of the round's instrument in free slots (once per round); None if none is."""
+                       grant: Callable[[Signed, int], Signed], basis: Callable[[], str]) -> Appended | None:
+    """Place the queue's orders of the round's instrument in free slots (once per round), then journal the
+    margin ``basis`` they were planned on; None if none is placed."""
     if state.liquidations:
         return None  # placed at an earlier attempt to close this round
     r, info = state.round, state.info
@@ -95,7 +95,8 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
         placed.append(_encode(core, state, slot, digits, OrderId(f"liquidation:{state.round_id}:{k}:{order.account}"),
                               order.account, int(order.side), int(order.limit_ticks),
                               min(int(order.quantity_lots), info.max_quantity), now, disclosed))
-    return core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), now))
+    core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), now))
+    return core.accept(FheCapsBasis(state.round_id, basis(), now))
 
 
 def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed, Appended]:

@@ -239,7 +239,8 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
         state = _fhe_round(core, round_id, Phase.COMMIT)
         info = state.info
         backend = _backend(core)
-        place_liquidations(core, state, now, backend, lambda reservation, slot: slot_grant(core, reservation, slot))
+        place_liquidations(core, state, now, backend, lambda reservation, slot: slot_grant(core, reservation, slot),
+                           lambda: caps_basis(core, state, now))
         caps, orders = slot_inputs(core, round_id, now)
         r = state.round
         basis = caps_basis(core, state, now)

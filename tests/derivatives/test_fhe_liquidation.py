@@ -21,9 +21,9 @@ from darkpool.domain import Account, OrderId, Side
 from darkpool.errors import DarkPoolError
 from darkpool.operator import liquidator
 from darkpool.operator.api.app import create_operator_core
-from darkpool.operator.events import FheLiquidationsPlaced
+from darkpool.operator.events import FheCapsBasis, FheLiquidationsPlaced
 from darkpool.operator.liquidator import place_liquidations
-from darkpool.operator.rounds_fhe import clear_fhe_round, slot_grant, slot_inputs
+from darkpool.operator.rounds_fhe import caps_basis, clear_fhe_round, slot_grant, slot_inputs
 from darkpool.operator.state import FheState
 from darkpool.settlement import embedded_chain
 from darkpool.settlement.oracle import PriceFeed
@@ -93,6 +93,7 @@ class LiquidationWorld:
             if published_limit is not None:
                 placed = placed._replace(limit_ticks=published_limit)
             core.accept(FheLiquidationsPlaced(rid, (placed,), now))
+            core.accept(FheCapsBasis(rid, caps_basis(core, state, now), now))
 
     def audit_data(self) -> AuditData:
         """What the auditors read (with a token that shows private entries too), and the custodian's log."""
@@ -222,7 +223,8 @@ def test_verifier_when_liquidation_slot_is_unpublished_a_clients_or_overcapped_t
         rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
-            place_liquidations(core, state, now, core.fhe_backend, lambda r, slot: slot_grant(core, r, slot))
+            place_liquidations(core, state, now, core.fhe_backend, lambda r, slot: slot_grant(core, r, slot),
+                               lambda: caps_basis(core, state, now))
             _, orders = slot_inputs(core, rid, now)
         backend = core.fhe_backend
         info = dataclasses.asdict(state.info)
@@ -263,7 +265,8 @@ def test_restart_when_liquidation_placed_before_a_crash_then_placed_and_booked_o
         rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
-            journaled = place_liquidations(core, state, now, core.fhe_backend, lambda r, s: slot_grant(core, r, s))
+            journaled = place_liquidations(core, state, now, core.fhe_backend, lambda r, s: slot_grant(core, r, s),
+                                           lambda: caps_basis(core, state, now))
         assert journaled is not None
         journaled.wait()
         settings = world.fhe.operator_app.state.settings
