@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from darkpool.crypto.boxes import BoxKey, SealedBox
-from darkpool.domain import Lots, Order, OrderId, Side, Ticks
+from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks
 from darkpool.errors import ForeignKey, MarginError
 from darkpool.ledger import Appended
 from darkpool.operator.core import OperatorCore
@@ -140,7 +140,7 @@ def _mask(core: OperatorCore, state: FheState, slot: int, reservation: Signed, g
 
 
 def _encode(core: OperatorCore, state: FheState, slot: int, mask: tuple[int, ...], order_id: OrderId,
-            holder: Any, side: int, limit_ticks: int, quantity: int, now: int, disclosed: str) -> FheLiquidation:
+            holder: Account, side: int, limit_ticks: int, quantity: int, now: int, disclosed: str) -> FheLiquidation:
     """Encode and mask the public order as a client's SDK does, commit to the digits, sign the FheOrder."""
     from fhe.encoding import SlotMask, mask_digits, order_digits
     from fhe.shape import Shape
