@@ -15,6 +15,7 @@ from typing import Any
 from darkpool.audit._check import Check
 from darkpool.audit._data import AuditData, ChainView
 from darkpool.audit._derivatives import expiries_settle_at_marks, funding_follows_prices, marks_match_feeds
+from darkpool.audit._liquidations import fhe_liquidations_follow_margin, liquidation_caps
 from darkpool.audit._recompute import batch_roots as recompute_roots
 from darkpool.audit._recompute import commitment_hash, commitments_root
 from darkpool.clearing import clear_reference, parse_round
@@ -298,7 +299,8 @@ def one_decryption_per_fhe_round(data: AuditData) -> Check:
 
 def fhe_caps_follow_margin(data: AuditData) -> Check:
     """Each FHE round's caps are what the margin rule gives its slot holders, recomputed from the journaled
-    margin basis (exact cash and positions, the journaled marks, the round's band), with the margin library."""
+    margin basis (exact cash and positions, the journaled marks, the round's band), with the margin library;
+    a liquidation slot's cap is its order's quantity (reduce-only, see :mod:`darkpool.audit._liquidations`)."""
     name = "FHE caps follow the margin rule"
     results = {e.data()["round_id"]: e.data() for e in data.journal if e.kind == "fhe_result" and not e.is_redacted}
     if not results:
@@ -306,6 +308,7 @@ def fhe_caps_follow_margin(data: AuditData) -> Check:
     marks: dict[str, list[Any]] = {}
     opened: dict[int, dict[str, Any]] = {}
     bases: dict[int, dict[str, Any]] = {}
+    liquidated = liquidation_caps(data)
     for e in data.journal:
         if e.is_redacted:
             if e.kind == "fhe_caps":
@@ -328,14 +331,15 @@ def fhe_caps_follow_margin(data: AuditData) -> Check:
         basis = bases.get(rid)
         if basis is None:
             return Check(name, False, f"FHE round {rid}: no margin basis journaled for its caps")
-        problem = _caps_problem(rid, basis, opened.get(rid), list(result["caps"]))
+        problem = _caps_problem(rid, basis, opened.get(rid), list(result["caps"]), liquidated.get(rid, {}))
         if problem:
             return Check(name, False, problem)
     return Check(name, True, f"{len(results)} FHE round(s): every slot's cap recomputed from the journaled margin "
                              "basis and marks")
 
 
-def _caps_problem(rid: int, basis: dict[str, Any], opened: dict[str, Any] | None, caps: list[int]) -> str | None:
+def _caps_problem(rid: int, basis: dict[str, Any], opened: dict[str, Any] | None, caps: list[int],
+                  liquidated: dict[int, int]) -> str | None:
     from darkpool.margin import engine_from_snapshot
 
     if opened is None or (opened["instrument"], opened["band_low_ticks"]) != (basis["instrument"],
@@ -347,6 +351,9 @@ def _caps_problem(rid: int, basis: dict[str, Any], opened: dict[str, Any] | None
         at = int(basis["margin"]["at"])
         expected = [0] * len(caps)
         for slot, who in basis["slots"].items():
+            if int(slot) in liquidated:
+                expected[int(slot)] = liquidated[int(slot)]
+                continue
             buy = engine.cap(who, basis["instrument"], Side.BUY, max(0, basis["band_high_ticks"]), at,
                              max_lots=basis["max_lots"])
             sell = engine.cap(who, basis["instrument"], Side.SELL, max(0, basis["band_low_ticks"]), at,
@@ -363,6 +370,6 @@ def _caps_problem(rid: int, basis: dict[str, Any], opened: dict[str, Any] | None
 
 ALL_CHECKS: tuple[Callable[[AuditData], Check], ...] = (
     batch_roots, fills_net_to_zero, solvency, journal_chain, signed_messages, rounds_replay,
-    one_decryption_per_fhe_round, fhe_caps_follow_margin, marks_match_feeds, funding_follows_prices,
-    expiries_settle_at_marks,
+    one_decryption_per_fhe_round, fhe_caps_follow_margin, fhe_liquidations_follow_margin, marks_match_feeds,
+    funding_follows_prices, expiries_settle_at_marks,
 )

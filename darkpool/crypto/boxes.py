@@ -80,11 +80,21 @@ def _agree(private: ECC.EccKey, public: ECC.EccKey) -> bytes:
 
 
 class BoxKey:
-    """A recipient's X25519 key pair (the private half never leaves this object)."""
+    """A recipient's X25519 key pair (the private half never leaves this object but through
+    :meth:`unsafe_disclose`); ``seed``: rebuild a disclosed key."""
 
-    def __init__(self) -> None:
-        self._private = ECC.generate(curve="X25519")
+    def __init__(self, seed: bytes | None = None) -> None:
+        if seed is not None and len(seed) != 32:
+            raise ValidationError(f"an X25519 seed is 32 bytes, got {len(seed)}")
+        # pycryptodome's stubs predate X25519 seeds (bytes): construct takes them all the same.
+        self._private = ECC.generate(curve="X25519") if seed is None else ECC.construct(
+            curve="X25519", seed=seed)  # type: ignore[arg-type]
         self.public: bytes = self._private.public_key().export_key(format="raw")
+
+    def unsafe_disclose(self) -> bytes:
+        """The private half (its 32-byte seed), which opens every box sealed to this key: only for a one-off key
+        whose boxes are public by design (the mask of an FHE liquidation slot, whose order is public)."""
+        return bytes(self._private.seed)
 
     def open(self, box: SealedBox, context: bytes) -> bytes:
         """Decrypt a box sealed to this key under ``context``; a forged or altered box is refused."""

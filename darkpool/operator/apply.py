@@ -41,6 +41,7 @@ from darkpool.operator.events import (
     FheCapsBasis,
     FheEvaluated,
     FheFillsBooked,
+    FheLiquidationsPlaced,
     FheOrderAccepted,
     FheSidesDecrypted,
     FundingPaid,
@@ -283,6 +284,12 @@ class OperatorState:
         self.verifier.nonces.spend(e.account, e.nonce)
         self.fhe_state(e.round_id).orders[e.slot] = e
 
+    def _fhe_liquidations(self, e: FheLiquidationsPlaced, _: object) -> None:
+        state = self.fhe_state(e.round_id)
+        for placed in e.placed:  # the operator's slot now holds the liquidated account: its fill books there
+            state.liquidations[placed.slot] = placed
+            state.slots[placed.slot] = placed.account
+
     def _fhe_result(self, e: FheEvaluated, _: object) -> None:
         state = self.fhe_state(e.round_id)
         state.evaluated = e
@@ -350,6 +357,7 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     RoundAbandoned: OperatorState._abandon,
     SlotReserved: OperatorState._slot,
     FheOrderAccepted: OperatorState._fhe_order,
+    FheLiquidationsPlaced: OperatorState._fhe_liquidations,
     FheEvaluated: OperatorState._fhe_result,
     FheCapsBasis: OperatorState._fhe_caps,
     FheSidesDecrypted: OperatorState._fhe_sides,

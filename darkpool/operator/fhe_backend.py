@@ -169,7 +169,8 @@ class CustodianFheBackend:
                 "digits_per_slot": info["digits_per_slot"], "max_quantity": info["max_quantity"],
                 "masks_digest": info["masks_digest"], "masks": base64.b64encode(masks).decode(),
                 "groups": info.get("groups", 1),
-                "salt": "0x" + salt.hex(),
+                "salt": "0x" + salt.hex(), "operator": self.operator_address,
+                "liquidations": [given.liquidation for _, given in sorted(orders.items()) if given.liquidation],
                 "openings": [{"slot": slot, "order": given.order, "masked_digits": "0x" + bytes(given.digits).hex(),
                               "digits_salt": "0x" + given.salt.hex(), "cap": given.cap}
                              for slot, given in sorted(orders.items())]}
@@ -195,6 +196,10 @@ class CustodianFheBackend:
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {self.verifier_token}"},
                           timeout=1800, transport=self._verifier_transport) as client:
             return dict(raise_for_error(client.post(f"/rounds/{round_id}/evaluate", json=body)))
+
+    def mask(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Ask the custodian for a slot's mask as its holder would (the operator's own liquidation slots)."""
+        return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/mask", json=body)))
 
     def abort(self, round_id: int, reason: str) -> None:
         """Have the custodian spend an abandoned round's masks: nothing of it is ever decrypted."""

@@ -4,7 +4,8 @@ A commit-reveal round publishes in :func:`commit_reveal.publish`'s format (every
 commitment, every reveal with its salt and capped quantity, the operator's extra orders, the
 round document and the result), which :func:`commit_reveal.audit_publication` — and the auditor's
 own code — replays. An FHE round publishes its decrypted outputs, the caps it evaluated with,
-the transcript the custodian logged and the sides its filled slots opened.
+the transcript the custodian logged and the sides its filled slots opened, and its liquidations (public
+like a commit-reveal round's extra orders: the queue's orders the operator placed in its own slots).
 """
 
 from __future__ import annotations
@@ -13,9 +14,16 @@ from dataclasses import asdict
 
 from commit_reveal import Phase, publish
 from darkpool.errors import PhaseError
+from darkpool.operator.events import FheLiquidation
 from darkpool.operator.state import CommitRevealState, RoundState
 
-__all__ = ["publication"]
+__all__ = ["liquidation_terms", "publication"]
+
+
+def liquidation_terms(placed: FheLiquidation) -> dict[str, object]:
+    """The public terms of a liquidation in an FHE round: its slot and the queue's order."""
+    return {"slot": placed.slot, "order_id": placed.order_id, "account": placed.account, "side": placed.side,
+            "limit_ticks": placed.limit_ticks, "quantity_lots": placed.quantity_lots}
 
 
 def publication(state: RoundState, full: bool = True) -> dict[str, object]:
@@ -34,7 +42,8 @@ def publication(state: RoundState, full: bool = True) -> dict[str, object]:
     info = asdict(state.info)
     published: dict[str, object] = {
         **common, "result": state.result(full), "transcript_hash": state.evaluated.transcript_hash,
-        "caps": list(state.evaluated.caps), "circuit_id": info["circuit_id"], "masks_digest": info["masks_digest"]}
+        "caps": list(state.evaluated.caps), "circuit_id": info["circuit_id"], "masks_digest": info["masks_digest"],
+        "liquidations": [liquidation_terms(placed) for _, placed in sorted(state.liquidations.items())]}
     if full:
         published["fill_sides"] = {str(slot): side for slot, side in sorted(state.sides.items())}
     return published

@@ -39,6 +39,8 @@ from darkpool.operator.events import (
     SlotReserved,
     wire_text,
 )
+from darkpool.operator.liquidator import place_liquidations
+from darkpool.operator.publication import liquidation_terms
 from darkpool.operator.state import FheState, require
 from darkpool.signing import (
     FheOrder,
@@ -63,6 +65,9 @@ class SlotInput:
     cap: int
     order: dict[str, Any]
     salt: bytes
+    liquidation: dict[str, Any] | None = None
+    """A liquidation slot's public terms (:func:`darkpool.operator.publication.liquidation_terms`); its order
+    is the operator's."""
 
 
 class FheBackend(Protocol):
@@ -80,6 +85,11 @@ class FheBackend(Protocol):
 
     def abort(self, round_id: int, reason: str) -> None:
         """Have the custodian spend an abandoned round's masks."""
+        ...
+
+    def mask(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """Ask the custodian for a slot's mask as its holder (the operator's liquidation slots); return the
+        sealed box and the custodian's signed delivery."""
         ...
 
 
@@ -183,7 +193,7 @@ def _slot_cap(core: OperatorCore, state: FheState, holder: Account, max_lots: in
 def caps_basis(core: OperatorCore, state: FheState, now: int) -> str:
     """The margin inputs the round's caps are computed from at ``now``, as canonical JSON text."""
     r = state.round
-    holders = {str(slot): state.slots[slot] for slot in sorted(state.orders)}
+    holders = {str(slot): state.slots[slot] for slot in state.filled_slots()}
     return json.dumps({"round_id": state.round_id, "instrument": r.instrument, "band_low_ticks": r.band_low_ticks,
                        "band_high_ticks": r.band_high_ticks, "max_lots": state.info.max_quantity,
                        "slots": holders, "margin": margin_snapshot(core.margin, holders.values(), now)},
@@ -191,7 +201,8 @@ def caps_basis(core: OperatorCore, state: FheState, now: int) -> str:
 
 
 def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int], dict[int, SlotInput]]:
-    """Each slot's cap (0 when empty) and each filled slot's circuit input with its client's opening."""
+    """Each slot's cap (0 when empty) and each filled slot's circuit input with its client's opening (the
+    operator's, with the public terms, for a liquidation slot)."""
     state = _fhe_round(core, round_id, Phase.COMMIT)
     info = state.info
     orders: dict[int, SlotInput] = {}
@@ -201,11 +212,19 @@ def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int],
         opened = core.sealer.open(order.sealed_digits, f"{round_id}:{slot}".encode())
         orders[slot] = SlotInput(list(opened[:info.digits_per_slot]), caps[slot], json.loads(order.wire),
                                  bytes(opened[info.digits_per_slot:]))
+    for slot, placed in state.liquidations.items():  # reduce-only: capped at its own quantity, not by margin
+        caps[slot] = placed.quantity_lots
+        orders[slot] = SlotInput(list(placed.digits), caps[slot], json.loads(placed.order), placed.salt,
+                                 liquidation_terms(placed))
     return caps, orders
 
 
 def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
-    """Cap each slot, evaluate the circuit, have the custodian decrypt the outputs, journal them, book the fills.
+    """Place the liquidation queue's orders, cap each slot, evaluate the circuit, have the custodian decrypt the
+    outputs, journal them, book the fills.
+
+    Liquidations take the slots clients left free (:mod:`darkpool.operator.liquidator`); their fills book
+    to the liquidated accounts.
 
     The evaluation (seconds to minutes) runs outside the core's lock, so the operator keeps taking
     requests and rounds of other instruments evaluate at the same time (on a Ray cluster, on other
@@ -219,10 +238,12 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
         now = core.tick()
         state = _fhe_round(core, round_id, Phase.COMMIT)
         info = state.info
+        backend = _backend(core)
+        place_liquidations(core, state, now, backend, lambda reservation, slot: slot_grant(core, reservation, slot),
+                           lambda: caps_basis(core, state, now))
         caps, orders = slot_inputs(core, round_id, now)
         r = state.round
         basis = caps_basis(core, state, now)
-        backend = _backend(core)
         state.evaluating = True
     try:
         out = backend.clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
@@ -233,7 +254,8 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
     with core.lock:
         now = core.tick()
         state = _fhe_round(core, round_id, Phase.COMMIT)
-        fills = tuple(int(out["fills"][slot]) if slot in state.orders else 0 for slot in range(info.slots))
+        taken = set(state.filled_slots())
+        fills = tuple(int(out["fills"][slot]) if slot in taken else 0 for slot in range(info.slots))
         sides = tuple(None if not fills[slot] else int(out["sides"][slot]) for slot in range(info.slots))
         if any(fill and side not in (0, 1) for fill, side in zip(fills, sides, strict=True)):
             raise ValidationError("the custodian's outputs give a filled slot no side")

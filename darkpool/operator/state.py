@@ -20,7 +20,14 @@ from commit_reveal import CommitRevealRound, Phase
 from darkpool.domain import Account, Instrument, OrderId, Round, Side
 from darkpool.errors import PhaseError
 from darkpool.margin import MarginConfig
-from darkpool.operator.events import BatchPrepared, FheEvaluated, FheOrderAccepted, FheRoundInfo, Mode
+from darkpool.operator.events import (
+    BatchPrepared,
+    FheEvaluated,
+    FheLiquidation,
+    FheOrderAccepted,
+    FheRoundInfo,
+    Mode,
+)
 from darkpool.settlement.trees import BatchTrees
 from darkpool.signing import SigningDomain
 
@@ -113,6 +120,9 @@ class FheState:
     info: FheRoundInfo
     slots: dict[int, Account] = field(default_factory=dict)
     orders: dict[int, FheOrderAccepted] = field(default_factory=dict)
+    liquidations: dict[int, FheLiquidation] = field(default_factory=dict)
+    """The liquidation queue's orders placed at the close in the operator's slots (``slots`` names the
+    liquidated account there: the fills book to it)."""
     evaluated: FheEvaluated | None = None
     sides: dict[int, int] = field(default_factory=dict)
     """Each filled slot's side, as decrypted from the circuit (journaled privately)."""
@@ -137,7 +147,14 @@ class FheState:
         return self.evaluated is not None and not self.booked and not self.abandoned
 
     def order_id(self, slot: int) -> OrderId:
+        liquidation = self.liquidations.get(slot)
+        if liquidation is not None:
+            return liquidation.order_id
         return OrderId(f"{self.slots[slot]}:{self.round_id}:{slot}")
+
+    def filled_slots(self) -> list[int]:
+        """The slots holding an order, a client's or a liquidation, in slot order."""
+        return sorted({*self.orders, *self.liquidations})
 
     def result(self, full: bool = True) -> dict[str, Any] | None:
         """Price, volume and each order's fill; ``full=False`` (the public's view) keys fills by slot
@@ -145,12 +162,13 @@ class FheState:
         e = self.evaluated
         if e is None:
             return None
-        fills = {(self.order_id(s) if full else f"slot:{s}"): e.slot_fills[s] for s in sorted(self.orders)}
+        fills = {(self.order_id(s) if full else f"slot:{s}"): e.slot_fills[s] for s in self.filled_slots()}
         return {"price_ticks": e.price_ticks, "volume_lots": e.volume_lots, "fills": fills}
 
     def summary(self, full: bool = True) -> dict[str, Any]:
         return {**_common(self), "commitments": 0, "commitments_root": None, "reveals": 0,
-                "slot_count": self.info.slots, "slots_taken": len(self.slots), "orders": len(self.orders),
+                "slot_count": self.info.slots, "slots_taken": len(self.slots),
+                "orders": len(self.orders) + len(self.liquidations),
                 "result": self.result(full)}
 
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from darkpool.crypto.sealing import load_or_create_key, private_dir
 from darkpool.errors import ValidationError
 from darkpool.signing import FheOrder, SigningDomain, signed_from_wire, signed_to_wire
-from darkpool.verifier.core import RoundToVerify, SlotOpening, VerifierCore
+from darkpool.verifier.core import LiquidationSlot, RoundToVerify, SlotOpening, VerifierCore
 from darkpool.web.codes import raise_for_error
 from darkpool.web.http import ERROR_RESPONSES, check_bearer, install_error_handlers
 from darkpool.web.observability import (
@@ -59,6 +59,17 @@ class SlotOpeningBody(Strict):
     cap: int = Field(ge=0, le=2**32)
 
 
+class LiquidationBody(Strict):
+    """A liquidation the operator publishes with the round (public): the queue's order in its own slot."""
+
+    slot: int = Field(ge=0, le=65535)
+    order_id: str = Field(min_length=1, max_length=200)
+    account: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+    side: int = Field(ge=0, le=1)
+    limit_ticks: int = Field(ge=-(2**62), le=2**62)
+    quantity_lots: int = Field(ge=1, le=2**32)
+
+
 class EvaluateRequest(Strict):
     """A round to re-evaluate: its public terms, the custodian's Enc(R), the operator's salt, the openings."""
 
@@ -78,6 +89,8 @@ class EvaluateRequest(Strict):
     salt: str = Field(pattern=HEX, min_length=66, max_length=66, description="the operator's inputs salt")
     openings: list[SlotOpeningBody] = Field(max_length=4096)
     groups: int = Field(default=1, ge=1, le=16, description="slot groups of a split round (1: unsplit)")
+    operator: str = Field(default="", pattern=r"^(0x[0-9a-fA-F]{40})?$", description="the operator's address")
+    liquidations: list[LiquidationBody] = Field(default_factory=list, max_length=4096)
 
 
 class EvaluationView(BaseModel):
@@ -124,7 +137,8 @@ def evaluate(round_id: int, body: EvaluateRequest, core: Core, _: OperatorOnly) 
     out = core.evaluate(RoundToVerify(
         round_id, body.instrument, body.reference_ticks, body.band_low_ticks, body.levels, body.circuit_id,
         body.key_id, body.slots, body.circuit_levels, body.quantity_digits, body.digits_per_slot,
-        body.max_quantity, body.masks_digest, masks, bytes.fromhex(body.salt[2:]), openings, body.groups))
+        body.max_quantity, body.masks_digest, masks, bytes.fromhex(body.salt[2:]), openings, body.operator,
+        tuple(LiquidationSlot(**x.model_dump()) for x in body.liquidations), body.groups))
     return EvaluationView(round_id=out.round_id, inputs_commitment=out.inputs_commitment,
                           outputs=[base64.b64encode(o).decode() for o in out.outputs],
                           attestation=SignedEnvelope(**signed_to_wire(out.attestation)))

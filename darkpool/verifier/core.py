@@ -11,7 +11,11 @@ more of an order than the operator does. What it refuses to evaluate, nobody can
 - the rank order is computed here from the round's public reference price, never received;
 - ``Enc(R)`` must be the one whose digest the custodian announced for the round (the custodian
   compares the digest in the attestation with the one it issued);
-- each cap is within the circuit's range; slots without a signed order stay off (cap 0).
+- each cap is within the circuit's range; slots without a signed order stay off (cap 0);
+- a slot whose order the round's operator signed is evaluated only as a liquidation the request
+  publishes for that slot (the queue's public reduce-only order of an account, which the operator
+  placed in its own slot; see :mod:`darkpool.operator.liquidator`), capped at its quantity; a listed
+  liquidation whose order anyone else signed is refused, so no client passes its order off as one.
 
 The inputs commitment is recomputed from these inputs with the operator's salt, so the custodian
 sees the operator's request and the verifier's attestation commit to the same clear inputs.
@@ -32,7 +36,7 @@ from darkpool.errors import ForeignKey, InvalidReveal, PolicyViolation, Validati
 from darkpool.signing import FheOrder, Signed, SigningDomain, digits_commitment, sign
 from darkpool.signing.statements import EvaluationAttested, caps_digest, outputs_digest, statement_signer
 
-__all__ = ["Evaluation", "RoundToVerify", "SlotOpening", "VerifierCore"]
+__all__ = ["Evaluation", "LiquidationSlot", "RoundToVerify", "SlotOpening", "VerifierCore"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,18 @@ class SlotOpening:
     masked_digits: bytes
     digits_salt: bytes
     cap: int
+
+
+@dataclass(frozen=True)
+class LiquidationSlot:
+    """A liquidation the operator publishes with the round: the queue's order of ``account`` in ``slot``."""
+
+    slot: int
+    order_id: str
+    account: str
+    side: int
+    limit_ticks: int
+    quantity_lots: int
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,8 @@ class RoundToVerify:
     masks: bytes
     salt: bytes
     openings: tuple[SlotOpening, ...]
+    operator: str = ""
+    liquidations: tuple[LiquidationSlot, ...] = ()
     groups: int = 1
     """Slot groups of a split round (1: the unsplit circuit): the verifier evaluates the same split."""
 
@@ -153,7 +171,11 @@ class VerifierCore:
             if not 0 <= opening.cap <= round_.max_quantity:
                 raise ValidationError(f"slot {opening.slot}: cap must be in 0..{round_.max_quantity}, "
                                       f"got {opening.cap}")
+            _check_liquidation(round_, opening, signer)
             checked.append((opening.slot, bytes(digits), opening.cap))
+        missing = sorted({x.slot for x in round_.liquidations} - seen)
+        if missing or len({x.slot for x in round_.liquidations}) != len(round_.liquidations):
+            raise PolicyViolation(f"liquidation slot(s) {missing} hold no order, or a slot is listed twice")
         return checked
 
     def evaluate(self, round_: RoundToVerify) -> Evaluation:
@@ -205,3 +227,20 @@ class VerifierCore:
             self._keys[(circuit_id, key_id)] = found
         return found
 
+
+def _check_liquidation(round_: RoundToVerify, opening: SlotOpening, signer: str) -> None:
+    """Refuse a liquidation slot not signed by the operator or capped above its quantity, and an operator's
+    order that is no published liquidation."""
+    listed = next((x for x in round_.liquidations if x.slot == opening.slot), None)
+    by_operator = bool(round_.operator) and signer == account(round_.operator)
+    if listed is None:
+        if by_operator:
+            raise PolicyViolation(f"slot {opening.slot}: the operator's order is no liquidation published with "
+                                  "the round")
+        return
+    if not by_operator:
+        raise PolicyViolation(f"slot {opening.slot}: a liquidation's order must be the operator's, "
+                              f"it is signed by {signer}")
+    if not 0 < listed.quantity_lots <= round_.max_quantity or opening.cap != listed.quantity_lots:
+        raise PolicyViolation(f"slot {opening.slot}: a liquidation of {listed.quantity_lots} lots is capped at "
+                              f"its quantity, got {opening.cap}")

@@ -75,7 +75,7 @@ class FheWorld:
 @contextmanager
 def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock: Callable[[], int] | None = None,
               mark_max_age_s: int = 10**6, custodian: dict[str, Any] | None = None,
-              operator: dict[str, Any] | None = None, groups: int = 1) -> Iterator[FheWorld]:
+              operator: dict[str, Any] | None = None, chain: Any = None, groups: int = 1) -> Iterator[FheWorld]:
     """``groups`` > 1: every round is split into that many slot groups (custodian, verifier and operator)."""
     cache = tmp_path.parent / "fhe-cache"
     shape = f"4x4x{max_quantity}" + (f"x{groups}" if groups > 1 else "")
@@ -102,7 +102,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                     data_dir=str(tmp_path / "operator-data"), fhe_shapes="4x4",
                                     verifier_urls=v_server.url, verifier_token=VERIFIER_TOKEN,
                                     fhe_split_groups=groups, **(operator or {}))
-        app = create_operator_app(settings, clock=clock)
+        app = create_operator_app(settings, clock=clock, chain=chain)
         operator_recorder = Recorder(app)
         o_server = stack.enter_context(ServerThread(operator_recorder, port=o_port))  # type: ignore[arg-type]
         yield FheWorld(o_server.url, c_server.url, operator_recorder, custodian_app, app, identities(4), tmp_path,

@@ -18,6 +18,7 @@ from darkpool.operator.events import (
     CommitEntry,
     CommitsAccepted,
     Event,
+    FheLiquidation,
     FheRoundInfo,
     LiquidationEntry,
     Mode,
@@ -51,6 +52,9 @@ def _sample(cls: type[Event]) -> Event:
             values[f.name] = (RevealEntry(ALICE, 1, 0, -(2**63), 7, b"\x03" * 32, 5),)
         elif f.name == "liquidations":
             values[f.name] = (LiquidationEntry(OrderId("liquidation:1:1"), ALICE, 1, 299_000, 4, 9),)
+        elif f.name == "placed":
+            values[f.name] = (FheLiquidation(2, OrderId("liquidation:1:1"), ALICE, 1, 299_000, 4, '{"m":1}',
+                                             b"\x01\x03", b"\x05" * 32, '{"key":"0x00"}'),)
         elif f.name == "balances":
             values[f.name] = ((ALICE, 10**30),)
         elif f.name == "smiles":

@@ -1,0 +1,159 @@
+"""The liquidation queue in FHE rounds: the operator takes free slots as liquidator for the queue's public orders.
+
+Liquidation orders are public (they are journaled and published like a commit-reveal round's extra
+orders), so they need no privacy, but they must enter the circuit the way every order does, as
+masked digits behind a signed commitment, so nothing in the custodian's or the verifiers' rules
+bends for them. At an FHE round's close, before its caps are computed, the operator:
+
+1. takes the queue's reduce-only orders of the round's instrument (:meth:`MarginEngine.liquidation_orders`,
+   worst margin ratio first) and, for each while a slot is free, reserves the next free slot as
+   itself (a :class:`SlotReserved` of its own signed reservation, journaled before anything leaves);
+2. asks the custodian for that slot's mask as any holder does (its signed :class:`MaskRequest`, its
+   reservation and its own :class:`SlotGrant`), checks the custodian's signed delivery and opens the box
+   with a one-off key, which it discloses: the mask of a public order's slot is no secret, and with it
+   anyone checks that the slot's digits encode exactly the published order;
+3. encodes the public order with the SDK's encoding (:func:`fhe.encoding.order_digits`,
+   :func:`fhe.encoding.mask_digits`), commits to the masked digits with a fresh salt and signs the
+   :class:`FheOrder` with its own key;
+4. journals every such order at once (:class:`FheLiquidationsPlaced`, public: account, side, limit,
+   quantity, slot, the signed order, the digits and their salt, the disclosed mask), then the margin
+   basis they were planned on (a private :class:`FheCapsBasis`, as the caps'); the slot then holds
+   the liquidated account, so its fill books there, with the side the circuit decrypts.
+
+The cap of a liquidation slot is its quantity (reduce-only: it needs no margin). Verifiers evaluate
+a slot signed by the operator only if the round's request lists it as a liquidation, and refuse a
+listed liquidation whose order anyone else signed (:mod:`darkpool.verifier.core`); auditors check the
+encoding against the disclosed mask and recompute the queue from the basis journaled with the
+placement (:mod:`darkpool.audit._liquidations`). The custodian sees a MaskRequest like any other and never the
+digits. Why not clear the liquidations after the round, at its price, against what is left: the
+round decrypts fills only, not the curves, so nobody could say what was left or check it, and the
+clearing rule of DESIGN.md §2 takes every order into one auction.
+
+Slots go to clients first: a liquidation finds a slot only if clients left one free by the close,
+else it waits for the instrument's next round (commit-reveal or FHE). One round of an instrument
+runs at a time (:meth:`OperatorCore.open_round`), so a placed liquidation is never cut again in
+another round before its fill books. A crash between a reservation and the placement leaves that
+slot empty (cap 0); the retried close places the liquidations in slots still free. A close retried
+after a failed evaluation keeps the liquidations placed at the first attempt, judged on their own basis.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from darkpool.crypto.boxes import BoxKey, SealedBox
+from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks
+from darkpool.errors import ForeignKey, MarginError
+from darkpool.ledger import Appended
+from darkpool.operator.core import OperatorCore
+from darkpool.operator.events import FheCapsBasis, FheLiquidation, FheLiquidationsPlaced, SlotReserved, wire_text
+from darkpool.operator.state import FheState
+from darkpool.signing import (
+    FheOrder,
+    MaskDelivery,
+    MaskRequest,
+    Signed,
+    SlotReservation,
+    digits_commitment,
+    sign,
+    signed_from_wire,
+    signed_to_wire,
+    statement_signer,
+)
+from darkpool.signing.statements import mask_box_context
+
+__all__ = ["place_liquidations"]
+
+_EXPIRY_S = 3600
+
+
+def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: Any,
+                       grant: Callable[[Signed, int], Signed], basis: Callable[[], str]) -> Appended | None:
+    """Place the queue's orders of the round's instrument in free slots (once per round), then journal the
+    margin ``basis`` they were planned on; None if none is placed."""
+    if state.liquidations:
+        return None  # placed at an earlier attempt to close this round
+    r, info = state.round, state.info
+    try:
+        queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
+    except MarginError:  # margin cannot be judged now (a stale mark): the queue waits for the next round
+        return None
+    free = info.slots - len(state.slots)
+    wanted = [(k, o) for k, o in enumerate(queued[:max(0, free)], start=1) if min(o.quantity_lots, info.max_quantity)]
+    if not wanted:
+        return None
+    reserved = [_reserve(core, state, now) for _ in wanted]
+    # Durable before a mask request leaves: a restarted operator knows these slots are its own, so it never
+    # grants one to a client once the custodian has seen it granted to the operator.
+    reserved[-1][2].wait()
+    placed = []
+    for (k, order), (slot, reservation, _) in zip(wanted, reserved, strict=True):
+        digits, disclosed = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
+        placed.append(_encode(core, state, slot, digits, OrderId(f"liquidation:{state.round_id}:{k}:{order.account}"),
+                              order.account, int(order.side), int(order.limit_ticks),
+                              min(int(order.quantity_lots), info.max_quantity), now, disclosed))
+    core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), now))
+    return core.accept(FheCapsBasis(state.round_id, basis(), now))
+
+
+def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed, Appended]:
+    """Reserve the next free slot as the operator, journaled before its mask is asked for."""
+    operator = core.operator_address
+    nonce = secrets.randbits(62)
+    reservation = sign(SlotReservation(account=operator, instrument=state.round.instrument, round_id=state.round_id,
+                                       nonce=nonce, expiry=now + _EXPIRY_S), core.verifier.domain,
+                       core.config.operator_key)
+    slot = len(state.slots)
+    appended = core.accept(SlotReserved(state.round_id, slot, operator, nonce, wire_text(signed_to_wire(reservation)),
+                                        now))
+    return slot, reservation, appended
+
+
+def _mask(core: OperatorCore, state: FheState, slot: int, reservation: Signed, grant: Signed, now: int,
+          backend: Any) -> tuple[tuple[int, ...], str]:
+    """The slot's mask digits, from the custodian as any holder gets them (sealed to a fresh key, signed), and
+    the disclosure that lets anyone open them: request, delivery, box and key, as JSON text."""
+    domain, operator = core.verifier.domain, core.operator_address
+    key = BoxKey()
+    request = sign(MaskRequest(account=operator, round_id=state.round_id, slot=slot, box_key=key.public,
+                               nonce=secrets.randbits(62), expiry=now + _EXPIRY_S), domain, core.config.operator_key)
+    answer = backend.mask(state.round_id, {"request": signed_to_wire(request),
+                                           "reservation": signed_to_wire(reservation),
+                                           "grant": signed_to_wire(grant)})
+    delivery = signed_from_wire(answer["delivery"], MaskDelivery)
+    box = SealedBox.from_wire(answer["box"])
+    said = delivery.message
+    assert isinstance(said, MaskDelivery)
+    custodian = state.info.custodian
+    if custodian and statement_signer(delivery, domain) != custodian.lower():
+        raise ForeignKey(f"the mask delivery is not signed by the round's custodian {custodian}")
+    expected = (operator, state.round_id, slot, request.message.digest(domain), box.digest)
+    if (said.account.lower(), said.round_id, said.slot, said.request, said.box) != expected:
+        raise ForeignKey("the custodian's signed delivery is for another request or another box")
+    digits = tuple(int(d) for d in key.open(box, mask_box_context(domain, state.round_id, slot, operator)))
+    disclosed = {"request": signed_to_wire(request), "delivery": answer["delivery"], "box": box.to_wire(),
+                 "key": "0x" + key.unsafe_disclose().hex()}
+    return digits, json.dumps(disclosed, sort_keys=True, separators=(",", ":"))
+
+
+def _encode(core: OperatorCore, state: FheState, slot: int, mask: tuple[int, ...], order_id: OrderId,
+            holder: Account, side: int, limit_ticks: int, quantity: int, now: int, disclosed: str) -> FheLiquidation:
+    """Encode and mask the public order as a client's SDK does, commit to the digits, sign the FheOrder."""
+    from fhe.encoding import SlotMask, mask_digits, order_digits
+    from fhe.shape import Shape
+
+    r, info = state.round, state.info
+    shape = Shape(info.slots, info.levels, info.quantity_digits)
+    plain = order_digits(shape, r, Order(order_id, Side(side), Ticks(limit_ticks), Lots(quantity), slot))
+    masked = bytes(mask_digits(plain, SlotMask(str(state.round_id), slot, mask)))
+    salt = secrets.token_bytes(32)
+    order = sign(FheOrder(account=core.operator_address, instrument=r.instrument, round_id=state.round_id, slot=slot,
+                          digits_commitment=digits_commitment(masked, salt), reference_ticks=r.reference_ticks,
+                          band_low_ticks=r.band_low_ticks, levels=r.levels, circuit_id=info.circuit_id,
+                          nonce=secrets.randbits(62), expiry=now + _EXPIRY_S),
+                 core.verifier.domain, core.config.operator_key)
+    return FheLiquidation(slot, order_id, holder, side, limit_ticks, quantity, wire_text(signed_to_wire(order)),
+                          masked, salt, disclosed)
