@@ -77,14 +77,23 @@ class SplitCustodian(Custodian):
                  log: DecryptionLog | None = None, known: KnownWords | None = None) -> None:
         super().__init__(circuit, key_dir=key_dir, rng=rng, log=log, known=known)
         client = self._client if self._client is not None else fhe.Client(circuit.client_specs, is_simulated=True)
-        self._holder = SplitKeyHolder(circuit, client)
+        self._holder: SplitKeyHolder | None = SplitKeyHolder(circuit, client)
+
+    def retire(self) -> None:
+        super().retire()
+        self._holder = None  # the client it held keeps the secret key in memory
+
+    def _live_holder(self) -> SplitKeyHolder:
+        self._check_live()
+        assert self._holder is not None
+        return self._holder
 
     def _encrypt_masks(self, masks: IntArray) -> bytes:
-        return pack_masks(self._holder.encrypt_masks(masks))
+        return pack_masks(self._live_holder().encrypt_masks(masks))
 
     def _decrypt_values(self, outputs: tuple[bytes, ...]) -> list[IntArray]:
         try:
-            return self._holder.decrypt_digits(outputs)
+            return self._live_holder().decrypt_digits(outputs)
         except (RuntimeError, ValueError) as error:
             raise UndeclaredOutput(f"the outputs are not this split module's declared outputs: {error}") from error
 

@@ -127,3 +127,18 @@ def test_split_custodian_when_asked_for_another_circuits_round_refuses(split_sim
     with pytest.raises(TranscriptMismatch):
         custodian.decrypt(replace(request, inputs_commitment="0" * 64))
     assert custodian.decrypt(request).round_id == "1"  # the honest request still decrypts, once
+
+
+@pytest.mark.attack
+def test_split_custodian_when_retired_keeps_no_key_and_decrypts_nothing(split_sim: SplitCircuit) -> None:
+    custodian = SplitCustodian(split_sim)
+    round_, orders = sample_rounds(95, 1)[0]
+    masks, submitted = open_and_fill(custodian, "1", round_, orders)
+    request = evaluate(split_operator(split_sim, custodian.evaluation_keys, custodian.key_id), masks, round_,
+                       submitted)
+    custodian.retire()
+    assert custodian._holder is None and custodian._client is None
+    with pytest.raises(ForeignKey, match="retired"):
+        custodian.decrypt(request)
+    with pytest.raises(ForeignKey, match="retired"):
+        custodian.open_round("2")
