@@ -29,16 +29,8 @@ from darkpool.audit._check import Check
 from darkpool.audit._data import AuditData
 from darkpool.domain import Lots, Order, OrderId, Round, Side, Ticks
 from darkpool.errors import DarkPoolError
-from darkpool.signing import (
-    FheOrder,
-    MaskDelivery,
-    MaskRequest,
-    SigningDomain,
-    digits_commitment,
-    signed_from_wire,
-    statement_signer,
-)
-from darkpool.signing.statements import mask_box_context
+from darkpool.signing import FheOrder, SigningDomain, digits_commitment, signed_from_wire, statement_signer
+from darkpool.signing.disclosure import disclosed_mask_problem
 
 __all__ = ["fhe_liquidations_follow_margin", "liquidation_caps"]
 
@@ -116,33 +108,14 @@ def _signed_problem(rid: int, row: list[Any], domain: SigningDomain, operator: s
 
 def _mask_problem(rid: int, row: list[Any], domain: SigningDomain, operator: str,
                   announced: dict[str, Any]) -> str | None:
-    from darkpool.crypto.boxes import BoxKey, SealedBox
-    from fhe.encoding import SlotMask, mask_digits, order_digits
-    from fhe.shape import Shape
-
-    slot, disclosed, fhe = int(row[0]), json.loads(row[9]), announced["fhe"]
-    request, delivery = signed_from_wire(disclosed["request"], MaskRequest), signed_from_wire(disclosed["delivery"],
-                                                                                                MaskDelivery)
-    asked, said, box = request.message, delivery.message, SealedBox.from_wire(disclosed["box"])
-    assert isinstance(asked, MaskRequest) and isinstance(said, MaskDelivery)
-    if statement_signer(request, domain) != operator or (asked.round_id, asked.slot) != (rid, slot):
-        return "the disclosed mask was not asked for by the operator for this slot"
-    custodian = str(fhe.get("custodian", "")).lower()
-    if not custodian or statement_signer(delivery, domain) != custodian or (
-            said.account.lower(), said.round_id, said.slot, said.request, said.box) != (
-            operator, rid, slot, asked.digest(domain), box.digest):
-        return f"the disclosed mask is not the one the round's custodian {custodian or '(unknown)'} delivered"
-    key = BoxKey(bytes.fromhex(disclosed["key"][2:]))
-    if key.public != asked.box_key:
-        return "the disclosed key is not the one the mask was sealed to"
-    mask = key.open(box, mask_box_context(domain, rid, slot, operator))
+    fhe = announced["fhe"]
+    slot = int(row[0])
     round_ = Round(announced["instrument"], Ticks(announced["reference_ticks"]), Ticks(announced["band_low_ticks"]),
                    announced["levels"])
     order = Order(OrderId(row[1]), Side(int(row[3])), Ticks(int(row[4])), Lots(int(row[5])), slot)
-    plain = order_digits(Shape(fhe["slots"], fhe["levels"], fhe["quantity_digits"]), round_, order)
-    if bytes(mask_digits(plain, SlotMask(str(rid), slot, tuple(mask)))) != bytes.fromhex(row[7][2:]):
-        return "the slot's digits do not encode the published order under its disclosed mask"
-    return None
+    return disclosed_mask_problem(domain, operator, str(fhe.get("custodian", "")), rid, slot, row[9], round_,
+                                  (fhe["slots"], fhe["levels"], fhe["quantity_digits"]), order,
+                                  bytes.fromhex(row[7][2:]))
 
 
 def _margin_problem(rid: int, row: list[Any], private: dict[str, dict[int, dict[str, Any]]]) -> str | None:

@@ -215,7 +215,7 @@ def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int],
     for slot, placed in state.liquidations.items():  # reduce-only: capped at its own quantity, not by margin
         caps[slot] = placed.quantity_lots
         orders[slot] = SlotInput(list(placed.digits), caps[slot], json.loads(placed.order), placed.salt,
-                                 liquidation_terms(placed))
+                                 {**liquidation_terms(placed), "disclosed": placed.mask})
     return caps, orders
 
 

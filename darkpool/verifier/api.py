@@ -68,6 +68,7 @@ class LiquidationBody(Strict):
     side: int = Field(ge=0, le=1)
     limit_ticks: int = Field(ge=-(2**62), le=2**62)
     quantity_lots: int = Field(ge=1, le=2**32)
+    disclosed: str = Field(min_length=2, max_length=65536, description="the slot's mask, disclosed (JSON text)")
 
 
 class EvaluateRequest(Strict):
@@ -180,13 +181,21 @@ def _key_fetcher(settings: VerifierSettings) -> Callable[[str, str], bytes]:
     return fetch
 
 
+def _custodian_fetcher(settings: VerifierSettings) -> Callable[[], str]:
+    def fetch() -> str:
+        response = httpx.get(f"{settings.custodian_url}/identity", timeout=60)
+        return str(raise_for_error(response)["address"])
+
+    return fetch
+
+
 def create_verifier_app(settings: VerifierSettings) -> FastAPI:
     """Build the verifier app; its signing key is generated (0600) in ``key_dir`` on first start."""
     settings.check_startable()
     key_dir = private_dir(settings.secrets_path())
     core = VerifierCore(SigningDomain(settings.chain_id, settings.vault), load_or_create_key(key_dir / "verifier.key"),
                         Path(settings.cache_dir) if settings.cache_dir else None, settings.simulate,
-                        _key_fetcher(settings))
+                        _key_fetcher(settings), _custodian_fetcher(settings))
     for slots, levels, max_quantity, *groups in parse_shapes(settings.shapes):
         core.prepare(slots, levels, max_quantity, *groups[:1])
     app = FastAPI(title="darkpool verifier", version="1", responses=ERROR_RESPONSES,

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from darkpool.crypto.secp256k1 import address_of
-from darkpool.domain import Account, Round, Ticks, account
-from darkpool.errors import ForeignKey, InvalidReveal, PolicyViolation, ValidationError
+from darkpool.domain import Account, Lots, Order, OrderId, Round, Side, Ticks, account
+from darkpool.errors import DarkPoolError, ForeignKey, InvalidReveal, PolicyViolation, ValidationError
 from darkpool.signing import FheOrder, Signed, SigningDomain, digits_commitment, sign
 from darkpool.signing.statements import EvaluationAttested, caps_digest, outputs_digest, statement_signer
 
@@ -60,6 +60,9 @@ class LiquidationSlot:
     side: int
     limit_ticks: int
     quantity_lots: int
+    disclosed: str = ""
+    """The slot's mask, disclosed (:mod:`darkpool.signing.disclosure`): the verifier checks the slot's digits
+    are the published order under the custodian's mask before it evaluates anything."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ class VerifierCore:
     """Check a round's openings, re-evaluate its circuit, sign the result."""
 
     def __init__(self, domain: SigningDomain, signing_key: bytes, cache_dir: Path | None, simulate: bool,
-                 fetch_keys: Callable[[str, str], bytes]) -> None:
+                 fetch_keys: Callable[[str, str], bytes], fetch_custodian: Callable[[], str] | None = None) -> None:
+        """``fetch_custodian``: the address that signs the custodian's mask deliveries (asked once)."""
         # Import concrete on the thread that builds the app: circuits are traced on that thread.
         import fhe.artifacts
         import fhe.operator  # noqa: F401
@@ -113,6 +117,8 @@ class VerifierCore:
         self.address = Account(address_of(signing_key))
         self._signing_key = signing_key
         self._fetch_keys = fetch_keys
+        self._fetch_custodian = fetch_custodian
+        self._custodian = ""
         self._circuits: dict[tuple[int, int, int, int], Any] = {}
         self._keys: dict[tuple[str, str], bytes] = {}
         self.lock = threading.Lock()
@@ -172,11 +178,38 @@ class VerifierCore:
                 raise ValidationError(f"slot {opening.slot}: cap must be in 0..{round_.max_quantity}, "
                                       f"got {opening.cap}")
             _check_liquidation(round_, opening, signer)
+            self._check_disclosure(round_, opening)
             checked.append((opening.slot, bytes(digits), opening.cap))
         missing = sorted({x.slot for x in round_.liquidations} - seen)
         if missing or len({x.slot for x in round_.liquidations}) != len(round_.liquidations):
             raise PolicyViolation(f"liquidation slot(s) {missing} hold no order, or a slot is listed twice")
         return checked
+
+    def custodian(self) -> str:
+        """The custodian's signing address, asked of it once (empty when no custodian is configured)."""
+        if not self._custodian and self._fetch_custodian is not None:
+            self._custodian = self._fetch_custodian().lower()
+        return self._custodian
+
+    def _check_disclosure(self, round_: RoundToVerify, opening: SlotOpening) -> None:
+        """Refuse a liquidation slot whose digits are not its published order under the custodian's mask."""
+        from darkpool.signing.disclosure import disclosed_mask_problem
+
+        listed = next((x for x in round_.liquidations if x.slot == opening.slot), None)
+        if listed is None:
+            return
+        terms = Round(round_.instrument, Ticks(round_.reference_ticks), Ticks(round_.band_low_ticks), round_.levels)
+        order = Order(OrderId(listed.order_id), Side(listed.side), Ticks(listed.limit_ticks),
+                      Lots(listed.quantity_lots), opening.slot)
+        try:
+            problem = disclosed_mask_problem(self.domain, round_.operator, self.custodian(), round_.round_id,
+                                             opening.slot, listed.disclosed, terms,
+                                             (round_.slots, round_.circuit_levels, round_.quantity_digits), order,
+                                             opening.masked_digits)
+        except (DarkPoolError, KeyError, TypeError, ValueError) as error:
+            problem = f"the mask disclosure does not decode ({type(error).__name__})"
+        if problem is not None:
+            raise PolicyViolation(f"slot {opening.slot}: {problem}")
 
     def evaluate(self, round_: RoundToVerify) -> Evaluation:
         """Check, re-evaluate and sign; a round is attested for one inputs commitment only."""

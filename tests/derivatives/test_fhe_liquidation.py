@@ -211,7 +211,10 @@ def test_audit_when_operator_encodes_another_order_than_the_liquidation_it_publi
         # It publishes the queue's order for alpha but encodes a sell at the band's top: it would fill less.
         world.place(rid, 0, planned.side, 270_001, min(int(planned.quantity_lots), 255),
                     published_limit=int(planned.limit_ticks))
-        world.clear(rid)
+        # The verifier checks the slot against its disclosed mask before evaluating: nothing is decrypted.
+        with pytest.raises(DarkPoolError, match="do not encode the published order"):
+            world.clear(rid)
+        assert str(rid) not in {e["round_id"] for e in httpx.get(f"{world.fhe.custodian_url}/log").json()}
         ok, detail = _checks(world.audit_data())[LIQUIDATIONS]
         assert ok is False and "do not encode the published order" in detail
 
@@ -238,6 +241,12 @@ def test_verifier_when_liquidation_slot_is_unpublished_a_clients_or_overcapped_t
                 **(orders[slot].liquidation or {}), "slot": 0, "account": world.fhe.people[2].address.lower()})},
             # a liquidation capped above its quantity
             "capped at its quantity": {**orders, slot: dataclasses.replace(orders[slot], cap=orders[slot].cap + 1)},
+            # a liquidation published with another side than its slot's digits encode
+            "do not encode the published order": {**orders, slot: dataclasses.replace(orders[slot], liquidation={
+                **(orders[slot].liquidation or {}), "side": 1 - int((orders[slot].liquidation or {})["side"])})},
+            # a disclosure of another slot's mask, or none that decodes
+            "mask disclosure does not decode": {**orders, slot: dataclasses.replace(orders[slot], liquidation={
+                **(orders[slot].liquidation or {}), "disclosed": "{}"})},
         }
         for refusal, given in tampered.items():
             body = backend.verifier_body(rid, info, given, "ETH-PERP", 270_000, 269_998, LEVELS, b"\x01" * 32)
