@@ -50,21 +50,27 @@ def instruments() -> list[Instrument]:
 
 
 def populated(accounts: int, seed: int) -> MarginEngine:
-    insts = instruments()
-    engine = MarginEngine(insts, implied_vols={i.symbol: 0.55 for i in insts if i.is_option})
-    engine.set_mark("ETH", 3000.0, T0)
+    return random_book(instruments(), MarginConfig(), {"ETH": 3000.0}, accounts, seed)
+
+
+def random_book(insts: list[Instrument], config: MarginConfig, marks: dict[str, float], accounts: int,
+                seed: int) -> MarginEngine:
+    """Return ``insts`` held at random by ``accounts`` (2 to 8 instruments each, either side), marked at ``marks``."""
+    engine = MarginEngine(insts, config, implied_vols={i.symbol: 0.55 for i in insts if i.is_option})
+    for underlying, price in marks.items():
+        engine.set_mark(underlying, price, T0)
     rng = np.random.default_rng(seed)
-    marks = engine.risk(T0).mark_price
+    prices = engine.risk(T0).mark_price
     fills: list[Fill] = []
     for n in range(accounts):
         acct = Account(f"0x{n:040x}")
         engine.deposit(acct, int(rng.integers(10**8, 10**11)))
         for column in rng.choice(len(insts), size=int(rng.integers(2, 9)), replace=False):
-            ticks = max(1, round(float(marks[column]) / 0.01 * (1 + rng.normal(0, 0.01))))
+            tick = insts[column].tick_size
+            ticks = Ticks(max(1, round(float(prices[column]) / tick * (1 + rng.normal(0, 0.01)))))
             side = Side.BUY if rng.random() < 0.5 else Side.SELL
-            order_id = OrderId(f"{acct}:{len(fills)}")
-            lots = Lots(int(rng.integers(1, 200)))
-            fills.append(Fill(1, order_id, acct, insts[column].symbol, side, lots, Ticks(ticks)))
+            fills.append(Fill(1, OrderId(f"{acct}:{len(fills)}"), acct, insts[column].symbol, side,
+                              Lots(int(rng.integers(1, 200))), ticks))
     engine.apply_fills(fills, T0)
     return engine
 
@@ -166,25 +172,8 @@ def two_underlyings() -> list[Instrument]:
 
 
 def pair_book(accounts: int, seed: int, config: MarginConfig) -> MarginEngine:
-    """Return :func:`two_underlyings` held at random by ``accounts`` (2 to 8 instruments each, either side)."""
-    insts = two_underlyings()
-    engine = MarginEngine(insts, config, implied_vols={i.symbol: 0.55 for i in insts if i.is_option})
-    engine.set_mark("ETH", 3000.0, T0)
-    engine.set_mark("BTC", 60_000.0, T0)
-    rng = np.random.default_rng(seed)
-    marks = engine.risk(T0).mark_price
-    fills: list[Fill] = []
-    for n in range(accounts):
-        acct = Account(f"0x{n:040x}")
-        engine.deposit(acct, int(rng.integers(10**8, 10**11)))
-        for column in rng.choice(len(insts), size=int(rng.integers(2, 9)), replace=False):
-            tick = insts[column].tick_size
-            ticks = Ticks(max(1, round(float(marks[column]) / tick * (1 + rng.normal(0, 0.01)))))
-            side = Side.BUY if rng.random() < 0.5 else Side.SELL
-            fills.append(Fill(1, OrderId(f"{acct}:{len(fills)}"), acct, insts[column].symbol, side,
-                              Lots(int(rng.integers(1, 200))), ticks))
-    engine.apply_fills(fills, T0)
-    return engine
+    """Return :func:`two_underlyings` held at random by ``accounts``."""
+    return random_book(two_underlyings(), config, {"ETH": 3000.0, "BTC": 60_000.0}, accounts, seed)
 
 
 def correlated(accounts: int, repeat: int) -> None:
