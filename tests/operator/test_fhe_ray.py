@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,33 @@ def test_rounds_of_two_instruments_when_cleared_together_then_both_evaluate_on_r
         assert sorted(int(e["round_id"]) for e in log) == sorted([perp, call])
 
 
-def _worker_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "ray::evaluate_round"], capture_output=True, text=True, check=False)
+def _pids(pattern: str) -> list[int]:
+    """The Ray workers whose process title matches ``pattern`` (a worker is titled ``ray::<task>`` while it runs it)."""
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False)
     return [int(pid) for pid in found.stdout.split()]
+
+
+def _clear_killing(world: FheWorld, rid: int, pattern: str, *, first: Callable[[], None] = lambda: None,
+                   everyone: bool = True) -> tuple[dict[int, Any], list[int]]:
+    """Clear round ``rid`` while a thread SIGKILLs the workers running a task that matches ``pattern`` (all of
+    them, or one), once, after calling ``first``; return the clear's result and the killed pids."""
+    killed: list[int] = []
+
+    def kill() -> None:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not killed:
+            if _pids(pattern):
+                first()
+                for pid in _pids(pattern)[: None if everyone else 1]:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    results = _clear_all(world, [rid])
+    killer.join(timeout=10)
+    return results, killed
 
 
 def test_worker_when_killed_mid_round_then_ray_retries_and_the_round_clears_once(
@@ -106,27 +130,15 @@ def test_worker_when_killed_mid_round_then_ray_retries_and_the_round_clears_once
     with fhe_world(tmp_path, simulate=False, operator={"fhe_backend": "ray"}) as world:
         fund_institutions(world)
         rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
-        killed: list[int] = []
         refused: list[str] = []
 
-        def kill_first_evaluation() -> None:
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and not killed:
-                pids = _worker_pids()
-                if pids:
-                    try:  # the round is frozen while it evaluates: no new slot or order
-                        world.client(world.people[2]).fhe_order(rid, "ETH-PERP", Side.SELL, 299_999, 5)
-                    except DarkPoolError as error:
-                        refused.append(error.code)
-                    for pid in _worker_pids():
-                        os.kill(pid, signal.SIGKILL)
-                        killed.append(pid)
-                time.sleep(0.05)
+        def try_an_order() -> None:
+            try:  # the round is frozen while it evaluates: no new slot or order
+                world.client(world.people[2]).fhe_order(rid, "ETH-PERP", Side.SELL, 299_999, 5)
+            except DarkPoolError as error:
+                refused.append(error.code)
 
-        killer = threading.Thread(target=kill_first_evaluation)
-        killer.start()
-        results = _clear_all(world, [rid])
-        killer.join(timeout=10)
+        results, killed = _clear_killing(world, rid, "ray::evaluate_round", first=try_an_order)
         assert killed, "no Ray worker was evaluating"
         assert refused == ["wrong_phase"], refused
         assert results[rid]["result"]["volume_lots"] == 47, results[rid]
@@ -146,32 +158,13 @@ def test_split_round_when_cleared_on_ray_then_groups_and_combine_run_as_tasks_an
         assert operator.shape.slots == 4 and "-g2-" in str(operator._circuit.id)
 
 
-def _split_task_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "ray::group_task|ray::combine_task"], capture_output=True, text=True,
-                           check=False)
-    return [int(pid) for pid in found.stdout.split()]
-
-
 def test_worker_when_killed_mid_split_round_then_ray_retries_its_task_and_the_round_clears_once(
         tmp_path: Path, ray_cluster: None) -> None:
     # Real encryption, so a group's evaluation lasts long enough to be killed in the middle of it.
     with fhe_world(tmp_path, simulate=False, groups=2, operator={"fhe_backend": "ray"}) as world:
         fund_institutions(world)
         rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
-        killed: list[int] = []
-
-        def kill_one_split_task() -> None:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline and not killed:
-                for pid in _split_task_pids()[:1]:
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                time.sleep(0.05)
-
-        killer = threading.Thread(target=kill_one_split_task)
-        killer.start()
-        results = _clear_all(world, [rid])
-        killer.join(timeout=10)
+        results, killed = _clear_killing(world, rid, "ray::group_task|ray::combine_task", everyone=False)
         assert killed, "no Ray worker was evaluating a slot group or the combine"
         assert results[rid]["result"]["volume_lots"] == 47, results[rid]
         assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]
