@@ -40,6 +40,7 @@ from darkpool.operator.events import (
     Event,
     FheCapsBasis,
     FheEvaluated,
+    FheEvaluationFailed,
     FheFillsBooked,
     FheLiquidationsPlaced,
     FheOrderAccepted,
@@ -300,8 +301,8 @@ class OperatorState:
         self.margin.pay_funding(e.symbol, e.per_lot * e.intervals)
         self.funded[e.symbol] = e.interval
 
-    def _fhe_caps(self, e: FheCapsBasis, _: object) -> None:
-        pass  # evidence for auditors; the caps themselves travel in FheEvaluated
+    def _fhe_caps(self, e: FheCapsBasis | FheEvaluationFailed, _: object) -> None:
+        pass  # evidence for auditors and operators (the caps travel in FheEvaluated; a failure changes nothing)
 
     def _fhe_sides(self, e: FheSidesDecrypted, _: object) -> None:
         state = self.fhe_state(e.round_id)
@@ -360,6 +361,7 @@ _APPLIERS: dict[type[Event], Callable[[OperatorState, Any, object], None]] = {
     FheLiquidationsPlaced: OperatorState._fhe_liquidations,
     FheEvaluated: OperatorState._fhe_result,
     FheCapsBasis: OperatorState._fhe_caps,
+    FheEvaluationFailed: OperatorState._fhe_caps,
     FheSidesDecrypted: OperatorState._fhe_sides,
     FheFillsBooked: OperatorState._fhe_booked,
     InstrumentsExpired: OperatorState._expire,

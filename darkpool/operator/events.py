@@ -21,40 +21,12 @@ from darkpool.errors import StorageError
 from darkpool.operator._columns import columns, rows
 
 __all__ = [
-    "JOURNAL_FORMAT",
-    "PRIVATE_KINDS",
-    "BatchPosted",
-    "BatchPrepared",
-    "CommitEntry",
-    "CommitsAccepted",
-    "DepositCredited",
-    "Event",
-    "FheCapsBasis",
-    "FundingPaid",
-    "FheEvaluated",
-    "FheOrderAccepted",
-    "FheRoundInfo",
-    "FheFillsBooked",
-    "FheLiquidation",
-    "FheLiquidationsPlaced",
-    "FheSidesDecrypted",
-    "InstrumentsExpired",
-    "LiquidationEntry",
-    "MarkSet",
-    "OracleRefused",
-    "VolSurfaceSet",
-    "OrderCancelled",
-    "Mode",
-    "RevealEntry",
-    "RevealsAccepted",
-    "RoundAbandoned",
-    "RoundCleared",
-    "RoundOpened",
-    "RoundSealed",
-    "SealPosted",
-    "SlotReserved",
-    "WithdrawalRequested",
-    "decode", "encode",
+    "JOURNAL_FORMAT", "PRIVATE_KINDS", "BatchPosted", "BatchPrepared", "CommitEntry", "CommitsAccepted",
+    "DepositCredited", "Event", "FheCapsBasis", "FheEvaluated", "FheEvaluationFailed", "FheFillsBooked",
+    "FheLiquidation", "FheLiquidationsPlaced", "FheOrderAccepted", "FheRoundInfo", "FheSidesDecrypted", "FundingPaid",
+    "InstrumentsExpired", "LiquidationEntry", "MarkSet", "Mode", "OracleRefused", "OrderCancelled", "RevealEntry",
+    "RevealsAccepted", "RoundAbandoned", "RoundCleared", "RoundOpened", "RoundSealed", "SealPosted", "SlotReserved",
+    "VolSurfaceSet", "WithdrawalRequested", "decode", "encode",
 ]
 
 JOURNAL_FORMAT = 3
@@ -371,6 +343,16 @@ class FheSidesDecrypted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class FheEvaluationFailed(Event):
+    """An FHE round's evaluation failed (its Ray cluster lost or out of time): nothing was decrypted and the
+    round stays open, to be cleared again or abandoned. Evidence only: no state changes."""
+    KIND: ClassVar[str] = "fhe_failed"
+    round_id: int
+    reason: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
 class FheFillsBooked(Event):  # an FHE round's fills booked (after decryption, or at the next fresh mark)
     KIND: ClassVar[str] = "fhe_booked"
     round_id: int
@@ -419,8 +401,8 @@ _EVENTS: dict[str, type[Event]] = {
     cls.KIND: cls for cls in (
         DepositCredited, MarkSet, OracleRefused, VolSurfaceSet, FundingPaid, RoundOpened, WithdrawalRequested,
         CommitsAccepted, OrderCancelled, RoundSealed, SealPosted, RevealsAccepted, RoundCleared, RoundAbandoned,
-        SlotReserved, FheOrderAccepted, FheLiquidationsPlaced, FheEvaluated, FheCapsBasis, FheSidesDecrypted,
-        FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
+        SlotReserved, FheOrderAccepted, FheLiquidationsPlaced, FheEvaluated, FheEvaluationFailed, FheCapsBasis,
+        FheSidesDecrypted, FheFillsBooked, InstrumentsExpired, BatchPrepared, BatchPosted,
     )
 }
 

@@ -25,6 +25,7 @@ from darkpool.errors import (
     NotConfigured,
     PhaseError,
     PolicyViolation,
+    ServiceUnavailable,
     ValidationError,
 )
 from darkpool.ledger import Appended
@@ -33,6 +34,7 @@ from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import (
     FheCapsBasis,
     FheEvaluated,
+    FheEvaluationFailed,
     FheOrderAccepted,
     FheSidesDecrypted,
     Mode,
@@ -248,6 +250,11 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
     try:
         out = backend.clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
                             r.levels)
+    except ServiceUnavailable as failed:  # nothing decrypted: the round stays open, to clear again or abandon
+        with core.lock:
+            journaled = core.accept(FheEvaluationFailed(round_id, str(failed)[:500], core.tick()))
+        journaled.wait()
+        raise
     finally:
         with core.lock:
             state.evaluating = False

@@ -168,3 +168,24 @@ def test_worker_when_killed_mid_split_round_then_ray_retries_its_task_and_the_ro
         assert killed, "no Ray worker was evaluating a slot group or the combine"
         assert results[rid]["result"]["volume_lots"] == 47, results[rid]
         assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]
+
+
+@pytest.mark.parametrize("groups", [1, 2], ids=["unsplit", "split"])
+def test_evaluation_when_ray_does_not_finish_in_time_then_a_journaled_failure_and_the_round_clears_later(
+        tmp_path: Path, ray_cluster: None, groups: int) -> None:
+    with fhe_world(tmp_path, simulate=True, groups=groups, operator={"fhe_backend": "ray"}) as world:
+        fund_institutions(world)
+        rid = _round(world, "ETH-PERP", REFERENCE, BAND_LOW, [(0, Side.BUY, 299_999, 47), (1, Side.SELL, 299_997, 53)])
+        backend = world.operator_app.state.core.fhe_backend
+        backend._timeout_s = 0.001  # a real Ray get that cannot finish in time (split operators take it when built)
+        with pytest.raises(DarkPoolError) as failed:
+            world.admin().admin("POST", f"/rounds/{rid}/clear")
+        assert failed.value.code == "service_unavailable"
+        journal = world.admin().admin("GET", "/audit/journal?limit=10000")
+        assert [e["kind"] for e in journal if e["kind"] == "fhe_failed"] == ["fhe_failed"]
+        assert httpx.get(f"{world.custodian_url}/log").json() == []  # nothing decrypted
+        assert world.admin().round(rid)["phase"] == "commit"
+        backend._timeout_s = 600.0
+        backend._operators.clear()  # a split operator keeps the timeout it was built with
+        assert world.admin().admin("POST", f"/rounds/{rid}/clear")["result"]["volume_lots"] == 47
+        assert [int(e["round_id"]) for e in httpx.get(f"{world.custodian_url}/log").json()] == [rid]
