@@ -21,7 +21,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from darkpool.crypto.sealing import load_or_create_key, private_dir
-from darkpool.errors import ValidationError
+from darkpool.errors import ServiceUnavailable, ValidationError
 from darkpool.signing import FheOrder, SigningDomain, signed_from_wire, signed_to_wire
 from darkpool.verifier.core import LiquidationSlot, RoundToVerify, SlotOpening, VerifierCore
 from darkpool.web.codes import raise_for_error
@@ -171,20 +171,28 @@ def metrics(request: Request) -> PlainTextResponse:
     return scrape(request)
 
 
+def _from_custodian(settings: VerifierSettings, path: str, **params: str) -> httpx.Response:
+    """GET ``path`` of the custodian; one it cannot reach is a 503, never a 500."""
+    try:
+        response = httpx.get(f"{settings.custodian_url}{path}", params=params, timeout=600)
+    except httpx.HTTPError as error:
+        raise ServiceUnavailable(f"the custodian at {settings.custodian_url} does not answer: "
+                                 f"{type(error).__name__}") from error
+    if response.status_code != 200:
+        raise_for_error(response)
+    return response
+
+
 def _key_fetcher(settings: VerifierSettings) -> Callable[[str, str], bytes]:
     def fetch(circuit_id: str, key_id: str) -> bytes:
-        response = httpx.get(f"{settings.custodian_url}/keys/{circuit_id}", params={"key_id": key_id}, timeout=600)
-        if response.status_code != 200:
-            raise_for_error(response)
-        return response.content
+        return _from_custodian(settings, f"/keys/{circuit_id}", key_id=key_id).content
 
     return fetch
 
 
 def _custodian_fetcher(settings: VerifierSettings) -> Callable[[], str]:
     def fetch() -> str:
-        response = httpx.get(f"{settings.custodian_url}/identity", timeout=60)
-        return str(raise_for_error(response)["address"])
+        return str(_from_custodian(settings, "/identity").json()["address"])
 
     return fetch
 
