@@ -12,6 +12,7 @@ import hmac
 import re
 from typing import Any
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -79,7 +80,13 @@ def install_error_handlers(app: FastAPI) -> None:
         problem = known(str(exc.detail))
         return JSONResponse(error_body(problem.code, str(problem)), status_code=status_of(problem), headers=exc.headers)
 
+    async def upstream_error(_: Request, exc: Exception) -> JSONResponse:
+        # A party this service calls (custodian, verifier) does not answer: unavailable, never a 500.
+        problem = e.ServiceUnavailable(f"a service this one depends on does not answer: {type(exc).__name__}")
+        return JSONResponse(error_body(problem.code, str(problem)), status_code=status_of(problem))
+
     app.add_exception_handler(e.DarkPoolError, darkpool_error)
+    app.add_exception_handler(httpx.HTTPError, upstream_error)
     app.add_exception_handler(RequestValidationError, malformed)
     app.add_exception_handler(StarletteHTTPException, http_error)
 
