@@ -32,8 +32,9 @@ clearing rule of DESIGN.md §2 takes every order into one auction.
 Slots go to clients first: a liquidation finds a slot only if clients left one free by the close,
 else it waits for the instrument's next round (commit-reveal or FHE). One round of an instrument
 runs at a time (:meth:`OperatorCore.open_round`), so a placed liquidation is never cut again in
-another round before its fill books. A crash between a reservation and the placement leaves that
-slot empty (cap 0); the retried close places the liquidations in slots still free. A close retried
+another round before its fill books. A crash or a custodian that does not answer between a
+reservation and the placement leaves that slot the operator's and empty (cap 0); the retried close
+places the liquidations there first, then in slots still free. A close retried
 after a failed evaluation keeps the liquidations placed at the first attempt, judged on their own basis.
 """
 
@@ -81,14 +82,21 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
         queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
     except MarginError:  # margin cannot be judged now (a stale mark): the queue waits for the next round
         return None
-    free = info.slots - len(state.slots)
+    # Slots the operator reserved at an earlier attempt that failed before placing (the custodian did not
+    # answer): used first, so retries do not eat the round's free slots.
+    idle = [slot for slot, holder in sorted(state.slots.items())
+            if holder == core.operator_address and slot not in state.liquidations and slot not in state.orders]
+    free = info.slots - len(state.slots) + len(idle)
     wanted = [(k, o) for k, o in enumerate(queued[:max(0, free)], start=1) if min(o.quantity_lots, info.max_quantity)]
     if not wanted:
         return None
-    reserved = [_reserve(core, state, now) for _ in wanted]
+    reserved = [(idle[n], _reservation(core, state, now), None) if n < len(idle) else _reserve(core, state, now)
+                for n in range(len(wanted))]
     # Durable before a mask request leaves: a restarted operator knows these slots are its own, so it never
     # grants one to a client once the custodian has seen it granted to the operator.
-    reserved[-1][2].wait()
+    for _, _, appended in reserved[-1:]:
+        if appended is not None:
+            appended.wait()
     placed = []
     for (k, order), (slot, reservation, _) in zip(wanted, reserved, strict=True):
         digits, disclosed = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
@@ -99,16 +107,21 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
     return core.accept(FheCapsBasis(state.round_id, basis(), now))
 
 
-def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed, Appended]:
+def _reservation(core: OperatorCore, state: FheState, now: int) -> Signed:
+    """The operator's own signed reservation of a slot of the round, as a client signs one."""
+    return sign(SlotReservation(account=core.operator_address, instrument=state.round.instrument,
+                                round_id=state.round_id, nonce=secrets.randbits(62), expiry=now + _EXPIRY_S),
+                core.verifier.domain, core.config.operator_key)
+
+
+def _reserve(core: OperatorCore, state: FheState, now: int) -> tuple[int, Signed, Appended | None]:
     """Reserve the next free slot as the operator, journaled before its mask is asked for."""
-    operator = core.operator_address
-    nonce = secrets.randbits(62)
-    reservation = sign(SlotReservation(account=operator, instrument=state.round.instrument, round_id=state.round_id,
-                                       nonce=nonce, expiry=now + _EXPIRY_S), core.verifier.domain,
-                       core.config.operator_key)
+    reservation = _reservation(core, state, now)
+    message = reservation.message
+    assert isinstance(message, SlotReservation)
     slot = len(state.slots)
-    appended = core.accept(SlotReserved(state.round_id, slot, operator, nonce, wire_text(signed_to_wire(reservation)),
-                                        now))
+    appended = core.accept(SlotReserved(state.round_id, slot, core.operator_address, message.nonce,
+                                        wire_text(signed_to_wire(reservation)), now))
     return slot, reservation, appended
 
 

@@ -298,3 +298,33 @@ def test_restart_when_liquidation_placed_before_a_crash_then_placed_and_booked_o
         assert sum(f.order_id == placed.order_id for f in replayed.books.fills) == 1
         replayed.journal.close()
 
+
+
+def test_close_when_the_custodian_fails_the_mask_request_then_the_retry_reuses_the_reserved_slot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A close whose mask request fails (fault injected once: the custodian did not answer) leaves the slot the
+    operator reserved; the retried close places the liquidation there instead of taking another free slot."""
+    from darkpool.errors import ServiceUnavailable
+
+    with liquidation_world(tmp_path) as world:
+        core, alpha, operator = world.core, world.fhe.people[0].address.lower(), world.core.operator_address
+        rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
+        backend, asked = core.fhe_backend, []
+        real_mask = backend.mask
+
+        def failing_once(round_id: int, body: dict[str, Any]) -> dict[str, Any]:
+            asked.append(round_id)
+            if len(asked) == 1:
+                raise ServiceUnavailable("the custodian does not answer (injected)")
+            return real_mask(round_id, body)
+
+        monkeypatch.setattr(backend, "mask", failing_once)
+        with pytest.raises(DarkPoolError, match="injected"):
+            world.clear(rid)
+        state = core.rounds[rid]
+        assert [s for s, who in state.slots.items() if who == operator] == [1] and not state.liquidations
+        world.clear(rid)
+        (placed,) = state.liquidations.values()
+        assert placed.slot == 1 and state.slots[1] == alpha and len(state.slots) == 2
+        assert state.evaluated is not None and state.evaluated.slot_fills[1] > 0
+        assert _checks(world.audit_data())[LIQUIDATIONS][0] is True
