@@ -199,7 +199,9 @@ class CustodianFheBackend:
 
     def mask(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Ask the custodian for a slot's mask as its holder would (the operator's own liquidation slots)."""
-        return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/mask", json=body)))
+        # Asked while the operator holds its lock (at a round's close): a custodian that hangs must not stall it
+        # for the client's half hour; the round already exists there, so nothing is compiled for this answer.
+        return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/mask", json=body, timeout=60)))
 
     def abort(self, round_id: int, reason: str) -> None:
         """Have the custodian spend an abandoned round's masks: nothing of it is ever decrypted."""
