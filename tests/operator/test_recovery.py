@@ -79,3 +79,21 @@ async def test_signer_when_never_started_then_recovers_in_process() -> None:
     recovery = SignerRecovery()
     cases = _cases()
     assert [await recovery.signer(d, s) for d, s in cases] == [_in_process(d, s) for d, s in cases]
+
+
+async def test_signer_when_child_hangs_then_recovers_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import darkpool.operator.api.recovery as module
+
+    monkeypatch.setattr(module, "_ANSWER_TIMEOUT_S", 0.2)
+    recovery = SignerRecovery()
+    await recovery.start()
+    cases = _cases()
+    try:
+        process = recovery._process
+        assert process is not None
+        process.send_signal(19)  # SIGSTOP: alive but silent
+        found = await asyncio.gather(*(recovery.signer(d, s) for d, s in cases))
+        assert found == [_in_process(d, s) for d, s in cases]
+        assert not recovery.running
+    finally:
+        await recovery.stop()

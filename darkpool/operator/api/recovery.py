@@ -37,6 +37,8 @@ UNRECOVERABLE = "unrecoverable"
 _log = logging.getLogger("darkpool.operator")
 _COUNT = struct.Struct("<I")
 _MAX_BATCH = 4096
+_ANSWER_TIMEOUT_S = 10.0
+"""A child silent this long is taken for dead (4,096 recoveries take well under a second)."""
 
 
 def _in_process(digest: bytes, signature: bytes) -> str:
@@ -51,6 +53,9 @@ class SignerRecovery:
 
     def __init__(self) -> None:
         self._process: asyncio.subprocess.Process | None = None
+        """The child while it answers; ``None`` before it starts and once it failed."""
+        self._child: asyncio.subprocess.Process | None = None
+        """The child process until :meth:`stop` (failed or not), to be reaped there."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: list[tuple[bytes, bytes, asyncio.Future[str]]] = []
         self._pump: asyncio.Task[None] | None = None
@@ -69,13 +74,14 @@ class SignerRecovery:
         except OSError as exc:
             _log.warning("signature recovery stays in process: cannot start its child: %s", exc)
             return
+        self._child = self._process
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         self._pump = asyncio.create_task(self._serve())
 
     async def stop(self) -> None:
         """Stop the child (what waits is recovered in process)."""
-        process, self._process = self._process, None
+        process, self._process, self._child = self._child, None, None
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -88,7 +94,8 @@ class SignerRecovery:
             try:
                 await asyncio.wait_for(process.wait(), 5)
             except TimeoutError:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
                 await process.wait()
 
     async def signer(self, digest: bytes, signature: bytes) -> str:
@@ -119,7 +126,7 @@ class SignerRecovery:
                     batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
                     process.stdin.write(b"".join((_COUNT.pack(len(batch)), *(d for d, _, _ in batch),
                                                   *(s for _, s, _ in batch))))
-                    answer = await process.stdout.readexactly(20 * len(batch))
+                    answer = await asyncio.wait_for(process.stdout.readexactly(20 * len(batch)), _ANSWER_TIMEOUT_S)
                     for i, (_, _, found) in enumerate(batch):
                         if not found.done():
                             address = answer[20 * i:20 * i + 20]
@@ -128,8 +135,8 @@ class SignerRecovery:
         except asyncio.CancelledError:
             self._pending[:0] = batch
             raise
-        except (OSError, EOFError, asyncio.IncompleteReadError) as exc:
-            _log.error("signature recovery child failed (%s): recovering in process from now on", exc)
+        except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError) as exc:
+            _log.error("signature recovery child failed (%r): recovering in process from now on", exc)
             self._process = None
             self._pending[:0] = batch
             self._settle_in_process()
