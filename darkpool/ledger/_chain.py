@@ -37,11 +37,14 @@ GENESIS_HEAD = bytes(32)
 _KIND = re.compile(r"^[a-z_]{1,40}$")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""One encoder for every entry: ``json.dumps`` with these options would build a new one per call."""
+
+
 def canonical_json(payload: Mapping[str, Any]) -> bytes:
     """Encode ``payload`` as canonical JSON: sorted keys, no spaces, UTF-8."""
     try:
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode()
+        return _CANONICAL.encode(payload).encode()
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"journal payload is not canonical JSON: {exc}") from None
 

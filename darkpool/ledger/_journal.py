@@ -10,8 +10,9 @@ memory may be ahead of disk, and only a restart (which replays the disk) makes t
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from darkpool.ledger._chain import GENESIS_HEAD, JournalEntry, Seq, canonical_js
 from darkpool.ledger._store import JournalStore, SqliteStore
 
 __all__ = ["Appended", "Journal", "open_store"]
+
+_log = logging.getLogger("darkpool.ledger")
 
 
 def open_store(location: str | Path) -> JournalStore:
@@ -61,6 +64,7 @@ class Journal:
         self._pending: list[tuple[JournalEntry, Future[None]]] = []
         self._failed: BaseException | None = None
         self._closing = False
+        self._listeners: list[Callable[[], None]] = []
         self._writer = threading.Thread(target=self._write_loop, name="journal-writer", daemon=True)
         self._writer.start()
 
@@ -105,6 +109,15 @@ class Journal:
             self._wake.notify()
         return Appended(entry, done)
 
+    def on_durable(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` on the writer thread after each group commit, once its entries' futures
+        are resolved (and after a failed write, once every waiting future holds the error).
+
+        One call per group rather than one callback per entry: a waiter on an event loop wakes once
+        for the whole group. A listener must be quick and must not raise (what it raises is dropped).
+        """
+        self._listeners.append(listener)
+
     def entries(self, after: int = 0, limit: int | None = None) -> Iterator[JournalEntry]:
         """Yield durable entries with ``seq > after``."""
         return self.store.read(after, limit)
@@ -140,12 +153,22 @@ class Journal:
                     rest, self._pending = self._pending, []
                 for _, done in batch + rest:
                     done.set_exception(exc if isinstance(exc, StorageError) else StorageError(str(exc)))
+                self._tell_listeners()
                 return
             if batch:
                 with self._lock:
                     self._durable_seq = batch[-1][0].seq
             for _, done in batch:
                 done.set_result(None)
+            if batch:
+                self._tell_listeners()
+
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:  # a listener's failure must not stop the writer
+                _log.exception("journal durability listener failed")
 
 
 def journal_head_hex(head: bytes = GENESIS_HEAD) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,16 @@ class JournalStore(Protocol):
     def close(self) -> None: ...
 
 
+_ROWS_PER_STATEMENT = 256
+"""Rows inserted by one statement (4 parameters each, far below SQLite's parameter limit)."""
+
+
+@functools.lru_cache(maxsize=_ROWS_PER_STATEMENT)
+def _insert(rows: int) -> str:
+    """The statement inserting ``rows`` journal rows."""
+    return "INSERT INTO journal VALUES " + ",".join(["(?, ?, ?, ?)"] * rows)  # noqa: S608 (placeholders only)
+
+
 class SqliteStore:
     """Journal entries in one SQLite table, each batch in one fsynced transaction."""
 
@@ -31,7 +42,8 @@ class SqliteStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                         cached_statements=2 * _ROWS_PER_STATEMENT)
             mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
                 raise StorageError(f"SQLite refused WAL mode for {self.path} (got {mode})")
@@ -45,11 +57,22 @@ class SqliteStore:
         self._lock = threading.Lock()
 
     def write(self, entries: Sequence[JournalEntry]) -> None:
-        rows = [(e.seq, e.kind, e.payload, e.head) for e in entries]
+        if not entries:
+            return
+        params = [value for e in entries for value in (e.seq, e.kind, e.payload, e.head)]
         with self._lock:
             try:
+                if len(entries) <= _ROWS_PER_STATEMENT:
+                    # One statement outside a transaction commits (fsyncs) on its own: one call into
+                    # SQLite per group commit. Each call lets go of the GIL and must win it back from
+                    # the event loop, which waits meanwhile; BEGIN, a row-by-row executemany and
+                    # COMMIT made that dance several times per group.
+                    self._conn.execute(_insert(len(entries)), params)
+                    return
                 self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.executemany("INSERT INTO journal VALUES (?, ?, ?, ?)", rows)
+                for first in range(0, len(entries), _ROWS_PER_STATEMENT):
+                    chunk = params[4 * first:4 * (first + _ROWS_PER_STATEMENT)]
+                    self._conn.execute(_insert(len(chunk) // 4), chunk)
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._conn.in_transaction:

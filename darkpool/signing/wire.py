@@ -25,6 +25,18 @@ def _hex(value: object, what: str) -> bytes:
         raise ValidationError(f"{what} is not valid hex: {value!r}") from None
 
 
+_names: dict[type, tuple[tuple[str, ...], frozenset[str]]] = {}
+
+
+def _field_names(cls: type[TypedMessage]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """A message type's field names in order, and as a set (looked up once per type)."""
+    found = _names.get(cls)
+    if found is None:
+        ordered = tuple(f.name for f in fields(cls))
+        found = _names[cls] = (ordered, frozenset(ordered))
+    return found
+
+
 def signed_to_wire(signed: Signed) -> dict[str, Any]:
     """Return the JSON-ready wire form of ``signed``."""
     message = signed.message
@@ -61,12 +73,13 @@ def signed_from_wire(raw: object, expected: type[TypedMessage] | None = None) ->
     body = raw.get("message")
     if not isinstance(body, dict):
         raise ValidationError("signed message needs a 'message' object")
-    names = [f.name for f in fields(cls)]
-    if sorted(body) != sorted(names):
-        raise ValidationError(f"{cls.TYPE_NAME} fields must be exactly {names}, got {sorted(body)}")
+    names, expected_names = _field_names(cls)
+    if len(body) != len(names) or body.keys() != expected_names:
+        raise ValidationError(f"{cls.TYPE_NAME} fields must be exactly {list(names)}, got {sorted(body)}")
     values: dict[str, Any] = {}
+    sol_types = cls.SOL_TYPES
     for name in names:
-        sol = cls.SOL_TYPES[name]
+        sol = sol_types[name]
         value = body[name]
         if sol.startswith(("uint", "int")):
             if isinstance(value, bool) or not isinstance(value, int):

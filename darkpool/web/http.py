@@ -8,7 +8,10 @@ status :mod:`darkpool.web.codes` gives its class; FastAPI's own request validati
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
 import hmac
+import itertools
 import re
 from typing import Any
 
@@ -21,10 +24,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from darkpool import errors as e
 from darkpool.errors import MalformedRequest, Unauthorized
-from darkpool.ledger import Appended
+from darkpool.ledger import Appended, Journal
 from darkpool.web.codes import TABLE, error_body, status_of
 
-__all__ = ["ERROR_RESPONSES", "AckResponse", "ErrorResponse", "ack", "ack_response", "check_bearer",
+__all__ = ["ERROR_RESPONSES", "AckResponse", "DurableWaiter", "ErrorResponse", "ack", "ack_response", "check_bearer",
            "install_error_handlers"]
 
 
@@ -132,3 +135,58 @@ async def ack_response(appended: Appended, status_code: int = 202) -> Response:
     await asyncio.wrap_future(appended.durable)
     body = b'{"seq":%d,"head":"0x%s"}' % (appended.entry.seq, appended.entry.head.hex().encode())
     return Response(body, status_code=status_code, media_type="application/json")
+
+
+class DurableWaiter:
+    """Await journal entries' durability on one event loop, woken once per group commit.
+
+    :func:`ack` wraps each entry's future for the loop: one callback and one cross-thread wake-up
+    per entry, run by the journal's writer thread under the GIL the loop needs. On the hot order
+    path this waiter keeps the entries waiting in a heap by sequence number instead; the journal
+    calls it once per group commit (:meth:`~darkpool.ledger.Journal.on_durable`) and it wakes the
+    loop once to release every entry now durable (or failed: its error is raised to the waiter).
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[tuple[int, int, asyncio.Future[None], Appended]] = []
+        self._arrivals = itertools.count()  # breaks ties: the same entry may be awaited twice
+        journal.on_durable(self._group_done)
+
+    async def wait(self, appended: Appended) -> None:
+        """Return once ``appended`` is durable; raise its write's error if the write failed."""
+        durable = appended.durable
+        if durable.done():
+            durable.result()
+            return
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:  # another loop (a test's): the per-entry way
+            await asyncio.wrap_future(durable)
+            return
+        waiting: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._waiting, (appended.entry.seq, next(self._arrivals), waiting, appended))
+        if durable.done():  # its group finished before this loop was known: nobody will wake it
+            self._release()
+        await waiting
+
+    def _group_done(self) -> None:
+        """On the writer thread: wake the loop once."""
+        loop = self._loop
+        if loop is not None and self._waiting:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(self._release)
+
+    def _release(self) -> None:
+        """On the loop: release every waiting entry that is durable (entries become so in order)."""
+        waiting = self._waiting
+        while waiting and waiting[0][3].durable.done():
+            _, _, future, appended = heapq.heappop(waiting)
+            if future.done():  # its request was cancelled
+                continue
+            failed = appended.durable.exception()
+            if failed is None:
+                future.set_result(None)
+            else:
+                future.set_exception(failed)

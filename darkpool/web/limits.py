@@ -8,7 +8,7 @@ from typing import Any
 from darkpool.errors import PayloadTooLarge
 from darkpool.web.codes import error_body, status_of
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "BodyLimit", "refuse_too_large"]
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 """1 MiB: the largest request either service takes (a signed FHE order) is a few kilobytes."""
@@ -33,7 +33,7 @@ class BodyLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+            await refuse_too_large(send, self.max_bytes)
             return
         seen = 0
         refused = False
@@ -52,14 +52,16 @@ class BodyLimit:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
             if refused:
-                await self._refuse(send)
+                await refuse_too_large(send, self.max_bytes)
 
-    async def _refuse(self, send: Any) -> None:
-        problem = PayloadTooLarge(f"request body exceeds {self.max_bytes} bytes")
-        body = json.dumps(error_body(problem.code, str(problem))).encode()
-        await send({"type": "http.response.start", "status": status_of(problem),
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+
+async def refuse_too_large(send: Any, max_bytes: int) -> None:
+    """Answer 413 in the project's error format: the body is over ``max_bytes``."""
+    problem = PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+    body = json.dumps(error_body(problem.code, str(problem))).encode()
+    await send({"type": "http.response.start", "status": status_of(problem),
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

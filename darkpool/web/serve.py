@@ -67,7 +67,9 @@ class DrainingServer(uvicorn.Server):
 
 def serve(app: FastAPI, host: str, port: int) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then drain and return (the process exits 0)."""
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
+    # No access log: at level warning uvicorn would drop each line anyway, after building its fields
+    # per request; requests are counted and timed by the metrics instead.
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=DRAIN_TIMEOUT_S)
     DrainingServer(config).run()
 

@@ -9,6 +9,7 @@ import pytest
 from darkpool.errors import StorageError, ValidationError
 from darkpool.ledger import (
     GENESIS_HEAD,
+    Appended,
     Journal,
     JournalEntry,
     Seq,
@@ -112,3 +113,53 @@ def test_postgres_store_when_reopened_replays_same_chain(postgres_url: str) -> N
     assert again.head == head and again.seq == Seq(20)
     assert list(again.entries(after=18)) == entries[18:]
     again.close()
+
+
+def _chained(count: int, start: int = 0, head: bytes = GENESIS_HEAD) -> list[JournalEntry]:
+    entries = []
+    for seq in range(start + 1, start + count + 1):
+        payload = canonical_json({"i": seq})
+        head = next_head(head, seq, "order", payload)
+        entries.append(JournalEntry(Seq(seq), "order", payload, head))
+    return entries
+
+
+@pytest.mark.parametrize("count", [1, 256, 257, 700])
+def test_sqlite_write_when_group_of_any_size_then_all_rows_read_back(tmp_path: Path, count: int) -> None:
+    store = SqliteStore(tmp_path / "j.db")
+    entries = _chained(count)
+    store.write(entries)
+    store.write([])
+    assert list(store.read()) == entries
+    store.close()
+
+
+@pytest.mark.parametrize("count", [3, 700])
+def test_sqlite_write_when_a_row_clashes_then_no_row_of_the_group_is_written(tmp_path: Path, count: int) -> None:
+    store = SqliteStore(tmp_path / "j.db")
+    first = _chained(2)
+    store.write(first)
+    clashing = _chained(count, start=2, head=first[-1].head)
+    clashing[-1] = first[0]  # seq 1 again: the primary key refuses it, after the others were inserted
+    with pytest.raises(StorageError):
+        store.write(clashing)
+    assert list(store.read()) == first  # the group is all or nothing
+    store.close()
+
+
+def test_on_durable_when_groups_commit_then_listener_called_after_their_futures_resolve(tmp_path: Path) -> None:
+    journal = Journal(SqliteStore(tmp_path / "j.db"))
+    appended: list[Appended] = []
+    calls: list[bool] = []
+
+    def listener() -> None:  # on the writer thread, once per group
+        durable = journal.seq - journal.lag
+        calls.append(durable > 0 and all(a.durable.done() for a in list(appended) if a.entry.seq <= durable))
+
+    journal.on_durable(listener)
+    for i in range(50):
+        appended.append(journal.append("order", {"i": i}))
+    journal.flush()
+    journal.close()
+    assert calls and all(calls)
+    assert len(calls) <= 50  # groups, not entries

@@ -8,6 +8,7 @@ ways, and a refused one must change nothing.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,13 @@ async def test_commit_when_fast_path_or_routed_then_same_answers_and_refusals_ch
     from darkpool.operator.api import fast_path
 
     taken: list[int] = []
-    endpoint = fast_path.commit
+    endpoint = fast_path.accept_commitment
 
-    async def counted(round_id: int, request: Any) -> Any:
+    async def counted(state: Any, round_id: int, body: bytes, peer: str) -> Any:
         taken.append(round_id)
-        return await endpoint(round_id, request)
+        return await endpoint(state, round_id, body, peer)
 
-    monkeypatch.setattr(fast_path, "commit", counted)
+    monkeypatch.setattr(fast_path, "accept_commitment", counted)
     app, http, (alpha, beta) = await _world(tmp_path)
     good = _signed(alpha, 1)
     forged = dict(good, signature="0x" + "11" * 65)
@@ -87,3 +88,29 @@ async def test_commit_when_fast_path_or_routed_then_same_answers_and_refusals_ch
     assert [r.status_code for r in replayed] == [409, 409] and replayed[0].json() == replayed[1].json()
     app.state.core.journal.close()
     await http.aclose()
+
+
+async def test_commit_when_served_then_signers_recovered_by_the_child_and_forgeries_refused(tmp_path: Path) -> None:
+    from darkpool.operator import create_operator_app
+    from darkpool.web.serve import ServerThread
+
+    app = create_operator_app(settings(tmp_path, rate_per_s=1000.0, rate_burst=1000.0))
+    people = identities(2)
+    with ServerThread(app) as server:
+        assert app.state.recovery.running  # started with the app
+        admin = AsyncDarkPoolClient(server.url, admin_token=ADMIN)
+        await fund(admin, people)
+        await admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-PERP",
+                                              "reference_ticks": 300_000, "band_low_ticks": 299_996, "levels": 8,
+                                              "commit_s": 3600})
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            good = [_signed(people[i % 2], i) for i in range(1, 41)]
+            answers = await asyncio.gather(*(http.post(FAST, json=body) for body in good))
+            assert [a.status_code for a in answers] == [202] * len(good)
+            assert len({a.json()["seq"] for a in answers}) == len(good)  # one journal entry each
+            forged = dict(good[0], message=dict(good[0]["message"], nonce=999))  # signature over other fields
+            refused = await http.post(FAST, json=forged)
+            assert (refused.status_code, refused.json()["error"]["code"]) == (401, "invalid_signature")
+    summary = app.state.core.get_round(1).summary()
+    assert summary["commitments"] == len(good)
+    assert not app.state.recovery.running  # stopped with the app

@@ -18,11 +18,12 @@ from darkpool.errors import DarkPoolError, NotConfigured
 from darkpool.ledger import Journal, open_store
 from darkpool.margin import MarginConfig, parse_correlations
 from darkpool.operator.api import accounts, admin, audit, batches, fhe, info, operations, rounds, withdrawals
-from darkpool.operator.api.fast_path import CommitFastPath
+from darkpool.operator.api.fast_path import OperatorApp
+from darkpool.operator.api.recovery import SignerRecovery
 from darkpool.operator.core import CoreConfig, OperatorCore, Settler
 from darkpool.operator.instruments import DEFAULT_VOLS, default_instruments
 from darkpool.signing import SigningDomain
-from darkpool.web.http import ERROR_RESPONSES, install_error_handlers
+from darkpool.web.http import ERROR_RESPONSES, DurableWaiter, install_error_handlers
 from darkpool.web.limits import BodyLimit
 from darkpool.web.observability import install_observability
 from darkpool.web.ratelimit import RateLimiter
@@ -147,6 +148,7 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.recovery.start()
         pollers = []
         if settings.deposit_poll_s > 0 and core.settler is not None:
             pollers.append(asyncio.create_task(_poll_deposits(core, settings.deposit_poll_s)))
@@ -155,17 +157,19 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
         yield
         for poller in pollers:
             poller.cancel()
+        await app.state.recovery.stop()
         core.journal.close()
 
-    app = FastAPI(title="darkpool operator", version="1", responses=ERROR_RESPONSES, lifespan=lifespan,
+    app = OperatorApp(title="darkpool operator", version="1", responses=ERROR_RESPONSES, lifespan=lifespan,
                   description="Sealed batch auctions (FHE and commit-reveal), margin, journal and settlement.")
     app.state.settings = settings
     app.state.core = core
+    app.state.recovery = SignerRecovery()  # started with the app: recovers in a child process
+    app.state.durable = DurableWaiter(core.journal)  # the order endpoint's acknowledgements wait on it
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst, monotonic)
     # A network peer may carry many institutions (a gateway): ten accounts' worth before verification.
     app.state.peer_limiter = RateLimiter(10 * settings.rate_per_s, 10 * settings.rate_burst, monotonic)
     install_error_handlers(app)
-    app.add_middleware(CommitFastPath)  # innermost: the body limit and the metrics still see its requests
     app.add_middleware(BodyLimit)
     install_observability(app, operations.OperatorMetrics(core))
     # The order endpoints come first: routes are matched in order and they carry the load.

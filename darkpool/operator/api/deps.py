@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
 from darkpool.domain import Account, account
 from darkpool.errors import Unauthorized
+from darkpool.operator.api.recovery import UNRECOVERABLE, SignerRecovery
 from darkpool.operator.core import OperatorCore
 from darkpool.signing import AccountRead, Signed, TypedMessage, recover_digest, signed_from_wire
 from darkpool.web.http import check_bearer
@@ -16,7 +18,7 @@ from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
 __all__ = ["READ_HEADER", "Admin", "Core", "FullView", "Limiter", "Reader", "Settings", "client_key",
-           "parse_limited"]
+           "parse_limited", "parse_limited_for", "parse_verified", "peer_key"]
 
 
 async def get_core(request: Request) -> OperatorCore:
@@ -109,7 +111,13 @@ Reader = Annotated[Account, Depends(require_reader)]
 
 def client_key(request: Request) -> str:
     """The rate-limit key of a request's network peer."""
-    return "peer:" + (request.client.host if request.client is not None else "unknown")
+    return peer_key(request.scope)
+
+
+def peer_key(scope: Mapping[str, Any]) -> str:
+    """The rate-limit key of the network peer of an ASGI ``scope``."""
+    client = scope.get("client")
+    return "peer:" + (client[0] if client else "unknown")
 
 
 def parse_limited(raw: dict[str, Any], expected: type[TypedMessage], request: Request) -> Signed:
@@ -119,16 +127,33 @@ def parse_limited(raw: dict[str, Any], expected: type[TypedMessage], request: Re
     the signer recovered here is the one the signature proves (a forged signature recovers some
     other address, whose bucket the forger spends, and the core then refuses the request).
     """
-    state = request.app.state
-    state.peer_limiter.take(client_key(request))
+    return parse_limited_for(raw, expected, request.app.state, client_key(request))
+
+
+def parse_limited_for(raw: dict[str, Any], expected: type[TypedMessage], state: Any, peer: str) -> Signed:
+    """:func:`parse_limited` for the app whose state is ``state``, from the peer keyed ``peer``."""
+    state.peer_limiter.take(peer)
     signed = signed_from_wire(raw, expected)
     digest = signed.message.digest(state.core.config.domain)
     try:
         signer = recover_digest(digest, signed.signature)
     except ValueError:
-        signer = "unrecoverable"
-    else:
-        if state.core.recoverer is not None:  # the round's checks may reuse this recovery
-            state.core.recoverer.remember(digest, signed.signature, bytes.fromhex(signer[2:]))
-    state.limiter.take(signer)
+        signer = UNRECOVERABLE
+    _limit_signer(state, digest, signed, signer)
     return signed
+
+
+async def parse_verified(raw: dict[str, Any], expected: type[TypedMessage], state: Any, peer: str) -> Signed:
+    """:func:`parse_limited_for` recovering the signer with the app's :class:`SignerRecovery` (off this thread)."""
+    state.peer_limiter.take(peer)
+    signed = signed_from_wire(raw, expected)
+    digest = signed.message.digest(state.core.config.domain)
+    recovery: SignerRecovery = state.recovery
+    _limit_signer(state, digest, signed, await recovery.signer(digest, signed.signature))
+    return signed
+
+
+def _limit_signer(state: Any, digest: bytes, signed: Signed, signer: str) -> None:
+    if signer != UNRECOVERABLE and state.core.recoverer is not None:  # the round's checks may reuse it
+        state.core.recoverer.remember(digest, signed.signature, bytes.fromhex(signer[2:]))
+    state.limiter.take(signer)

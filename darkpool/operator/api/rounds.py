@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError as PydanticValidationError
@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from commit_reveal import Receipt
 from darkpool.errors import MalformedRequest, ValidationError
+from darkpool.ledger import Appended
 from darkpool.operator import rounds_cr as cr
 from darkpool.operator import rounds_fhe
-from darkpool.operator.api.deps import Admin, Core, FullView, client_key, parse_limited
+from darkpool.operator.api.deps import Admin, Core, FullView, client_key, parse_limited, parse_verified
 from darkpool.operator.api.operations import OperatorMetrics
 from darkpool.operator.api.schemas import (
     MAX_BATCH,
@@ -72,16 +73,26 @@ async def commit(round_id: int, request: Request) -> Response:
     """Accept a signed ``Commitment`` (wire form, see SignedEnvelope) with its bond (commit phase).
 
     The hot path of the operator: the body is parsed once, strictly, without dependency injection.
+    ``POST /rounds/{id}/commitments`` usually never reaches this route: the app serves it ahead of
+    the framework (:mod:`darkpool.operator.api.fast_path`) with :func:`accept_commitment` too.
+    """
+    appended = await accept_commitment(request.app.state, round_id, await request.body(), client_key(request))
+    return await ack_response(appended)
+
+
+async def accept_commitment(state: Any, round_id: int, body: bytes, peer: str) -> Appended:
+    """Check a commitment request's ``body`` from ``peer`` and journal it; raise its error otherwise.
+
+    ``state`` is the operator app's state. The caller acknowledges once the entry is durable.
     """
     try:
-        raw = json.loads(await request.body())
+        raw = json.loads(body)
     except ValueError as exc:
         raise MalformedRequest(f"body is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MalformedRequest(f"body must be a JSON object, got {type(raw).__name__}")
-    state = request.app.state
     try:
-        signed = parse_limited(raw, Commitment, request)
+        signed = await parse_verified(raw, Commitment, state, peer)
     except ValidationError:
         # Only a rejected body pays for the schema check that names what is malformed.
         try:
@@ -90,14 +101,15 @@ async def commit(round_id: int, request: Request) -> Response:
             first = exc.errors()[0]
             raise MalformedRequest(f"body.{'.'.join(str(x) for x in first['loc'])}: {first['msg']}") from None
         raise
-    if signed.message.round_id != round_id:  # type: ignore[attr-defined]
-        raise ValidationError(f"message is for round {signed.message.round_id}, not {round_id}")  # type: ignore[attr-defined]
+    message = signed.message
+    assert isinstance(message, Commitment)
+    if message.round_id != round_id:
+        raise ValidationError(f"message is for round {message.round_id}, not {round_id}")
     appended = cr.commit(state.core, round_id, signed)
-    done = await ack_response(appended)
     if _log.isEnabledFor(logging.DEBUG):  # the hot path: no record built unless asked for
-        _log.debug("commitment accepted", extra={"round": round_id, "account": signed.message.account,  # type: ignore[attr-defined]
+        _log.debug("commitment accepted", extra={"round": round_id, "account": message.account,
                                                  "seq": appended.entry.seq})
-    return done
+    return appended
 
 
 @router.post("/{round_id}/commitments/batch", status_code=202, response_model=BatchAck,
