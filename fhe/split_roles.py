@@ -16,23 +16,35 @@ import random
 import struct
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from concrete import fhe
 
 from darkpool.errors import CiphertextShapeError, UndeclaredOutput
 from fhe.arrays import IntArray
+from fhe.artifacts import compile_circuit
 from fhe.custodian import Custodian, KnownWords
 from fhe.log import DecryptionLog
 from fhe.operator import Operator
-from fhe.split import SplitCircuit, SplitEvaluator, SplitKeyHolder
+from fhe.shape import Shape
+from fhe.split import SplitCircuit, SplitEvaluator, SplitKeyHolder, SplitLayout, compile_split
 
-__all__ = ["SplitCustodian", "pack_masks", "split_operator", "unpack_masks"]
+__all__ = ["SplitCustodian", "compile_program", "pack_masks", "split_operator", "unpack_masks"]
 
 _PACKED = b"darkpool-split-masks\0"
 _MAX_GROUPS = 64
 
 GroupsEvaluator = Callable[[Sequence[bytes], IntArray, IntArray, IntArray], Sequence[bytes]]
 """Evaluate a split round: ``Enc(R)`` per group, masked digits, caps, rank order → the combine's outputs."""
+
+
+def compile_program(key: tuple[int, int, int, int], *, simulate: bool, cache_dir: Path | None) -> Any:
+    """The compiled circuit (``groups`` 1) or split module of ``key`` = (slots, levels, quantity digits, groups),
+    as the custodian, the operator and the verifiers each load it (a split's groups must divide the slots)."""
+    shape, groups = Shape(*key[:3]), key[3]
+    if groups == 1:
+        return compile_circuit(shape, simulate=simulate, cache_dir=cache_dir)
+    return compile_split(SplitLayout(shape, groups), simulate=simulate, cache_dir=cache_dir)
 
 
 def pack_masks(groups: Sequence[bytes]) -> bytes:

@@ -194,32 +194,19 @@ class CustodianCore:
         return (int(round_id) - 1) // self.epoch_rounds if self.epoch_rounds else 0
 
     def _custodian(self, slots: int, levels: int, max_quantity: int, epoch: int, groups: int = 1) -> Any:
-        from fhe.shape import choose_shape
-
-        if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= MAX_GROUPS:
-            raise ValidationError(f"groups must be in 1..{MAX_GROUPS}, got {groups!r}")
-        shape = choose_shape(slots, levels, [max_quantity])
-        key = (shape.slots, shape.levels, shape.quantity_digits, min(groups, shape.slots))
-        return self._custodian_for(key, epoch)
+        return self._custodian_for(_round_key(slots, levels, max_quantity, groups), epoch)
 
     def _custodian_for(self, key: ShapeKey, epoch: int) -> Any:
         """One key set per circuit (or split module) and epoch, under ``key_dir/<circuit>/epoch-<n>``."""
-        from fhe.artifacts import compile_circuit
         from fhe.custodian import Custodian
-        from fhe.shape import Shape
-        from fhe.split import SplitLayout, compile_split
-        from fhe.split_roles import SplitCustodian
+        from fhe.split_roles import SplitCustodian, compile_program
 
         found = self._custodians.get((key, epoch))
         if found is None:
-            shape, groups = Shape(*key[:3]), key[3]
-            if groups == 1:
-                circuit: Any = compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir)
-            else:  # SplitLayout refuses groups that do not divide the slots
-                circuit = compile_split(SplitLayout(shape, groups), simulate=self.simulate, cache_dir=self.cache_dir)
+            circuit = compile_program(key, simulate=self.simulate, cache_dir=self.cache_dir)
             circuit_dir = self.key_dir / str(circuit.id)
             check_private_tree(circuit_dir)
-            holder = Custodian if groups == 1 else SplitCustodian
+            holder = Custodian if key[3] == 1 else SplitCustodian
             found = holder(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log, known=self.known)
             if circuit_dir.exists():
                 restrict_tree(circuit_dir)  # concrete writes secret.keys with the umask's mode
@@ -251,11 +238,9 @@ class CustodianCore:
                 # A restarted custodian keeps no round in memory but its log: a logged round is spent.
                 raise ReplayedDecryption(f"round {round_id} is in the decryption log: it cannot be opened again")
             epoch = self.epoch_of(round_id)
-            custodian = self._custodian(slots, levels, max_quantity, epoch, groups)
-            circuit = custodian.circuit
-            shape = circuit.shape
-            split = getattr(circuit, "layout", None)
-            key = (shape.slots, shape.levels, shape.quantity_digits, 1 if split is None else split.groups)
+            key = _round_key(slots, levels, max_quantity, groups)
+            custodian = self._custodian_for(key, epoch)
+            shape = custodian.circuit.shape
             known = self._rounds.get(round_id)
             if known is not None:
                 if known.shape_key != key or known.operator != grantor:
@@ -491,3 +476,13 @@ def _shape_key(stored: tuple[int, ...]) -> ShapeKey:
     """A stored round's circuit key (records written before split rounds name no groups: 1)."""
     slots, levels, digits, *groups = stored
     return slots, levels, digits, groups[0] if groups else 1
+
+
+def _round_key(slots: int, levels: int, max_quantity: int, groups: int) -> ShapeKey:
+    """The circuit key of a round: the smallest standard shape that holds it, split in at most ``groups``."""
+    from fhe.shape import choose_shape
+
+    if isinstance(groups, bool) or not isinstance(groups, int) or not 1 <= groups <= MAX_GROUPS:
+        raise ValidationError(f"groups must be in 1..{MAX_GROUPS}, got {groups!r}")
+    shape = choose_shape(slots, levels, [max_quantity])
+    return shape.slots, shape.levels, shape.quantity_digits, min(groups, shape.slots)

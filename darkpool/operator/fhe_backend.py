@@ -64,16 +64,11 @@ class CustodianFheBackend:
     def _circuit(self, key: tuple[int, int, int, int]) -> Any:
         """The compiled circuit (groups 1) or split module of a shape; concrete traces only on the main thread,
         so a shape not prepared is compiled here on first use (prefer :meth:`prepare`)."""
-        from fhe.artifacts import compile_circuit
-        from fhe.shape import Shape
-        from fhe.split import SplitLayout, compile_split
+        from fhe.split_roles import compile_program
 
         found = self._circuits.get(key)
         if found is None:
-            shape = Shape(*key[:3])
-            found = self._circuits[key] = (
-                compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir) if key[3] == 1 else
-                compile_split(SplitLayout(shape, key[3]), simulate=self.simulate, cache_dir=self.cache_dir))
+            found = self._circuits[key] = compile_program(key, simulate=self.simulate, cache_dir=self.cache_dir)
         return found
 
     def bootstraps(self, slots: int, levels: int, quantity_digits: int, groups: int = 1) -> int | None:
@@ -123,8 +118,8 @@ class CustodianFheBackend:
                 for stale in [k for k in self._operators if k[0] == info["circuit_id"]]:
                     del self._operators[stale]
                 found = self._operators[(info["circuit_id"], info["key_id"])] = (
-                Operator(circuit, keys, info["key_id"]) if groups == 1 else
-                self._split_operator(circuit, keys, info["key_id"]))
+                    Operator(circuit, keys, info["key_id"]) if groups == 1 else
+                    self._split_operator(circuit, keys, info["key_id"]))
             return found
 
     def _split_operator(self, circuit: Any, keys: bytes, key_id: str) -> Any:

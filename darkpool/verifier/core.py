@@ -131,17 +131,12 @@ class VerifierCore:
         return str(self._circuit(shape.slots, shape.levels, shape.quantity_digits, min(groups, shape.slots)).id)
 
     def _circuit(self, slots: int, levels: int, quantity_digits: int, groups: int = 1) -> Any:
-        from fhe.artifacts import compile_circuit
-        from fhe.shape import Shape
-        from fhe.split import SplitLayout, compile_split
+        from fhe.split_roles import compile_program
 
         key = (slots, levels, quantity_digits, groups)
         found = self._circuits.get(key)
         if found is None:
-            shape = Shape(slots, levels, quantity_digits)
-            found = self._circuits[key] = (
-                compile_circuit(shape, simulate=self.simulate, cache_dir=self.cache_dir) if groups == 1 else
-                compile_split(SplitLayout(shape, groups), simulate=self.simulate, cache_dir=self.cache_dir))
+            found = self._circuits[key] = compile_program(key, simulate=self.simulate, cache_dir=self.cache_dir)
         return found
 
     def check_openings(self, round_: RoundToVerify) -> list[tuple[int, bytes, int]]:
