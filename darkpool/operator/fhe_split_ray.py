@@ -106,9 +106,12 @@ class RaySplitEvaluator:
             done = self._ray.get(outputs, timeout=self._timeout_s)
             workers = self._ray.get([worker for _, worker in submitted], timeout=self._timeout_s)
         except (self._ray.exceptions.RayError, TimeoutError):
-            for ref in (outputs, *(part for part, _ in submitted)):
+            # Cancel the groups only: the combine then fails on its cancelled inputs and never runs.
+            # Cancelling the combine itself while it waits on them aborts this process in Ray 2.60
+            # ("Check failed: submitted_task_ref_count > 0" in the reference counter).
+            for part, _ in submitted:
                 with contextlib.suppress(Exception):  # best effort: a task may be gone with its worker
-                    self._ray.cancel(ref, force=True)
+                    self._ray.cancel(part, force=True)
             raise
         return SplitRun(tuple(done), tuple(workers))
 

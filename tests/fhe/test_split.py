@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -169,6 +170,36 @@ def test_split_when_groups_run_as_ray_tasks_equals_unsplit(
         assert len(run.group_workers) == LAYOUT.groups
         got = holder.decrypt(f"ray-{n}", run.outputs)
         assert got == unsplit_outputs(unsplit_sim, round_, orders, f"ray-{n}"), (round_, orders)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+def test_split_when_ray_times_out_round_after_round_then_this_process_survives_and_evaluates_equal(
+    local_ray: None, split_sim: SplitCircuit, unsplit_sim: Unsplit, fhe_cache: Path
+) -> None:
+    # Timeouts up to the evaluation's length land before, during and after the groups and the combine.
+    # Cancelling the combine while it waited on the groups aborted this process within ~60-280 tries.
+    from darkpool.operator.fhe_split_ray import RaySplitEvaluator
+
+    ray = pytest.importorskip("ray")
+    holder = SplitKeyHolder(split_sim)
+    evaluator = RaySplitEvaluator(split_sim, holder.evaluation_keys, "sim-keys", cache_dir=fhe_cache)
+    ((round_, orders),) = sample_rounds(85, 1)
+    masks, masked, caps, order = split_inputs(holder, round_, orders, seed=0)
+    started = time.monotonic()
+    evaluator.evaluate(masks, masked, caps, order)
+    lasts = time.monotonic() - started
+    timed_out, draw = 0, random.Random(85)
+    for _ in range(300):
+        evaluator._timeout_s = draw.uniform(0.0, 1.2 * lasts)
+        try:
+            evaluator.evaluate(masks, masked, caps, order)
+        except (ray.exceptions.RayError, TimeoutError):
+            timed_out += 1
+    assert timed_out > 0
+    evaluator._timeout_s = 600.0
+    got = holder.decrypt("after-timeouts", evaluator.evaluate(masks, masked, caps, order).outputs)
+    assert got == unsplit_outputs(unsplit_sim, round_, orders, "after-timeouts")
 
 
 @pytest.mark.slow
