@@ -99,6 +99,8 @@ class OperatorCore(OperatorState):
         """Underlying -> on-chain price feed (:class:`darkpool.settlement.oracle.PriceFeed`) marks are read from."""
         self.oracle_max_move = 0.25
         self._failed: DarkPoolError | None = None
+        self._opening: dict[int, str] = {}
+        """FHE rounds whose custodian is preparing them (id -> instrument): reserved, not yet journaled."""
         with cyclic_gc_paused():
             for entry in journal.recovered():
                 self.apply(decode(entry.kind, entry.data(), entry.seq))
@@ -298,7 +300,13 @@ class OperatorCore(OperatorState):
     def open_round(self, mode: Mode, instrument: str, reference_ticks: int, band_low_ticks: int, levels: int,
                    slot_count: int = 0, *, commit_s: int | None = None, reveal_s: int | None = None,
                    bond: int = 0) -> tuple[Appended, int]:
-        """Announce a round with its reference price and band (commit-reveal: and its schedule)."""
+        """Announce a round with its reference price and band (commit-reveal: and its schedule).
+
+        An FHE round's id and instrument are reserved under the lock, then the custodian prepares the round
+        (for a new shape or epoch it compiles and generates keys: seconds, or minutes for the largest) with
+        the lock released, so the operator keeps taking requests meanwhile; nothing is journaled until the
+        custodian has answered. Another round of the instrument is refused while one is being opened.
+        """
         with self.lock:
             now = self.tick()
             if instrument not in self.instruments:
@@ -309,19 +317,11 @@ class OperatorCore(OperatorState):
                 raise ValidationError(f"levels must be in 1..{self.config.max_levels}, got {levels}")
             busy = [r.round_id for r in self.rounds.values()
                     if r.round.instrument == instrument and r.phase.value not in ("cleared", "cancelled")]
+            busy += [rid for rid, opening in self._opening.items() if opening == instrument]
             if busy:
                 raise PhaseError(f"round {busy[0]} of {instrument} is still running")
-            round_id = max(self.rounds, default=0) + 1
-            if mode is Mode.FHE:
-                if not 1 <= slot_count <= self.config.max_slots:
-                    raise ValidationError(f"an FHE round needs 1..{self.config.max_slots} slots, got {slot_count}")
-                if self.fhe_backend is None:
-                    raise NotConfigured("this operator has no FHE backend (custodian) configured")
-                info = FheRoundInfo(**{k: v for k, v in self.fhe_backend.open_round(round_id, slot_count, levels)
-                                       .items() if k in FheRoundInfo.__dataclass_fields__})
-                event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, now,
-                                    fhe=info)
-            else:
+            round_id = max([*self.rounds, *self._opening], default=0) + 1
+            if mode is not Mode.FHE:
                 commit_s = self.config.commit_s if commit_s is None else commit_s
                 reveal_s = self.config.reveal_s if reveal_s is None else reveal_s
                 for name, value in (("commit_s", commit_s), ("reveal_s", reveal_s)):
@@ -329,10 +329,33 @@ class OperatorCore(OperatorState):
                         raise ValidationError(f"{name} must be 1..86400 seconds, got {value!r}")
                 if isinstance(bond, bool) or not isinstance(bond, int) or not 0 <= bond < _UINT256:
                     raise ValidationError(f"bond must be an integer in 0..2**256-1, got {bond!r}")
-                event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, now,
-                                    commit_closes_at=now + commit_s, reveal_closes_at=now + commit_s + reveal_s,
-                                    bond=bond)
-            return self.accept(event), round_id
+                return self.accept(RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels,
+                                               now, commit_closes_at=now + commit_s,
+                                               reveal_closes_at=now + commit_s + reveal_s, bond=bond)), round_id
+            if not 1 <= slot_count <= self.config.max_slots:
+                raise ValidationError(f"an FHE round needs 1..{self.config.max_slots} slots, got {slot_count}")
+            if self.fhe_backend is None:
+                raise NotConfigured("this operator has no FHE backend (custodian) configured")
+            self._opening[round_id] = instrument
+        try:
+            # The custodian opens the same round id with the same shape again idempotently, so an open
+            # that failed here (or a crash before the journal) is retried with the same id.
+            prepared = self.fhe_backend.open_round(round_id, slot_count, levels)
+            info = FheRoundInfo(**{k: v for k, v in prepared.items() if k in FheRoundInfo.__dataclass_fields__})
+            with self.lock:
+                event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, self.tick(),
+                                    fhe=info)
+                return self.accept(event), round_id
+        except DarkPoolError:
+            with self.lock:
+                skipped = any(rid > round_id for rid in self.rounds)
+            if skipped:  # a later round took the next id meanwhile: this one is never retried, so spend it
+                with contextlib.suppress(DarkPoolError):
+                    self.fhe_backend.abort(round_id, "the operator's open failed and its id was skipped")
+            raise
+        finally:
+            with self.lock:
+                del self._opening[round_id]
 
     def require_tradable(self, instrument: str, now: int, what: str = "orders") -> None:
         """Raise :class:`PhaseError` if ``instrument`` is halted (a refused price-feed answer) or expired."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -29,16 +32,41 @@ UNFILLED_VALUES = ("299999", "173", "299990", "211")
 
 
 @dataclass
+class Hold:
+    """A request held at a :class:`Recorder` until ``released`` (then answered 503 if ``fail``)."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    fail: bool = False
+
+
+@dataclass
 class Recorder:
-    """An ASGI wrapper that keeps every request (path, query, body) an app receives."""
+    """An ASGI wrapper that keeps every request (path, query, body) an app receives.
+
+    ``holds`` maps ``"METHOD /path"`` to a :class:`Hold`: such a request waits until the test lets it go
+    (a slow custodian), then reaches the app or is answered 503 (one that fails).
+    """
 
     app: Any
     received: list[bytes] = field(default_factory=list)
+    holds: dict[str, Hold] = field(default_factory=dict)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        hold = self.holds.get(f"{scope['method']} {scope['path']}")
+        if hold is not None:
+            hold.reached.set()
+            while not hold.released.is_set():
+                await asyncio.sleep(0.01)
+            if hold.fail:
+                await send({"type": "http.response.start", "status": 503,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": json.dumps(
+                    {"error": {"code": "service_unavailable", "message": "held and failed by the test"}}).encode()})
+                return
         chunks = [scope["path"].encode(), scope.get("query_string", b"")]
 
         async def recording_receive() -> Any:
