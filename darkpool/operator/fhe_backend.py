@@ -194,7 +194,7 @@ class CustodianFheBackend:
 
     def mask(self, round_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Ask the custodian for a slot's mask as its holder would (the operator's own liquidation slots)."""
-        # Asked while the operator holds its lock (at a round's close): a custodian that hangs must not stall it
+        # Asked at a round's close (the round frozen meanwhile): a custodian that hangs must not hold the close
         # for the client's half hour; the round already exists there, so nothing is compiled for this answer.
         return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/mask", json=body, timeout=60)))
 

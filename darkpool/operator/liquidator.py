@@ -14,10 +14,12 @@ bends for them. At an FHE round's close, before its caps are computed, the opera
    anyone checks that the slot's digits encode exactly the published order;
 3. encodes the public order with the SDK's encoding (:func:`fhe.encoding.order_digits`,
    :func:`fhe.encoding.mask_digits`), commits to the masked digits with a fresh salt and signs the
-   :class:`FheOrder` with its own key;
+   :class:`FheOrder` with its own key. Steps 2 and 3 run without the core's lock (the round is frozen
+   meanwhile: no slot, order, cancel or abandon), so a slow custodian never stalls other requests;
 4. journals every such order at once (:class:`FheLiquidationsPlaced`, public: account, side, limit,
    quantity, slot, the signed order, the digits and their salt, the disclosed mask), then the margin
-   basis they were planned on (a private :class:`FheCapsBasis`, as the caps'); the slot then holds
+   basis they were planned on, read under the lock at step 1 (a private :class:`FheCapsBasis`, as the
+   caps'), so what changes while the masks are fetched does not touch it; the slot then holds
    the liquidated account, so its fill books there, with the side the circuit decrypts.
 
 The cap of a liquidation slot is its quantity (reduce-only: it needs no margin). Verifiers evaluate
@@ -43,12 +45,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from darkpool.crypto.boxes import BoxKey, SealedBox
 from darkpool.domain import Account, Lots, Order, OrderId, Side, Ticks
 from darkpool.errors import ForeignKey, MarginError
 from darkpool.ledger import Appended
+from darkpool.margin import LiquidationOrder
 from darkpool.operator.core import OperatorCore
 from darkpool.operator.events import FheCapsBasis, FheLiquidation, FheLiquidationsPlaced, SlotReserved, wire_text
 from darkpool.operator.state import FheState
@@ -66,20 +70,36 @@ from darkpool.signing import (
 )
 from darkpool.signing.statements import mask_box_context
 
-__all__ = ["place_liquidations"]
+__all__ = ["LiquidationPlan", "place_liquidations", "place_planned", "plan_liquidations"]
 
 _EXPIRY_S = 3600
 
 
-def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: Any,
-                       grant: Callable[[Signed, int], Signed], basis: Callable[[], str]) -> Appended | None:
-    """Place the queue's orders of the round's instrument in free slots (once per round), then journal the
-    margin ``basis`` they were planned on; None if none is placed."""
+@dataclass(frozen=True, slots=True)
+class LiquidationPlan:
+    """Liquidations chosen and their slots reserved (journaled) under the core's lock, masks not yet fetched."""
+
+    now: int
+    orders: tuple[tuple[int, LiquidationOrder], ...]
+    """(rank in the queue, the reduce-only order) per placement."""
+    slots: tuple[tuple[int, Signed, Signed], ...]
+    """(slot, the operator's reservation, its grant) per placement."""
+    durable: Appended | None
+    """The last reservation journaled by this plan (None if all were reserved at an earlier attempt)."""
+    basis: str
+    """The margin basis the orders were planned on, as it reads once they are placed."""
+
+
+def plan_liquidations(core: OperatorCore, state: FheState, now: int, grant: Callable[[Signed, int], Signed],
+                      basis: Callable[[dict[int, Account]], str]) -> LiquidationPlan | None:
+    """Under the core's lock: choose the queue's orders of the round's instrument for its free slots and reserve
+    those slots as the operator; None if nothing is to be placed. ``basis`` gives the margin basis with the
+    planned slots' holders added (the basis as it will read once they are placed)."""
     if state.liquidations:
         return None  # placed at an earlier attempt to close this round
-    r, info = state.round, state.info
+    info = state.info
     try:
-        queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == r.instrument]
+        queued = [o for o in core.margin.liquidation_orders(now) if o.instrument == state.round.instrument]
     except MarginError:  # margin cannot be judged now (a stale mark): the queue waits for the next round
         return None
     # Slots the operator reserved at an earlier attempt that failed before placing (the custodian did not
@@ -92,19 +112,36 @@ def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: A
         return None
     reserved = [(idle[n], _reservation(core, state, now), None) if n < len(idle) else _reserve(core, state, now)
                 for n in range(len(wanted))]
+    holders = {slot: order.account for (_, order), (slot, _, _) in zip(wanted, reserved, strict=True)}
+    return LiquidationPlan(now, tuple(wanted), tuple((slot, r, grant(r, slot)) for slot, r, _ in reserved),
+                           reserved[-1][2], basis(holders))
+
+
+def place_planned(core: OperatorCore, state: FheState, plan: LiquidationPlan, backend: Any) -> Appended:
+    """Without the core's lock (the round frozen meanwhile): get each planned slot's mask from the custodian,
+    encode and sign the orders; then, under the lock, journal them and the basis they were planned on."""
     # Durable before a mask request leaves: a restarted operator knows these slots are its own, so it never
     # grants one to a client once the custodian has seen it granted to the operator.
-    for _, _, appended in reserved[-1:]:
-        if appended is not None:
-            appended.wait()
-    placed = []
-    for (k, order), (slot, reservation, _) in zip(wanted, reserved, strict=True):
-        digits, disclosed = _mask(core, state, slot, reservation, grant(reservation, slot), now, backend)
+    if plan.durable is not None:
+        plan.durable.wait()
+    info, placed = state.info, []
+    for (k, order), (slot, reservation, granted) in zip(plan.orders, plan.slots, strict=True):
+        digits, disclosed = _mask(core, state, slot, reservation, granted, plan.now, backend)
         placed.append(_encode(core, state, slot, digits, OrderId(f"liquidation:{state.round_id}:{k}:{order.account}"),
                               order.account, int(order.side), int(order.limit_ticks),
-                              min(int(order.quantity_lots), info.max_quantity), now, disclosed))
-    core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), now))
-    return core.accept(FheCapsBasis(state.round_id, basis(), now))
+                              min(int(order.quantity_lots), info.max_quantity), plan.now, disclosed))
+    with core.lock:
+        core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), core.tick()))
+        return core.accept(FheCapsBasis(state.round_id, plan.basis, core.tick()))
+
+
+def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: Any,
+                       grant: Callable[[Signed, int], Signed],
+                       basis: Callable[[dict[int, Account]], str]) -> Appended | None:
+    """Plan and place the queue's orders of the round's instrument in free slots (once per round), then journal
+    the margin ``basis`` they were planned on; None if none is placed."""
+    plan = plan_liquidations(core, state, now, grant, basis)
+    return None if plan is None else place_planned(core, state, plan, backend)
 
 
 def _reservation(core: OperatorCore, state: FheState, now: int) -> Signed:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ from darkpool.operator.events import (
     SlotReserved,
     wire_text,
 )
-from darkpool.operator.liquidator import place_liquidations
+from darkpool.operator.liquidator import place_planned, plan_liquidations
 from darkpool.operator.publication import liquidation_terms
 from darkpool.operator.state import FheState, require
 from darkpool.signing import (
@@ -192,10 +193,12 @@ def _slot_cap(core: OperatorCore, state: FheState, holder: Account, max_lots: in
     return int(min(buy, sell))
 
 
-def caps_basis(core: OperatorCore, state: FheState, now: int) -> str:
-    """The margin inputs the round's caps are computed from at ``now``, as canonical JSON text."""
+def caps_basis(core: OperatorCore, state: FheState, now: int, planned: Mapping[int, Account] | None = None) -> str:
+    """The margin inputs the round's caps are computed from at ``now``, as canonical JSON text; ``planned``
+    adds liquidation slots not yet placed (slot -> the liquidated account), as the basis will read once they are."""
     r = state.round
-    holders = {str(slot): state.slots[slot] for slot in state.filled_slots()}
+    held = {slot: state.slots[slot] for slot in state.filled_slots()} | dict(planned or {})
+    holders = {str(slot): held[slot] for slot in sorted(held)}
     return json.dumps({"round_id": state.round_id, "instrument": r.instrument, "band_low_ticks": r.band_low_ticks,
                        "band_high_ticks": r.band_high_ticks, "max_lots": state.info.max_quantity,
                        "slots": holders, "margin": margin_snapshot(core.margin, holders.values(), now)},
@@ -205,7 +208,9 @@ def caps_basis(core: OperatorCore, state: FheState, now: int) -> str:
 def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int], dict[int, SlotInput]]:
     """Each slot's cap (0 when empty) and each filled slot's circuit input with its client's opening (the
     operator's, with the public terms, for a liquidation slot)."""
-    state = _fhe_round(core, round_id, Phase.COMMIT)
+    state = core.get_round(round_id)
+    require(state, Mode.FHE, Phase.COMMIT)
+    assert isinstance(state, FheState)
     info = state.info
     orders: dict[int, SlotInput] = {}
     caps = [0] * info.slots
@@ -239,22 +244,26 @@ def clear_fhe_round(core: OperatorCore, round_id: int) -> Appended:
     with core.lock:
         now = core.tick()
         state = _fhe_round(core, round_id, Phase.COMMIT)
-        info = state.info
+        info, r = state.info, state.round
         backend = _backend(core)
-        place_liquidations(core, state, now, backend, lambda reservation, slot: slot_grant(core, reservation, slot),
-                           lambda: caps_basis(core, state, now))
-        caps, orders = slot_inputs(core, round_id, now)
-        r = state.round
-        basis = caps_basis(core, state, now)
-        state.evaluating = True
+        plan = plan_liquidations(core, state, now, lambda reservation, slot: slot_grant(core, reservation, slot),
+                                 lambda planned: caps_basis(core, state, now, planned))
+        state.evaluating = True  # frozen from here (no slot, order, cancel or abandon) until it clears or fails
     try:
-        out = backend.clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
-                            r.levels)
-    except ServiceUnavailable as failed:  # nothing decrypted: the round stays open, to clear again or abandon
+        if plan is not None:  # the custodian's masks for the liquidation slots, fetched without the lock
+            place_planned(core, state, plan, backend)
         with core.lock:
-            journaled = core.accept(FheEvaluationFailed(round_id, str(failed)[:500], core.tick()))
-        journaled.wait()
-        raise
+            now = core.tick()
+            caps, orders = slot_inputs(core, round_id, now)
+            basis = caps_basis(core, state, now)
+        try:
+            out = backend.clear(round_id, asdict(info), orders, r.instrument, r.reference_ticks, r.band_low_ticks,
+                                r.levels)
+        except ServiceUnavailable as failed:  # nothing decrypted: the round stays open, to clear again or abandon
+            with core.lock:
+                journaled = core.accept(FheEvaluationFailed(round_id, str(failed)[:500], core.tick()))
+            journaled.wait()
+            raise
     finally:
         with core.lock:
             state.evaluating = False

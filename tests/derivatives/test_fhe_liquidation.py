@@ -227,7 +227,7 @@ def test_verifier_when_liquidation_slot_is_unpublished_a_clients_or_overcapped_t
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
             place_liquidations(core, state, now, core.fhe_backend, lambda r, slot: slot_grant(core, r, slot),
-                               lambda: caps_basis(core, state, now))
+                               lambda planned: caps_basis(core, state, now, planned))
             _, orders = slot_inputs(core, rid, now)
         backend = core.fhe_backend
         info = dataclasses.asdict(state.info)
@@ -275,7 +275,7 @@ def test_restart_when_liquidation_placed_before_a_crash_then_placed_and_booked_o
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
             journaled = place_liquidations(core, state, now, core.fhe_backend, lambda r, s: slot_grant(core, r, s),
-                                           lambda: caps_basis(core, state, now))
+                                           lambda planned: caps_basis(core, state, now, planned))
         assert journaled is not None
         journaled.wait()
         settings = world.fhe.operator_app.state.settings
@@ -328,3 +328,39 @@ def test_close_when_the_custodian_fails_the_mask_request_then_the_retry_reuses_t
         assert placed.slot == 1 and state.slots[1] == alpha and len(state.slots) == 2
         assert state.evaluated is not None and state.evaluated.slot_fills[1] > 0
         assert _checks(world.audit_data())[LIQUIDATIONS][0] is True
+
+
+def test_close_when_the_custodian_is_slow_with_a_liquidation_mask_then_the_operator_serves_others_meanwhile(
+        tmp_path: Path) -> None:
+    """The liquidation slot's mask is fetched with the core's lock released: while the custodian holds the
+    request, the operator books a deposit (alpha's, which would take it out of the queue) and refuses a slot in
+    the frozen round; the placement is then judged, and audited, on the basis it was planned on."""
+    import threading
+
+    from darkpool.sdk import DarkPoolClient
+    from tests.operator.fhe_helpers import Hold
+
+    with liquidation_world(tmp_path) as world:
+        core, alpha = world.core, world.fhe.people[0].address.lower()
+        rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
+        hold = world.fhe.custodian_received.holds[f"POST /rounds/{rid}/mask"] = Hold()
+        cleared: list[Any] = []
+        closer = threading.Thread(
+            target=lambda: cleared.append(world.fhe.admin().admin("POST", f"/rounds/{rid}/clear")))
+        closer.start()
+        try:
+            assert hold.reached.wait(30), "the close never asked for the liquidation slot's mask"
+            quick = DarkPoolClient(world.fhe.operator_url, admin_token=ADMIN, timeout=20)
+            quick.admin("POST", "/admin/deposits", {"deposit_id": 4, "account": alpha, "amount": 10**12})
+            with pytest.raises(DarkPoolError, match="being evaluated"):
+                DarkPoolClient(world.fhe.operator_url, world.fhe.people[3], custodian=world.fhe.custodian_url,
+                               timeout=20).fhe_order(rid, "ETH-PERP", Side.BUY, 270_001, 1)
+        finally:
+            hold.released.set()
+            closer.join(120)
+        assert cleared and cleared[0]["result"]["volume_lots"] > 0, cleared
+        (placed,) = core.rounds[rid].liquidations.values()
+        assert placed.account == alpha and core.rounds[rid].evaluated.slot_fills[placed.slot] > 0
+        checks = _checks(world.audit_data())
+        assert all(ok is not False for ok, _ in checks.values()), checks
+        assert checks[LIQUIDATIONS][0] is True
