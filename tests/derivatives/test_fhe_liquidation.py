@@ -350,11 +350,11 @@ def test_close_when_the_custodian_is_slow_with_a_liquidation_mask_then_the_opera
         closer.start()
         try:
             assert hold.reached.wait(30), "the close never asked for the liquidation slot's mask"
-            quick = DarkPoolClient(world.fhe.operator_url, admin_token=ADMIN, timeout=20)
-            quick.admin("POST", "/admin/deposits", {"deposit_id": 4, "account": alpha, "amount": 10**12})
-            with pytest.raises(DarkPoolError, match="being evaluated"):
-                DarkPoolClient(world.fhe.operator_url, world.fhe.people[3], custodian=world.fhe.custodian_url,
-                               timeout=20).fhe_order(rid, "ETH-PERP", Side.BUY, 270_001, 1)
+            with DarkPoolClient(world.fhe.operator_url, admin_token=ADMIN, timeout=20) as quick:
+                quick.admin("POST", "/admin/deposits", {"deposit_id": 4, "account": alpha, "amount": 10**12})
+            with pytest.raises(DarkPoolError, match="being evaluated"), DarkPoolClient(
+                    world.fhe.operator_url, world.fhe.people[3], custodian=world.fhe.custodian_url, timeout=20) as late:
+                late.fhe_order(rid, "ETH-PERP", Side.BUY, 270_001, 1)
         finally:
             hold.released.set()
             closer.join(120)

@@ -75,10 +75,9 @@ def test_open_when_the_custodian_is_slow_then_the_operator_serves_others_and_ref
         tmp_path: Path) -> None:
     with fhe_world(tmp_path, simulate=True) as world:
         fund_institutions(world)
-        admin = _quick(world)
-        with held_open(world) as outcome:
+        with _quick(world) as admin, held_open(world) as outcome, httpx.Client(
+                base_url=world.operator_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10) as fast:
             # Served while the custodian holds the open (the lock is free): a deposit and a read.
-            fast = httpx.Client(base_url=world.operator_url, headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
             assert fast.post("/admin/deposits", json={"deposit_id": 5, "account": world.people[0].address,
                                                        "amount": 10**9}).status_code in (200, 201, 202)
             assert fast.get("/rounds").status_code == 200
@@ -93,7 +92,7 @@ def test_open_when_the_custodian_is_slow_then_the_operator_serves_others_and_ref
                 admin.round(1)  # nothing of round 1 until the custodian answers
             assert missing.value.code == "not_found"
         assert outcome["ack"]["round_id"] == 1, outcome
-        assert admin.round(1)["phase"] == "commit"
+        assert world.admin().round(1)["phase"] == "commit"
         ticket = world.client(world.people[0]).fhe_order(1, "ETH-PERP", Side.BUY, 299_999, 47)
         assert ticket is not None
 
@@ -114,12 +113,11 @@ def test_open_when_the_custodian_fails_after_a_later_round_took_the_next_id_then
         tmp_path: Path) -> None:
     with fhe_world(tmp_path, simulate=True) as world:
         fund_institutions(world)
-        admin = _quick(world)
-        with held_open(world, fail=True) as outcome:
+        with _quick(world) as admin, held_open(world, fail=True) as outcome:
             other = admin.admin("POST", "/rounds", {"mode": "commit_reveal", "instrument": "ETH-3000-C",
                                                     "reference_ticks": 15_000, "band_low_ticks": 14_998, "levels": 4})
             assert other["round_id"] == 2
         assert outcome["error"].code == "service_unavailable", outcome
         # Round 1 is never journaled nor retried: the operator told the custodian to spend it.
         assert any(r.startswith(b"/rounds/1/abort") for r in world.custodian_received.received)
-        assert admin.admin("POST", "/rounds", OPEN)["round_id"] == 3
+        assert world.admin().admin("POST", "/rounds", OPEN)["round_id"] == 3
