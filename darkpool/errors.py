@@ -326,6 +326,13 @@ class ReplayedDecryption(PolicyViolation):
     code = "replayed_decryption"
 
 
+class RoundIdTaken(PolicyViolation):
+    """An FHE round id the custodian already holds for this operator with another shape, or has spent
+    (aborted or decrypted): it is never opened again, so the operator opens its round under the next id."""
+
+    code = "round_id_taken"
+
+
 class TranscriptMismatch(PolicyViolation):
     """A decryption request naming a transcript hash the custodian cannot reproduce."""
 
@@ -402,6 +409,7 @@ __all__ += [
     "InconsistentOutputs",
     "MaskReuse",
     "ReplayedDecryption",
+    "RoundIdTaken",
     "TranscriptMismatch",
     "UndeclaredOutput",
     "WrongRound",

@@ -33,6 +33,7 @@ from darkpool.errors import (
     PolicyViolation,
     ReplayedDecryption,
     RoundAborted,
+    RoundIdTaken,
     UnannouncedRound,
     ValidationError,
 )
@@ -243,8 +244,11 @@ class CustodianCore:
             shape = custodian.circuit.shape
             known = self._rounds.get(round_id)
             if known is not None:
-                if known.shape_key != key or known.operator != grantor:
-                    raise PolicyViolation(f"round {round_id} is already open with another shape or operator")
+                if known.operator != grantor:
+                    raise PolicyViolation(f"round {round_id} is already open for another operator")
+                if known.shape_key != key or known.aborted or known.decrypted:
+                    held = "aborted" if known.aborted else "decrypted" if known.decrypted else "open with another shape"
+                    raise RoundIdTaken(f"round {round_id} is already {held}: open it under another id")
                 return known.opened
             masks = custodian.open_round(round_id)
             opened = OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,

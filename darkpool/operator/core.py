@@ -33,6 +33,8 @@ from darkpool.errors import (
     NotFound,
     PhaseError,
     PolicyViolation,
+    ReplayedDecryption,
+    RoundIdTaken,
     StaleMark,
     StorageError,
     ValidationError,
@@ -68,6 +70,7 @@ __all__ = ["CoreConfig", "OperatorCore", "Settler"]
 _log = logging.getLogger("darkpool.operator")
 
 _UINT256 = 2**256
+_ID_ATTEMPTS = 3  # round ids an FHE open tries when the custodian already holds one (a crash left it there)
 
 
 class Settler(Protocol):
@@ -101,6 +104,7 @@ class OperatorCore(OperatorState):
         self._failed: DarkPoolError | None = None
         self._opening: dict[int, str] = {}
         """FHE rounds whose custodian is preparing them (id -> instrument): reserved, not yet journaled."""
+        self._skipped: set[int] = set()  # ids the custodian already held when tried (never journaled here)
         with cyclic_gc_paused():
             for entry in journal.recovered():
                 self.apply(decode(entry.kind, entry.data(), entry.seq))
@@ -300,13 +304,9 @@ class OperatorCore(OperatorState):
     def open_round(self, mode: Mode, instrument: str, reference_ticks: int, band_low_ticks: int, levels: int,
                    slot_count: int = 0, *, commit_s: int | None = None, reveal_s: int | None = None,
                    bond: int = 0) -> tuple[Appended, int]:
-        """Announce a round with its reference price and band (commit-reveal: and its schedule).
-
-        An FHE round's id and instrument are reserved under the lock, then the custodian prepares the round
-        (for a new shape or epoch it compiles and generates keys: seconds, or minutes for the largest) with
-        the lock released, so the operator keeps taking requests meanwhile; nothing is journaled until the
-        custodian has answered. Another round of the instrument is refused while one is being opened.
-        """
+        """Announce a round with its reference price and band (commit-reveal: and its schedule). An FHE round's
+        id and instrument are reserved under the lock, then the custodian prepares it (compiles, keys: seconds
+        to minutes) with the lock released; nothing is journaled until it answers (README, custodian calls)."""
         with self.lock:
             now = self.tick()
             if instrument not in self.instruments:
@@ -320,7 +320,7 @@ class OperatorCore(OperatorState):
             busy += [rid for rid, opening in self._opening.items() if opening == instrument]
             if busy:
                 raise PhaseError(f"round {busy[0]} of {instrument} is still running")
-            round_id = max([*self.rounds, *self._opening], default=0) + 1
+            round_id = max([*self.rounds, *self._opening, *self._skipped], default=0) + 1
             if mode is not Mode.FHE:
                 commit_s = self.config.commit_s if commit_s is None else commit_s
                 reveal_s = self.config.reveal_s if reveal_s is None else reveal_s
@@ -337,19 +337,35 @@ class OperatorCore(OperatorState):
             if self.fhe_backend is None:
                 raise NotConfigured("this operator has no FHE backend (custodian) configured")
             self._opening[round_id] = instrument
+        for attempt in range(1, _ID_ATTEMPTS + 1):
+            try:
+                return self._open_fhe(round_id, instrument, reference_ticks, band_low_ticks, levels, slot_count)
+            except (RoundIdTaken, ReplayedDecryption):
+                if attempt == _ID_ATTEMPTS:
+                    raise
+            with self.lock:  # the custodian holds this id (spent, or left by a crash before our journal): the next
+                self._skipped.add(round_id)
+                busy = [rid for rid, opening in self._opening.items() if opening == instrument]
+                if busy:
+                    raise PhaseError(f"round {busy[0]} of {instrument} is still running")
+                round_id = max([*self.rounds, *self._opening, *self._skipped]) + 1
+                self._opening[round_id] = instrument
+        raise AssertionError("unreachable")
+
+    def _open_fhe(self, round_id: int, instrument: str, reference_ticks: int, band_low_ticks: int, levels: int,
+                  slot_count: int) -> tuple[Appended, int]:
+        """Have the custodian open reserved FHE round ``round_id`` (idempotent for one shape), then journal it."""
         try:
-            # The custodian opens the same round id with the same shape again idempotently, so an open
-            # that failed here (or a crash before the journal) is retried with the same id.
             prepared = self.fhe_backend.open_round(round_id, slot_count, levels)
             info = FheRoundInfo(**{k: v for k, v in prepared.items() if k in FheRoundInfo.__dataclass_fields__})
             with self.lock:
-                event = RoundOpened(round_id, mode, instrument, reference_ticks, band_low_ticks, levels, self.tick(),
-                                    fhe=info)
+                event = RoundOpened(round_id, Mode.FHE, instrument, reference_ticks, band_low_ticks, levels,
+                                    self.tick(), fhe=info)
                 return self.accept(event), round_id
-        except DarkPoolError:
+        except DarkPoolError as failed:
             with self.lock:
                 skipped = any(rid > round_id for rid in self.rounds)
-            if skipped:  # a later round took the next id meanwhile: this one is never retried, so spend it
+            if skipped or isinstance(failed, RoundIdTaken):  # this id is never tried again: spend it
                 with contextlib.suppress(DarkPoolError):
                     self.fhe_backend.abort(round_id, "the operator's open failed and its id was skipped")
             raise

@@ -70,6 +70,7 @@ TABLE: tuple[ErrorCode, ...] = (
     ErrorCode(e.InsufficientBond, 403),
     ErrorCode(e.MaskReuse, 403),
     ErrorCode(e.ReplayedDecryption, 403),
+    ErrorCode(e.RoundIdTaken, 409),
     ErrorCode(e.TranscriptMismatch, 403),
     ErrorCode(e.UndeclaredOutput, 403),
     ErrorCode(e.MissingAttestation, 403),

@@ -79,7 +79,7 @@ def test_split_round_when_reopened_with_other_groups_then_refused(tmp_path: Path
         for groups in (1, 4):
             with pytest.raises(DarkPoolError, match="another shape") as refused:
                 core.open_round(str(rid), 4, LEVELS, 255, operator, groups)
-            assert refused.value.code == "policy_violation"
+            assert refused.value.code == "round_id_taken"
         with pytest.raises(DarkPoolError, match="groups must be in"):
             core.open_round(str(rid + 1), 4, LEVELS, 255, operator, 17)
 
@@ -105,7 +105,10 @@ def test_replay_when_custodian_restarts_after_decrypting_then_refused(tmp_path: 
         digest = world.custodian_received.app.state.core._rounds[rid].opened.masks_digest
         core = _restart(world)
         operator = world.operator_app.state.core.operator_address
-        assert core.open_round(rid, 4, LEVELS, 255, operator).masks_digest == digest  # the same round, spent
+        assert core._rounds[rid].opened.masks_digest == digest  # the same round, restored spent
+        with pytest.raises(DarkPoolError) as taken:
+            core.open_round(rid, 4, LEVELS, 255, operator)  # a spent id never opens again, even as itself
+        assert taken.value.code == "round_id_taken"
         with pytest.raises(DarkPoolError) as refused:
             core.decrypt(rid, "c", "0" * 64, "0" * 64, "0" * 64, [], [])
         assert refused.value.code == "replayed_decryption"

@@ -121,3 +121,26 @@ def test_open_when_the_custodian_fails_after_a_later_round_took_the_next_id_then
         # Round 1 is never journaled nor retried: the operator told the custodian to spend it.
         assert any(r.startswith(b"/rounds/1/abort") for r in world.custodian_received.received)
         assert world.admin().admin("POST", "/rounds", OPEN)["round_id"] == 3
+
+
+@pytest.mark.attack
+def test_open_when_a_crash_left_the_id_open_at_the_custodian_with_another_shape_then_the_next_id_opens(
+        tmp_path: Path) -> None:
+    """An operator that died after the custodian opened its round, and now opens another shape, is not stuck:
+    the custodian refuses the id (``round_id_taken``), the operator spends it there and opens the next one."""
+    with fhe_world(tmp_path, simulate=True) as world:
+        fund_institutions(world)
+        custodian = world.custodian_received.app.state.core
+        operator = world.operator_app.state.core.operator_address
+        custodian.open_round("1", 4, 2, 255, operator)  # what the crashed operator had asked for: 2 levels
+        with pytest.raises(DarkPoolError) as taken:
+            custodian.open_round("1", 4, LEVELS, 255, operator)
+        assert taken.value.code == "round_id_taken"
+        assert world.admin().admin("POST", "/rounds", OPEN)["round_id"] == 2
+        assert custodian._rounds["1"].aborted  # spent: its epoch can retire
+        assert world.admin().round(2)["phase"] == "commit"
+        with pytest.raises(DarkPoolError) as missing:
+            world.admin().round(1)
+        assert missing.value.code == "not_found"
+        ticket = world.client(world.people[0]).fhe_order(2, "ETH-PERP", Side.BUY, 299_999, 47)
+        assert ticket is not None
