@@ -315,11 +315,7 @@ class OperatorCore(OperatorState):
             Round(instrument, Ticks(reference_ticks), Ticks(band_low_ticks), levels)
             if not 1 <= levels <= self.config.max_levels:
                 raise ValidationError(f"levels must be in 1..{self.config.max_levels}, got {levels}")
-            busy = [r.round_id for r in self.rounds.values()
-                    if r.round.instrument == instrument and r.phase.value not in ("cleared", "cancelled")]
-            busy += [rid for rid, opening in self._opening.items() if opening == instrument]
-            if busy:
-                raise PhaseError(f"round {busy[0]} of {instrument} is still running")
+            self._require_idle(instrument)
             round_id = max([*self.rounds, *self._opening, *self._skipped], default=0) + 1
             if mode is not Mode.FHE:
                 commit_s = self.config.commit_s if commit_s is None else commit_s
@@ -345,12 +341,17 @@ class OperatorCore(OperatorState):
                     raise
             with self.lock:  # the custodian holds this id (spent, or left by a crash before our journal): the next
                 self._skipped.add(round_id)
-                busy = [rid for rid, opening in self._opening.items() if opening == instrument]
-                if busy:
-                    raise PhaseError(f"round {busy[0]} of {instrument} is still running")
+                self._require_idle(instrument)
                 round_id = max([*self.rounds, *self._opening, *self._skipped]) + 1
                 self._opening[round_id] = instrument
         raise AssertionError("unreachable")
+
+    def _require_idle(self, instrument: str) -> None:
+        busy = [r.round_id for r in self.rounds.values()
+                if r.round.instrument == instrument and r.phase.value not in ("cleared", "cancelled")]
+        busy += [rid for rid, opening in self._opening.items() if opening == instrument]
+        if busy:
+            raise PhaseError(f"round {busy[0]} of {instrument} is still running")
 
     def _open_fhe(self, round_id: int, instrument: str, reference_ticks: int, band_low_ticks: int, levels: int,
                   slot_count: int) -> tuple[Appended, int]:
