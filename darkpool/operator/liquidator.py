@@ -70,7 +70,7 @@ from darkpool.signing import (
 )
 from darkpool.signing.statements import mask_box_context
 
-__all__ = ["LiquidationPlan", "place_liquidations", "place_planned", "plan_liquidations"]
+__all__ = ["LiquidationPlan", "place_planned", "plan_liquidations"]
 
 _EXPIRY_S = 3600
 
@@ -133,15 +133,6 @@ def place_planned(core: OperatorCore, state: FheState, plan: LiquidationPlan, ba
     with core.lock:
         core.accept(FheLiquidationsPlaced(state.round_id, tuple(placed), core.tick()))
         return core.accept(FheCapsBasis(state.round_id, plan.basis, core.tick()))
-
-
-def place_liquidations(core: OperatorCore, state: FheState, now: int, backend: Any,
-                       grant: Callable[[Signed, int], Signed],
-                       basis: Callable[[dict[int, Account]], str]) -> Appended | None:
-    """Plan and place the queue's orders of the round's instrument in free slots (once per round), then journal
-    the margin ``basis`` they were planned on; None if none is placed."""
-    plan = plan_liquidations(core, state, now, grant, basis)
-    return None if plan is None else place_planned(core, state, plan, backend)
 
 
 def _reservation(core: OperatorCore, state: FheState, now: int) -> Signed:

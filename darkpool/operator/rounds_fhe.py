@@ -103,11 +103,13 @@ def _backend(core: OperatorCore) -> FheBackend:
     return backend  # type: ignore[no-any-return]
 
 
-def _fhe_round(core: OperatorCore, round_id: int, phase: Phase) -> FheState:
+def _fhe_round(core: OperatorCore, round_id: int, phase: Phase, *, frozen: bool = False) -> FheState:
+    """The FHE round ``round_id`` in ``phase``; refused while it is being evaluated unless ``frozen`` is
+    expected (the clear that froze it reading its inputs)."""
     state = core.get_round(round_id)
     require(state, Mode.FHE, phase)
     assert isinstance(state, FheState)
-    if state.evaluating:
+    if state.evaluating and not frozen:
         raise PhaseError(f"round {round_id} is being evaluated: it takes nothing more until it clears")
     return state
 
@@ -208,9 +210,7 @@ def caps_basis(core: OperatorCore, state: FheState, now: int, planned: Mapping[i
 def slot_inputs(core: OperatorCore, round_id: int, now: int) -> tuple[list[int], dict[int, SlotInput]]:
     """Each slot's cap (0 when empty) and each filled slot's circuit input with its client's opening (the
     operator's, with the public terms, for a liquidation slot)."""
-    state = core.get_round(round_id)
-    require(state, Mode.FHE, Phase.COMMIT)
-    assert isinstance(state, FheState)
+    state = _fhe_round(core, round_id, Phase.COMMIT, frozen=True)
     info = state.info
     orders: dict[int, SlotInput] = {}
     caps = [0] * info.slots

@@ -22,7 +22,7 @@ from darkpool.errors import DarkPoolError
 from darkpool.operator import liquidator
 from darkpool.operator.api.app import create_operator_core
 from darkpool.operator.events import FheCapsBasis, FheLiquidationsPlaced
-from darkpool.operator.liquidator import place_liquidations
+from darkpool.operator.liquidator import place_planned, plan_liquidations
 from darkpool.operator.rounds_fhe import caps_basis, clear_fhe_round, slot_grant, slot_inputs
 from darkpool.operator.state import FheState
 from darkpool.settlement import embedded_chain
@@ -226,8 +226,10 @@ def test_verifier_when_liquidation_slot_is_unpublished_a_clients_or_overcapped_t
         rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
-            place_liquidations(core, state, now, core.fhe_backend, lambda r, slot: slot_grant(core, r, slot),
-                               lambda planned: caps_basis(core, state, now, planned))
+            plan = plan_liquidations(core, state, now, lambda r, slot: slot_grant(core, r, slot),
+                                     lambda planned: caps_basis(core, state, now, planned))
+            assert plan is not None
+            place_planned(core, state, plan, core.fhe_backend)
             _, orders = slot_inputs(core, rid, now)
         backend = core.fhe_backend
         info = dataclasses.asdict(state.info)
@@ -274,9 +276,10 @@ def test_restart_when_liquidation_placed_before_a_crash_then_placed_and_booked_o
         rid = world.stressed_round([(2, Side.BUY, 270_001, 255)])
         with core.lock:
             now, state = core.tick(), core.rounds[rid]
-            journaled = place_liquidations(core, state, now, core.fhe_backend, lambda r, s: slot_grant(core, r, s),
-                                           lambda planned: caps_basis(core, state, now, planned))
-        assert journaled is not None
+            plan = plan_liquidations(core, state, now, lambda r, s: slot_grant(core, r, s),
+                                     lambda planned: caps_basis(core, state, now, planned))
+            assert plan is not None
+            journaled = place_planned(core, state, plan, core.fhe_backend)
         journaled.wait()
         settings = world.fhe.operator_app.state.settings
         # The operator dies after journaling the placement; a new one replays its journal and clears the round.
