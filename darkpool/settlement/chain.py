@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from web3 import EthereumTesterProvider, Web3
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, RPCResponse
 
 from darkpool.errors import ChainError
 
@@ -67,27 +68,47 @@ class Chain:
         """Release whatever the adapter holds."""
 
 
+class _SerialTesterProvider(EthereumTesterProvider):
+    """eth-tester is not thread-safe: a read while another thread sends a transaction can fail with a
+    nonce error. A node serializes its requests; so does this one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._serial = threading.RLock()
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self._serial:
+            return super().make_request(method, params)
+
+
 class TesterChain(Chain):
-    """py-evm in process through web3's ``EthereumTesterProvider`` (the embedded default)."""
+    """py-evm in process through web3's ``EthereumTesterProvider`` (the embedded default).
+
+    Its requests are serialized, so the operator's pollers may read it while other threads transact.
+    """
 
     name = "eth-tester"
 
     def __init__(self) -> None:
         """Start a fresh in-process chain."""
-        provider = EthereumTesterProvider()
+        provider = _SerialTesterProvider()
         super().__init__(Web3(provider))
         self._tester: Any = provider.ethereum_tester
+        self._serial = provider._serial  # the test controls below act on the chain directly
 
     def advance_time(self, seconds: int) -> None:
-        latest = int(self.w3.eth.get_block("latest")["timestamp"])
-        self._tester.time_travel(latest + seconds)
-        self._tester.mine_blocks(1)
+        with self._serial:
+            latest = int(self.w3.eth.get_block("latest")["timestamp"])
+            self._tester.time_travel(latest + seconds)
+            self._tester.mine_blocks(1)
 
     def snapshot(self) -> object:
-        return self._tester.take_snapshot()
+        with self._serial:
+            return self._tester.take_snapshot()
 
     def revert(self, snapshot: object) -> None:
-        self._tester.revert_to_snapshot(snapshot)
+        with self._serial:
+            self._tester.revert_to_snapshot(snapshot)
 
 
 class RpcChain(Chain):

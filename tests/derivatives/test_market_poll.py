@@ -54,3 +54,30 @@ def test_market_poll_when_feed_answers_badly_then_halts_and_keeps_polling(tmp_pa
         world.post(3210.0)
         _wait(lambda: "ETH" not in world.core.halted, "lifted the halt on a good answer")
     world.close()
+
+
+class _Hiccup:
+    """A feed whose first read fails with an error no adapter translates (as a node library may raise)."""
+
+    def __init__(self, feed: object) -> None:
+        self.feed, self.reads = feed, 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.feed, name)
+
+    def latest(self) -> object:
+        self.reads += 1
+        if self.reads == 1:
+            raise RuntimeError("the node library's own error")
+        return self.feed.latest()  # type: ignore[attr-defined]
+
+
+def test_market_poll_when_a_read_raises_an_unexpected_error_then_the_poller_lives_on(tmp_path: Path) -> None:
+    world = _polling(tmp_path)
+    hiccup = _Hiccup(world.core.price_feeds["ETH"])
+    world.core.price_feeds["ETH"] = hiccup
+    world.post(3200.0)
+    with ServerThread(world.app):
+        _wait(lambda: "mark" in world.kinds(), "journaled the feed's mark after its error")
+    assert hiccup.reads > 1
+    world.close()

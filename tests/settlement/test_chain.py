@@ -51,3 +51,36 @@ def test_add_signer_when_key_funded_then_transactions_are_signed_locally() -> No
     token = MockToken.deploy(chain, address)
     token.mint(address, address, 5)
     assert token.balance_of(address) == 5
+
+
+@pytest.mark.chain
+def test_embedded_chain_when_one_thread_reads_while_another_transacts_then_neither_fails() -> None:
+    """The operator's pollers read the embedded chain from worker threads while others send to it."""
+    import threading
+
+    from darkpool.settlement.oracle import PriceFeed
+
+    chain = chain_module.TesterChain()
+    owner = chain.accounts[0]
+    feed = PriceFeed.deploy(chain, owner, "ETH / USD")
+    feed.post_raw(owner, 1)
+    failures: list[BaseException] = []
+    posting = True
+
+    def read() -> None:
+        while posting:
+            try:
+                feed.latest()
+            except Exception as error:  # any failure is what this test looks for
+                failures.append(error)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for answer in range(2, 151):
+            feed.post_raw(owner, answer)
+    finally:
+        posting = False
+        reader.join()
+    assert failures == [] and feed.latest().raw == 150

@@ -119,14 +119,17 @@ async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
             await run_in_threadpool(sync_deposits, core)
         except DarkPoolError as exc:
             logging.getLogger("darkpool.operator").warning("deposit sync failed: %s", exc)
+        except Exception:  # a poller that dies stops crediting deposits silently: log it, keep polling
+            logging.getLogger("darkpool.operator").exception("deposit sync failed unexpectedly")
         await asyncio.sleep(every_s)
 
 
 async def _poll_market(core: OperatorCore, every_s: float) -> None:
     """Every ``every_s`` seconds: read the price feeds (which settles due expiries), then pay due funding.
 
-    What each step journals is durable at the next group commit; nobody waits on it. Errors are
-    logged and the next tick retries: a feed that cannot be read halts nothing by itself.
+    What each step journals is durable at the next group commit; nobody waits on it. Errors, the
+    unexpected ones too, are logged and the next tick retries: a feed that cannot be read halts
+    nothing by itself, and the poller never dies.
     """
     from starlette.concurrency import run_in_threadpool
 
@@ -137,6 +140,8 @@ async def _poll_market(core: OperatorCore, every_s: float) -> None:
                 await run_in_threadpool(step)
             except DarkPoolError as exc:
                 log.warning("market poll: %s failed: %s", step.__name__, exc)
+            except Exception:  # a node's or library's own error: a dead poller would halt marks unseen
+                log.exception("market poll: %s failed unexpectedly", step.__name__)
         await asyncio.sleep(every_s)
 
 
