@@ -17,10 +17,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from darkpool.crypto.boxes import SealedBox, seal_to
+from darkpool.crypto.boxes import seal_to
 from darkpool.crypto.sealing import Sealer, check_private_tree, load_or_create_key, restrict_tree
 from darkpool.crypto.secp256k1 import address_of
 from darkpool.custodian.announcements import AnnouncedRounds
+from darkpool.custodian.records import (
+    DecryptedRound,
+    DoubleGrant,
+    IssuedMask,
+    LogRecord,
+    OpenedRound,
+    Refusal,
+    ShapeKey,
+)
 from darkpool.custodian.store import RoundRecord, RoundStore
 from darkpool.domain import Account, account
 from darkpool.errors import (
@@ -56,81 +65,7 @@ __all__ = ["CustodianCore", "DecryptedRound", "DoubleGrant", "IssuedMask", "LogR
 
 _log = logging.getLogger("darkpool.custodian")
 
-ShapeKey = tuple[int, int, int, int]
-"""A key set's circuit: slots, levels, quantity digits and slot groups (1: the unsplit circuit)."""
 MAX_GROUPS = 16
-
-
-@dataclass(frozen=True)
-class OpenedRound:
-    """A round's masks drawn: ``Enc(R)`` (``masks``) and the circuit shape, for the operator."""
-
-    round_id: str
-    circuit_id: str
-    key_id: str
-    slots: int
-    levels: int
-    quantity_digits: int
-    digits_per_slot: int
-    max_quantity: int
-    masks_digest: str
-    masks: bytes
-    custodian: str
-    groups: int = 1
-    """Slot groups the round is evaluated in (1: unsplit); ``Enc(R)`` holds one ciphertext per group."""
-
-
-@dataclass(frozen=True)
-class IssuedMask:
-    """One slot's mask digits sealed to its own account's box key, with the custodian's signed delivery."""
-
-    round_id: str
-    slot: int
-    box: SealedBox
-    delivery: Signed
-
-
-@dataclass(frozen=True)
-class DoubleGrant:
-    """The operator's two signed grants of one slot to two accounts: evidence against it."""
-
-    round_id: int
-    slot: int
-    first: Signed
-    second: Signed
-
-
-@dataclass(frozen=True)
-class DecryptedRound:
-    """A round's declared outputs, decrypted once: tie-break rank (``None``: no trade), volume, fills,
-    and each filled slot's side (``None``: the slot filled nothing; its side is never decrypted)."""
-
-    round_id: str
-    rank: int | None
-    volume_lots: int
-    fills: tuple[int, ...]
-    sides: tuple[int | None, ...]
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """A decryption request refused before anything was decrypted."""
-
-    round_id: str
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    """One entry of the hash-chained decryption log, with its own hash."""
-
-    sequence: int
-    round_id: str
-    transcript_hash: str
-    outputs: dict[str, object] | None
-    previous: str
-    hash: str
 
 
 @dataclass
@@ -166,6 +101,7 @@ class CustodianCore:
         self.log = DecryptionLog(log_path)
         self.known = fhe.custodian.KnownWords()  # ciphertext words seen, across epochs: replays refused on sight
         self.lock = threading.RLock()
+        self._building = threading.Lock()  # taken before ``lock``, never while holding it (but in __init__)
         self._custodians: dict[tuple[ShapeKey, int], Any] = {}
         self.epoch_rounds = epoch_rounds
         self.announcements = announcements
@@ -188,7 +124,7 @@ class CustodianCore:
         """Compile and key a shape for the latest epoch now (from the main thread: concrete traces only there)."""
         with self.lock:
             epoch = max((state.epoch for state in self._rounds.values()), default=0)
-            return str(self._custodian(slots, levels, max_quantity, epoch, groups).circuit.id)
+        return str(self._custodian(slots, levels, max_quantity, epoch, groups).circuit.id)
 
     def epoch_of(self, round_id: str) -> int:
         """The key epoch of a round: ``(round - 1) // epoch_rounds`` (0 throughout when not rotating)."""
@@ -198,21 +134,32 @@ class CustodianCore:
         return self._custodian_for(_round_key(slots, levels, max_quantity, groups), epoch)
 
     def _custodian_for(self, key: ShapeKey, epoch: int) -> Any:
-        """One key set per circuit (or split module) and epoch, under ``key_dir/<circuit>/epoch-<n>``."""
+        """One key set per circuit (or split module) and epoch, under ``key_dir/<circuit>/epoch-<n>``.
+
+        Compiling and keying take seconds (minutes for the largest shapes), so they hold only the build
+        lock: masks and decryptions of open rounds go on meanwhile. One build at a time.
+        """
         from fhe.custodian import Custodian
         from fhe.split_roles import SplitCustodian, compile_program
 
-        found = self._custodians.get((key, epoch))
-        if found is None:
+        with self.lock:
+            found = self._custodians.get((key, epoch))
+        if found is not None:
+            return found
+        with self._building:
+            with self.lock:
+                found = self._custodians.get((key, epoch))
+            if found is not None:  # built by whoever held the build lock before
+                return found
             circuit = compile_program(key, simulate=self.simulate, cache_dir=self.cache_dir)
             circuit_dir = self.key_dir / str(circuit.id)
             check_private_tree(circuit_dir)
             holder = Custodian if key[3] == 1 else SplitCustodian
-            found = holder(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log, known=self.known)
+            built = holder(circuit, key_dir=circuit_dir / f"epoch-{epoch}", log=self.log, known=self.known)
             if circuit_dir.exists():
                 restrict_tree(circuit_dir)  # concrete writes secret.keys with the umask's mode
-            self._custodians[(key, epoch)] = found
-        return found
+            with self.lock:
+                return self._custodians.setdefault((key, epoch), built)
 
     def _retire_spent_epochs(self) -> None:
         """Destroy the secret key of every past epoch whose rounds are all decrypted or aborted."""
@@ -234,22 +181,21 @@ class CustodianCore:
         crashed before journaling the round gets it back); anything else is refused.
         """
         grantor = account(operator)
+        epoch = self.epoch_of(round_id)
+        key = _round_key(slots, levels, max_quantity, groups)
         with self.lock:
-            if round_id not in self._rounds and any(e.round_id == round_id for e in self.log.entries):
-                # A restarted custodian keeps no round in memory but its log: a logged round is spent.
-                raise ReplayedDecryption(f"round {round_id} is in the decryption log: it cannot be opened again")
-            epoch = self.epoch_of(round_id)
-            key = _round_key(slots, levels, max_quantity, groups)
-            custodian = self._custodian_for(key, epoch)
-            shape = custodian.circuit.shape
-            known = self._rounds.get(round_id)
+            known = self._known_open(round_id, key, grantor)
+        if known is not None:
+            return known
+        self._custodian_for(key, epoch)  # a new shape or epoch: compiled and keyed without the lock
+        with self.lock:
+            known = self._known_open(round_id, key, grantor)  # opened by a concurrent request meanwhile
             if known is not None:
-                if known.operator != grantor:
-                    raise PolicyViolation(f"round {round_id} is already open for another operator")
-                if known.shape_key != key or known.aborted or known.decrypted:
-                    held = "aborted" if known.aborted else "decrypted" if known.decrypted else "open with another shape"
-                    raise RoundIdTaken(f"round {round_id} is already {held}: open it under another id")
-                return known.opened
+                return known
+            custodian = self._custodians.get((key, epoch))
+            if custodian is None:  # its epoch was retired while it was being keyed: it is past
+                raise RoundIdTaken(f"round {round_id}'s key epoch {epoch} is retired: open it under another id")
+            shape = custodian.circuit.shape
             masks = custodian.open_round(round_id)
             opened = OpenedRound(round_id, str(masks.circuit_id), masks.key_id, shape.slots, shape.levels,
                                  shape.quantity_digits, shape.digits_per_slot, shape.max_quantity, masks.digest,
@@ -260,6 +206,21 @@ class CustodianCore:
             self._rounds[round_id] = state
             self._retire_spent_epochs()
             return opened
+
+    def _known_open(self, round_id: str, key: ShapeKey, grantor: Account) -> OpenedRound | None:
+        """The round already open with this shape for this operator; raise if its id cannot be opened."""
+        if round_id not in self._rounds and any(e.round_id == round_id for e in self.log.entries):
+            # A restarted custodian keeps no round in memory but its log: a logged round is spent.
+            raise ReplayedDecryption(f"round {round_id} is in the decryption log: it cannot be opened again")
+        known = self._rounds.get(round_id)
+        if known is None:
+            return None
+        if known.operator != grantor:
+            raise PolicyViolation(f"round {round_id} is already open for another operator")
+        if known.shape_key != key or known.aborted or known.decrypted:
+            held = "aborted" if known.aborted else "decrypted" if known.decrypted else "open with another shape"
+            raise RoundIdTaken(f"round {round_id} is already {held}: open it under another id")
+        return known.opened
 
     def evaluation_keys(self, circuit_id: str, key_id: str | None = None) -> bytes:
         """Return the public evaluation keys of a circuit's key set ``key_id`` (default: the latest epoch's)."""
