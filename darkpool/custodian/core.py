@@ -207,6 +207,13 @@ class CustodianCore:
             self._retire_spent_epochs()
             return opened
 
+    def open_rounds(self, operator: str) -> list[str]:
+        """The rounds open for ``operator``: masks drawn, neither decrypted nor aborted, oldest first."""
+        grantor = account(operator)
+        with self.lock:
+            return sorted((rid for rid, state in self._rounds.items()
+                           if state.operator == grantor and not (state.decrypted or state.aborted)), key=int)
+
     def _known_open(self, round_id: str, key: ShapeKey, grantor: Account) -> OpenedRound | None:
         """The round already open with this shape for this operator; raise if its id cannot be opened."""
         if round_id not in self._rounds and any(e.round_id == round_id for e in self.log.entries):

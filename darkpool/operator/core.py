@@ -102,7 +102,7 @@ class OperatorCore(OperatorState):
         """Underlying -> on-chain price feed (:class:`darkpool.settlement.oracle.PriceFeed`) marks are read from."""
         self.oracle_max_move = 0.25
         self._failed: DarkPoolError | None = None
-        self._opening: dict[int, str] = {}
+        self.opening: dict[int, str] = {}
         """FHE rounds whose custodian is preparing them (id -> instrument): reserved, not yet journaled."""
         self._skipped: set[int] = set()  # ids the custodian already held when tried (never journaled here)
         with cyclic_gc_paused():
@@ -316,7 +316,7 @@ class OperatorCore(OperatorState):
             if not 1 <= levels <= self.config.max_levels:
                 raise ValidationError(f"levels must be in 1..{self.config.max_levels}, got {levels}")
             self._require_idle(instrument)
-            round_id = max([*self.rounds, *self._opening, *self._skipped], default=0) + 1
+            round_id = max([*self.rounds, *self.opening, *self._skipped], default=0) + 1
             if mode is not Mode.FHE:
                 commit_s = self.config.commit_s if commit_s is None else commit_s
                 reveal_s = self.config.reveal_s if reveal_s is None else reveal_s
@@ -332,7 +332,7 @@ class OperatorCore(OperatorState):
                 raise ValidationError(f"an FHE round needs 1..{self.config.max_slots} slots, got {slot_count}")
             if self.fhe_backend is None:
                 raise NotConfigured("this operator has no FHE backend (custodian) configured")
-            self._opening[round_id] = instrument
+            self.opening[round_id] = instrument
         for attempt in range(1, _ID_ATTEMPTS + 1):
             try:
                 return self._open_fhe(round_id, instrument, reference_ticks, band_low_ticks, levels, slot_count)
@@ -342,14 +342,14 @@ class OperatorCore(OperatorState):
             with self.lock:  # the custodian holds this id (spent, or left by a crash before our journal): the next
                 self._skipped.add(round_id)
                 self._require_idle(instrument)
-                round_id = max([*self.rounds, *self._opening, *self._skipped]) + 1
-                self._opening[round_id] = instrument
+                round_id = max([*self.rounds, *self.opening, *self._skipped]) + 1
+                self.opening[round_id] = instrument
         raise AssertionError("unreachable")
 
     def _require_idle(self, instrument: str) -> None:
         busy = [r.round_id for r in self.rounds.values()
                 if r.round.instrument == instrument and r.phase.value not in ("cleared", "cancelled")]
-        busy += [rid for rid, opening in self._opening.items() if opening == instrument]
+        busy += [rid for rid, opening in self.opening.items() if opening == instrument]
         if busy:
             raise PhaseError(f"round {busy[0]} of {instrument} is still running")
 
@@ -372,7 +372,7 @@ class OperatorCore(OperatorState):
             raise
         finally:
             with self.lock:
-                del self._opening[round_id]
+                del self.opening[round_id]
 
     def require_tradable(self, instrument: str, now: int, what: str = "orders") -> None:
         """Raise :class:`PhaseError` if ``instrument`` is halted (a refused price-feed answer) or expired."""

@@ -198,6 +198,11 @@ class CustodianFheBackend:
         # for the client's half hour; the round already exists there, so nothing is compiled for this answer.
         return dict(raise_for_error(self.http.post(f"/rounds/{round_id}/mask", json=body, timeout=60)))
 
+    def open_rounds(self) -> list[int]:
+        """The ids of the rounds the custodian holds open for this operator."""
+        found = raise_for_error(self.http.get("/rounds", params={"operator": self.operator_address}, timeout=60))
+        return [int(round_id) for round_id in found["open"]]
+
     def abort(self, round_id: int, reason: str) -> None:
         """Have the custodian spend an abandoned round's masks: nothing of it is ever decrypted."""
         raise_for_error(self.http.post(f"/rounds/{round_id}/abort", json={"reason": reason}))

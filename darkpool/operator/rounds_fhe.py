@@ -56,7 +56,7 @@ from darkpool.signing import (
 )
 
 __all__ = ["FheBackend", "SlotInput", "clear_fhe_round", "reserve_slot", "slot_grant", "slot_inputs",
-           "submit_order"]
+           "spend_orphans", "submit_order"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,10 @@ class FheBackend(Protocol):
         volume_lots, per-slot fills, transcript."""
         ...
 
+    def open_rounds(self) -> list[int]:
+        """The ids of the rounds the custodian holds open for this operator."""
+        ...
+
     def abort(self, round_id: int, reason: str) -> None:
         """Have the custodian spend an abandoned round's masks."""
         ...
@@ -101,6 +105,22 @@ def _backend(core: OperatorCore) -> FheBackend:
     if backend is None:
         raise NotConfigured("this operator has no FHE backend (custodian) configured")
     return backend  # type: ignore[no-any-return]
+
+
+def spend_orphans(core: OperatorCore) -> list[int]:
+    """Spend at the custodian every round it holds open for this operator that the journal does not know.
+
+    Such a round is an FHE open cut short: the custodian answered and the operator stopped before journaling
+    it (a crash, or a failure after the answer). Nothing can use it, yet until it is spent the custodian
+    keeps its epoch's secret key. Rounds being opened now are left alone. Returns the ids spent.
+    """
+    backend = _backend(core)
+    held = backend.open_rounds()  # custodian calls never hold the lock
+    with core.lock:
+        orphans = [rid for rid in held if rid not in core.rounds and rid not in core.opening]
+    for round_id in orphans:
+        backend.abort(round_id, "not in the operator's journal: an open cut short by a restart")
+    return orphans
 
 
 def _fhe_round(core: OperatorCore, round_id: int, phase: Phase, *, frozen: bool = False) -> FheState:

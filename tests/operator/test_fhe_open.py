@@ -144,3 +144,48 @@ def test_open_when_a_crash_left_the_id_open_at_the_custodian_with_another_shape_
         assert missing.value.code == "not_found"
         ticket = world.client(world.people[0]).fhe_order(2, "ETH-PERP", Side.BUY, 299_999, 47)
         assert ticket is not None
+
+
+@pytest.mark.attack
+def test_restart_when_a_crash_left_a_round_only_at_the_custodian_then_it_is_spent_and_journaled_rounds_kept(
+        tmp_path: Path) -> None:
+    """The custodian opened round 5 and the operator died before journaling it, after a later round took ids
+    past it: nothing would ever ask for 5 again, and the custodian would keep its epoch's secret key. The
+    restarted operator's start-up check (retried while the custodian fails) spends it there."""
+    import asyncio
+
+    from darkpool.operator.api.app import _spend_orphans
+
+    with fhe_world(tmp_path, simulate=True) as world:
+        fund_institutions(world)
+        core = world.operator_app.state.core
+        custodian = world.custodian_received.app.state.core
+        assert world.admin().admin("POST", "/rounds", OPEN)["round_id"] == 1  # journaled, still open
+        core.fhe_backend.open_round(5, 4, LEVELS)  # the open the crash cut short: at the custodian only
+        assert custodian.open_rounds(core.operator_address) == ["1", "5"]
+        hold = world.custodian_received.holds["GET /rounds"] = Hold(fail=True)
+        checker = threading.Thread(target=lambda: asyncio.run(_spend_orphans(core, retry_s=0.01)))
+        checker.start()
+        assert hold.reached.wait(30)
+        del world.custodian_received.holds["GET /rounds"]
+        hold.released.set()  # the first check fails (503); the retry finds round 5
+        checker.join(30)
+        assert not checker.is_alive()
+        assert custodian._rounds["5"].aborted and not custodian._rounds["1"].aborted
+        assert custodian.open_rounds(core.operator_address) == ["1"]
+        assert world.admin().admin("POST", "/admin/custodian/orphans") == {"spent": []}
+        ticket = world.client(world.people[0]).fhe_order(1, "ETH-PERP", Side.BUY, 299_999, 47)
+        assert ticket is not None  # the journaled round still takes orders
+
+
+def test_orphans_when_asked_by_the_admin_then_only_rounds_the_journal_does_not_know_are_spent(tmp_path: Path) -> None:
+    with fhe_world(tmp_path, simulate=True) as world:
+        core = world.operator_app.state.core
+        custodian = world.custodian_received.app.state.core
+        assert world.admin().admin("POST", "/rounds", OPEN)["round_id"] == 1
+        core.fhe_backend.open_round(2, 4, LEVELS)
+        assert world.admin().admin("POST", "/admin/custodian/orphans") == {"spent": [2]}
+        assert custodian._rounds["2"].aborted and not custodian._rounds["1"].aborted
+        with httpx.Client(base_url=world.custodian_url) as anyone:  # the listing is the operator's alone
+            refused = anyone.get("/rounds", params={"operator": core.operator_address})
+        assert refused.status_code == 401 and refused.json()["error"]["code"], refused.text

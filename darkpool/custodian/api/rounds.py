@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from darkpool.custodian.api.deps import Core, OperatorOnly
 from darkpool.custodian.api.schemas import (
@@ -18,6 +19,7 @@ from darkpool.custodian.api.schemas import (
     MaskView,
     OpenedRoundView,
     OpenRoundRequest,
+    OpenRoundsView,
     SealedBoxView,
 )
 from darkpool.errors import ValidationError
@@ -34,6 +36,13 @@ def open_round(body: OpenRoundRequest, core: Core, _: OperatorOnly) -> OpenedRou
     opened = core.open_round(str(body.round_id), body.slots, body.levels, body.max_quantity, body.operator,
                              body.groups)
     return OpenedRoundView(**{**asdict(opened), "masks": base64.b64encode(opened.masks).decode()})
+
+
+@router.get("")
+def open_rounds(operator: Annotated[str, Query(pattern=r"^0x[0-9a-fA-F]{40}$")], core: Core,
+                _: OperatorOnly) -> OpenRoundsView:
+    """The ids of the rounds held open for ``operator`` (operator only): what it reconciles its journal with."""
+    return OpenRoundsView(open=[int(round_id) for round_id in core.open_rounds(operator)])
 
 
 @router.post("/{round_id}/mask")

@@ -8,7 +8,7 @@ from darkpool.web.schemas import SignedEnvelope
 
 __all__ = ["AbortRequest", "AbortedView", "AttestedEvaluationBody", "DecryptRequest", "DecryptedView",
            "EvidenceView", "IdentityView", "LogEntryView", "MaskRequestBody", "MaskView", "OpenRoundRequest",
-           "OpenedRoundView", "RefusalView", "SealedBoxView"]
+           "OpenRoundsView", "OpenedRoundView", "RefusalView", "SealedBoxView"]
 
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
@@ -99,6 +99,12 @@ class AbortRequest(Strict):
     """Why the operator aborts a round it cannot finish."""
 
     reason: str = Field(min_length=1, max_length=200)
+
+
+class OpenRoundsView(BaseModel):
+    """The rounds the custodian holds open (masks drawn, neither decrypted nor aborted) for one operator."""
+
+    open: list[int]
 
 
 class AbortedView(BaseModel):

@@ -1,4 +1,4 @@
-"""Operator-only feeds: chain deposit events, oracle marks, deposit sync from the vault."""
+"""Operator-only feeds: chain deposit events, oracle marks, deposit sync from the vault; custodian orphans."""
 
 from __future__ import annotations
 
@@ -75,6 +75,15 @@ async def accrue_funding(core: Core, _: Admin) -> dict[str, Any]:
     return {"payments": [{"symbol": e.symbol, "intervals": e.intervals, "rate": e.rate, "per_lot": e.per_lot,
                           "last_price_ticks": e.last_price_ticks, "index_price": e.index_price} for e, _ in paid],
             "seq": done[-1].seq if done else None}
+
+
+@router.post("/custodian/orphans")
+async def spend_orphans(core: Core, _: Admin) -> dict[str, list[int]]:
+    """Spend the rounds the custodian holds open for this operator that its journal does not know (done at
+    start-up as well): an FHE open cut short by a crash after the custodian answered."""
+    from darkpool.operator.rounds_fhe import spend_orphans as spend
+
+    return {"spent": await run_in_threadpool(spend, core)}
 
 
 @router.post("/vol-surface")

@@ -145,6 +145,26 @@ async def _poll_market(core: OperatorCore, every_s: float) -> None:
         await asyncio.sleep(every_s)
 
 
+async def _spend_orphans(core: OperatorCore, retry_s: float = 5.0) -> None:
+    """Once at start-up: spend the rounds the custodian holds open that the journal does not know (an FHE open
+    cut short by a crash), retrying every ``retry_s`` seconds until the custodian answers."""
+    from starlette.concurrency import run_in_threadpool
+
+    from darkpool.operator.rounds_fhe import spend_orphans
+
+    log = logging.getLogger("darkpool.operator")
+    while True:
+        try:
+            spent = await run_in_threadpool(spend_orphans, core)
+        except Exception as exc:  # a custodian that is down (any error): retried, never fatal
+            log.warning("custodian orphan check failed, retrying: %s", exc)
+            await asyncio.sleep(retry_s)
+            continue
+        if spent:
+            log.info("custodian rounds the journal does not know spent", extra={"rounds": spent})
+        return
+
+
 def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
                         settler: Settler | None = None, chain: Any = None, fhe_backend: Any = None,
                         monotonic: Callable[[], float] = time.monotonic) -> FastAPI:
@@ -159,6 +179,8 @@ def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] 
             pollers.append(asyncio.create_task(_poll_deposits(core, settings.deposit_poll_s)))
         if settings.market_poll_s > 0:
             pollers.append(asyncio.create_task(_poll_market(core, settings.market_poll_s)))
+        if core.fhe_backend is not None:
+            pollers.append(asyncio.create_task(_spend_orphans(core)))
         yield
         for poller in pollers:
             poller.cancel()
