@@ -19,8 +19,8 @@ from fastapi import FastAPI
 from darkpool.errors import StorageError
 from darkpool.web.observability import mark_draining
 
-__all__ = ["DRAIN_TIMEOUT_S", "DrainingServer", "ServerThread", "free_port", "serve", "serve_custodian",
-           "serve_operator", "serve_verifier"]
+__all__ = ["DRAIN_TIMEOUT_S", "DrainingServer", "ServerThread", "free_port", "reserve_port", "serve",
+           "serve_custodian", "serve_operator", "serve_verifier"]
 
 _log = logging.getLogger("darkpool.serve")
 
@@ -30,6 +30,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def reserve_port() -> socket.socket:
+    """Bind a free loopback port and keep it bound, for :class:`ServerThread` to serve on later: unlike
+    :func:`free_port`, nothing else can take it in between."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 DRAIN_TIMEOUT_S = 30
@@ -104,12 +113,21 @@ def serve_verifier(**overrides: Any) -> None:
 class ServerThread:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a background thread."""
 
-    def __init__(self, app: FastAPI, port: int | None = None) -> None:
-        self.port = port or free_port()
+    def __init__(self, app: FastAPI, port: int | None = None, *, sock: socket.socket | None = None) -> None:
+        """Serve on ``sock`` (from :func:`reserve_port`), else on ``port``, else on a port reserved now."""
+        # A port probed free and bound later can be taken in between (by another process's server, or as
+        # the local port of an outgoing connection): without a port, one is reserved now and kept.
+        self._socket = reserve_port() if sock is None and port is None else sock
+        if self._socket is not None:
+            port = int(self._socket.getsockname()[1])
+        assert port is not None
+        self.port = port
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
+        sockets = None if self._socket is None else [self._socket]
+        self.thread = threading.Thread(target=lambda: self.server.run(sockets=sockets), name=f"uvicorn-{self.port}",
+                                       daemon=True)
 
     def __enter__(self) -> ServerThread:
         self.start()
@@ -129,3 +147,5 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(20)
+        if self._socket is not None:
+            self._socket.close()

@@ -16,7 +16,7 @@ from darkpool.domain import Side
 from darkpool.operator import create_operator_app
 from darkpool.sdk import DarkPoolClient, Identity
 from darkpool.verifier import create_verifier_app
-from darkpool.web.serve import ServerThread, free_port
+from darkpool.web.serve import ServerThread, reserve_port
 from darkpool.web.settings import CustodianSettings, OperatorSettings, VerifierSettings
 from tests.operator.helpers import ADMIN, TOKEN, VAULT, identities
 
@@ -107,7 +107,8 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
     """``groups`` > 1: every round is split into that many slot groups (custodian, verifier and operator)."""
     cache = tmp_path.parent / "fhe-cache"
     shape = f"4x4x{max_quantity}" + (f"x{groups}" if groups > 1 else "")
-    c_port, o_port = free_port(), free_port()
+    c_sock, o_sock = reserve_port(), reserve_port()  # bound until served: no other test can take them
+    c_port, o_port = c_sock.getsockname()[1], o_sock.getsockname()[1]
     verifier_app = create_verifier_app(VerifierSettings(
         vault=VAULT, operator_token=VERIFIER_TOKEN, custodian_url=f"http://127.0.0.1:{c_port}",
         key_dir=str(tmp_path / "verifier-keys"), cache_dir=str(cache), simulate=simulate, shapes=shape))
@@ -118,8 +119,10 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                            verifiers=verifier_app.state.core.address,
                                            operator_url=f"http://127.0.0.1:{o_port}", **(custodian or {}))
     with ExitStack() as stack:
+        stack.callback(c_sock.close)
+        stack.callback(o_sock.close)
         custodian_app = Recorder(create_custodian_app(custodian_settings))
-        c_server = stack.enter_context(ServerThread(custodian_app, port=c_port))  # type: ignore[arg-type]
+        c_server = stack.enter_context(ServerThread(custodian_app, sock=c_sock))  # type: ignore[arg-type]
         verifier = Recorder(verifier_app)
         v_server = stack.enter_context(ServerThread(verifier))  # type: ignore[arg-type]
         settings = OperatorSettings(journal=str(tmp_path / "journal.db"), vault=VAULT, token=TOKEN,
@@ -132,7 +135,7 @@ def fhe_world(tmp_path: Path, *, simulate: bool, max_quantity: int = 255, clock:
                                     fhe_split_groups=groups, **(operator or {}))
         app = create_operator_app(settings, clock=clock, chain=chain)
         operator_recorder = Recorder(app)
-        o_server = stack.enter_context(ServerThread(operator_recorder, port=o_port))  # type: ignore[arg-type]
+        o_server = stack.enter_context(ServerThread(operator_recorder, sock=o_sock))  # type: ignore[arg-type]
         yield FheWorld(o_server.url, c_server.url, operator_recorder, custodian_app, app, identities(4), tmp_path,
                        v_server.url, verifier)
 
