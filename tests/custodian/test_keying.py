@@ -58,8 +58,8 @@ def test_custodian_when_keying_a_new_shape_then_keyed_shapes_open_and_abort_mean
     assert core.abort("1", "operator gave up") == "operator gave up"
     assert core.evaluation_keys(first.circuit_id) == b""  # simulation: no keys, but the call is served
     release.set()
-    opener.join()
-    assert released == [True], "the custodian's lock was held through the build"
+    opener.join(120)
+    assert not opener.is_alive() and released == [True], "the custodian's lock was held through the build"
     assert opened["new"].slots == 8 and third.circuit_id == first.circuit_id
     assert core.open_round("2", 8, 4, 255, OPERATOR) == opened["new"]  # built once, opened once
 
@@ -76,5 +76,6 @@ def test_custodian_when_two_requests_open_one_new_round_then_it_is_keyed_and_ope
     assert building.wait(60)
     release.set()
     for opener in openers:
-        opener.join()
+        opener.join(120)
+    assert not any(opener.is_alive() for opener in openers)
     assert len(released) == 1 and len(opened) == 2 and opened[0] == opened[1]

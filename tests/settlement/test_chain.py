@@ -82,5 +82,5 @@ def test_embedded_chain_when_one_thread_reads_while_another_transacts_then_neith
             feed.post_raw(owner, answer)
     finally:
         posting = False
-        reader.join()
+        reader.join(60)
     assert failures == [] and feed.latest().raw == 150
