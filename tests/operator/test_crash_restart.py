@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,37 +14,8 @@ import pytest
 from darkpool.domain import Side
 from darkpool.errors import PhaseError
 from darkpool.sdk import CommitTicket, DarkPoolClient
-from darkpool.web.serve import free_port
-from tests.operator.helpers import ADMIN, TOKEN, VAULT, identities
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@contextmanager
-def operator_process(journal: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    env = {**os.environ, "DARKPOOL_JOURNAL": str(journal), "DARKPOOL_ADMIN_TOKEN": ADMIN,
-           "DARKPOOL_SECRETS_DIR": str(journal.parent / "secrets"), "DARKPOOL_VAULT": VAULT,
-           "DARKPOOL_TOKEN": TOKEN, "DARKPOOL_PORT": str(port), "DARKPOOL_MARK_MAX_AGE_S": "100000",
-           "DARKPOOL_RATE_BURST": "100000", "DARKPOOL_RATE_PER_S": "100000"}
-    process = subprocess.Popen([sys.executable, "-m", "darkpool.web", "operator"], env=env, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, "operator exited at start"
-        assert time.monotonic() < deadline, "operator did not start"
-        time.sleep(0.1)
-    try:
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+from tests.operator.helpers import ADMIN, identities
+from tests.reliability.processes import operator_process
 
 
 def _sleep_until(when: int) -> None:

@@ -18,6 +18,7 @@ from darkpool.web.serve import free_port
 from tests.operator.helpers import ADMIN, TOKEN, VAULT
 
 REPO = Path(__file__).resolve().parents[2]
+_PORT_ATTEMPTS = 3
 
 
 def operator_env(journal: Path, port: int, **extra: str) -> dict[str, str]:
@@ -44,13 +45,26 @@ def wait_healthy(process: subprocess.Popen[bytes], url: str, patience_s: float =
 @contextmanager
 def operator_process(journal: Path, module: tuple[str, ...] = ("darkpool.web", "operator"),
                      **extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Run ``python -m darkpool.web operator`` (or ``module``) on ``journal``; SIGKILL it on the way out if alive."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", *module],
-                               env=operator_env(journal, port, **extra), cwd=REPO, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    """Run ``python -m darkpool.web operator`` (or ``module``) on ``journal``; SIGKILL it on the way out if alive.
+
+    The port is probed free, then bound by the child: if something took it in between, the child exits at
+    start and another port is tried (a port is never shared, so a healthy answer is this child's).
+    """
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        port = free_port()
+        process = subprocess.Popen([sys.executable, "-m", *module],
+                                   env=operator_env(journal, port, **extra), cwd=REPO, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(process, url)
+            break
+        except AssertionError:
+            if process.poll() is None:
+                process.kill()
+            process.wait(30)
+            if attempt == _PORT_ATTEMPTS or process.returncode < 0:
+                raise
     try:
-        wait_healthy(process, url)
         yield process, url
     finally:
         if process.poll() is None:
