@@ -97,3 +97,22 @@ async def test_signer_when_child_hangs_then_recovers_in_process(monkeypatch: pyt
         assert not recovery.running
     finally:
         await recovery.stop()
+
+
+async def test_signer_when_the_pump_meets_an_unforeseen_error_then_nobody_hangs_and_recovery_goes_in_process() -> None:
+    recovery = SignerRecovery()
+    await recovery.start()
+    cases = _cases()
+    try:
+        process = recovery._process
+        assert process is not None and process.stdin is not None
+
+        def broken(_: bytes) -> None:
+            raise RuntimeError("an error nobody foresaw")
+
+        process.stdin.write = broken  # type: ignore[method-assign]
+        found = await asyncio.wait_for(asyncio.gather(*(recovery.signer(d, s) for d, s in cases)), 30)
+        assert found == [_in_process(d, s) for d, s in cases]
+        assert not recovery.running
+    finally:
+        await recovery.stop()

@@ -135,7 +135,7 @@ class SignerRecovery:
         except asyncio.CancelledError:
             self._pending[:0] = batch
             raise
-        except (OSError, EOFError, asyncio.IncompleteReadError, TimeoutError) as exc:
+        except Exception as exc:  # the pipe, the child or anything unforeseen: nobody waiting may hang on it
             _log.error("signature recovery child failed (%r): recovering in process from now on", exc)
             self._process = None
             self._pending[:0] = batch
