@@ -74,10 +74,11 @@ class _SerialTesterProvider(EthereumTesterProvider):
 
     def __init__(self) -> None:
         super().__init__()
-        self._serial = threading.RLock()
+        self.serial = threading.RLock()
+        """Held for each request; the chain's test controls (time travel, snapshots) take it too."""
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        with self._serial:
+        with self.serial:
             return super().make_request(method, params)
 
 
@@ -94,7 +95,7 @@ class TesterChain(Chain):
         provider = _SerialTesterProvider()
         super().__init__(Web3(provider))
         self._tester: Any = provider.ethereum_tester
-        self._serial = provider._serial  # the test controls below act on the chain directly
+        self._serial = provider.serial  # the test controls below act on the chain directly
 
     def advance_time(self, seconds: int) -> None:
         with self._serial:

@@ -178,6 +178,7 @@ def test_restart_when_a_crash_left_a_round_only_at_the_custodian_then_it_is_spen
         assert ticket is not None  # the journaled round still takes orders
 
 
+@pytest.mark.attack
 def test_orphans_when_asked_by_the_admin_then_only_rounds_the_journal_does_not_know_are_spent(tmp_path: Path) -> None:
     with fhe_world(tmp_path, simulate=True) as world:
         core = world.operator_app.state.core

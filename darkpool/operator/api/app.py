@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from darkpool.crypto.sealing import Sealer, load_or_create_key, private_dir
@@ -30,6 +31,8 @@ from darkpool.web.ratelimit import RateLimiter
 from darkpool.web.settings import OperatorSettings
 
 __all__ = ["create_operator_app", "create_operator_core"]
+
+_log = logging.getLogger("darkpool.operator")
 
 
 def _key_path(settings: OperatorSettings, name: str) -> Path:
@@ -108,19 +111,27 @@ def create_operator_core(settings: OperatorSettings, *, clock: Callable[[], int]
     return core
 
 
-async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
-    """Credit new vault deposits every ``every_s`` seconds (errors are logged and retried)."""
+async def _attempt(step: Callable[[], Any], what: str) -> tuple[bool, Any]:
+    """Run a background ``step`` in the thread pool: ``(True, its result)``, or ``(False, None)`` with the error
+    logged (an unexpected one with its traceback). A background loop never dies of an error, as a dead poller
+    would stop crediting deposits or reading marks with nothing to show for it."""
     from starlette.concurrency import run_in_threadpool
 
+    try:
+        return True, await run_in_threadpool(step)
+    except (DarkPoolError, httpx.HTTPError) as exc:  # refused, or a peer (custodian, node) unreachable
+        _log.warning("%s failed: %s", what, exc)
+    except Exception:  # a node's or a library's own error
+        _log.exception("%s failed unexpectedly", what)
+    return False, None
+
+
+async def _poll_deposits(core: OperatorCore, every_s: float) -> None:
+    """Credit new vault deposits every ``every_s`` seconds (errors are logged and retried)."""
     from darkpool.operator.chain_watch import sync_deposits
 
     while True:
-        try:
-            await run_in_threadpool(sync_deposits, core)
-        except DarkPoolError as exc:
-            logging.getLogger("darkpool.operator").warning("deposit sync failed: %s", exc)
-        except Exception:  # a poller that dies stops crediting deposits silently: log it, keep polling
-            logging.getLogger("darkpool.operator").exception("deposit sync failed unexpectedly")
+        await _attempt(lambda: sync_deposits(core), "deposit sync")
         await asyncio.sleep(every_s)
 
 
@@ -131,38 +142,24 @@ async def _poll_market(core: OperatorCore, every_s: float) -> None:
     unexpected ones too, are logged and the next tick retries: a feed that cannot be read halts
     nothing by itself, and the poller never dies.
     """
-    from starlette.concurrency import run_in_threadpool
-
-    log = logging.getLogger("darkpool.operator")
     while True:
-        for step in (core.pull_marks, core.accrue_funding):
-            try:
-                await run_in_threadpool(step)
-            except DarkPoolError as exc:
-                log.warning("market poll: %s failed: %s", step.__name__, exc)
-            except Exception:  # a node's or library's own error: a dead poller would halt marks unseen
-                log.exception("market poll: %s failed unexpectedly", step.__name__)
+        await _attempt(core.pull_marks, "market poll: pull_marks")
+        await _attempt(core.accrue_funding, "market poll: accrue_funding")
         await asyncio.sleep(every_s)
 
 
 async def _spend_orphans(core: OperatorCore, retry_s: float = 5.0) -> None:
     """Once at start-up: spend the rounds the custodian holds open that the journal does not know (an FHE open
     cut short by a crash), retrying every ``retry_s`` seconds until the custodian answers."""
-    from starlette.concurrency import run_in_threadpool
-
     from darkpool.operator.rounds_fhe import spend_orphans
 
-    log = logging.getLogger("darkpool.operator")
     while True:
-        try:
-            spent = await run_in_threadpool(spend_orphans, core)
-        except Exception as exc:  # a custodian that is down (any error): retried, never fatal
-            log.warning("custodian orphan check failed, retrying: %s", exc)
-            await asyncio.sleep(retry_s)
-            continue
-        if spent:
-            log.info("custodian rounds the journal does not know spent", extra={"rounds": spent})
-        return
+        done, spent = await _attempt(lambda: spend_orphans(core), "custodian orphan check")
+        if done:
+            if spent:
+                _log.info("custodian rounds the journal does not know spent", extra={"rounds": spent})
+            return
+        await asyncio.sleep(retry_s)
 
 
 def create_operator_app(settings: OperatorSettings, *, clock: Callable[[], int] | None = None,
